@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian / Raspberry Pi OS machine:
+#   ./dev.sh test    install what the tests need, then run lint, types and the whole suite
+#   ./dev.sh setup   only install (system packages with apt-get, Python packages into .venv)
+# System packages are installed with apt-get (through sudo when not root); Python packages go
+# into ./.venv, never into the system Python.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+# sip-tester: sipp, the independent SIP peer of the integration tests.
+# iproute2: `ip` for private network namespaces in tests.
+APT_PACKAGES=(python3 python3-venv python3-dev gcc sip-tester iproute2)
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_system_packages() {
+    local missing=()
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "dev.sh: installing system packages: ${missing[*]}"
+        as_root apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            "${missing[@]}"
+    fi
+}
+
+install_python_packages() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        python3 -m venv "$VENV"
+    fi
+    local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+    if [ ! -e "$stamp" ]; then
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -e ".[test]"
+        rm -f "$VENV"/.installed-*
+        touch "$stamp"
+    fi
+}
+
+setup() {
+    install_system_packages
+    install_python_packages
+}
+
+run_tests() {
+    setup
+    echo "== ruff"
+    "$VENV/bin/ruff" check intercom tests
+    echo "== mypy"
+    "$VENV/bin/mypy" intercom
+    echo "== pytest"
+    "$VENV/bin/python" -m pytest -q "$@"
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+    test) run_tests "$@" ;;
+    setup) setup ;;
+    *)
+        echo "usage: ./dev.sh test [pytest args] | ./dev.sh setup" >&2
+        exit 2
+        ;;
+esac

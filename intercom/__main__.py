@@ -1,0 +1,3 @@
+from intercom.cli import main
+
+raise SystemExit(main())

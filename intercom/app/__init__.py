@@ -1,0 +1,1 @@
+"""The doorbell state machine and settings."""

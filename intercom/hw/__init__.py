@@ -1,0 +1,1 @@
+"""Hardware adapters behind small Protocols, with fakes."""

@@ -1,0 +1,1 @@
+"""Sans-IO media: SDP, RTP/RTCP, codecs, jitter buffer, DTMF."""

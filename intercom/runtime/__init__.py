@@ -1,0 +1,1 @@
+"""asyncio runtime: sockets, timers and the wiring of the sans-IO cores."""
