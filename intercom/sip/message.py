@@ -1,0 +1,404 @@
+"""SIP requests and responses: parsing from bytes, serialising to bytes.
+
+RFC 3261 §7 (message format), §7.3.3 (compact forms), §18.3 (framing, Content-Length), §20
+(header fields), §8.1.1 / §8.2 (the six mandatory request headers), §25 (ABNF).
+
+``parse_message`` accepts one datagram or one framed stream message and either returns a
+:class:`Request` / :class:`Response` or raises :class:`RemoteProtocolError` whose
+``status_hint`` is the answer a UAS should give (400, 505, 513). It never raises anything else:
+tests/sip/test_message_fuzz.py holds it to that.
+
+Text is decoded as UTF-8 with ``surrogateescape`` so that any octet survives a round trip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from intercom.sip.errors import RemoteProtocolError
+from intercom.sip.uri import (
+    NameAddr,
+    SipUri,
+    Via,
+    is_token,
+    parse_name_addr_list,
+    parse_uri,
+    split_outside_quotes,
+)
+
+SIP_VERSION = "SIP/2.0"
+MAX_HEADER_BYTES = 16 * 1024
+"""The header section we accept; beyond it 513 Message Too Large (RFC 3261 §21.5.14)."""
+MAX_BODY_BYTES = 64 * 1024
+MAX_CSEQ = 2**31 - 1
+
+_COMPACT = {
+    "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
+    "e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact",
+    "k": "Supported", "l": "Content-Length", "m": "Contact", "n": "Identity-Info",
+    "o": "Event", "r": "Refer-To", "s": "Subject", "t": "To", "u": "Allow-Events",
+    "v": "Via", "x": "Session-Expires", "y": "Identity",
+}  # fmt: skip
+_CANONICAL = {
+    name.lower(): name
+    for name in (
+        "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
+        "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact",
+        "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
+        "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires", "From", "In-Reply-To",
+        "Max-Forwards", "Min-Expires", "Min-SE", "MIME-Version", "Organization",
+        "P-Asserted-Identity", "P-Preferred-Identity", "Priority", "Proxy-Authenticate",
+        "Proxy-Authorization", "Proxy-Require", "Reason", "Record-Route", "Refer-To",
+        "Referred-By", "Reply-To", "Require", "Retry-After", "Route", "RSeq", "RAck", "Server",
+        "Session-Expires", "Subject", "Supported", "Timestamp", "To", "Unsupported",
+        "User-Agent", "Via", "Warning", "WWW-Authenticate",
+    )
+}  # fmt: skip
+_SINGLE = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type")
+_START_REQUEST = re.compile(r"([!%*+\-.`'~_A-Za-z0-9]+) (\S+) ([A-Za-z]+/\d+\.\d+)")
+_START_RESPONSE = re.compile(r"([A-Za-z]+/\d+\.\d+) (\d{3})(?: (.*))?")
+
+
+def canonical_name(name: str) -> str:
+    """``v`` -> ``Via``, ``call-id`` -> ``Call-ID``; unknown names keep their spelling."""
+    lower = name.lower()
+    if len(lower) == 1 and lower in _COMPACT:
+        return _COMPACT[lower]
+    return _CANONICAL.get(lower, name)
+
+
+class Headers:
+    """An ordered, case-insensitive multimap of header fields, names in canonical form."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        key = canonical_name(name).lower()
+        for n, v in self._items:
+            if n.lower() == key:
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every field of that name, one entry per header line, in order."""
+        key = canonical_name(name).lower()
+        return [v for n, v in self._items if n.lower() == key]
+
+    def get_list(self, name: str) -> list[str]:
+        """Comma-separated values across every line of that name (§7.3.1), stripped."""
+        values: list[str] = []
+        for line in self.get_all(name):
+            values.extend(p.strip() for p in split_outside_quotes(line, ",") if p.strip())
+        return values
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((canonical_name(name), value))
+
+    def prepend(self, name: str, value: str) -> None:
+        self._items.insert(0, (canonical_name(name), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of that name with one, at the place of the first."""
+        name = canonical_name(name)
+        key = name.lower()
+        for i, (n, _) in enumerate(self._items):
+            if n.lower() == key:
+                self._items[i] = (name, value)
+                self._items[i + 1 :] = [(n2, v2) for n2, v2 in self._items[i + 1 :]
+                                        if n2.lower() != key]  # fmt: skip
+                return
+        self._items.append((name, value))
+
+    def remove(self, name: str) -> None:
+        key = canonical_name(name).lower()
+        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+
+    def copy(self) -> Headers:
+        clone = Headers()
+        clone._items = list(self._items)
+        return clone
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    seq: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> CSeq:
+        number, _, method = text.strip().partition(" ")
+        method = method.strip()
+        if not number.isdigit() or not is_token(method):
+            raise RemoteProtocolError(f"bad CSeq {text!r}")
+        if int(number) > MAX_CSEQ:
+            raise RemoteProtocolError(f"CSeq number too large: {number}")
+        return cls(int(number), method)
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+@dataclass(slots=True)
+class _Message:
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    # Typed views of the mandatory headers. parse_message() has validated them already; on a
+    # message built by our own code a missing one is a bug and raises LocalProtocolError-like
+    # RemoteProtocolError from the parsers below.
+
+    @property
+    def call_id(self) -> str:
+        return self.headers.get("Call-ID") or ""
+
+    @property
+    def cseq(self) -> CSeq:
+        return CSeq.parse(self.headers.get("CSeq") or "")
+
+    @property
+    def vias(self) -> list[Via]:
+        return [Via.parse(v) for v in self.headers.get_list("Via")]
+
+    @property
+    def top_via(self) -> Via:
+        values = self.headers.get_list("Via")
+        if not values:
+            raise RemoteProtocolError("no Via")
+        return Via.parse(values[0])
+
+    @property
+    def from_(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("From") or "")
+
+    @property
+    def to(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("To") or "")
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        return [c for v in self.headers.get_all("Contact") for c in parse_name_addr_list(v)]
+
+    @property
+    def record_route(self) -> list[NameAddr]:
+        return [c for v in self.headers.get_all("Record-Route") for c in parse_name_addr_list(v)]
+
+    @property
+    def content_type(self) -> str | None:
+        value = self.headers.get("Content-Type")
+        return value.split(";", 1)[0].strip().lower() if value else None
+
+    def _start_line(self) -> str:
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        """Wire form, with Content-Length set from the body (§18.3: always sent)."""
+        lines = [self._start_line()]
+        lines.extend(f"{n}: {v}" for n, v in self.headers if n != "Content-Length")
+        lines.append(f"Content-Length: {len(self.body)}")
+        head = "\r\n".join(lines) + "\r\n\r\n"
+        return head.encode("utf-8", "surrogateescape") + self.body
+
+    def __bytes__(self) -> bytes:
+        return self.encode()
+
+
+@dataclass(slots=True)
+class Request(_Message):
+    method: str = ""
+    uri: str = ""
+
+    def _start_line(self) -> str:
+        return f"{self.method} {self.uri} {SIP_VERSION}"
+
+    def __repr__(self) -> str:
+        return f"Request({self.method} {self.uri}, Call-ID={self.call_id})"
+
+
+@dataclass(slots=True)
+class Response(_Message):
+    status: int = 0
+    reason: str = ""
+
+    def _start_line(self) -> str:
+        return f"{SIP_VERSION} {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"Response({self.status} {self.reason}, Call-ID={self.call_id})"
+
+
+Message = Request | Response
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes] | None:
+    """Split off the header section at the first empty line; None when there is none."""
+    end = data.find(b"\r\n\r\n")
+    lf_end = data.find(b"\n\n")
+    if end >= 0 and (lf_end < 0 or end <= lf_end):
+        return data[:end], data[end + 4 :]
+    if lf_end >= 0:
+        return data[:lf_end], data[lf_end + 2 :]
+    return None
+
+
+def parse_message(data: bytes, *, stream: bool = False) -> Message:
+    """Parse one message.
+
+    Args:
+        data: one datagram, or one message already framed by :class:`StreamFramer`.
+        stream: True for TCP, where a missing Content-Length is an error (§18.3).
+
+    Raises:
+        RemoteProtocolError: malformed, with the status a UAS should answer.
+    """
+    data = data.lstrip(b"\r\n")
+    parts = split_head(data)
+    if parts is None:
+        head, rest = data, b""  # no empty line: a datagram ends the headers (RFC 4475 §3.1.2.15)
+    else:
+        head, rest = parts
+    if len(head) > MAX_HEADER_BYTES:
+        raise RemoteProtocolError("header section too large", 513)
+    text = head.decode("utf-8", "surrogateescape")
+    lines = _unfold(text)
+    if not lines:
+        raise RemoteProtocolError("empty message")
+    headers = Headers(_split_header(line) for line in lines[1:])
+    start = lines[0]
+    message: Message
+    if start.upper().startswith("SIP/"):
+        message = _parse_status_line(start, headers)
+    else:
+        message = _parse_request_line(start, headers)
+    message.body = _take_body(headers, rest, stream)
+    _validate(message)
+    return message
+
+
+def _unfold(text: str) -> list[str]:
+    """Split lines and join continuation lines (§7.3.1: LWS folding)."""
+    lines: list[str] = []
+    for line in re.split(r"\r?\n", text):
+        if line[:1] in (" ", "\t") and lines:
+            lines[-1] = lines[-1].rstrip() + " " + line.strip()
+        else:
+            lines.append(line)
+    return lines
+
+
+def _split_header(line: str) -> tuple[str, str]:
+    name, colon, value = line.partition(":")
+    name = name.rstrip(" \t")
+    if not colon or not is_token(name):
+        raise RemoteProtocolError(f"bad header line {line[:80]!r}")
+    return name, value.strip(" \t")
+
+
+def _check_version(version: str) -> None:
+    if version.upper() != SIP_VERSION:
+        raise RemoteProtocolError(f"unsupported version {version}", 505)
+
+
+def _parse_request_line(line: str, headers: Headers) -> Request:
+    match = _START_REQUEST.fullmatch(line)
+    if not match:
+        raise RemoteProtocolError(f"bad request line {line[:80]!r}")
+    method, uri, version = match.groups()
+    _check_version(version)
+    if uri.startswith("<"):
+        raise RemoteProtocolError("Request-URI must not be enclosed in <>")
+    parsed = parse_uri(uri)
+    if isinstance(parsed, SipUri) and parsed.headers:
+        raise RemoteProtocolError("headers are not allowed in a Request-URI (§19.1.5)")
+    return Request(headers=headers, method=method, uri=uri)
+
+
+def _parse_status_line(line: str, headers: Headers) -> Response:
+    match = _START_RESPONSE.fullmatch(line.rstrip("\r"))
+    if not match:
+        raise RemoteProtocolError(f"bad status line {line[:80]!r}")
+    version, code, reason = match.groups()
+    _check_version(version)
+    status = int(code)
+    if not 100 <= status <= 699:
+        raise RemoteProtocolError(f"bad status code {code}")
+    return Response(headers=headers, status=status, reason=reason or "")
+
+
+def _take_body(headers: Headers, rest: bytes, stream: bool) -> bytes:
+    values = headers.get_list("Content-Length")
+    if not values:
+        if stream:
+            raise RemoteProtocolError("Content-Length is required on a stream transport")
+        return rest[:MAX_BODY_BYTES] if len(rest) <= MAX_BODY_BYTES else _too_large()
+    if len(values) > 1 or len(headers.get_all("Content-Length")) > 1:
+        raise RemoteProtocolError("more than one Content-Length")
+    if not values[0].isdigit():
+        raise RemoteProtocolError(f"bad Content-Length {values[0]!r}")
+    length = int(values[0])
+    if length > MAX_BODY_BYTES:
+        _too_large()
+    if length > len(rest):
+        raise RemoteProtocolError("Content-Length larger than the message")
+    return rest[:length]  # §18.3: octets past Content-Length are discarded
+
+
+def _too_large() -> bytes:
+    raise RemoteProtocolError("body too large", 413)
+
+
+def _validate(message: Message) -> None:
+    """The checks of §8.2 that any stack must make before acting on a message."""
+    headers = message.headers
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        if name not in headers:
+            raise RemoteProtocolError(f"missing {name}")
+    for name in _SINGLE:
+        if len(headers.get_all(name)) > 1:
+            raise RemoteProtocolError(f"more than one {name}")
+    if not message.call_id or any(c in message.call_id for c in " \t,"):
+        raise RemoteProtocolError(f"bad Call-ID {message.call_id!r}")
+    vias = message.vias
+    if isinstance(message, Request):
+        branch = vias[0].branch
+        if branch is not None and branch.lower() == "z9hg4bk":
+            raise RemoteProtocolError("Via branch is the bare magic cookie")
+    for name in ("From", "To"):
+        if len(headers.get_list(name)) != 1:
+            raise RemoteProtocolError(f"more than one value in {name}")
+    message.from_  # noqa: B018 - parse to validate
+    message.to  # noqa: B018
+    cseq = message.cseq
+    if isinstance(message, Request) and cseq.method != message.method:
+        raise RemoteProtocolError(f"CSeq method {cseq.method} does not match {message.method}")
+    max_forwards = headers.get("Max-Forwards")
+    if max_forwards is not None and not (max_forwards.isdigit() and int(max_forwards) <= 255):
+        raise RemoteProtocolError(f"bad Max-Forwards {max_forwards!r}")
+    for value in headers.get_all("Contact"):
+        if value.strip() != "*":
+            parse_name_addr_list(value)
+    for name in ("Route", "Record-Route"):
+        for value in headers.get_all(name):
+            parse_name_addr_list(value)
+    expires = headers.get("Expires")
+    if expires is not None and not expires.isdigit():
+        raise RemoteProtocolError(f"bad Expires {expires!r}")
