@@ -1,0 +1,60 @@
+"""Building responses (RFC 3261 §8.2.6) and the standard reason phrases (§21)."""
+
+from __future__ import annotations
+
+from intercom.sip.message import Headers, Request, Response
+
+REASONS = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 200: "OK", 202: "Accepted", 300: "Multiple Choices",
+    301: "Moved Permanently", 302: "Moved Temporarily", 305: "Use Proxy",
+    380: "Alternative Service",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required",
+    408: "Request Timeout", 410: "Gone", 413: "Request Entity Too Large",
+    415: "Unsupported Media Type", 416: "Unsupported URI Scheme", 420: "Bad Extension",
+    421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
+    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 486: "Busy Here",
+    487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
+    500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported",
+    513: "Message Too Large", 600: "Busy Everywhere", 603: "Decline",
+    604: "Does Not Exist Anywhere", 606: "Not Acceptable",
+}  # fmt: skip
+
+ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+"""What we answer (the Allow header, §20.5)."""
+SUPPORTED = "timer"
+"""Extensions we support (RFC 4028 session timers)."""
+ACCEPTED_BODIES = "application/sdp, application/dtmf-relay, application/dtmf"
+
+
+def reason_phrase(status: int) -> str:
+    return REASONS.get(status, "")
+
+
+def make_response(
+    request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None
+) -> Response:
+    """A response to ``request`` per §8.2.6.1: Via (all, in order), From, Call-ID and CSeq copied,
+    To copied with ``to_tag`` added when it has none (never for 100 Trying, §8.2.6.2), and
+    Record-Route copied for dialog-creating responses (§12.1.1)."""
+    headers = Headers()
+    for value in request.headers.get_all("Via"):
+        headers.add("Via", value)
+    headers.add("From", request.headers.get("From") or "")
+    to = request.headers.get("To") or ""
+    if to_tag and status != 100 and request.to.tag is None:
+        to = str(request.to.with_params(tag=to_tag))
+    headers.add("To", to)
+    headers.add("Call-ID", request.call_id)
+    headers.add("CSeq", request.headers.get("CSeq") or "")
+    if request.method == "INVITE" and 100 < status < 300:
+        for value in request.headers.get_all("Record-Route"):
+            headers.add("Record-Route", value)
+    timestamp = request.headers.get("Timestamp")
+    if status == 100 and timestamp:
+        headers.add("Timestamp", timestamp)  # §8.2.6.1
+    phrase = reason if reason is not None else reason_phrase(status)
+    return Response(headers=headers, status=status, reason=phrase)
