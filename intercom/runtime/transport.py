@@ -1,0 +1,373 @@
+"""SIP over UDP and TCP on one address and port (RFC 3261 §18), with RFC 5626 CRLF keepalives.
+
+:class:`SipTransport` listens on UDP and TCP at the same bind address and port, sends raw
+messages to an :class:`~intercom.sip.core.Address` and hands every received message upward as
+bytes with its source address. It frames TCP streams (RFC 3261 §18.3) and nothing more: no
+parsing, no protocol decisions.
+
+* A TCP message to an address we already have a connection with goes over that connection, an
+  inbound one included, so responses travel back the way the request came (§18.2.2). Otherwise
+  a connection is opened (bounded by ``CONNECT_TIMEOUT``) and data is queued until it is up.
+* RFC 5626 §4.4.1: a double CRLF ping on TCP is answered with a CRLF pong; CRLF-only datagrams
+  are dropped (STUN keepalives over UDP are out of scope).
+* Connections idle for ``IDLE_TIMEOUT`` seconds are closed; at most ``MAX_CONNECTIONS`` are open.
+
+Message contents are never logged here; connection events are logged at DEBUG with a ``-``
+marker, dropped connections at WARNING with an ``x`` marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any, cast
+
+from intercom.sip.core import Address
+from intercom.sip.errors import RemoteProtocolError
+from intercom.sip.framing import PING, PONG, StreamFramer
+from intercom.sip.uri import format_host
+
+__all__ = ["CONNECT_TIMEOUT", "IDLE_TIMEOUT", "KEEPALIVE", "MAX_CONNECTIONS", "ErrorHandler",
+           "MessageHandler", "SipTransport"]
+
+logger = logging.getLogger(__name__)
+
+MessageHandler = Callable[[bytes, Address], None]
+"""Called with one complete SIP message (a datagram or a framed stream message) and its source."""
+ErrorHandler = Callable[[Address, str], None]
+"""Called when data for a destination could not be delivered."""
+
+KEEPALIVE = PING
+"""The RFC 5626 keepalive ping, a double CRLF."""
+IDLE_TIMEOUT = 300.0
+CONNECT_TIMEOUT = 5.0
+MAX_CONNECTIONS = 64
+_EPHEMERAL_ATTEMPTS = 8  # port 0: retries when TCP cannot get the port UDP got
+
+
+class SipTransport:
+    """UDP and TCP transport for the endpoint; see the module docstring."""
+
+    def __init__(self, on_message: MessageHandler, *, on_error: ErrorHandler | None = None) -> None:
+        self._on_message = on_message
+        self._on_error = on_error
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._udp_protocol: _UdpProtocol | None = None
+        self._server: asyncio.Server | None = None
+        self._host = ""
+        self._port = 0
+        self._v6 = False
+        self._connections: set[_Connection] = set()
+        self._by_address: dict[Address, _Connection] = {}
+        self._pending: dict[Address, list[bytes]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._cap_warned = False
+
+    async def start(self, host: str, port: int) -> None:
+        """Bind UDP and TCP on ``host`` (an IP literal) and ``port`` (0: the same ephemeral port
+        for both). Raises OSError naming the address and protocol that could not be bound."""
+        if self._loop is not None or self._closed:
+            raise RuntimeError("SipTransport.start() may be called once")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        loop = asyncio.get_running_loop()
+        attempts = _EPHEMERAL_ATTEMPTS if port == 0 else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                udp, protocol, server = await self._bind(loop, host, port)
+                break
+            except _PortTaken:
+                if attempt == attempts:
+                    raise
+        self._loop, self._udp, self._udp_protocol, self._server = loop, udp, protocol, server
+        sockname = udp.get_extra_info("sockname")
+        self._host, self._port = sockname[0], sockname[1]
+        self._v6 = udp.get_extra_info("socket").family == socket.AF_INET6
+        logger.debug("- listening on %s:%d (udp, tcp)", format_host(self._host), self._port)
+
+    async def _bind(
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int
+    ) -> tuple[asyncio.DatagramTransport, _UdpProtocol, asyncio.Server]:
+        try:
+            udp, protocol = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self, loop), local_addr=(host, port)
+            )
+        except OSError as exc:
+            raise _listen_error(host, port, "udp", exc) from exc
+        bound = udp.get_extra_info("sockname")[1]
+        try:
+            server = await loop.create_server(lambda: _Connection(self, loop, None), host, bound)
+        except OSError as exc:
+            udp.close()
+            await protocol.closed
+            retry = port == 0 and exc.errno == errno.EADDRINUSE
+            raise _listen_error(host, bound, "tcp", exc, _PortTaken if retry else OSError) from exc
+        return udp, protocol, server
+
+    @property
+    def local_port(self) -> int:
+        """The bound port (UDP and TCP); 0 before start()."""
+        return self._port
+
+    @property
+    def local_host(self) -> str:
+        """The bound host as the socket reports it; "" before start()."""
+        return self._host
+
+    @property
+    def connection_count(self) -> int:
+        """Open TCP connections, inbound and outbound."""
+        return len(self._connections)
+
+    def send(self, data: bytes, destination: Address) -> None:
+        """Send one message without blocking; failures are reported through ``on_error``."""
+        if destination.transport not in ("udp", "tcp"):
+            raise ValueError(f"unsupported transport {destination.transport!r}")
+        if self._loop is None or self._closed:
+            self._report(destination, "transport closed")
+        elif destination.transport == "udp":
+            self._sendto(data, destination)
+        elif destination in self._pending:
+            self._pending[destination].append(data)
+        elif (conn := self._open_connection(destination)) is not None:
+            conn.write(data)
+        elif len(self._connections) + len(self._pending) >= MAX_CONNECTIONS:
+            logger.warning("x tcp %s: %d connections open, not opening another",
+                           destination, MAX_CONNECTIONS)
+            self._report(destination, "too many connections")
+        else:
+            self._pending[destination] = [data]
+            task = self._loop.create_task(self._connect(destination))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def send_keepalive(self, destination: Address) -> None:
+        """RFC 5626 double-CRLF ping: as a datagram, or over the TCP connection if one is open."""
+        if destination.transport == "udp":
+            self.send(KEEPALIVE, destination)
+        elif (conn := self._open_connection(destination)) is not None:
+            conn.write(KEEPALIVE)
+        else:
+            logger.debug("- no connection to %s for a keepalive", destination)
+
+    async def close(self) -> None:
+        """Close every socket and connection and cancel pending connects. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        self._pending.clear()
+        if self._server is not None:
+            self._server.close()
+        waits: list[asyncio.Future[None]] = []
+        if self._udp is not None and self._udp_protocol is not None:
+            self._udp.close()
+            waits.append(self._udp_protocol.closed)
+        conns = list(self._connections)
+        for conn in conns:
+            conn.close()
+            waits.append(conn.lost)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if waits:
+            _, not_done = await asyncio.wait(waits, timeout=1.0)
+            if not_done:  # unsent data to a peer that does not read: give up on it
+                for conn in conns:
+                    conn.abort()
+                await asyncio.wait(not_done, timeout=1.0)
+        if self._server is not None:
+            await self._server.wait_closed()
+        self._server = self._udp = self._udp_protocol = None
+        logger.debug("- transport closed")
+
+    def _open_connection(self, destination: Address) -> _Connection | None:
+        conn = self._by_address.get(destination)
+        return conn if conn is not None and not conn.closing else None
+
+    def _sendto(self, data: bytes, destination: Address) -> None:
+        assert self._udp is not None
+        host = destination.host
+        if ":" in host and not self._v6:
+            self._report(destination, "address family not supported")
+            return
+        if self._v6 and ":" not in host:
+            host = "::ffff:" + host  # IPv4 destination from a dual-stack IPv6 socket
+        self._udp.sendto(data, (host, destination.port))
+
+    async def _connect(self, destination: Address) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Connection(self, loop, destination), destination.host, destination.port
+                ),
+                CONNECT_TIMEOUT,
+            )
+        except (OSError, TimeoutError) as exc:
+            self._pending.pop(destination, None)
+            logger.debug("- tcp connect to %s failed: %s", destination, str(exc) or "timed out")
+            if not self._closed:
+                self._report(destination, "connection refused")
+
+    def _attach(self, conn: _Connection) -> bool:
+        """A connection is up: register it (outbound: flush its queue) or refuse it."""
+        if self._closed:
+            return False
+        if not conn.outbound and len(self._connections) + len(self._pending) >= MAX_CONNECTIONS:
+            if not self._cap_warned:
+                logger.warning("x tcp %s: %d connections open, refusing new ones",
+                               conn.address, MAX_CONNECTIONS)
+                self._cap_warned = True
+            else:
+                logger.debug("- tcp %s refused: connection limit", conn.address)
+            return False
+        self._connections.add(conn)
+        self._by_address[conn.address] = conn
+        logger.debug("- tcp %s %s", "connected to" if conn.outbound else "accepted", conn.address)
+        for data in self._pending.pop(conn.address, []) if conn.outbound else []:
+            conn.write(data)
+        return True
+
+    def _detach(self, conn: _Connection, exc: Exception | None) -> None:
+        self._connections.discard(conn)
+        if self._by_address.get(conn.address) is conn:
+            del self._by_address[conn.address]
+        logger.debug("- tcp %s closed%s", conn.address, f": {exc}" if exc else "")
+        if exc is not None and conn.wrote and not self._closed:
+            self._report(conn.address, "connection refused")
+
+    def _received(self, data: bytes, source: Address) -> None:
+        try:
+            self._on_message(data, source)
+        except Exception:
+            logger.exception("x message handler failed for a message from %s", source)
+
+    def _report(self, destination: Address, reason: str) -> None:
+        logger.debug("- cannot send to %s: %s", destination, reason)
+        try:
+            if self._on_error is not None:
+                self._on_error(destination, reason)
+        except Exception:
+            logger.exception("x error handler failed for %s", destination)
+
+
+class _PortTaken(OSError):
+    """TCP could not get the ephemeral port UDP got: try another one."""
+
+
+def _listen_error(
+    host: str, port: int, protocol: str, exc: OSError, kind: type[OSError] = OSError
+) -> OSError:
+    error = kind(f"cannot listen on {format_host(host)}:{port}/{protocol}: {exc.strerror or exc}")
+    error.errno = exc.errno
+    return error
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport, loop: asyncio.AbstractEventLoop) -> None:
+        self._owner = owner
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if not data.strip(b"\r\n"):
+            return  # an RFC 5626 CRLF keepalive (or an empty datagram)
+        self._owner._received(data, Address("udp", str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("- udp error ignored: %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection: framing, ping/pong, idle timer."""
+
+    def __init__(
+        self, owner: SipTransport, loop: asyncio.AbstractEventLoop, destination: Address | None
+    ) -> None:
+        self._owner = owner
+        self._loop = loop
+        self.outbound = destination is not None
+        self.address = destination or Address("tcp", "", 0)
+        self.wrote = False
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self._framer = StreamFramer()
+        self._transport: asyncio.Transport | None = None
+        self._attached = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._last = loop.time()
+
+    @property
+    def closing(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if not self.outbound and peer:
+            self.address = Address("tcp", str(peer[0]), int(peer[1]))
+        if not peer or not self._owner._attach(self):
+            transport.close()
+            return
+        self._attached = True
+        self._last = self._loop.time()
+        self._timer = self._loop.call_at(self._last + IDLE_TIMEOUT, self._on_idle)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._attached or self.closing:
+            return
+        self._last = self._loop.time()
+        try:
+            frames = self._framer.feed(data)
+        except RemoteProtocolError as exc:
+            logger.warning("x tcp %s: %s; closing the connection", self.address, exc)
+            self.close()
+            return
+        for frame in frames:
+            if frame != PING:
+                self._owner._received(frame, self.address)
+            elif self._transport is not None:  # a pong is not ours to report failures for
+                self._transport.write(PONG)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._attached:
+            self._attached = False
+            self._owner._detach(self, exc)
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def write(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._last = self._loop.time()
+        self.wrote = True
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None and not self.lost.done():
+            self._transport.abort()
+
+    def _on_idle(self) -> None:
+        # Re-armed lazily: traffic only moves _last; the timer checks it when it fires.
+        due = self._last + IDLE_TIMEOUT
+        if self._loop.time() < due:
+            self._timer = self._loop.call_at(due, self._on_idle)
+            return
+        self._timer = None
+        logger.debug("- tcp %s idle for %.0f s, closing", self.address, IDLE_TIMEOUT)
+        self.close()

@@ -1,0 +1,361 @@
+"""Tests for intercom.runtime.transport (RFC 3261 §18 over UDP/TCP, RFC 5626 keepalives)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from intercom.runtime import transport as transport_module
+from intercom.runtime.transport import SipTransport
+from intercom.sip.core import Address
+
+TIMEOUT = 5.0
+LOGGER = "intercom.runtime.transport"
+
+
+def msg(n: int, body: bytes = b"") -> bytes:
+    return (
+        f"OPTIONS sip:door@127.0.0.1 SIP/2.0\r\nCSeq: {n} OPTIONS\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+class Peer:
+    """A SipTransport plus queues of what it received and reported."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
+        self.errors: asyncio.Queue[tuple[Address, str]] = asyncio.Queue()
+        self.transport = SipTransport(
+            lambda data, source: self.inbox.put_nowait((data, source)),
+            on_error=lambda dest, reason: self.errors.put_nowait((dest, reason)),
+        )
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> Peer:
+        await self.transport.start(host, port)
+        return self
+
+    def addr(self, transport: str) -> Address:
+        return Address(transport, self.transport.local_host, self.transport.local_port)
+
+    async def receive(self) -> tuple[bytes, Address]:
+        return await asyncio.wait_for(self.inbox.get(), TIMEOUT)
+
+    async def error(self) -> tuple[Address, str]:
+        return await asyncio.wait_for(self.errors.get(), TIMEOUT)
+
+
+async def udp_barrier(peer: Peer) -> None:
+    """Let the loop run until a datagram to ourselves has come back."""
+    peer.transport.send(msg(999), peer.addr("udp"))
+    assert (await peer.receive())[0] == msg(999)
+
+
+async def raw_client(port: int, host: str = "127.0.0.1") -> tuple[
+    asyncio.StreamReader, asyncio.StreamWriter, Address
+]:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT)
+    name = writer.get_extra_info("sockname")
+    return reader, writer, Address("tcp", name[0], name[1])
+
+
+async def closed_writer(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
+
+
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    async def wrapper() -> None:
+        await asyncio.wait_for(test(), 4 * TIMEOUT)
+
+    asyncio.run(wrapper())
+
+
+def ipv6_loopback_available() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_udp_round_trip_reports_source() -> None:
+    async def body() -> None:
+        a, b = await Peer().start(), await Peer().start()
+        a.transport.send_keepalive(b.addr("udp"))  # dropped silently by b
+        a.transport.send(msg(1), b.addr("udp"))
+        data, source = await b.receive()
+        assert data == msg(1)
+        assert source == Address("udp", "127.0.0.1", a.transport.local_port)
+        b.transport.send(msg(2), source)
+        assert await a.receive() == (msg(2), Address("udp", "127.0.0.1", b.transport.local_port))
+        assert b.inbox.empty()
+        assert a.transport.connection_count == b.transport.connection_count == 0
+        await a.transport.close()
+        await b.transport.close()
+
+    run(body)
+
+
+def test_tcp_reply_goes_back_over_the_inbound_connection() -> None:
+    async def body() -> None:
+        a, b = await Peer().start(), await Peer().start()
+        b_tcp = b.addr("tcp")
+        a.transport.send(msg(1), b_tcp)
+        a.transport.send(msg(2), b_tcp)  # queued while connecting, same connection
+        data, source = await b.receive()
+        assert data == msg(1)
+        assert source.transport == "tcp" and source.host == "127.0.0.1"
+        assert source.port != a.transport.local_port  # the connection's ephemeral port
+        assert await b.receive() == (msg(2), source)
+        assert (a.transport.connection_count, b.transport.connection_count) == (1, 1)
+
+        b.transport.send(msg(3), source)
+        assert await a.receive() == (msg(3), b_tcp)
+        assert (a.transport.connection_count, b.transport.connection_count) == (1, 1)
+        a.transport.send(msg(4), b_tcp)
+        assert await b.receive() == (msg(4), source)
+        assert (a.transport.connection_count, b.transport.connection_count) == (1, 1)
+        assert a.errors.empty() and b.errors.empty()
+        await a.transport.close()
+        await b.transport.close()
+
+    run(body)
+
+
+def test_tcp_framing_of_coalesced_and_split_writes() -> None:
+    async def body() -> None:
+        b = await Peer().start()
+        _, writer, me = await raw_client(b.transport.local_port)
+        writer.write(msg(1, b"one") + msg(2, b"two!"))
+        assert await b.receive() == (msg(1, b"one"), me)
+        assert await b.receive() == (msg(2, b"two!"), me)
+        split = msg(3, b"v=0\r\n")
+        for i in range(len(split)):
+            writer.write(split[i : i + 1])
+            await asyncio.wait_for(writer.drain(), TIMEOUT)
+        assert await b.receive() == (split, me)
+        assert b.inbox.empty()
+        assert b.transport.connection_count == 1
+        await closed_writer(writer)
+        await b.transport.close()
+
+    run(body)
+
+
+def test_tcp_ping_gets_pong_and_lone_crlf_is_ignored() -> None:
+    async def body() -> None:
+        b = await Peer().start()
+        reader, writer, me = await raw_client(b.transport.local_port)
+        writer.write(b"\r\n\r\n")
+        assert await asyncio.wait_for(reader.readexactly(2), TIMEOUT) == b"\r\n"
+        writer.write(b"\r\n" + msg(1))  # a pong in front of a message
+        assert await b.receive() == (msg(1), me)
+        writer.write(b"\r\n\r")
+        writer.write(b"\n")  # a ping split across writes
+        assert await asyncio.wait_for(reader.readexactly(2), TIMEOUT) == b"\r\n"
+        assert b.inbox.empty()
+        await closed_writer(writer)
+        await b.transport.close()
+
+    run(body)
+
+
+def test_outbound_connection_keepalive_and_incoming_data() -> None:
+    async def body() -> None:
+        accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue()
+        )
+
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            accepted.put_nowait((r, w))
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        dest = Address("tcp", "127.0.0.1", server.sockets[0].getsockname()[1])
+        a = await Peer().start()
+        a.transport.send_keepalive(dest)  # no connection yet: nothing happens
+        a.transport.send(msg(1), dest)
+        reader, writer = await asyncio.wait_for(accepted.get(), TIMEOUT)
+        assert await asyncio.wait_for(reader.readexactly(len(msg(1))), TIMEOUT) == msg(1)
+        a.transport.send_keepalive(dest)
+        assert await asyncio.wait_for(reader.readexactly(4), TIMEOUT) == b"\r\n\r\n"
+        writer.write(b"\r\n" + msg(2))  # pong, then a response
+        assert await a.receive() == (msg(2), dest)
+        assert a.inbox.empty() and a.errors.empty()
+        assert a.transport.connection_count == 1
+        await a.transport.close()
+        assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+        await closed_writer(writer)
+        server.close()
+        await server.wait_closed()
+
+    run(body)
+
+
+def test_framing_error_closes_only_that_connection(caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> None:
+        b = await Peer().start()
+        bad_reader, bad_writer, _ = await raw_client(b.transport.local_port)
+        good_reader, good_writer, good = await raw_client(b.transport.local_port)
+        good_writer.write(msg(1))
+        assert await b.receive() == (msg(1), good)
+        assert b.transport.connection_count == 2
+        bad_writer.write(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nContent-Length: -1\r\n\r\n")
+        assert await asyncio.wait_for(bad_reader.read(), TIMEOUT) == b""
+        assert b.transport.connection_count == 1
+        good_writer.write(msg(2))
+        assert await b.receive() == (msg(2), good)
+        b.transport.send(msg(3), good)
+        assert await asyncio.wait_for(good_reader.readexactly(len(msg(3))), TIMEOUT) == msg(3)
+        assert b.inbox.empty()
+        await closed_writer(bad_writer)
+        await closed_writer(good_writer)
+        await b.transport.close()
+
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        run(body)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].getMessage().startswith("x tcp tcp:127.0.0.1:")
+    assert "Content-Length" in warnings[0].getMessage()
+
+
+def test_send_to_closed_tcp_port_reports_error_once() -> None:
+    async def body() -> None:
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            dest = Address("tcp", "127.0.0.1", s.getsockname()[1])
+            a = await Peer().start()
+            a.transport.send(msg(1), dest)
+            a.transport.send(msg(2), dest)  # queued behind the same connect
+            assert await a.error() == (dest, "connection refused")
+            await udp_barrier(a)
+            assert a.errors.empty()
+            assert a.transport.connection_count == 0
+            a.transport.send(msg(3), dest)  # a new attempt, a new report
+            assert await a.error() == (dest, "connection refused")
+            await a.transport.close()
+
+    run(body)
+
+
+def test_start_on_port_in_use_names_address_and_protocol() -> None:
+    async def body() -> None:
+        a = await Peer().start()
+        port = a.transport.local_port
+        with pytest.raises(OSError, match=rf"^cannot listen on 127\.0\.0\.1:{port}/udp: ") as info:
+            await Peer().start("127.0.0.1", port)
+        assert info.value.errno == errno.EADDRINUSE
+        await a.transport.close()
+
+        with socket.socket() as listener:  # TCP taken, UDP free
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            port = listener.getsockname()[1]
+            with pytest.raises(OSError, match=rf"^cannot listen on 127\.0\.0\.1:{port}/tcp: "):
+                await Peer().start("127.0.0.1", port)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind(("127.0.0.1", port))  # the failed start released its UDP socket
+
+    run(body)
+
+
+def test_close_is_idempotent_and_leaves_nothing_behind() -> None:
+    async def body() -> None:
+        before = asyncio.all_tasks()  # this test and the run() wrapper
+        a, b = await Peer().start(), await Peer().start()
+        a.transport.send(msg(1), b.addr("tcp"))
+        _, source = await b.receive()
+        reader, writer, _ = await raw_client(b.transport.local_port)
+        a.transport.send(msg(2), Address("tcp", "192.0.2.1", 5060))  # connect still pending
+        assert len(asyncio.all_tasks() - before) == 1
+        port = b.transport.local_port
+        await b.transport.close()
+        await b.transport.close()
+        await a.transport.close()
+        await a.transport.close()
+        assert asyncio.all_tasks() == before
+        assert a.transport.connection_count == b.transport.connection_count == 0
+        assert a.errors.empty() and b.errors.empty()
+        assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+        await closed_writer(writer)
+        b.transport.send(msg(3), source)
+        assert await b.error() == (source, "transport closed")
+        again = await Peer().start("127.0.0.1", port)  # UDP and TCP sockets were released
+        assert again.transport.local_port == port
+        await again.transport.close()
+        assert asyncio.all_tasks() == before
+
+    run(body)
+
+
+def test_idle_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport_module, "IDLE_TIMEOUT", 0.2)
+
+    async def body() -> None:
+        a, b = await Peer().start(), await Peer().start()
+        a.transport.send(msg(1), b.addr("tcp"))
+        await b.receive()
+        reader, writer, _ = await raw_client(b.transport.local_port)
+        assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+        await closed_writer(writer)
+        await udp_barrier(a)
+        assert a.transport.connection_count == 0
+        assert b.transport.connection_count == 0
+        await a.transport.close()
+        await b.transport.close()
+
+    run(body)
+
+
+def test_connection_cap(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(transport_module, "MAX_CONNECTIONS", 2)
+
+    async def body() -> None:
+        b = await Peer().start()
+        clients = [await raw_client(b.transport.local_port) for _ in range(4)]
+        for reader, _, _ in clients[2:]:
+            assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+        for n, (_, writer, me) in enumerate(clients[:2]):
+            writer.write(msg(n))
+            assert await b.receive() == (msg(n), me)
+        assert b.transport.connection_count == 2
+        b.transport.send(msg(9), Address("tcp", "127.0.0.1", 9))
+        assert await b.error() == (Address("tcp", "127.0.0.1", 9), "too many connections")
+        for _, writer, _ in clients:
+            await closed_writer(writer)
+        await b.transport.close()
+
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        run(body)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("x tcp tcp:127.0.0.1:") and "refusing" in warnings[0]
+    assert warnings[1] == "x tcp tcp:127.0.0.1:9: 2 connections open, not opening another"
+
+
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="IPv6 loopback ::1 cannot be bound")
+def test_ipv6_loopback_udp_and_tcp() -> None:
+    async def body() -> None:
+        a, b = await Peer().start("[::1]"), await Peer().start("::1")
+        assert a.transport.local_host == "::1"
+        a.transport.send(msg(1), b.addr("udp"))
+        assert await b.receive() == (msg(1), Address("udp", "::1", a.transport.local_port))
+        a.transport.send(msg(2), b.addr("tcp"))
+        data, source = await b.receive()
+        assert data == msg(2) and source.host == "::1" and source.transport == "tcp"
+        b.transport.send(msg(3), source)
+        assert await a.receive() == (msg(3), b.addr("tcp"))
+        assert str(b.addr("tcp")) == f"tcp:[::1]:{b.transport.local_port}"
+        await a.transport.close()
+        await b.transport.close()
+
+    run(body)
