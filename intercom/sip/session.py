@@ -1,0 +1,383 @@
+"""Session: what a confirmed dialog does until BYE, for outgoing and incoming calls alike.
+
+Theory of operation
+-------------------
+One state change only: ACTIVE -> ENDED (``ended``), by a BYE from the peer, :meth:`hangup`, a
+2xx to a re-INVITE that is never ACKed, or an expired session timer. The owner (OutgoingCall,
+IncomingCall) hands over every request the endpoint matched to the dialog and the responses
+to the requests this object sent; :meth:`on_request` returns the final response for the
+server transaction (None for ACK).
+
+Requests from the peer (RFC 3261 §12.2.2: a CSeq not above the last one gets 500):
+
+* BYE -> 200, CallEnded("BYE from peer") (§15.1.2). After the end: BYE 200, others 481.
+* re-INVITE (§14.2) / UPDATE (RFC 3311) with SDP: ``answer_offer(offer)``; None -> 488, else
+  200 with the answer, Contact, Allow, Supported, and MediaUpdated. A re-INVITE without SDP
+  gets our current SDP as the offer; the answer comes in the ACK (MediaUpdated then). While
+  such an offer of ours is unanswered, a new offer (re-INVITE, UPDATE with SDP) gets 491
+  (RFC 3261 §14.2, RFC 3311 §5.2).
+* The 2xx to a re-INVITE is retransmitted here, not by the transaction (§13.3.1.4, RFC 6026),
+  whatever the transport: T1 after sending, then doubling up to T2 (0.5, 1.5, 3.5, 7.5,
+  11.5 ... s), until the ACK with its CSeq arrives. After 64*T1 without ACK: BYE, "no ACK".
+* INFO -> 200 and InfoReceived (RFC 6086). OPTIONS -> 200 with Allow, Accept, Supported.
+  CANCEL (the endpoint's business) -> 481. Anything else -> 501 with Allow.
+
+Session timers (RFC 4028), the rule we follow:
+
+* A refresh (re-INVITE or UPDATE) carrying Session-Expires is answered per the table of §9:
+  when the request's Supported lists ``timer`` and it does not ask ``refresher=uas``, the 2xx
+  says ``Session-Expires: N;refresher=uac`` plus ``Require: timer``: the peer refreshes.
+  Otherwise (the peer cannot refresh, or asked us to) the 2xx says ``refresher=uas`` and we
+  refresh. N is the request's value (never raised, §9), at least Min-SE 90 (§4); a smaller
+  value from a timer-aware peer gets 422 with ``Min-SE: 90``. No Session-Expires in the
+  request: no timer (§7.2: the timer can come and go with each refresh).
+* The 2xx to the INVITE sets the first timer: :func:`uas_session_timer` for the answering side,
+  :func:`uac_session_timer` for the calling side (``refresher=uac`` or missing: we refresh).
+* Peer refreshes: if no refresh 2xx arrives, BYE at interval - min(32, interval/3) after the
+  last one (§10), CallEnded("session timer expired").
+* We refresh: an UPDATE without SDP at interval/2 (§10, RFC 3311 needs no offer). Its 2xx sets
+  the next timer; 422 retries with the larger Min-SE; 408/481/timeout end the call (§12.2.1.2,
+  "session refresh failed"); other refusals stop refreshing, and the call ends at expiry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.core import T1, T2, Sender
+from intercom.sip.dialog import Dialog, DialogState
+from intercom.sip.errors import RemoteProtocolError
+from intercom.sip.events import CallEnded, InfoReceived, MediaUpdated
+from intercom.sip.message import Request, Response
+from intercom.sip.uri import NameAddr, parse_params
+
+__all__ = [
+    "MIN_SE",
+    "AnswerOffer",
+    "Session",
+    "SessionTimer",
+    "interval_too_small",
+    "uac_session_timer",
+    "uas_session_timer",
+]
+
+logger = logging.getLogger(__name__)
+
+AnswerOffer = Callable[[bytes], bytes | None]
+"""The media layer: an SDP offer in, the SDP answer out, None when it is not acceptable (488)."""
+
+MIN_SE = 90
+"""Our minimum session interval: the absolute minimum of RFC 4028 §4, seconds."""
+TIMER_ACK = 64 * T1
+"""How long a 2xx to a re-INVITE is retransmitted without ACK before we give up (§13.3.1.4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimer:
+    """A negotiated RFC 4028 session timer."""
+
+    interval: int  #: session interval, seconds
+    we_refresh: bool  #: True when we send the refreshes, False when the peer does
+
+
+def _session_expires(message: Request | Response) -> tuple[int, str | None] | None:
+    """(delta-seconds, refresher) of a Session-Expires header; None if absent or malformed."""
+    value = message.headers.get("Session-Expires")
+    if value is None:
+        return None
+    number, _, rest = value.partition(";")
+    if not number.strip().isdigit():
+        return None
+    try:
+        refresher = parse_params(rest, "Session-Expires").get("refresher")
+    except RemoteProtocolError:
+        refresher = None
+    return int(number.strip()), refresher.lower() if refresher else None
+
+
+def _supports_timer(request: Request) -> bool:
+    return any(tag.lower() == "timer" for tag in request.headers.get_list("Supported"))
+
+
+def interval_too_small(request: Request) -> bool:
+    """RFC 4028 §9: a timer-aware request asking less than Min-SE is refused with 422."""
+    parsed = _session_expires(request)
+    return parsed is not None and parsed[0] < MIN_SE and _supports_timer(request)
+
+
+def uas_session_timer(request: Request) -> tuple[SessionTimer | None, list[tuple[str, str]]]:
+    """RFC 4028 §9 for a request we answer 2xx: the timer and the headers for the 2xx."""
+    parsed = _session_expires(request)
+    if parsed is None:
+        return None, []
+    interval = max(parsed[0], MIN_SE)
+    if _supports_timer(request) and parsed[1] != "uas":
+        headers = [("Session-Expires", f"{interval};refresher=uac"), ("Require", "timer")]
+        return SessionTimer(interval, we_refresh=False), headers
+    return SessionTimer(interval, we_refresh=True), [
+        ("Session-Expires", f"{interval};refresher=uas")
+    ]
+
+
+def uac_session_timer(response: Response) -> SessionTimer | None:
+    """RFC 4028 §7.2: the timer a 2xx to our INVITE/UPDATE sets; refresher uac (or none) is us."""
+    parsed = _session_expires(response)
+    if parsed is None or parsed[0] == 0:
+        return None
+    return SessionTimer(parsed[0], we_refresh=parsed[1] != "uas")
+
+
+@dataclass(slots=True)
+class _Unacked:
+    """A 2xx to a re-INVITE, retransmitted until its ACK (§13.3.1.4)."""
+
+    response: Response
+    seq: int  # the re-INVITE's CSeq number, which the ACK repeats
+    offer: bytes | None  # our offer in that 2xx: the answer comes in the ACK
+    next_at: float
+    interval: float
+    give_up_at: float
+
+
+class Session:
+    """What a confirmed dialog does until BYE (either side)."""
+
+    def __init__(
+        self,
+        dialog: Dialog,
+        *,
+        sender: Sender,
+        answer_offer: AnswerOffer,
+        contact: Callable[[], NameAddr],
+        now: float,
+        local_sdp: bytes | None = None,
+        timer: SessionTimer | None = None,
+        label: str | None = None,
+    ) -> None:
+        """
+        Args:
+            local_sdp: our current session description (the offer or answer of the INVITE),
+                offered again to a re-INVITE without SDP.
+            timer: the session timer the INVITE's 2xx negotiated, if any.
+            label: how log lines name the call ("call to family"); the Call-ID by default.
+        """
+        self.dialog = dialog
+        self.ended = False
+        self._sender = sender
+        self._answer_offer = answer_offer
+        self._contact = contact
+        self._local_sdp = local_sdp
+        self._label = label or f"call {dialog.call_id}"
+        self._unacked: _Unacked | None = None
+        self._timer: SessionTimer | None = None
+        self._refresh_at: float | None = None
+        self._expires_at: float | None = None
+        self._refresh: Request | None = None  # our UPDATE in flight
+        self._refresh_refused = False
+        self._min_se = MIN_SE
+        self._set_timer(timer, now)
+
+    @property
+    def call_id(self) -> str:
+        return self.dialog.call_id
+
+    @property
+    def timer(self) -> SessionTimer | None:
+        return self._timer
+
+    # -- requests from the peer ----------------------------------------------------------
+
+    def on_request(self, request: Request, now: float) -> Response | None:
+        """A request inside this dialog; returns the final response (None for ACK)."""
+        method = request.method
+        if method == "ACK":
+            self._on_ack(request)
+            return None
+        if self.ended:
+            return make_response(request, 200 if method == "BYE" else 481)
+        if not self.dialog.accept_remote_request(request):
+            logger.info("x %s: %s with CSeq %d out of order", self._label, method, request.cseq.seq)
+            return make_response(request, 500)  # §12.2.2
+        if method == "BYE":
+            self._end("BYE from peer", by_peer=True, send_bye=False)
+            return make_response(request, 200)
+        if method in ("INVITE", "UPDATE"):
+            return self._on_offer(request, now)
+        if method == "INFO":
+            self._sender.emit(InfoReceived(self.call_id, request.content_type, request.body))
+            return make_response(request, 200)
+        if method == "OPTIONS":
+            return _with(
+                make_response(request, 200),
+                ("Allow", ALLOWED_METHODS), ("Accept", ACCEPTED_BODIES), ("Supported", SUPPORTED),
+            )  # fmt: skip
+        if method == "CANCEL":
+            return make_response(request, 481)  # matched no pending INVITE (§9.2)
+        return _with(make_response(request, 501), ("Allow", ALLOWED_METHODS))
+
+    def _on_ack(self, request: Request) -> None:
+        unacked = self._unacked
+        if unacked is None or request.cseq.seq != unacked.seq:
+            return
+        self._unacked = None
+        if unacked.offer is not None and request.body:
+            self._sender.emit(MediaUpdated(self.call_id, unacked.offer, request.body))
+
+    def _on_offer(self, request: Request, now: float) -> Response:
+        """A re-INVITE or UPDATE: maybe an offer, maybe a session refresh, maybe both."""
+        is_invite = request.method == "INVITE"
+        offered = bool(request.body)
+        pending = self._unacked is not None and self._unacked.offer is not None
+        if pending and (is_invite or offered):
+            return make_response(request, 491)  # our offer is still unanswered
+        if offered and request.content_type not in (None, "application/sdp"):
+            return _with(make_response(request, 415), ("Accept", ACCEPTED_BODIES))
+        if interval_too_small(request):
+            return _with(make_response(request, 422), ("Min-SE", str(MIN_SE)))
+        body: bytes | None = None
+        our_offer: bytes | None = None
+        if offered:
+            body = self._answer_offer(request.body)
+            if body is None:
+                logger.info("x %s: the peer's new offer is not acceptable", self._label)
+                return make_response(request, 488)
+            self._local_sdp = body
+            self._sender.emit(MediaUpdated(self.call_id, request.body, body))
+        elif is_invite:
+            if self._local_sdp is None:
+                return make_response(request, 488)
+            body = our_offer = self._local_sdp
+        timer, timer_headers = uas_session_timer(request)
+        response = _with(
+            make_response(request, 200),
+            ("Contact", str(self._contact())), ("Allow", ALLOWED_METHODS),
+            ("Supported", SUPPORTED), *timer_headers,
+        )  # fmt: skip
+        if body:
+            response.headers.add("Content-Type", "application/sdp")
+            response.body = body
+        self._set_timer(timer, now)
+        if is_invite:
+            self._unacked = _Unacked(
+                response, request.cseq.seq, our_offer, now + T1, T1, now + TIMER_ACK
+            )
+        logger.info("%s: %s answered 200", self._label, "re-INVITE" if is_invite else "UPDATE")
+        return response
+
+    # -- our own actions -----------------------------------------------------------------
+
+    def hangup(self, now: float, reason: str = "hung up") -> None:
+        """Send BYE and report CallEnded(reason, by_peer=False) at once (§15.1.1)."""
+        if not self.ended:
+            self._end(reason, by_peer=False, send_bye=True)
+
+    def _end(self, reason: str, *, by_peer: bool, send_bye: bool) -> None:
+        self.ended = True
+        self._unacked = self._refresh = None
+        self._timer = self._refresh_at = self._expires_at = None
+        self.dialog.state = DialogState.TERMINATED
+        if send_bye:
+            self._sender.send_request(self.dialog.create_request("BYE"), self)
+        logger.info("%s ended: %s", self._label, reason)
+        self._sender.emit(CallEnded(self.call_id, reason, by_peer))
+
+    def _set_timer(self, timer: SessionTimer | None, now: float) -> None:
+        self._timer = timer
+        self._refresh_at = self._expires_at = None
+        if timer is None:
+            return
+        if timer.we_refresh:
+            self._refresh_at = None if self._refresh_refused else now + timer.interval / 2
+            self._expires_at = now + timer.interval
+        else:  # §10: BYE slightly before expiry when the peer's refresh is missing
+            self._expires_at = now + timer.interval - min(32, timer.interval / 3)
+
+    def _send_refresh(self) -> None:
+        assert self._timer is not None
+        update = self.dialog.create_request("UPDATE")
+        update.headers.add("Contact", str(self._contact()))
+        update.headers.add("Supported", SUPPORTED)
+        update.headers.add("Session-Expires", f"{self._timer.interval};refresher=uac")
+        if self._min_se > MIN_SE:
+            update.headers.add("Min-SE", str(self._min_se))  # RFC 4028 §7.4 after a 422
+        self._refresh = update
+        self._sender.send_request(update, self)
+
+    # -- responses to what we sent (TransactionUser) ---------------------------------------
+
+    def on_response(self, request: Request, response: Response, now: float) -> None:
+        if response.status < 200:
+            return
+        if request.method == "BYE":
+            logger.info("%s: BYE answered %d %s", self._label, response.status, response.reason)
+            return
+        if request is not self._refresh or self.ended:
+            return
+        self._refresh = None
+        status = response.status
+        if status < 300:
+            contacts = response.contacts  # §12.2.1.2: a target refresh, the route set stays
+            if contacts:
+                self.dialog.remote_target = contacts[0].uri
+            self._set_timer(uac_session_timer(response), now)
+        elif status == 422 and self._timer is not None:
+            min_se = response.headers.get("Min-SE", "") or ""
+            wanted = int(min_se.split(";")[0]) if min_se.split(";")[0].strip().isdigit() else 0
+            if wanted > self._timer.interval:
+                self._min_se = wanted
+                self._timer = SessionTimer(wanted, we_refresh=True)
+                self._send_refresh()
+        elif status in (408, 481):
+            self._end("session refresh failed", by_peer=False, send_bye=True)
+        else:
+            logger.warning(
+                "x %s: session refresh refused (%d %s); the session will expire",
+                self._label, status, response.reason,
+            )  # fmt: skip
+            self._refresh_refused = True
+
+    def on_transaction_failed(self, request: Request, reason: str, now: float) -> None:
+        if request.method == "BYE":
+            logger.info("%s: BYE got no answer (%s)", self._label, reason)
+        elif request is self._refresh and not self.ended:
+            self._end("session refresh failed", by_peer=False, send_bye=True)
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        if self.ended:
+            return None
+        deadlines = [self._refresh_at, self._expires_at]
+        if self._unacked is not None:
+            deadlines += [self._unacked.next_at, self._unacked.give_up_at]
+        return min((t for t in deadlines if t is not None), default=None)
+
+    def handle_timer(self, now: float) -> None:
+        if self.ended:
+            return
+        unacked = self._unacked
+        if unacked is not None:
+            if now >= unacked.give_up_at:
+                logger.warning("x %s: no ACK for our 200 to the re-INVITE", self._label)
+                self._end("no ACK", by_peer=False, send_bye=True)
+                return
+            if now >= unacked.next_at:
+                self._sender.send_response(unacked.response)
+                unacked.interval = min(unacked.interval * 2, T2)
+                unacked.next_at = max(unacked.next_at + unacked.interval, now)
+        if self._expires_at is not None and now >= self._expires_at:
+            logger.warning("x %s: session timer expired", self._label)
+            self._end("session timer expired", by_peer=False, send_bye=True)
+            return
+        if self._refresh_at is not None and now >= self._refresh_at:
+            self._refresh_at = None
+            self._send_refresh()
+
+
+def _with(response: Response, *headers: tuple[str, str]) -> Response:
+    for name, value in headers:
+        response.headers.add(name, value)
+    return response

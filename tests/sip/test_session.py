@@ -1,0 +1,414 @@
+"""Tests for intercom.sip.session: an established dialog's behaviour until BYE."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import pytest
+
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.core import Address, Ids, TransactionUser
+from intercom.sip.dialog import Dialog, DialogState
+from intercom.sip.events import CallEnded, Event, InfoReceived, MediaUpdated
+from intercom.sip.message import Headers, Request, Response
+from intercom.sip.session import (
+    Session,
+    SessionTimer,
+    interval_too_small,
+    uac_session_timer,
+    uas_session_timer,
+)
+from intercom.sip.uri import NameAddr, SipUri
+
+# -- a fake endpoint, shared with test_call.py -----------------------------------------------
+
+
+@dataclass
+class FakeSender:
+    """Implements the core.Sender protocol and records everything the TU asked for."""
+
+    ids: Ids = field(default_factory=lambda: Ids(random.Random(4242)))
+    requests: list[tuple[Request, TransactionUser, Address | None]] = field(default_factory=list)
+    acks: list[tuple[Request, Address | None]] = field(default_factory=list)
+    cancels: list[tuple[Request, TransactionUser]] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def send_request(
+        self, request: Request, tu: TransactionUser, destination: Address | None = None
+    ) -> None:
+        # As the real endpoint does: the request gets its Via (fresh branch) in place.
+        request.headers.prepend(
+            "Via", f"SIP/2.0/UDP 192.0.2.10:5060;rport;branch={self.ids.branch()}"
+        )
+        self.requests.append((request, tu, destination))
+
+    def send_ack(self, ack: Request, destination: Address | None = None) -> None:
+        self.acks.append((ack, destination))
+
+    def send_cancel(self, invite: Request, tu: TransactionUser) -> None:
+        self.cancels.append((invite, tu))
+
+    def send_response(self, response: Response) -> None:
+        self.responses.append(response)
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    @property
+    def local_contact_host(self) -> str:
+        return "192.0.2.10:5060"
+
+    def sent(self, method: str) -> list[Request]:
+        return [r for r, _, _ in self.requests if r.method == method]
+
+
+# -- a confirmed dialog: the intercom called the family phone ---------------------------------
+
+CALL_ID = "a84b4c76e66710"
+OURS = '"Door" <sip:door@pbx.example>;tag=1928301774'
+THEIRS = "<sip:family@pbx.example>;tag=a6c85cf"
+PEER_CONTACT = "<sip:201@192.0.2.21:5062>"
+CONTACT = NameAddr.parse("<sip:door@192.0.2.10:5060>")
+OFFER = b"v=0\r\no=door 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+HOLD = b"v=0\r\no=phone 5 6 IN IP4 192.0.2.21\r\ns=-\r\nt=0 0\r\na=sendonly\r\n"
+HELD = b"v=0\r\no=door 1 2 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\na=recvonly\r\n"
+
+
+def make_dialog() -> Dialog:
+    return Dialog(
+        call_id=CALL_ID,
+        local=NameAddr.parse(OURS),
+        remote=NameAddr.parse(THEIRS),
+        remote_target=SipUri.parse("sip:201@192.0.2.21:5062"),
+        route_set=[NameAddr.parse("<sip:pbx.example;lr>")],
+        local_seq=1,
+        state=DialogState.CONFIRMED,
+    )
+
+
+class Media:
+    """The media layer's answer_offer: records offers, answers with a fixed SDP (or None)."""
+
+    def __init__(self, answer: bytes | None = HELD) -> None:
+        self.answer = answer
+        self.offers: list[bytes] = []
+
+    def __call__(self, offer: bytes) -> bytes | None:
+        self.offers.append(offer)
+        return self.answer
+
+
+def make_session(
+    *, now: float = 0.0, media: Media | None = None, timer: SessionTimer | None = None
+) -> tuple[Session, FakeSender, Media]:
+    sender = FakeSender()
+    media = media or Media()
+    session = Session(
+        make_dialog(), sender=sender, answer_offer=media, contact=lambda: CONTACT, now=now,
+        local_sdp=OFFER, timer=timer,
+    )  # fmt: skip
+    return session, sender, media
+
+
+def peer_request(
+    method: str, seq: int, body: bytes = b"", *extra: tuple[str, str], branch: str = ""
+) -> Request:
+    """A request from the phone inside the dialog, as the endpoint would hand it over."""
+    headers = Headers()
+    headers.add("Via", f"SIP/2.0/UDP 192.0.2.21:5062;branch=z9hG4bK{branch or method}{seq}")
+    headers.add("Max-Forwards", "70")
+    headers.add("From", THEIRS)
+    headers.add("To", OURS)
+    headers.add("Call-ID", CALL_ID)
+    headers.add("CSeq", f"{seq} {method}")
+    headers.add("Contact", PEER_CONTACT)
+    for name, value in extra:
+        headers.add(name, value)
+    if body:
+        headers.add("Content-Type", "application/sdp")
+    return Request(headers=headers, body=body, method=method, uri="sip:door@192.0.2.10:5060")
+
+
+def answer(session: Session, request: Request, now: float = 0.0) -> Response:
+    response = session.on_request(request, now)
+    assert response is not None
+    return response
+
+
+def drive(session: Session, until: float) -> list[float]:
+    """Fire every timer up to ``until``; the instants it fired at."""
+    fired: list[float] = []
+    while (at := session.get_timer()) is not None and at <= until:
+        fired.append(at)
+        session.handle_timer(at)
+    return fired
+
+
+# -- in-dialog requests -----------------------------------------------------------------------
+
+
+def test_cseq_out_of_order_gets_500() -> None:
+    session, _, _ = make_session()
+    assert answer(session, peer_request("INFO", 5)).status == 200
+    assert answer(session, peer_request("INFO", 4)).status == 500
+    assert answer(session, peer_request("INFO", 5)).status == 500
+    assert answer(session, peer_request("INFO", 6)).status == 200
+
+
+def test_reinvite_hold_is_answered_and_its_2xx_retransmitted_until_ack() -> None:
+    session, sender, media = make_session(now=100.0)
+    reinvite = peer_request("INVITE", 2, HOLD)
+    response = answer(session, reinvite, now=100.0)
+
+    assert media.offers == [HOLD]
+    assert (response.status, response.reason) == (200, "OK")
+    assert response.body == HELD
+    assert response.headers.get("Content-Type") == "application/sdp"
+    assert response.headers.get("Contact") == "<sip:door@192.0.2.10:5060>"
+    assert response.headers.get("Allow") == ALLOWED_METHODS
+    assert response.headers.get("Supported") == SUPPORTED
+    assert response.headers.get("CSeq") == "2 INVITE"
+    assert response.headers.get("To") == OURS
+    assert sender.events == [MediaUpdated(CALL_ID, HOLD, HELD)]
+    assert session.dialog.remote_target == SipUri.parse("sip:201@192.0.2.21:5062")
+
+    assert drive(session, until=112.0) == [100.5, 101.5, 103.5, 107.5, 111.5]
+    assert sender.responses == [response] * 5
+    assert session.on_request(peer_request("ACK", 2), now=112.0) is None
+    assert session.get_timer() is None
+    assert drive(session, until=200.0) == []
+    assert len(sender.responses) == 5
+    assert not session.ended
+
+
+def test_ack_for_another_cseq_does_not_stop_retransmissions() -> None:
+    session, _, _ = make_session()
+    answer(session, peer_request("INVITE", 3, HOLD))
+    assert session.on_request(peer_request("ACK", 2), now=0.2) is None
+    assert session.get_timer() == 0.5
+
+
+def test_no_ack_within_64_t1_sends_bye_and_ends() -> None:
+    session, sender, _ = make_session()
+    answer(session, peer_request("INVITE", 2, HOLD))
+
+    fired = drive(session, until=60.0)
+
+    retransmits = [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+    assert fired == [*retransmits, 32.0]
+    assert len(sender.responses) == len(retransmits)
+    (bye,) = sender.sent("BYE")
+    assert bye.headers.get("CSeq") == "2 BYE"
+    assert bye.uri == "sip:201@192.0.2.21:5062"
+    assert sender.events[-1] == CallEnded(CALL_ID, "no ACK", by_peer=False)
+    assert session.ended
+    assert session.get_timer() is None
+
+
+def test_update_with_sdp_is_answered_without_retransmission() -> None:
+    session, sender, media = make_session()
+    response = answer(session, peer_request("UPDATE", 2, HOLD))
+    assert response.status == 200
+    assert response.body == HELD
+    assert response.headers.get("Contact") == "<sip:door@192.0.2.10:5060>"
+    assert media.offers == [HOLD]
+    assert sender.events == [MediaUpdated(CALL_ID, HOLD, HELD)]
+    assert session.get_timer() is None
+
+
+@pytest.mark.parametrize("method", ["INVITE", "UPDATE"])
+def test_unacceptable_offer_gets_488(method: str) -> None:
+    session, sender, _ = make_session(media=Media(answer=None))
+    response = answer(session, peer_request(method, 2, HOLD))
+    assert (response.status, response.reason) == (488, "Not Acceptable Here")
+    assert response.body == b""
+    assert sender.events == []
+    assert session.get_timer() is None  # nothing to retransmit
+    assert not session.ended
+
+
+def test_reinvite_without_sdp_offers_ours_and_takes_the_answer_from_the_ack() -> None:
+    session, sender, media = make_session()
+    response = answer(session, peer_request("INVITE", 2))
+    assert response.status == 200
+    assert response.body == OFFER
+    assert media.offers == []
+
+    # A new offer while ours is unanswered: 491 (RFC 3261 §14.2, RFC 3311 §5.2).
+    assert answer(session, peer_request("UPDATE", 3, HOLD), now=0.3).status == 491
+
+    ack_answer = b"v=0\r\no=phone 5 7 IN IP4 192.0.2.21\r\ns=-\r\nt=0 0\r\n"
+    assert session.on_request(peer_request("ACK", 2, ack_answer), now=0.4) is None
+    assert sender.events == [MediaUpdated(CALL_ID, OFFER, ack_answer)]
+    assert session.get_timer() is None
+
+
+def test_info_is_reported() -> None:
+    session, sender, _ = make_session()
+    info = peer_request("INFO", 2)
+    info.headers.add("Content-Type", "application/dtmf-relay")
+    info.body = b"Signal=5\r\nDuration=160\r\n"
+    response = answer(session, info)
+    assert response.status == 200
+    assert sender.events == [
+        InfoReceived(CALL_ID, "application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n")
+    ]
+
+
+def test_options_lists_what_we_do() -> None:
+    session, _, _ = make_session()
+    response = answer(session, peer_request("OPTIONS", 2))
+    assert response.status == 200
+    assert response.headers.get("Allow") == "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+    assert response.headers.get("Accept") == ACCEPTED_BODIES
+    assert response.headers.get("Supported") == "timer"
+
+
+def test_unknown_method_gets_501_with_allow() -> None:
+    session, sender, _ = make_session()
+    response = answer(session, peer_request("REFER", 2))
+    assert (response.status, response.reason) == (501, "Not Implemented")
+    assert response.headers.get("Allow") == ALLOWED_METHODS
+    assert sender.events == []
+
+
+def test_bye_from_peer_ends_the_session() -> None:
+    session, sender, _ = make_session()
+    response = answer(session, peer_request("BYE", 2))
+    assert (response.status, response.headers.get("CSeq")) == (200, "2 BYE")
+    assert sender.events == [CallEnded(CALL_ID, "BYE from peer", by_peer=True)]
+    assert session.ended
+    assert session.dialog.state is DialogState.TERMINATED
+    assert sender.requests == []  # no BYE of ours
+    assert answer(session, peer_request("INFO", 3)).status == 481
+    assert answer(session, peer_request("BYE", 4)).status == 200  # a retransmission, say
+
+
+def test_hangup_sends_bye_through_the_dialog() -> None:
+    session, sender, _ = make_session()
+    session.hangup(5.0)
+    (bye,) = sender.sent("BYE")
+    assert bye.uri == "sip:201@192.0.2.21:5062"
+    assert bye.headers.get_all("Route") == ["<sip:pbx.example;lr>"]
+    assert bye.headers.get("From") == OURS
+    assert bye.headers.get("To") == THEIRS
+    assert bye.headers.get("CSeq") == "2 BYE"
+    assert bye.headers.get("Call-ID") == CALL_ID
+    assert sender.requests[0][1] is session
+    assert sender.events == [CallEnded(CALL_ID, "hung up", by_peer=False)]
+    # The BYE's outcome is only logged; hanging up twice does nothing.
+    session.on_response(bye, make_response(bye, 481), 5.1)
+    session.hangup(6.0)
+    assert len(sender.requests) == 1
+    assert len(sender.events) == 1
+
+
+# -- session timers (RFC 4028) ----------------------------------------------------------------
+
+
+def test_refresh_is_answered_with_session_expires_and_the_peer_refreshes() -> None:
+    session, _, _ = make_session()
+    refresh = peer_request(
+        "UPDATE", 2, b"", ("Supported", "timer"), ("Session-Expires", "1800"), ("Min-SE", "90")
+    )
+    response = answer(session, refresh, now=10.0)
+    assert response.status == 200
+    assert response.headers.get("Session-Expires") == "1800;refresher=uac"
+    assert response.headers.get("Require") == "timer"
+    assert session.timer == SessionTimer(1800, we_refresh=False)
+    # §10: BYE min(32, 1800/3) = 32 s before expiry when no refresh comes.
+    assert session.get_timer() == 10.0 + 1800 - 32
+
+    # A refresh (re-INVITE, the peer is the refresher) pushes the expiry.
+    reinvite = peer_request(
+        "INVITE", 3, HOLD, ("Supported", "timer"), ("Session-Expires", "1200;refresher=uac")
+    )
+    response = answer(session, reinvite, now=900.0)
+    assert response.headers.get("Session-Expires") == "1200;refresher=uac"
+    session.on_request(peer_request("ACK", 3), now=900.1)
+    assert session.get_timer() == 900.0 + 1200 - 32
+
+
+def test_session_timer_expiry_sends_bye() -> None:
+    session, sender, _ = make_session(timer=SessionTimer(90, we_refresh=False))
+    assert session.get_timer() == 60.0  # 90 - min(32, 30)
+    session.handle_timer(59.9)
+    assert sender.requests == []
+    session.handle_timer(60.0)
+    (bye,) = sender.sent("BYE")
+    assert bye.headers.get("CSeq") == "2 BYE"
+    assert sender.events == [CallEnded(CALL_ID, "session timer expired", by_peer=False)]
+    assert session.ended
+
+
+def test_refresh_without_timer_support_makes_us_the_refresher() -> None:
+    session, sender, _ = make_session()
+    response = answer(session, peer_request("UPDATE", 2, b"", ("Session-Expires", "600")), 0.0)
+    assert response.headers.get("Session-Expires") == "600;refresher=uas"
+    assert response.headers.get("Require") is None
+    assert session.get_timer() == 300.0
+
+    session.handle_timer(300.0)
+    (update,) = sender.sent("UPDATE")
+    assert update.headers.get("CSeq") == "2 UPDATE"
+    assert update.headers.get("Session-Expires") == "600;refresher=uac"
+    assert update.headers.get("Supported") == "timer"
+    assert update.headers.get("Contact") == "<sip:door@192.0.2.10:5060>"
+    assert update.body == b""
+
+    ok = make_response(update, 200)
+    ok.headers.add("Session-Expires", "600;refresher=uac")
+    ok.headers.add("Contact", "<sip:201@192.0.2.22:5062>")
+    session.on_response(update, ok, 300.2)
+    assert session.timer == SessionTimer(600, we_refresh=True)
+    assert session.get_timer() == 600.2
+    assert session.dialog.remote_target == SipUri.parse("sip:201@192.0.2.22:5062")
+    assert session.dialog.route_set == [NameAddr.parse("<sip:pbx.example;lr>")]
+
+
+def test_refresh_answered_481_ends_the_call() -> None:
+    session, sender, _ = make_session(timer=SessionTimer(1800, we_refresh=True))
+    session.handle_timer(900.0)
+    (update,) = sender.sent("UPDATE")
+    session.on_response(update, make_response(update, 481), 900.1)
+    assert sender.events == [CallEnded(CALL_ID, "session refresh failed", by_peer=False)]
+    assert [r.method for r, _, _ in sender.requests] == ["UPDATE", "BYE"]
+
+
+def test_refresh_refused_otherwise_lets_the_session_expire() -> None:
+    session, sender, _ = make_session(timer=SessionTimer(1800, we_refresh=True))
+    session.handle_timer(900.0)
+    (update,) = sender.sent("UPDATE")
+    session.on_response(update, make_response(update, 501), 900.1)
+    assert session.get_timer() == 1800.0
+    session.handle_timer(1800.0)
+    assert sender.events == [CallEnded(CALL_ID, "session timer expired", by_peer=False)]
+
+
+def test_too_small_interval_gets_422() -> None:
+    session, _, _ = make_session()
+    request = peer_request("UPDATE", 2, b"", ("Supported", "timer"), ("Session-Expires", "60"))
+    response = answer(session, request)
+    assert (response.status, response.headers.get("Min-SE")) == (422, "90")
+    assert session.timer is None
+
+
+def test_timer_helpers() -> None:
+    base = peer_request("INVITE", 1)
+    assert uas_session_timer(base) == (None, [])
+    asked_uas = peer_request(
+        "INVITE", 1, b"", ("k", "timer, 100rel"), ("x", "1800;refresher=uas")
+    )  # compact forms
+    assert uas_session_timer(asked_uas) == (
+        SessionTimer(1800, we_refresh=True),
+        [("Session-Expires", "1800;refresher=uas")],
+    )
+    assert not interval_too_small(asked_uas)
+    ok = make_response(base, 200)
+    assert uac_session_timer(ok) is None
+    ok.headers.add("Session-Expires", "900;refresher=uas")
+    assert uac_session_timer(ok) == SessionTimer(900, we_refresh=False)
+    ok.headers.set("Session-Expires", "900")
+    assert uac_session_timer(ok) == SessionTimer(900, we_refresh=True)
