@@ -41,18 +41,23 @@ def make_response(
     To copied with ``to_tag`` added when it has none (never for 100 Trying, §8.2.6.2), and
     Record-Route copied for dialog-creating responses (§12.1.1)."""
     headers = Headers()
-    for value in request.headers.get_all("Via"):
-        headers.add("Via", value)
-    headers.add("From", request.headers.get("From") or "")
-    to = request.headers.get("To") or ""
-    if to_tag and status != 100 and request.to.tag is None:
+    for via in request.headers.get_all("Via"):
+        headers.add("Via", via)
+    to: str | None = request.headers.get("To")
+    if to is not None and to_tag and status != 100 and request.to.tag is None:
         to = str(request.to.with_params(tag=to_tag))
-    headers.add("To", to)
-    headers.add("Call-ID", request.call_id)
-    headers.add("CSeq", request.headers.get("CSeq") or "")
+    # A salvaged malformed request may lack some of these: copy what exists.
+    for name, value in (
+        ("From", request.headers.get("From")),
+        ("To", to),
+        ("Call-ID", request.headers.get("Call-ID")),
+        ("CSeq", request.headers.get("CSeq")),
+    ):
+        if value is not None:
+            headers.add(name, value)
     if request.method == "INVITE" and 100 < status < 300:
-        for value in request.headers.get_all("Record-Route"):
-            headers.add("Record-Route", value)
+        for route in request.headers.get_all("Record-Route"):
+            headers.add("Record-Route", route)
     timestamp = request.headers.get("Timestamp")
     if status == 100 and timestamp:
         headers.add("Timestamp", timestamp)  # §8.2.6.1

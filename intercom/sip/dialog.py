@@ -81,13 +81,13 @@ class Dialog:
     def from_uas_request(cls, request: Request, local_tag: str) -> Dialog:
         """§12.1.1: the dialog we create by answering an INVITE with a 1xx or 2xx."""
         contacts = request.contacts
-        if not contacts:
-            raise LocalProtocolError("a request without Contact creates no dialog")
+        # RFC 2543 requests may lack Contact (RFC 4475 §3.4.1): From is the best target left.
+        target = contacts[0].uri if contacts else request.from_.uri
         return cls(
             call_id=request.call_id,
             local=request.to.with_params(tag=local_tag),
             remote=request.from_,
-            remote_target=contacts[0].uri,
+            remote_target=target,
             route_set=request.record_route,
             local_seq=0,
             remote_seq=request.cseq.seq,

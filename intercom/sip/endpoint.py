@@ -1,0 +1,681 @@
+"""The user agent's façade: bytes in, bytes and events out.
+
+Theory of operation. The runtime drives one :class:`Endpoint` with three calls, as aioquic's
+protocol drives a connection:
+
+* :meth:`Endpoint.receive` with each framed message and its source address;
+* :meth:`Endpoint.handle_timer` when :meth:`Endpoint.get_timer` is due;
+* commands from the application (:meth:`call`, :meth:`hangup`, :meth:`accept`, ...).
+
+After each, the runtime sends :meth:`datagrams_to_send` and drains :meth:`next_event`.
+
+Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17 and §18:
+
+* Received requests get ``received``/``rport`` on their top Via (§18.2.1, RFC 3581), are matched
+  to a server transaction (§17.2.3) or start one, then pass the UAS checks of §8.2 in order:
+  416 unsupported URI scheme, 482 loop (our own branch in Via, or a merged request §8.2.2.2),
+  483 Max-Forwards 0 (OPTIONS is answered, §11), 420 unsupported Require (§8.2.2.3),
+  415 unsupported body (§8.2.3), 406 unacceptable Accept; then dispatched: in-dialog requests to
+  the TU owning the dialog (481 when none, §12.2.2), CANCEL to its INVITE (§9.2), OPTIONS answered
+  with Allow/Accept/Supported whatever the Request-URI user (§11.2; nobody can enumerate users),
+  INVITE to the application as :class:`IncomingCallReceived`, REGISTER and other known methods
+  405 with Allow, unknown methods 501 (§8.2.1).
+* Received responses are matched to a client transaction by branch and CSeq method (§17.1.3);
+  strays are dropped, except 2xx retransmissions to an INVITE whose call still lives, which go to
+  that call so it can ACK again.
+* Requests from TUs get a Via with a fresh branch and ``rport``, and a destination: the given one,
+  the outbound proxy, the first Route, or the Request-URI host (§8.1.2). Host names are looked up
+  in ``host_addresses``, filled by the runtime's resolver (RFC 3263); this core does no DNS.
+* Responses go where §18.2.2 says: back over the connection for TCP, else to ``received`` and
+  ``rport`` of the top Via.
+* Malformed requests whose Via, Call-ID and CSeq could be read get the parser's status hint;
+  anything else is dropped. Nothing raised by the peer's bytes escapes ``receive``.
+* Requests from one source beyond a sane rate are dropped, logged once per source and minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from intercom import __version__
+from intercom.sip.auth import DigestClient
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.call import OutgoingCall
+from intercom.sip.core import Address, Ids, TransactionUser
+from intercom.sip.errors import RemoteProtocolError
+from intercom.sip.events import Event, IncomingCallReceived
+from intercom.sip.incoming import IncomingCall
+from intercom.sip.locate import is_ip_literal
+from intercom.sip.message import Message, Request, Response, parse_message
+from intercom.sip.registration import Registration, RegistrationConfig
+from intercom.sip.session import AnswerOffer
+from intercom.sip.transaction import (
+    ClientTransaction,
+    InviteClientTransaction,
+    InviteServerTransaction,
+    NonInviteClientTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+    TransactionState,
+    client_key,
+    server_key,
+)
+from intercom.sip.uri import NameAddr, SipUri, Via, format_host, parse_uri
+from intercom.sip.wirelog import log_message
+
+logger = logging.getLogger(__name__)
+
+KNOWN_UNSUPPORTED = frozenset(
+    {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"}
+)
+HANDLED_METHODS = frozenset(ALLOWED_METHODS.replace(" ", "").split(","))
+SUPPORTED_OPTIONS = frozenset(SUPPORTED.replace(" ", "").split(","))
+BODY_TYPES = frozenset(t.strip() for t in ACCEPTED_BODIES.split(","))
+RATE_PER_SECOND = 20.0
+RATE_BURST = 60.0
+
+
+@dataclass(slots=True)
+class EndpointConfig:
+    """Where we are and who we are."""
+
+    local_host: str  # IP literal written in Via and Contact
+    local_port: int
+    user: str = "intercom"  # Contact user part
+    transport: str = "udp"  # transport of requests we originate
+    outbound_proxy: Address | None = None
+    host_addresses: dict[str, Address] = field(default_factory=dict)
+    """Resolved server names: ``{"pbx.example": Address("udp", "192.0.2.5", 5060)}``."""
+
+
+class _RateLimiter:
+    """A token bucket per source address, with one log line per source and minute."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._logged: dict[str, float] = {}
+
+    def allow(self, source: str, now: float) -> bool:
+        tokens, last = self._buckets.get(source, (RATE_BURST, now))
+        tokens = min(RATE_BURST, tokens + (now - last) * RATE_PER_SECOND)
+        if len(self._buckets) > 1024:
+            self._buckets.clear()
+        if tokens < 1.0:
+            self._buckets[source] = (tokens, now)
+            if now - self._logged.get(source, -1e9) >= 60.0:
+                self._logged[source] = now
+                logger.warning("x dropping requests from %s: over %d/s", source, RATE_PER_SECOND)
+            return False
+        self._buckets[source] = (tokens - 1.0, now)
+        return True
+
+
+class Endpoint:
+    """One SIP user agent: transactions, registration, calls. Sans-IO."""
+
+    def __init__(
+        self,
+        config: EndpointConfig,
+        *,
+        rng: random.Random,
+        answer_offer: AnswerOffer,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.ids = Ids(rng)
+        self.auth = DigestClient(
+            credentials[0] if credentials else None,
+            credentials[1] if credentials else None,
+            cnonce_factory=self.ids.cnonce,
+        )
+        self._answer_offer = answer_offer
+        self._clients: dict[tuple[str, str], tuple[ClientTransaction, TransactionUser]] = {}
+        self._client_destinations: dict[tuple[str, str], Address] = {}
+        self._servers: dict[tuple[str, str, str], ServerTransaction] = {}
+        self._server_sources: dict[tuple[str, str, str], Address] = {}
+        self._our_branches: deque[str] = deque(maxlen=256)
+        self._outgoing: dict[str, OutgoingCall] = {}
+        self._incoming: dict[str, IncomingCall] = {}
+        self._out: list[tuple[bytes, Address]] = []
+        self._events: deque[Event] = deque()
+        self._limiter = _RateLimiter()
+        self._now = 0.0
+        self.registration: Registration | None = None
+        self.last_sources: dict[str, Address] = {}
+
+    # -- the Sender protocol of intercom.sip.core ------------------------------------------
+
+    @property
+    def local_contact_host(self) -> str:
+        return f"{format_host(self.config.local_host)}:{self.config.local_port}"
+
+    def contact(self) -> NameAddr:
+        params: dict[str, str | None] = {}
+        if self.config.transport != "udp":
+            params["transport"] = self.config.transport
+        uri = SipUri(self.config.local_host, self.config.user, self.config.local_port)
+        return NameAddr(uri.with_params(**params) if params else uri)
+
+    def send_request(
+        self, request: Request, tu: TransactionUser, destination: Address | None = None
+    ) -> None:
+        destination = destination or self._route(request)
+        if destination is None:
+            logger.warning("x cannot route %s to %s", request.method, request.uri)
+            tu.on_transaction_failed(request, "transport", self._now)
+            return
+        if not request.headers.get_all("Via"):
+            request.headers.prepend("Via", str(self._new_via(destination)))
+        if "Max-Forwards" not in request.headers:
+            request.headers.add("Max-Forwards", "70")
+        if "User-Agent" not in request.headers:
+            request.headers.add("User-Agent", f"intercom/{__version__}")
+        tx_class = (
+            InviteClientTransaction if request.method == "INVITE" else NonInviteClientTransaction
+        )
+        tx = tx_class(request, reliable=destination.reliable, now=self._now)
+        key = client_key(request)
+        self._clients[key] = (tx, tu)
+        self._client_destinations[key] = destination
+        self._flush_client(key)
+
+    def send_ack(self, ack: Request, destination: Address | None = None) -> None:
+        destination = destination or self._route(ack)
+        if destination is None:
+            logger.warning("x cannot route ACK to %s", ack.uri)
+            return
+        if not ack.headers.get_all("Via"):
+            ack.headers.prepend("Via", str(self._new_via(destination)))
+        self._send(ack, destination)
+
+    def send_cancel(self, invite: Request, tu: TransactionUser) -> None:
+        """§9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via as the INVITE."""
+        key = client_key(invite)
+        destination = self._client_destinations.get(key)
+        if destination is None:
+            return
+        cancel = Request(method="CANCEL", uri=invite.uri)
+        cancel.headers.add("Via", invite.headers.get_list("Via")[0])
+        for name in ("From", "To", "Call-ID"):
+            cancel.headers.add(name, invite.headers.get(name) or "")
+        cancel.headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
+        for value in invite.headers.get_all("Route"):
+            cancel.headers.add("Route", value)
+        cancel.headers.add("Max-Forwards", "70")
+        reason = invite.headers.get("Reason")
+        if reason:
+            cancel.headers.add("Reason", reason)
+        tx = NonInviteClientTransaction(cancel, reliable=destination.reliable, now=self._now)
+        cancel_key = client_key(cancel)
+        self._clients[cancel_key] = (tx, tu)
+        self._client_destinations[cancel_key] = destination
+        self._flush_client(cancel_key)
+
+    def send_response(self, response: Response) -> None:
+        destination = self._response_destination(response)
+        if destination is not None:
+            self._send(response, destination)
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    # -- what the runtime calls -----------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        timers: list[float | None] = [tx.get_timer() for tx, _ in self._clients.values()]
+        timers.extend(tx.get_timer() for tx in self._servers.values())
+        timers.extend(call.get_timer() for call in self._outgoing.values())
+        timers.extend(call.get_timer() for call in self._incoming.values())
+        if self.registration is not None:
+            timers.append(self.registration.get_timer())
+        return min((t for t in timers if t is not None), default=None)
+
+    def handle_timer(self, now: float) -> None:
+        self._now = now
+        for key in list(self._clients):
+            entry = self._clients.get(key)
+            if entry is None:
+                continue
+            tx = entry[0]
+            if _due(tx.get_timer(), now):
+                tx.handle_timer(now)
+                self._flush_client(key)
+        for skey in list(self._servers):
+            server = self._servers.get(skey)
+            if server is not None and _due(server.get_timer(), now):
+                server.handle_timer(now)
+                self._flush_server(skey)
+        for call in list(self._outgoing.values()):
+            if _due(call.get_timer(), now):
+                call.handle_timer(now)
+        for incoming in list(self._incoming.values()):
+            if _due(incoming.get_timer(), now):
+                incoming.handle_timer(now)
+        if self.registration is not None:
+            if _due(self.registration.get_timer(), now):
+                self.registration.handle_timer(now)
+            self._send_keepalive()
+        self._reap()
+
+    def receive(self, data: bytes, source: Address, now: float) -> None:
+        """One datagram or framed stream message from ``source``."""
+        self._now = now
+        try:
+            message = parse_message(data, stream=source.reliable)
+        except RemoteProtocolError as exc:
+            self._answer_malformed(data, source, exc)
+            return
+        log_message("<", message, source)
+        self.last_sources[message.call_id] = source
+        if isinstance(message, Request):
+            if not self._limiter.allow(source.host, now):
+                return
+            self._receive_request(message, source)
+        else:
+            self._receive_response(message)
+        self._reap()
+
+    # -- application commands ---------------------------------------------------------------
+
+    def register(self, config: RegistrationConfig, now: float) -> Registration:
+        self._now = now
+        self.registration = Registration(
+            config, sender=self, auth=self.auth, ids=self.ids, contact=self.contact
+        )
+        self.registration.start(now)
+        return self.registration
+
+    def unregister(self, now: float) -> None:
+        self._now = now
+        if self.registration is not None:
+            self.registration.stop(now)
+
+    def call(
+        self, target: SipUri, offer: bytes | None, now: float, *, display: str | None = None
+    ) -> OutgoingCall:
+        self._now = now
+        local = NameAddr(SipUri(self._from_host(), self.config.user))
+        if self.registration is not None:
+            local = NameAddr(self.registration.config.aor)
+        call = OutgoingCall(
+            sender=self,
+            ids=self.ids,
+            auth=self.auth,
+            local=local,
+            target=target,
+            contact=self.contact,
+            offer=offer,
+            answer_offer=self._answer_offer,
+            display=display or str(target),
+        )
+        self._outgoing[call.call_id] = call
+        call.start(now)
+        return call
+
+    def hangup(self, call_id: str, now: float) -> bool:
+        self._now = now
+        if call_id in self._outgoing:
+            self._outgoing[call_id].hangup(now)
+            return True
+        if call_id in self._incoming:
+            self._incoming[call_id].hangup(now)
+            return True
+        return False
+
+    def accept(self, call_id: str, sdp: bytes | None, now: float) -> None:
+        self._now = now
+        incoming = self._incoming.get(call_id)
+        if incoming is not None:
+            incoming.accept(sdp, now)
+
+    def reject(self, call_id: str, status: int, now: float) -> None:
+        self._now = now
+        incoming = self._incoming.get(call_id)
+        if incoming is not None:
+            incoming.reject(status)
+
+    def ring(self, call_id: str) -> None:
+        incoming = self._incoming.get(call_id)
+        if incoming is not None:
+            incoming.ring()
+
+    def active_call_ids(self) -> list[str]:
+        return [*self._outgoing, *self._incoming]
+
+    def transport_failed(self, destination: Address, now: float) -> None:
+        """The transport could not reach ``destination``: fail its client transactions
+        (§8.1.3.1: treated like a 503 / timeout by their TUs)."""
+        self._now = now
+        for key in [k for k, d in self._client_destinations.items() if d == destination]:
+            if key in self._clients:
+                self._clients[key][0].transport_failed(now)
+                self._flush_client(key)
+        self._reap()
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def _receive_request(self, request: Request, source: Address) -> None:
+        via = request.top_via
+        params: dict[str, str | None] = {}
+        if via.host != source.host:
+            params["received"] = source.host
+        if "rport" in via.params:
+            params["rport"] = str(source.port)
+            params.setdefault("received", source.host)
+        if params:
+            values = request.headers.get_list("Via")
+            values[0] = str(via.with_params(**params))
+            request.headers.remove("Via")
+            for value in values:
+                request.headers.add("Via", value)
+        key = server_key(request)
+        existing = self._servers.get(key)
+        if existing is not None:
+            existing.receive_request(request, self._now)  # retransmission, or ACK for a non-2xx
+            self._flush_server(key)
+            if request.method == "ACK" and existing.state is TransactionState.ACCEPTED:
+                self._dispatch_in_dialog(request)  # a 2xx ACK that reused the INVITE's branch
+            return
+        if request.method == "ACK":
+            self._dispatch_in_dialog(request)  # ACK for a 2xx: no transaction (§17.1.1.3)
+            return
+        tx_class = (
+            InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
+        )
+        self._servers[key] = tx_class(request, reliable=source.reliable, now=self._now)
+        self._server_sources[key] = source
+        response = self._check_request(request)
+        if response is None:
+            response = self._dispatch(request, key, source)
+        if response is not None:
+            self._respond(key, response)
+
+    def _check_request(self, request: Request) -> Response | None:
+        """The UAS checks of §8.2.1 to §8.2.3, in the RFC's order; None when all pass."""
+        method = request.method
+        if method == "CANCEL":
+            return None
+        if method not in HANDLED_METHODS and request.to.tag is None:
+            response = make_response(request, 405 if method in KNOWN_UNSUPPORTED else 501)
+            response.headers.add("Allow", ALLOWED_METHODS)
+            return response
+        uri = parse_uri(request.uri)
+        if not isinstance(uri, SipUri):
+            return make_response(request, 416)
+        if any(v.branch in self._our_branches for v in request.vias[1:] if v.branch):
+            return make_response(request, 482)
+        if request.to.tag is None and self._is_merged(request):
+            return make_response(request, 482)
+        if request.headers.get("Max-Forwards") == "0" and method != "OPTIONS":
+            return make_response(request, 483)
+        unsupported = [
+            option
+            for option in request.headers.get_list("Require")
+            if option.lower() not in SUPPORTED_OPTIONS
+        ]
+        if unsupported and method != "ACK":
+            response = make_response(request, 420)
+            response.headers.add("Unsupported", ", ".join(unsupported))
+            return response
+        if request.body and request.content_type not in BODY_TYPES and method != "ACK":
+            response = make_response(request, 415)
+            response.headers.add("Accept", ACCEPTED_BODIES)
+            return response
+        accept = [a.split(";")[0].strip().lower() for a in request.headers.get_list("Accept")]
+        if method == "INVITE" and accept and not {"application/sdp", "*/*"} & set(accept):
+            response = make_response(request, 406)
+            response.headers.add("Accept", ACCEPTED_BODIES)
+            return response
+        return None
+
+    def _is_merged(self, request: Request) -> bool:
+        """§8.2.2.2: same From-tag, Call-ID and CSeq as a pending request, another branch."""
+        for key, tx in self._servers.items():
+            other = tx.request
+            if (
+                key != server_key(request)
+                and other.call_id == request.call_id
+                and other.from_.tag == request.from_.tag
+                and other.cseq == request.cseq
+                and not tx.terminated
+            ):
+                return True
+        return False
+
+    def _dispatch(
+        self, request: Request, key: tuple[str, str, str], source: Address
+    ) -> Response | None:
+        method = request.method
+        if method == "CANCEL":
+            return self._receive_cancel(request)
+        if request.to.tag is not None:
+            return self._dispatch_in_dialog(request)
+        if method == "OPTIONS":
+            response = make_response(request, 200, to_tag=self.ids.tag())
+            response.headers.add("Allow", ALLOWED_METHODS)
+            response.headers.add("Accept", ACCEPTED_BODIES)
+            response.headers.add("Supported", SUPPORTED)
+            return response
+        if method == "INVITE":
+            return self._receive_invite(request, key, source)
+        return make_response(request, 481)  # BYE, INFO, UPDATE outside any dialog
+
+    def _receive_invite(
+        self, request: Request, key: tuple[str, str, str], source: Address
+    ) -> Response | None:
+        if request.call_id in self._incoming or request.call_id in self._outgoing:
+            return make_response(request, 482)
+        self._respond(key, make_response(request, 100))  # §17.2.1: at once, we may be slow
+        incoming = IncomingCall(
+            request,
+            sender=self,
+            respond=lambda response: self._respond(key, response),
+            local_tag=self.ids.tag(),
+            contact=self.contact,
+            answer_offer=self._answer_offer,
+            now=self._now,
+        )
+        self._incoming[request.call_id] = incoming
+        self.emit(
+            IncomingCallReceived(
+                call_id=request.call_id,
+                caller=request.headers.get("From") or "",
+                asserted_identity=request.headers.get("P-Asserted-Identity"),
+                source_host=source.host,
+                source_port=source.port,
+                sdp=request.body or None,
+            )
+        )
+        return None
+
+    def _receive_cancel(self, request: Request) -> Response:
+        """§9.2: the CANCEL matches the INVITE server transaction with the same branch."""
+        invite_key = (server_key(request)[0], server_key(request)[1], "INVITE")
+        invite_tx = self._servers.get(invite_key)
+        if invite_tx is None:
+            return make_response(request, 481)
+        incoming = self._incoming.get(request.call_id)
+        if incoming is not None:
+            incoming.cancelled()
+        return make_response(request, 200)
+
+    def _dispatch_in_dialog(self, request: Request) -> Response | None:
+        call_id = request.call_id
+        owner: OutgoingCall | IncomingCall | None = self._outgoing.get(call_id)
+        if owner is None:
+            owner = self._incoming.get(call_id)
+        if owner is not None:
+            return owner.on_request(request, self._now)
+        if request.method == "ACK":
+            logger.debug("x ACK for no dialog (Call-ID %s)", call_id)
+            return None
+        return make_response(request, 481)
+
+    def _receive_response(self, response: Response) -> None:
+        try:
+            via = response.top_via
+        except RemoteProtocolError:
+            return
+        if via.branch is None:
+            return
+        key = client_key(response)
+        entry = self._clients.get(key)
+        if entry is None:
+            call = self._outgoing.get(response.call_id)
+            if call is not None and response.cseq.method == "INVITE" and response.status < 300:
+                call.on_response(call.invite, response, self._now)
+            else:
+                logger.debug("x stray response %d (Call-ID %s)", response.status, response.call_id)
+            return
+        tx, tu = entry
+        if tx.receive_response(response, self._now):
+            tu.on_response(tx.request, response, self._now)
+        self._flush_client(key)
+
+    def _answer_malformed(self, data: bytes, source: Address, exc: RemoteProtocolError) -> None:
+        """Answer a malformed request when its Via, Call-ID and CSeq can be read (§8.2)."""
+        logger.info("x malformed message from %s: %s", source, exc)
+        partial = _salvage_request(data)
+        if partial is None or partial.method == "ACK":
+            return
+        response = make_response(partial, exc.status_hint, reason=None)
+        self._send(response, self._response_destination(response, source) or source)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _respond(self, key: tuple[str, str, str], response: Response) -> None:
+        tx = self._servers.get(key)
+        if tx is not None:
+            tx.send_response(response, self._now)
+            self._flush_server(key)
+
+    def _flush_client(self, key: tuple[str, str]) -> None:
+        tx, tu = self._clients[key]
+        destination = self._client_destinations[key]
+        for request in tx.take_outbox():
+            self._send(request, destination)
+        if tx.terminated:
+            del self._clients[key]
+            del self._client_destinations[key]
+            if tx.failed_reason is not None:
+                tu.on_transaction_failed(tx.request, tx.failed_reason, self._now)
+
+    def _flush_server(self, key: tuple[str, str, str]) -> None:
+        tx = self._servers[key]
+        source = self._server_sources[key]
+        for response in tx.take_outbox():
+            destination = self._response_destination(response, source)
+            if destination is not None:
+                self._send(response, destination)
+        if tx.terminated:
+            del self._servers[key]
+            del self._server_sources[key]
+
+    def _send(self, message: Message, destination: Address) -> None:
+        log_message(">", message, destination)
+        self._out.append((message.encode(), destination))
+
+    def _send_keepalive(self) -> None:
+        registration = self.registration
+        if registration is None or not registration.take_keepalive():
+            return
+        destination = self.config.outbound_proxy or self._address_for(
+            registration.config.registrar_uri
+        )
+        if destination is not None:
+            self._out.append((b"\r\n\r\n", destination))
+
+    def _new_via(self, destination: Address) -> Via:
+        branch = self.ids.branch()
+        self._our_branches.append(branch)
+        return Via(
+            destination.transport.upper(),
+            self.config.local_host,
+            self.config.local_port,
+            {"branch": branch, "rport": None},
+        )
+
+    def _route(self, request: Request) -> Address | None:
+        """§8.1.2: outbound proxy, else the first Route, else the Request-URI."""
+        if self.config.outbound_proxy is not None:
+            return self.config.outbound_proxy
+        routes = request.headers.get_list("Route")
+        uri = NameAddr.parse(routes[0]).uri if routes else parse_uri(request.uri)
+        if not isinstance(uri, SipUri):
+            return None
+        return self._address_for(uri)
+
+    def _address_for(self, uri: SipUri) -> Address | None:
+        transport = uri.transport or self.config.transport
+        host = uri.params.get("maddr") or uri.host
+        if is_ip_literal(host):
+            return Address(transport, host, uri.port or 5060)
+        known = self.config.host_addresses.get(host)
+        if known is None:
+            return None
+        port = uri.port or known.port
+        return Address(transport, known.host, port)
+
+    def _response_destination(
+        self, response: Response, source: Address | None = None
+    ) -> Address | None:
+        """§18.2.2 with RFC 3581: the connection for TCP, else received/rport of the top Via."""
+        try:
+            via = response.top_via
+        except RemoteProtocolError:
+            return source
+        transport = via.transport.lower()
+        if source is not None and source.reliable:
+            return source
+        host = via.params.get("received") or via.host
+        rport = via.params.get("rport")
+        port = int(rport) if rport else (via.port or 5060)
+        if not is_ip_literal(host):
+            return source
+        return Address("tcp" if transport == "tcp" else "udp", host, port)
+
+    def _from_host(self) -> str:
+        return self.config.local_host
+
+    def _reap(self) -> None:
+        for call_id in [c for c, call in self._outgoing.items() if call.ended]:
+            del self._outgoing[call_id]
+        for call_id in [c for c, call in self._incoming.items() if call.ended]:
+            del self._incoming[call_id]
+
+
+_LOOSE_VIA = re.compile(r"\s*SIP\s*/\s*[0-9.]+\s*/\s*[A-Za-z]+\s+[\w.:\[\]-]+")
+"""Enough of a Via to answer a malformed request: the response goes back to its source."""
+
+
+def _due(deadline: float | None, now: float) -> bool:
+    return deadline is not None and deadline <= now
+
+
+def _salvage_request(data: bytes) -> Request | None:
+    """The Via, From, To, Call-ID and CSeq of an unparseable request, if they are readable."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    lines = head.split("\r\n")
+    if not lines or lines[0].upper().startswith("SIP/"):
+        return None
+    request = Request(method=lines[0].split(" ", 1)[0], uri="sip:invalid")
+    wanted = {"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon and name.strip().lower() in wanted:
+            request.headers.add(name.strip(), value.strip())
+    via = request.headers.get("Via")
+    if via is None or not _LOOSE_VIA.match(via) or not request.headers.get("CSeq"):
+        return None
+    return request

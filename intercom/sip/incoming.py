@@ -1,0 +1,184 @@
+"""An incoming INVITE, from its arrival until it is answered, refused or cancelled.
+
+Theory of operation (RFC 3261 §13.3, RFC 6026):
+
+    RECEIVED --accept()--> ANSWERED --ACK--> CONFIRMED   (a Session takes over the dialog)
+        |                     |
+        |                     +-- no ACK within 64*T1 --> BYE, ENDED ("no ACK")
+        +--reject(status)--> ENDED
+        +--CANCEL----------> ENDED (487 to the INVITE; the endpoint answers the CANCEL 200)
+
+* The endpoint has already sent 100 Trying and owns the INVITE server transaction; this object
+  hands it the final response through ``respond`` (a callable to the server transaction).
+* A 2xx is retransmitted by this TU, not by the transaction (§13.3.1.4, RFC 6026): at T1,
+  doubling up to T2, until the ACK arrives; after 64*T1 without ACK the dialog is ended with a
+  BYE (§13.3.1.4).
+* The To-tag is chosen on arrival so that a 180 and the 2xx carry the same one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from enum import Enum
+
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.core import T1, T2, Sender
+from intercom.sip.dialog import Dialog, DialogState
+from intercom.sip.events import IncomingCallCancelled
+from intercom.sip.message import Request, Response
+from intercom.sip.session import MIN_SE, AnswerOffer, Session, interval_too_small, uas_session_timer
+from intercom.sip.uri import NameAddr
+
+logger = logging.getLogger(__name__)
+
+
+class IncomingState(Enum):
+    RECEIVED = "received"  #: INVITE arrived, the application has not decided yet
+    ANSWERED = "answered"  #: 2xx sent, waiting for the ACK
+    CONFIRMED = "confirmed"  #: ACK received; ``session`` runs the dialog
+    ENDED = "ended"  #: refused, cancelled, or no ACK
+
+
+class IncomingCall:
+    """One incoming INVITE. Driven by the endpoint; decisions come from the application."""
+
+    def __init__(
+        self,
+        invite: Request,
+        *,
+        sender: Sender,
+        respond: Callable[[Response], None],
+        local_tag: str,
+        contact: Callable[[], NameAddr],
+        answer_offer: AnswerOffer,
+        now: float,
+    ) -> None:
+        self.invite = invite
+        self.call_id = invite.call_id
+        self.state = IncomingState.RECEIVED
+        self.session: Session | None = None
+        self._sender = sender
+        self._respond = respond
+        self._local_tag = local_tag
+        self._contact = contact
+        self._answer_offer = answer_offer
+        self._dialog = Dialog.from_uas_request(invite, local_tag)
+        self._ok: Response | None = None
+        self._retransmit_at: float | None = None
+        self._interval = T1
+        self._give_up_at = 0.0
+
+    @property
+    def dialog(self) -> Dialog:
+        return self._dialog
+
+    def ring(self) -> None:
+        """Send 180 Ringing (only before a decision)."""
+        if self.state is IncomingState.RECEIVED:
+            response = make_response(self.invite, 180, to_tag=self._local_tag)
+            response.headers.add("Contact", str(self._contact()))
+            self._respond(response)
+
+    def accept(self, sdp: bytes | None, now: float) -> None:
+        """Answer with 200 OK carrying ``sdp`` and start retransmitting it until the ACK."""
+        if self.state is not IncomingState.RECEIVED:
+            return
+        if interval_too_small(self.invite):  # RFC 4028 §9
+            response = make_response(self.invite, 422, to_tag=self._local_tag)
+            response.headers.add("Min-SE", str(MIN_SE))
+            self._respond(response)
+            self.state = IncomingState.ENDED
+            return
+        timer, timer_headers = uas_session_timer(self.invite)
+        ok = make_response(self.invite, 200, to_tag=self._local_tag)
+        ok.headers.add("Contact", str(self._contact()))
+        ok.headers.add("Allow", ALLOWED_METHODS)
+        ok.headers.add("Supported", SUPPORTED)
+        ok.headers.add("Accept", ACCEPTED_BODIES)
+        for name, value in timer_headers:
+            ok.headers.add(name, value)
+        if sdp:
+            ok.headers.add("Content-Type", "application/sdp")
+            ok.body = sdp
+        self._ok = ok
+        self._respond(ok)
+        self.state = IncomingState.ANSWERED
+        self._dialog.state = DialogState.CONFIRMED
+        self._interval = T1
+        self._retransmit_at = now + T1
+        self._give_up_at = now + 64 * T1
+        self.session = Session(
+            self._dialog,
+            sender=self._sender,
+            answer_offer=self._answer_offer,
+            contact=self._contact,
+            now=now,
+            local_sdp=sdp,
+            timer=timer,
+        )
+
+    def reject(self, status: int, reason: str | None = None) -> None:
+        if self.state is IncomingState.RECEIVED:
+            self._respond(make_response(self.invite, status, reason, to_tag=self._local_tag))
+            self.state = IncomingState.ENDED
+
+    def cancelled(self) -> bool:
+        """A CANCEL matched the INVITE: 487 if still undecided. True if it had an effect."""
+        if self.state is not IncomingState.RECEIVED:
+            return False
+        self._respond(make_response(self.invite, 487, to_tag=self._local_tag))
+        self.state = IncomingState.ENDED
+        self._sender.emit(IncomingCallCancelled(self.call_id))
+        return True
+
+    def on_request(self, request: Request, now: float) -> Response | None:
+        """A request inside this call's dialog (ACK for our 2xx, BYE, re-INVITE...)."""
+        if request.method == "ACK" and self.state is IncomingState.ANSWERED:
+            if request.cseq.seq == self.invite.cseq.seq:
+                self.state = IncomingState.CONFIRMED
+                self._retransmit_at = None
+            return None
+        if self.session is not None:
+            if self.state is IncomingState.ANSWERED and request.method == "BYE":
+                self.state = IncomingState.CONFIRMED  # §15.1.2: BYE may precede the ACK
+                self._retransmit_at = None
+            return self.session.on_request(request, now)
+        if request.method == "ACK":
+            return None
+        return make_response(request, 481)
+
+    def hangup(self, now: float) -> None:
+        if self.state is IncomingState.RECEIVED:
+            self.reject(480, "Temporarily Unavailable")
+        elif self.session is not None and not self.session.ended:
+            self._retransmit_at = None
+            self.state = IncomingState.CONFIRMED
+            self.session.hangup(now)
+
+    @property
+    def ended(self) -> bool:
+        if self.state is IncomingState.ENDED:
+            return True
+        return self.session is not None and self.session.ended
+
+    def get_timer(self) -> float | None:
+        timers = [self._retransmit_at]
+        if self.session is not None:
+            timers.append(self.session.get_timer())
+        return min((t for t in timers if t is not None), default=None)
+
+    def handle_timer(self, now: float) -> None:
+        if self._retransmit_at is not None and now >= self._retransmit_at and self._ok:
+            if now >= self._give_up_at:
+                self._retransmit_at = None
+                logger.warning("x call %s: no ACK for our 200 OK, hanging up", self.call_id)
+                assert self.session is not None
+                self.state = IncomingState.CONFIRMED
+                self.session.hangup(now, reason="no ACK")
+            else:
+                self._sender.send_response(self._ok)
+                self._interval = min(self._interval * 2, T2)
+                self._retransmit_at = now + self._interval
+        if self.session is not None:
+            self.session.handle_timer(now)
