@@ -1,0 +1,87 @@
+"""Two runtime user agents on loopback: real sockets, real clock, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from intercom.runtime.ua import UaConfig, UserAgent
+from intercom.sip.events import CallAnswered, CallEnded, IncomingCallReceived
+from intercom.sip.message import Response, parse_message
+
+SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+
+
+async def call_and_hang_up(transport: str, *, callee_hangs_up: bool) -> None:
+    door = UserAgent(UaConfig(bind="127.0.0.1:0", user="door", transport=transport))
+    phone = UserAgent(UaConfig(bind="127.0.0.1:0", user="phone"), answer_offer=lambda o: SDP)
+    await door.start()
+    await phone.start()
+    try:
+        target = f"sip:phone@127.0.0.1:{phone.local_port}"
+        if transport == "tcp":
+            target += ";transport=tcp"
+        call_id = await door.call(target, SDP)
+        incoming = await phone.wait_for(IncomingCallReceived, 5)
+        assert isinstance(incoming, IncomingCallReceived)
+        assert incoming.sdp == SDP and incoming.source_host == "127.0.0.1"
+        phone.ring(incoming.call_id)
+        phone.accept(incoming.call_id, SDP)
+        answered = await door.wait_for(CallAnswered, 5)
+        assert isinstance(answered, CallAnswered) and answered.call_id == call_id
+        if callee_hangs_up:
+            phone.hangup(incoming.call_id)
+            ended = await door.wait_for(CallEnded, 5)
+        else:
+            door.hangup(call_id)
+            ended = await phone.wait_for(CallEnded, 5)
+        assert isinstance(ended, CallEnded) and ended.by_peer
+    finally:
+        await door.stop()
+        await phone.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("callee_hangs_up", [False, True], ids=["door-bye", "phone-bye"])
+def test_call_between_two_user_agents(transport: str, callee_hangs_up: bool) -> None:
+    asyncio.run(call_and_hang_up(transport, callee_hangs_up=callee_hangs_up))
+
+
+def test_options_and_garbage_over_udp() -> None:
+    async def main() -> tuple[bytes, bytes]:
+        ua = UserAgent(UaConfig(bind="127.0.0.1:0"))
+        await ua.start()
+        loop = asyncio.get_running_loop()
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.setblocking(False)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        try:
+            destination = ("127.0.0.1", ua.local_port)
+            # Garbage first: the daemon must survive it and keep answering.
+            await loop.sock_sendto(probe, b"\x00\xffnot sip at all\r\n\r\n", destination)
+            options = (
+                f"OPTIONS sip:anyone@127.0.0.1 SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKprobe1;rport\r\n"
+                "From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:anyone@127.0.0.1>\r\n"
+                "Call-ID: probe-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                "Content-Length: 0\r\n\r\n"
+            ).encode()
+            await loop.sock_sendto(probe, options, destination)
+            answer = await asyncio.wait_for(loop.sock_recv(probe, 65535), 5)
+            bad = options.replace(b"SIP/2.0\r\n", b"SIP/7.0\r\n", 1).replace(b"probe1", b"probe2")
+            await loop.sock_sendto(probe, bad, destination)
+            refusal = await asyncio.wait_for(loop.sock_recv(probe, 65535), 5)
+            return answer, refusal
+        finally:
+            probe.close()
+            await ua.stop()
+
+    answer, refusal = asyncio.run(main())
+    response = parse_message(answer)
+    assert isinstance(response, Response) and response.status == 200
+    assert "INVITE" in (response.headers.get("Allow") or "")
+    assert response.headers.get("Accept") and response.headers.get("Supported")
+    assert refusal.startswith(b"SIP/2.0 505 ")
