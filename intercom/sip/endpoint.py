@@ -321,29 +321,31 @@ class Endpoint:
         )
         self._outgoing[call.call_id] = call
         call.start(now)
+        self._reap()
         return call
 
     def hangup(self, call_id: str, now: float) -> bool:
         self._now = now
-        if call_id in self._outgoing:
-            self._outgoing[call_id].hangup(now)
-            return True
-        if call_id in self._incoming:
-            self._incoming[call_id].hangup(now)
-            return True
-        return False
+        owner = self._outgoing.get(call_id) or self._incoming.get(call_id)
+        if owner is None:
+            return False
+        owner.hangup(now)
+        self._reap()
+        return True
 
     def accept(self, call_id: str, sdp: bytes | None, now: float) -> None:
         self._now = now
         incoming = self._incoming.get(call_id)
         if incoming is not None:
             incoming.accept(sdp, now)
+            self._reap()
 
     def reject(self, call_id: str, status: int, now: float) -> None:
         self._now = now
         incoming = self._incoming.get(call_id)
         if incoming is not None:
             incoming.reject(status)
+            self._reap()
 
     def ring(self, call_id: str) -> None:
         incoming = self._incoming.get(call_id)
@@ -539,9 +541,10 @@ class Endpoint:
                 logger.debug("x stray response %d (Call-ID %s)", response.status, response.call_id)
             return
         tx, tu = entry
-        if tx.receive_response(response, self._now):
+        deliver = tx.receive_response(response, self._now)
+        self._flush_client(key)  # the transaction's ACK goes before anything the TU sends
+        if deliver:
             tu.on_response(tx.request, response, self._now)
-        self._flush_client(key)
 
     def _answer_malformed(self, data: bytes, source: Address, exc: RemoteProtocolError) -> None:
         """Answer a malformed request when its Via, Call-ID and CSeq can be read (§8.2)."""

@@ -1,0 +1,152 @@
+"""Endpoint behaviour at the wire: ordering, routing, UAS checks, rate limiting."""
+
+from __future__ import annotations
+
+import random
+
+from intercom.sip.core import Address
+from intercom.sip.endpoint import RATE_BURST, Endpoint, EndpointConfig
+from intercom.sip.events import CallFailed
+from intercom.sip.message import Request, Response, parse_message
+from intercom.sip.uri import SipUri
+
+PEER = Address("udp", "198.51.100.9", 5060)
+
+
+def new_endpoint() -> Endpoint:
+    return Endpoint(
+        EndpointConfig(local_host="192.0.2.10", local_port=5062, user="door"),
+        rng=random.Random(3),
+        answer_offer=lambda offer: None,
+        credentials=("door", "secret"),
+    )
+
+
+def sent(endpoint: Endpoint) -> list[tuple[Request | Response, Address]]:
+    return [(parse_message(data), dest) for data, dest in endpoint.datagrams_to_send()]
+
+
+def request(method: str, *, user: str = "door", via_branch: str = "z9hG4bKpeer1", extra: str = "",
+            to_tag: str = "", call_id: str = "c1", cseq: int = 1) -> bytes:  # fmt: skip
+    to = f"<sip:{user}@192.0.2.10>" + (f";tag={to_tag}" if to_tag else "")
+    return (
+        f"{method} sip:{user}@192.0.2.10:5062 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 10.0.0.5:5070;branch={via_branch};rport\r\n"
+        f"From: <sip:caller@198.51.100.9>;tag=f1\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+        f"CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n"
+        f"Contact: <sip:caller@198.51.100.9>\r\n{extra}Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def response_to(invite: Request, status: int, extra: str = "", to_tag: str = "t9") -> bytes:
+    head = [f"SIP/2.0 {status} Whatever", *(f"Via: {v}" for v in invite.headers.get_all("Via"))]
+    head += [
+        f"From: {invite.headers.get('From')}",
+        f"To: {invite.headers.get('To')};tag={to_tag}",
+        f"Call-ID: {invite.call_id}",
+        f"CSeq: {invite.headers.get('CSeq')}",
+    ]
+    return ("\r\n".join(head) + "\r\n" + extra + "Content-Length: 0\r\n\r\n").encode()
+
+
+def test_ack_for_a_challenge_goes_before_the_authenticated_invite() -> None:
+    endpoint = new_endpoint()
+    endpoint.call(SipUri(PEER.host, "family"), None, 0.0)
+    [(invite, _)] = sent(endpoint)
+    assert isinstance(invite, Request)
+    challenge = 'Proxy-Authenticate: Digest realm="r", nonce="n1", qop="auth"\r\n'
+    endpoint.receive(response_to(invite, 407, challenge), PEER, 0.1)
+    out = [m for m, _ in sent(endpoint)]
+    assert [m.method for m in out if isinstance(m, Request)] == ["ACK", "INVITE"]
+    reinvite = out[1]
+    assert isinstance(reinvite, Request)
+    assert reinvite.cseq.seq == 2 and reinvite.headers.get("Proxy-Authorization")
+
+
+def test_options_answer_is_the_same_for_every_user() -> None:
+    answers = []
+    for user in ("door", "admin", "nobody"):
+        endpoint = new_endpoint()
+        endpoint.receive(request("OPTIONS", user=user), PEER, 0.0)
+        [(response, _)] = sent(endpoint)
+        assert isinstance(response, Response) and response.status == 200
+        answers.append(
+            [(n, v) for n, v in response.headers if n not in ("To",)] + [("status", "200")]
+        )
+    assert answers[0] == answers[1] == answers[2]
+
+
+def test_responses_follow_received_and_rport() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("OPTIONS"), PEER, 0.0)
+    [(response, destination)] = sent(endpoint)
+    assert isinstance(response, Response)
+    via = response.top_via
+    assert via.params["received"] == PEER.host and via.params["rport"] == str(PEER.port)
+    assert destination == PEER  # not the Via's 10.0.0.5:5070 behind the NAT
+
+
+def test_our_own_branch_in_via_is_a_loop() -> None:
+    endpoint = new_endpoint()
+    endpoint.call(SipUri(PEER.host, "family"), None, 0.0)
+    [(invite, _)] = sent(endpoint)
+    assert isinstance(invite, Request)
+    ours = invite.top_via.branch
+    looped = request("INVITE", extra=f"Via: SIP/2.0/UDP 192.0.2.10:5062;branch={ours}\r\n")
+    endpoint.receive(looped, PEER, 0.1)
+    assert [m.status for m, _ in sent(endpoint) if isinstance(m, Response)] == [482]
+
+
+def test_merged_request_is_a_loop() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE", via_branch="z9hG4bKone"), PEER, 0.0)
+    sent(endpoint)
+    endpoint.receive(request("INVITE", via_branch="z9hG4bKtwo"), PEER, 0.1)
+    assert [m.status for m, _ in sent(endpoint) if isinstance(m, Response)] == [482]
+
+
+def test_max_forwards_zero() -> None:
+    endpoint = new_endpoint()
+    invite = request("INVITE").replace(b"Max-Forwards: 70", b"Max-Forwards: 0")
+    endpoint.receive(invite, PEER, 0.0)
+    assert [m.status for m, _ in sent(endpoint) if isinstance(m, Response)] == [483]
+    options = request("OPTIONS", via_branch="z9hG4bKo").replace(b"Forwards: 70", b"Forwards: 0")
+    endpoint.receive(options, PEER, 0.0)
+    assert [m.status for m, _ in sent(endpoint) if isinstance(m, Response)] == [200]
+
+
+def test_requests_outside_dialogs() -> None:
+    endpoint = new_endpoint()
+    for i, (method, status) in enumerate(
+        [("BYE", 481), ("CANCEL", 481), ("REGISTER", 405), ("FOO", 501), ("INFO", 481)]
+    ):
+        endpoint.receive(request(method, via_branch=f"z9hG4bK{i}", call_id=f"x{i}"), PEER, 0.0)
+        [(response, _)] = sent(endpoint)
+        assert isinstance(response, Response) and response.status == status, method
+        if status in (405, 501):
+            assert "INVITE" in (response.headers.get("Allow") or "")
+
+
+def test_flood_from_one_source_is_dropped() -> None:
+    endpoint = new_endpoint()
+    answered = 0
+    for i in range(int(RATE_BURST) + 40):
+        endpoint.receive(request("OPTIONS", via_branch=f"z9hG4bKf{i}", call_id=f"f{i}"), PEER, 0.0)
+        answered += len(sent(endpoint))
+    assert answered == int(RATE_BURST)
+    other = Address("udp", "198.51.100.10", 5060)
+    endpoint.receive(request("OPTIONS", via_branch="z9hG4bKo", call_id="o"), other, 0.0)
+    assert len(sent(endpoint)) == 1  # another source is unaffected
+    endpoint.receive(request("OPTIONS", via_branch="z9hG4bKl", call_id="l"), PEER, 5.0)
+    assert len(sent(endpoint)) == 1  # the bucket refills with time
+
+
+def test_unroutable_target_fails_the_call_cleanly() -> None:
+    endpoint = new_endpoint()
+    endpoint.call(SipUri("pbx.unknown.example", "family"), None, 0.0)
+    assert sent(endpoint) == []
+    events = []
+    while (event := endpoint.next_event()) is not None:
+        events.append(event)
+    assert [type(e) for e in events] == [CallFailed]
+    assert endpoint.active_call_ids() == []
