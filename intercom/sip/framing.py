@@ -12,7 +12,7 @@ the connection must be closed: there is no way to find the next message boundary
 from __future__ import annotations
 
 from intercom.sip.errors import RemoteProtocolError
-from intercom.sip.message import MAX_BODY_BYTES, MAX_HEADER_BYTES, canonical_name
+from intercom.sip.message import MAX_HEADER_BYTES, canonical_name, parse_content_length
 
 PING = b"\r\n\r\n"
 """Returned by :meth:`StreamFramer.feed` for a keepalive ping; answer it with :data:`PONG`."""
@@ -22,12 +22,13 @@ PONG = b"\r\n"
 class StreamFramer:
     """Feed it bytes as they arrive; it returns complete messages (and pings)."""
 
-    __slots__ = ("_body_length", "_buffer", "_head_end")
+    __slots__ = ("_body_length", "_buffer", "_head_end", "_scan")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._head_end = -1  # index just past the empty line, once found
         self._body_length = 0
+        self._scan = 0  # the empty line cannot start before this index (fed byte by byte: O(n))
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return every message completed by them, in order.
@@ -49,6 +50,7 @@ class StreamFramer:
             frames.append(bytes(self._buffer[:end]))
             del self._buffer[:end]
             self._head_end = -1
+            self._scan = 0
         return frames
 
     @property
@@ -58,21 +60,23 @@ class StreamFramer:
     def _skip_keepalives(self, frames: list[bytes]) -> None:
         """Consume CRLFs in front of a message, reporting double-CRLF pings."""
         while self._buffer.startswith(b"\r\n"):
+            self._scan = 0
             if self._buffer.startswith(PING):
                 frames.append(PING)
                 del self._buffer[:4]
-            elif len(self._buffer) > 2 and self._buffer[2:3] != b"\r":
-                del self._buffer[:2]  # a pong in front of a message
+            elif len(self._buffer) >= 4 or (len(self._buffer) == 3 and self._buffer[2] != 13):
+                del self._buffer[:2]  # a pong in front of something that is not a ping
             else:
-                break  # could still become a ping: wait for more
+                break  # ``\r\n`` or ``\r\n\r``: could still become a ping, wait for more
 
     def _find_head(self) -> bool:
         if self._buffer.startswith(b"\r\n"):
             return False
-        end = self._buffer.find(b"\r\n\r\n")
+        end = self._buffer.find(b"\r\n\r\n", self._scan)
         if end < 0:
             if len(self._buffer) > MAX_HEADER_BYTES:
                 raise RemoteProtocolError("header section too large", 513)
+            self._scan = max(0, len(self._buffer) - 3)
             return False
         if end > MAX_HEADER_BYTES:
             raise RemoteProtocolError("header section too large", 513)
@@ -89,10 +93,4 @@ def _content_length(head: bytes) -> int:
             values.append(value.strip().decode("latin-1"))
     if len(values) != 1:
         raise RemoteProtocolError("a stream message needs exactly one Content-Length")
-    if not values[0].isdigit():
-        raise RemoteProtocolError(f"bad Content-Length {values[0]!r}")
-    length = int(values[0])
-    if length > MAX_BODY_BYTES:
-        raise RemoteProtocolError("body too large", 413)
-    return length
-
+    return parse_content_length(values[0])

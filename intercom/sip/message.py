@@ -24,6 +24,7 @@ from intercom.sip.uri import (
     Via,
     is_token,
     parse_name_addr_list,
+    parse_uint,
     parse_uri,
     split_outside_quotes,
 )
@@ -57,8 +58,10 @@ _CANONICAL = {
     )
 }  # fmt: skip
 _SINGLE = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type")
-_START_REQUEST = re.compile(r"([!%*+\-.`'~_A-Za-z0-9]+) (\S+) ([A-Za-z]+/\d+\.\d+)")
-_START_RESPONSE = re.compile(r"([A-Za-z]+/\d+\.\d+) (\d{3})(?: (.*))?")
+_LEADING_CRLF = re.compile(rb"[\r\n]*")
+_LWS = re.compile(r"[ \t]+")
+_START_REQUEST = re.compile(r"([!%*+\-.`'~_A-Za-z0-9]+) (\S+) ([A-Za-z]+/[0-9]+\.[0-9]+)")
+_START_RESPONSE = re.compile(r"([A-Za-z]+/[0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?")
 
 
 def canonical_name(name: str) -> str:
@@ -146,13 +149,16 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
-        number, _, method = text.strip().partition(" ")
-        method = method.strip()
-        if not number.isdigit() or not is_token(method):
+        parts = _LWS.split(text.strip(" \t"))  # §20.16: 1*DIGIT LWS Method
+        if len(parts) != 2 or not parts[0].isascii() or not is_token(parts[1]):
             raise RemoteProtocolError(f"bad CSeq {text!r}")
-        if int(number) > MAX_CSEQ:
-            raise RemoteProtocolError(f"CSeq number too large: {number}")
-        return cls(int(number), method)
+        number, method = parts
+        seq = parse_uint(number, MAX_CSEQ)
+        if seq is None:
+            if number.isdigit():
+                raise RemoteProtocolError(f"CSeq number too large: {number[:40]}")
+            raise RemoteProtocolError(f"bad CSeq {text!r}")
+        return cls(seq, method)
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
@@ -270,15 +276,13 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     Raises:
         RemoteProtocolError: malformed, with the status a UAS should answer.
     """
-    data = data.lstrip(b"\r\n")
-    parts = split_head(data)
-    if parts is None:
-        head, rest = data, b""  # no empty line: a datagram ends the headers (RFC 4475 §3.1.2.15)
-    else:
-        head, rest = parts
-    if len(head) > MAX_HEADER_BYTES:
+    leading = _LEADING_CRLF.match(data)  # §7.5: CRLFs before the start line are ignored
+    offset = leading.end() if leading else 0
+    head_end, body_start = _find_blank_line(data, offset)
+    if head_end - offset > MAX_HEADER_BYTES:  # checked before anything is copied or decoded
         raise RemoteProtocolError("header section too large", 513)
-    text = head.decode("utf-8", "surrogateescape")
+    rest = data[body_start:]
+    text = data[offset:head_end].decode("utf-8", "surrogateescape")
     lines = _unfold(text)
     if not lines:
         raise RemoteProtocolError("empty message")
@@ -292,6 +296,28 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     message.body = _take_body(headers, rest, stream)
     _validate(message)
     return message
+
+
+def _find_blank_line(data: bytes, start: int) -> tuple[int, int]:
+    """Where the header section ends and the body starts, as :func:`split_head` would cut.
+
+    The search stops after ``MAX_HEADER_BYTES``: a longer header section is refused anyway. With
+    no empty line the datagram's end ends the headers (RFC 4475 §3.1.2.15), and the line break
+    after the last header field is its terminator, not an empty header line.
+    """
+    limit = start + MAX_HEADER_BYTES + 4
+    crlf = data.find(b"\r\n\r\n", start, limit)
+    lf = data.find(b"\n\n", start, limit)
+    if crlf >= 0 and (lf < 0 or crlf <= lf):
+        return crlf, crlf + 4
+    if lf >= 0:
+        return lf, lf + 2
+    end = len(data)
+    if data.endswith(b"\n", start):
+        end -= 1
+    if data.endswith(b"\r", start, end):
+        end -= 1
+    return max(start, end), len(data)
 
 
 def _unfold(text: str) -> list[str]:
@@ -345,21 +371,27 @@ def _parse_status_line(line: str, headers: Headers) -> Response:
 
 
 def _take_body(headers: Headers, rest: bytes, stream: bool) -> bytes:
-    values = headers.get_list("Content-Length")
+    values = headers.get_all("Content-Length")
     if not values:
         if stream:
             raise RemoteProtocolError("Content-Length is required on a stream transport")
         return rest[:MAX_BODY_BYTES] if len(rest) <= MAX_BODY_BYTES else _too_large()
-    if len(values) > 1 or len(headers.get_all("Content-Length")) > 1:
+    if len(values) > 1 or "," in values[0]:
         raise RemoteProtocolError("more than one Content-Length")
-    if not values[0].isdigit():
-        raise RemoteProtocolError(f"bad Content-Length {values[0]!r}")
-    length = int(values[0])
-    if length > MAX_BODY_BYTES:
-        _too_large()
+    length = parse_content_length(values[0])  # an empty value is malformed, not absent
     if length > len(rest):
         raise RemoteProtocolError("Content-Length larger than the message")
     return rest[:length]  # §18.3: octets past Content-Length are discarded
+
+
+def parse_content_length(value: str) -> int:
+    """A Content-Length value (§20.14: 1*DIGIT); 413 above :data:`MAX_BODY_BYTES`."""
+    length = parse_uint(value, MAX_BODY_BYTES)
+    if length is None:
+        if value.isascii() and value.isdigit():
+            _too_large()
+        raise RemoteProtocolError(f"bad Content-Length {value[:40]!r}")
+    return length
 
 
 def _too_large() -> bytes:
@@ -378,20 +410,25 @@ def _validate(message: Message) -> None:
     if not message.call_id or any(c in message.call_id for c in " \t,"):
         raise RemoteProtocolError(f"bad Call-ID {message.call_id!r}")
     vias = message.vias
+    if not vias:
+        raise RemoteProtocolError("empty Via")
     if isinstance(message, Request):
         branch = vias[0].branch
         if branch is not None and branch.lower() == "z9hg4bk":
             raise RemoteProtocolError("Via branch is the bare magic cookie")
     for name in ("From", "To"):
-        if len(headers.get_list(name)) != 1:
-            raise RemoteProtocolError(f"more than one value in {name}")
+        count = len(headers.get_list(name))
+        if count != 1:
+            raise RemoteProtocolError(
+                f"more than one value in {name}" if count else f"empty {name}"
+            )
     message.from_  # noqa: B018 - parse to validate
     message.to  # noqa: B018
     cseq = message.cseq
     if isinstance(message, Request) and cseq.method != message.method:
         raise RemoteProtocolError(f"CSeq method {cseq.method} does not match {message.method}")
     max_forwards = headers.get("Max-Forwards")
-    if max_forwards is not None and not (max_forwards.isdigit() and int(max_forwards) <= 255):
+    if max_forwards is not None and parse_uint(max_forwards, 255) is None:
         raise RemoteProtocolError(f"bad Max-Forwards {max_forwards!r}")
     for value in headers.get_all("Contact"):
         if value.strip() != "*":
@@ -400,5 +437,5 @@ def _validate(message: Message) -> None:
         for value in headers.get_all(name):
             parse_name_addr_list(value)
     expires = headers.get("Expires")
-    if expires is not None and not expires.isdigit():
+    if expires is not None and not (expires.isascii() and expires.isdigit()):
         raise RemoteProtocolError(f"bad Expires {expires!r}")

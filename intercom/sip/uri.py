@@ -26,10 +26,27 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _HOSTNAME = re.compile(r"[A-Za-z0-9\-.]+")
 _IPV6_BODY = re.compile(r"[0-9A-Fa-f:.]+")
 _WS = re.compile(r"[ \t\r\n]")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def is_token(text: str) -> bool:
     return _TOKEN.fullmatch(text) is not None
+
+
+def parse_uint(text: str, limit: int) -> int | None:
+    """``text`` as a decimal number of at most ``limit``; None when it is not one.
+
+    ASCII digits only (``str.isdigit`` accepts ``²``, which ``int`` refuses), and the length is
+    checked before ``int()`` so that 5000 digits cannot trip Python's int/str conversion limit.
+    Leading zeros are allowed (RFC 4475 §3.1.1.1: ``Max-Forwards: 0068``).
+    """
+    if not _DIGITS.fullmatch(text):
+        return None
+    text = text.lstrip("0") or "0"
+    if len(text) > len(str(limit)):
+        return None
+    value = int(text)
+    return value if value <= limit else None
 
 
 def split_outside_quotes(text: str, sep: str) -> Iterator[str]:
@@ -97,9 +114,10 @@ def parse_host_port(text: str, what: str) -> tuple[str, int | None]:
             raise RemoteProtocolError(f"bad host in {what}: {text!r}")
     if not rest:
         return host, None
-    if not rest.startswith(":") or not rest[1:].isdigit() or not 0 < int(rest[1:]) < 65536:
+    port = parse_uint(rest[1:], 65535) if rest.startswith(":") else None
+    if not port:
         raise RemoteProtocolError(f"bad port in {what}: {text!r}")
-    return host, int(rest[1:])
+    return host, port
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +337,7 @@ class Via:
         if received and received.startswith("[") and received.endswith("]"):
             params["received"] = received[1:-1]  # RFC 5118 §4.5: tolerate the brackets
         rport = params.get("rport")
-        if rport is not None and not (rport.isdigit() and 0 < int(rport) < 65536):
+        if rport is not None and not parse_uint(rport, 65535):
             raise RemoteProtocolError(f"bad rport in Via {text!r}")
         return cls(match.group(1).upper(), host, port, MappingProxyType(params))
 
