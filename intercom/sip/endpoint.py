@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -64,19 +63,17 @@ from intercom.sip.transaction import (
     client_key,
     server_key,
 )
+from intercom.sip.uas import (
+    RateLimiter,
+    check_request,
+    response_destination,
+    salvage_request,
+)
 from intercom.sip.uri import NameAddr, SipUri, Via, format_host, parse_uri
 from intercom.sip.wirelog import log_message
 
 logger = logging.getLogger(__name__)
 
-KNOWN_UNSUPPORTED = frozenset(
-    {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"}
-)
-HANDLED_METHODS = frozenset(ALLOWED_METHODS.replace(" ", "").split(","))
-SUPPORTED_OPTIONS = frozenset(SUPPORTED.replace(" ", "").split(","))
-BODY_TYPES = frozenset(t.strip() for t in ACCEPTED_BODIES.split(","))
-RATE_PER_SECOND = 20.0
-RATE_BURST = 60.0
 
 
 @dataclass(slots=True)
@@ -90,28 +87,6 @@ class EndpointConfig:
     outbound_proxy: Address | None = None
     host_addresses: dict[str, Address] = field(default_factory=dict)
     """Resolved server names: ``{"pbx.example": Address("udp", "192.0.2.5", 5060)}``."""
-
-
-class _RateLimiter:
-    """A token bucket per source address, with one log line per source and minute."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._logged: dict[str, float] = {}
-
-    def allow(self, source: str, now: float) -> bool:
-        tokens, last = self._buckets.get(source, (RATE_BURST, now))
-        tokens = min(RATE_BURST, tokens + (now - last) * RATE_PER_SECOND)
-        if len(self._buckets) > 1024:
-            self._buckets.clear()
-        if tokens < 1.0:
-            self._buckets[source] = (tokens, now)
-            if now - self._logged.get(source, -1e9) >= 60.0:
-                self._logged[source] = now
-                logger.warning("x dropping requests from %s: over %d/s", source, RATE_PER_SECOND)
-            return False
-        self._buckets[source] = (tokens - 1.0, now)
-        return True
 
 
 class Endpoint:
@@ -142,7 +117,7 @@ class Endpoint:
         self._incoming: dict[str, IncomingCall] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
-        self._limiter = _RateLimiter()
+        self._limiter = RateLimiter()
         self._now = 0.0
         self.registration: Registration | None = None
         self.last_sources: dict[str, Address] = {}
@@ -216,7 +191,7 @@ class Endpoint:
         self._flush_client(cancel_key)
 
     def send_response(self, response: Response) -> None:
-        destination = self._response_destination(response)
+        destination = response_destination(response)
         if destination is not None:
             self._send(response, destination)
 
@@ -397,49 +372,13 @@ class Endpoint:
         )
         self._servers[key] = tx_class(request, reliable=source.reliable, now=self._now)
         self._server_sources[key] = source
-        response = self._check_request(request)
+        response = check_request(
+            request, our_branches=self._our_branches, is_merged=self._is_merged
+        )
         if response is None:
             response = self._dispatch(request, key, source)
         if response is not None:
             self._respond(key, response)
-
-    def _check_request(self, request: Request) -> Response | None:
-        """The UAS checks of §8.2.1 to §8.2.3, in the RFC's order; None when all pass."""
-        method = request.method
-        if method == "CANCEL":
-            return None
-        if method not in HANDLED_METHODS and request.to.tag is None:
-            response = make_response(request, 405 if method in KNOWN_UNSUPPORTED else 501)
-            response.headers.add("Allow", ALLOWED_METHODS)
-            return response
-        uri = parse_uri(request.uri)
-        if not isinstance(uri, SipUri):
-            return make_response(request, 416)
-        if any(v.branch in self._our_branches for v in request.vias[1:] if v.branch):
-            return make_response(request, 482)
-        if request.to.tag is None and self._is_merged(request):
-            return make_response(request, 482)
-        if request.headers.get("Max-Forwards") == "0" and method != "OPTIONS":
-            return make_response(request, 483)
-        unsupported = [
-            option
-            for option in request.headers.get_list("Require")
-            if option.lower() not in SUPPORTED_OPTIONS
-        ]
-        if unsupported and method != "ACK":
-            response = make_response(request, 420)
-            response.headers.add("Unsupported", ", ".join(unsupported))
-            return response
-        if request.body and request.content_type not in BODY_TYPES and method != "ACK":
-            response = make_response(request, 415)
-            response.headers.add("Accept", ACCEPTED_BODIES)
-            return response
-        accept = [a.split(";")[0].strip().lower() for a in request.headers.get_list("Accept")]
-        if method == "INVITE" and accept and not {"application/sdp", "*/*"} & set(accept):
-            response = make_response(request, 406)
-            response.headers.add("Accept", ACCEPTED_BODIES)
-            return response
-        return None
 
     def _is_merged(self, request: Request) -> bool:
         """§8.2.2.2: same From-tag, Call-ID and CSeq as a pending request, another branch."""
@@ -549,11 +488,11 @@ class Endpoint:
     def _answer_malformed(self, data: bytes, source: Address, exc: RemoteProtocolError) -> None:
         """Answer a malformed request when its Via, Call-ID and CSeq can be read (§8.2)."""
         logger.info("x malformed message from %s: %s", source, exc)
-        partial = _salvage_request(data)
+        partial = salvage_request(data)
         if partial is None or partial.method == "ACK":
             return
         response = make_response(partial, exc.status_hint, reason=None)
-        self._send(response, self._response_destination(response, source) or source)
+        self._send(response, response_destination(response, source) or source)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -578,7 +517,7 @@ class Endpoint:
         tx = self._servers[key]
         source = self._server_sources[key]
         for response in tx.take_outbox():
-            destination = self._response_destination(response, source)
+            destination = response_destination(response, source)
             if destination is not None:
                 self._send(response, destination)
         if tx.terminated:
@@ -630,24 +569,6 @@ class Endpoint:
         port = uri.port or known.port
         return Address(transport, known.host, port)
 
-    def _response_destination(
-        self, response: Response, source: Address | None = None
-    ) -> Address | None:
-        """§18.2.2 with RFC 3581: the connection for TCP, else received/rport of the top Via."""
-        try:
-            via = response.top_via
-        except RemoteProtocolError:
-            return source
-        transport = via.transport.lower()
-        if source is not None and source.reliable:
-            return source
-        host = via.params.get("received") or via.host
-        rport = via.params.get("rport")
-        port = int(rport) if rport else (via.port or 5060)
-        if not is_ip_literal(host):
-            return source
-        return Address("tcp" if transport == "tcp" else "udp", host, port)
-
     def _from_host(self) -> str:
         return self.config.local_host
 
@@ -658,27 +579,5 @@ class Endpoint:
             del self._incoming[call_id]
 
 
-_LOOSE_VIA = re.compile(r"\s*SIP\s*/\s*[0-9.]+\s*/\s*[A-Za-z]+\s+[\w.:\[\]-]+")
-"""Enough of a Via to answer a malformed request: the response goes back to its source."""
-
-
 def _due(deadline: float | None, now: float) -> bool:
     return deadline is not None and deadline <= now
-
-
-def _salvage_request(data: bytes) -> Request | None:
-    """The Via, From, To, Call-ID and CSeq of an unparseable request, if they are readable."""
-    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
-    lines = head.split("\r\n")
-    if not lines or lines[0].upper().startswith("SIP/"):
-        return None
-    request = Request(method=lines[0].split(" ", 1)[0], uri="sip:invalid")
-    wanted = {"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if colon and name.strip().lower() in wanted:
-            request.headers.add(name.strip(), value.strip())
-    via = request.headers.get("Via")
-    if via is None or not _LOOSE_VIA.match(via) or not request.headers.get("CSeq"):
-        return None
-    return request

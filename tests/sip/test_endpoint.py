@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 
 from intercom.sip.core import Address
-from intercom.sip.endpoint import RATE_BURST, Endpoint, EndpointConfig
+from intercom.sip.endpoint import Endpoint, EndpointConfig
 from intercom.sip.events import CallFailed
 from intercom.sip.message import Request, Response, parse_message
+from intercom.sip.uas import RATE_BURST
 from intercom.sip.uri import SipUri
 
 PEER = Address("udp", "198.51.100.9", 5060)

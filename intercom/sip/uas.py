@@ -1,0 +1,134 @@
+"""The checks a UAS makes before acting on a request, and where its responses go.
+
+RFC 3261 §8.2.1 to §8.2.3 (method, URI scheme, loops, Require, body), §11 (OPTIONS with
+Max-Forwards 0 is answered), §18.2.2 with RFC 3581 (response routing), and what the runtime
+does with input it cannot parse: answer when a Via and a CSeq can be read, else drop. The
+rate limiter keeps one source from flooding the door. Pure functions and one small class:
+no sockets, no clocks (``now`` is passed in).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Container
+
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.core import Address
+from intercom.sip.errors import RemoteProtocolError
+from intercom.sip.locate import is_ip_literal
+from intercom.sip.message import Request, Response
+from intercom.sip.uri import SipUri, parse_uri
+
+logger = logging.getLogger(__name__)
+
+KNOWN_UNSUPPORTED = frozenset(
+    {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"}
+)
+HANDLED_METHODS = frozenset(ALLOWED_METHODS.replace(" ", "").split(","))
+SUPPORTED_OPTIONS = frozenset(SUPPORTED.replace(" ", "").split(","))
+BODY_TYPES = frozenset(t.strip() for t in ACCEPTED_BODIES.split(","))
+RATE_PER_SECOND = 20.0
+RATE_BURST = 60.0
+
+
+class RateLimiter:
+    """A token bucket per source address, with one log line per source and minute."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._logged: dict[str, float] = {}
+
+    def allow(self, source: str, now: float) -> bool:
+        tokens, last = self._buckets.get(source, (RATE_BURST, now))
+        tokens = min(RATE_BURST, tokens + (now - last) * RATE_PER_SECOND)
+        if len(self._buckets) > 1024:
+            self._buckets.clear()
+        if tokens < 1.0:
+            self._buckets[source] = (tokens, now)
+            if now - self._logged.get(source, -1e9) >= 60.0:
+                self._logged[source] = now
+                logger.warning("x dropping requests from %s: over %d/s", source, RATE_PER_SECOND)
+            return False
+        self._buckets[source] = (tokens - 1.0, now)
+        return True
+
+
+def check_request(
+    request: Request, *, our_branches: Container[str], is_merged: Callable[[Request], bool]
+) -> Response | None:
+    """The UAS checks of §8.2.1 to §8.2.3, in the RFC's order; None when all pass."""
+    method = request.method
+    if method == "CANCEL":
+        return None
+    if method not in HANDLED_METHODS and request.to.tag is None:
+        response = make_response(request, 405 if method in KNOWN_UNSUPPORTED else 501)
+        response.headers.add("Allow", ALLOWED_METHODS)
+        return response
+    uri = parse_uri(request.uri)
+    if not isinstance(uri, SipUri):
+        return make_response(request, 416)
+    if any(v.branch in our_branches for v in request.vias[1:] if v.branch):
+        return make_response(request, 482)
+    if request.to.tag is None and is_merged(request):
+        return make_response(request, 482)
+    if request.headers.get("Max-Forwards") == "0" and method != "OPTIONS":
+        return make_response(request, 483)
+    unsupported = [
+        option
+        for option in request.headers.get_list("Require")
+        if option.lower() not in SUPPORTED_OPTIONS
+    ]
+    if unsupported and method != "ACK":
+        response = make_response(request, 420)
+        response.headers.add("Unsupported", ", ".join(unsupported))
+        return response
+    if request.body and request.content_type not in BODY_TYPES and method != "ACK":
+        response = make_response(request, 415)
+        response.headers.add("Accept", ACCEPTED_BODIES)
+        return response
+    accept = [a.split(";")[0].strip().lower() for a in request.headers.get_list("Accept")]
+    if method == "INVITE" and accept and not {"application/sdp", "*/*"} & set(accept):
+        response = make_response(request, 406)
+        response.headers.add("Accept", ACCEPTED_BODIES)
+        return response
+    return None
+
+
+def response_destination(response: Response, source: Address | None = None) -> Address | None:
+    """§18.2.2 with RFC 3581: the connection for TCP, else received/rport of the top Via."""
+    try:
+        via = response.top_via
+    except RemoteProtocolError:
+        return source
+    transport = via.transport.lower()
+    if source is not None and source.reliable:
+        return source
+    host = via.params.get("received") or via.host
+    rport = via.params.get("rport")
+    port = int(rport) if rport else (via.port or 5060)
+    if not is_ip_literal(host):
+        return source
+    return Address("tcp" if transport == "tcp" else "udp", host, port)
+
+
+LOOSE_VIA = re.compile(r"\s*SIP\s*/\s*[0-9.]+\s*/\s*[A-Za-z]+\s+[\w.:\[\]-]+")
+"""Enough of a Via to answer a malformed request: the response goes back to its source."""
+
+
+def salvage_request(data: bytes) -> Request | None:
+    """The Via, From, To, Call-ID and CSeq of an unparseable request, if they are readable."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    lines = head.split("\r\n")
+    if not lines or lines[0].upper().startswith("SIP/"):
+        return None
+    request = Request(method=lines[0].split(" ", 1)[0], uri="sip:invalid")
+    wanted = {"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon and name.strip().lower() in wanted:
+            request.headers.add(name.strip(), value.strip())
+    via = request.headers.get("Via")
+    if via is None or not LOOSE_VIA.match(via) or not request.headers.get("CSeq"):
+        return None
+    return request
