@@ -428,6 +428,7 @@ class Endpoint:
             now=self._now,
         )
         self._incoming[request.call_id] = incoming
+        logger.info("incoming call from %s (sent by %s)", incoming.dialog.remote.uri, source)
         self.emit(
             IncomingCallReceived(
                 call_id=request.call_id,
@@ -448,7 +449,7 @@ class Endpoint:
             return make_response(request, 481)
         incoming = self._incoming.get(request.call_id)
         if incoming is not None:
-            incoming.cancelled()
+            incoming.cancelled(request)
         return make_response(request, 200)
 
     def _dispatch_in_dialog(self, request: Request) -> Response | None:

@@ -92,7 +92,11 @@ class IncomingCallReceived(Event):
 
 @dataclass(frozen=True, slots=True)
 class IncomingCallCancelled(Event):
+    """The caller gave up before we answered, or (RFC 3326 ``Reason: SIP;cause=200``) another
+    phone behind a forking proxy answered: then ``reason`` is "answered elsewhere"."""
+
     call_id: str
+    reason: str = "cancelled"
 
 
 # -- in-dialog ---------------------------------------------------------------------------------

@@ -25,12 +25,27 @@ from enum import Enum
 from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
 from intercom.sip.core import T1, T2, Sender
 from intercom.sip.dialog import Dialog, DialogState
+from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import IncomingCallCancelled
 from intercom.sip.message import Request, Response
 from intercom.sip.session import MIN_SE, AnswerOffer, Session, interval_too_small, uas_session_timer
-from intercom.sip.uri import NameAddr
+from intercom.sip.uri import NameAddr, parse_params
 
 logger = logging.getLogger(__name__)
+
+
+def answered_elsewhere(cancel: Request) -> bool:
+    """RFC 3326: ``Reason: SIP;cause=200`` on a CANCEL means another branch took the call."""
+    for value in cancel.headers.get_list("Reason"):
+        protocol, _, params = value.partition(";")
+        if protocol.strip().upper() != "SIP":
+            continue
+        try:
+            if parse_params(params, "Reason").get("cause") == "200":
+                return True
+        except RemoteProtocolError:
+            continue
+    return False
 
 
 class IncomingState(Enum):
@@ -64,6 +79,7 @@ class IncomingCall:
         self._contact = contact
         self._answer_offer = answer_offer
         self._dialog = Dialog.from_uas_request(invite, local_tag)
+        self._caller = str(self._dialog.remote.uri)
         self._ok: Response | None = None
         self._retransmit_at: float | None = None
         self._interval = T1
@@ -103,6 +119,7 @@ class IncomingCall:
             ok.body = sdp
         self._ok = ok
         self._respond(ok)
+        logger.info("incoming call from %s answered", self._caller)
         self.state = IncomingState.ANSWERED
         self._dialog.state = DialogState.CONFIRMED
         self._interval = T1
@@ -120,16 +137,22 @@ class IncomingCall:
 
     def reject(self, status: int, reason: str | None = None) -> None:
         if self.state is IncomingState.RECEIVED:
-            self._respond(make_response(self.invite, status, reason, to_tag=self._local_tag))
+            response = make_response(self.invite, status, reason, to_tag=self._local_tag)
+            logger.info(
+                "incoming call from %s refused: %d %s", self._caller, status, response.reason
+            )
+            self._respond(response)
             self.state = IncomingState.ENDED
 
-    def cancelled(self) -> bool:
+    def cancelled(self, cancel: Request) -> bool:
         """A CANCEL matched the INVITE: 487 if still undecided. True if it had an effect."""
         if self.state is not IncomingState.RECEIVED:
             return False
         self._respond(make_response(self.invite, 487, to_tag=self._local_tag))
         self.state = IncomingState.ENDED
-        self._sender.emit(IncomingCallCancelled(self.call_id))
+        reason = "answered elsewhere" if answered_elsewhere(cancel) else "cancelled"
+        logger.info("incoming call from %s %s", self._caller, reason)
+        self._sender.emit(IncomingCallCancelled(self.call_id, reason))
         return True
 
     def on_request(self, request: Request, now: float) -> Response | None:

@@ -200,7 +200,8 @@ def test_cancel_of_a_ringing_call() -> None:
     link.run_until(lambda: bool(link.of("a", CallFailed)))
     [failed] = link.of("a", CallFailed)
     assert isinstance(failed, CallFailed) and failed.status == 487
-    assert link.of("b", IncomingCallCancelled) != []
+    [cancelled] = link.of("b", IncomingCallCancelled)
+    assert isinstance(cancelled, IncomingCallCancelled) and cancelled.reason == "cancelled"
     assert link.sent("a", "CANCEL") == 1
     assert link.sent("a", "ACK") == 1  # the 487 is ACKed by the transaction
     link.settle()
@@ -255,3 +256,32 @@ def test_requests_carry_what_rfc3261_requires() -> None:
         b_response = parse_message(data)
         assert destination == A
     assert isinstance(b_response, Response) and b_response.status == 100
+
+
+def test_cancel_answered_elsewhere_is_told_apart() -> None:
+    # A forking proxy CANCELs the losing branches with Reason: SIP;cause=200 (RFC 3326).
+    link = Link()
+    b_incoming: list[str] = []
+
+    def on_event(who: str, event: Event) -> None:
+        if who == "b" and isinstance(event, IncomingCallReceived):
+            b_incoming.append(event.call_id)
+
+    link.on_event = on_event
+    call(link)
+    link.pump()
+    [call_id] = b_incoming
+    invite = link.b._incoming[call_id].invite
+    cancel = (
+        f"CANCEL {invite.uri} SIP/2.0\r\nVia: {invite.headers.get_list('Via')[0]}\r\n"
+        f"From: {invite.headers.get('From')}\r\nTo: {invite.headers.get('To')}\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: {invite.cseq.seq} CANCEL\r\nMax-Forwards: 70\r\n"
+        'Reason: SIP;cause=200;text="Call completed elsewhere"\r\nContent-Length: 0\r\n\r\n'
+    ).encode()
+    link.b.receive(cancel, A, link.now)
+    statuses = [parse_message(d) for d, _ in link.b.datagrams_to_send()]
+    assert sorted(r.status for r in statuses if isinstance(r, Response)) == [200, 487]
+    link.pump()
+    [cancelled] = link.of("b", IncomingCallCancelled)
+    assert isinstance(cancelled, IncomingCallCancelled)
+    assert cancelled.reason == "answered elsewhere"
