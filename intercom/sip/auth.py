@@ -356,5 +356,6 @@ class DigestClient:
 
     @staticmethod
     def _fail(status: int, realm: str, reason: str) -> AuthFailed:
-        logger.warning("digest authentication failed (%d, realm %r): %s", status, realm, reason)
+        # DEBUG: the caller (registration, call) logs the failure once, with its context.
+        logger.debug("digest authentication failed (%d, realm %r): %s", status, realm, reason)
         return AuthFailed(status=status, realm=realm, reason=reason)
