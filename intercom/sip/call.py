@@ -385,7 +385,7 @@ class OutgoingCall:
         self.session = Session(
             dialog, sender=self._sender, answer_offer=self._answer_offer, contact=self._contact,
             now=now, local_sdp=self._offer if self._offer is not None else answer,
-            timer=uac_session_timer(response), label=self._label,
+            timer=uac_session_timer(response), label=self._label, auth=self._auth,
         )  # fmt: skip
         logger.info("%s answered by %s", self._label, response.to.uri)
         self._sender.emit(CallAnswered(self.call_id, sdp, response.headers.get("To") or ""))

@@ -38,15 +38,35 @@ Session timers (RFC 4028), the rule we follow:
 * We refresh: an UPDATE without SDP at interval/2 (§10, RFC 3311 needs no offer). Its 2xx sets
   the next timer; 422 retries with the larger Min-SE; 408/481/timeout end the call (§12.2.1.2,
   "session refresh failed"); other refusals stop refreshing, and the call ends at expiry.
+
+Authentication (RFC 3261 §8.1.3.5, §22.2), with the ``auth`` DigestClient (None: a 401/407 is
+only logged, as any other refusal):
+
+* A 401 or 407 to our BYE or refresh UPDATE is answered: the same request built again from the
+  dialog (next CSeq, same Call-ID and tags) with ``Authorization`` / ``Proxy-Authorization``.
+  Each request chain keeps the credentials it computed and resends all of them (a proxy's and
+  the peer's). ``previous_attempt`` is True when the challenged request carried credentials of
+  this chain for that kind of challenge: a second non-stale one means wrong credentials.
+* At most :data:`MAX_AUTH_ANSWERS` answers per chain (stale nonces can loop). Refused
+  credentials or the cap: one WARNING naming status and realm; a BYE is given up (the call
+  ended locally already), a refresh counts as refused (the session expires). Credentials are
+  never logged.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.auth import AuthFailed, DigestClient, choose_challenge, parse_challenges
+from intercom.sip.build import (
+    ACCEPTED_BODIES,
+    ALLOWED_METHODS,
+    SUPPORTED,
+    make_response,
+    reason_phrase,
+)
 from intercom.sip.core import T1, T2, Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
@@ -55,6 +75,7 @@ from intercom.sip.message import Request, Response
 from intercom.sip.uri import NameAddr, parse_params
 
 __all__ = [
+    "MAX_AUTH_ANSWERS",
     "MIN_SE",
     "AnswerOffer",
     "Session",
@@ -73,6 +94,8 @@ MIN_SE = 90
 """Our minimum session interval: the absolute minimum of RFC 4028 §4, seconds."""
 TIMER_ACK = 64 * T1
 """How long a 2xx to a re-INVITE is retransmitted without ACK before we give up (§13.3.1.4)."""
+MAX_AUTH_ANSWERS = 2
+"""Challenges answered per request chain (a BYE, a refresh); more is a stale-nonce loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +165,14 @@ class _Unacked:
     give_up_at: float
 
 
+@dataclass(slots=True)
+class _AuthChain:
+    """One request and its resends with credentials (§22.2)."""
+
+    answers: int = 0
+    credentials: dict[str, str] = field(default_factory=dict)  # header name -> value
+
+
 class Session:
     """What a confirmed dialog does until BYE (either side)."""
 
@@ -156,6 +187,7 @@ class Session:
         local_sdp: bytes | None = None,
         timer: SessionTimer | None = None,
         label: str | None = None,
+        auth: DigestClient | None = None,
     ) -> None:
         """
         Args:
@@ -163,6 +195,7 @@ class Session:
                 offered again to a re-INVITE without SDP.
             timer: the session timer the INVITE's 2xx negotiated, if any.
             label: how log lines name the call ("call to family"); the Call-ID by default.
+            auth: answers 401/407 to our BYE and refresh UPDATE; None only logs them.
         """
         self.dialog = dialog
         self.ended = False
@@ -177,7 +210,11 @@ class Session:
         self._expires_at: float | None = None
         self._refresh: Request | None = None  # our UPDATE in flight
         self._refresh_refused = False
+        self._refresh_chain = _AuthChain()
         self._min_se = MIN_SE
+        self._auth = auth
+        self._bye: Request | None = None  # our BYE, the latest of its chain
+        self._bye_chain = _AuthChain()
         self._set_timer(timer, now)
 
     @property
@@ -280,7 +317,8 @@ class Session:
         self._timer = self._refresh_at = self._expires_at = None
         self.dialog.state = DialogState.TERMINATED
         if send_bye:
-            self._sender.send_request(self.dialog.create_request("BYE"), self)
+            self._bye = self.dialog.create_request("BYE")
+            self._sender.send_request(self._bye, self)
         logger.info("%s ended: %s", self._label, reason)
         self._sender.emit(CallEnded(self.call_id, reason, by_peer))
 
@@ -296,6 +334,11 @@ class Session:
             self._expires_at = now + timer.interval - min(32, timer.interval / 3)
 
     def _send_refresh(self) -> None:
+        self._refresh_chain = _AuthChain()
+        self._refresh = update = self._refresh_request()
+        self._sender.send_request(update, self)
+
+    def _refresh_request(self) -> Request:
         assert self._timer is not None
         update = self.dialog.create_request("UPDATE")
         update.headers.add("Contact", str(self._contact()))
@@ -303,16 +346,62 @@ class Session:
         update.headers.add("Session-Expires", f"{self._timer.interval};refresher=uac")
         if self._min_se > MIN_SE:
             update.headers.add("Min-SE", str(self._min_se))  # RFC 4028 §7.4 after a 422
-        self._refresh = update
-        self._sender.send_request(update, self)
+        return update
+
+    def _authenticated(
+        self, request: Request, response: Response, chain: _AuthChain, what: str
+    ) -> Request | None:
+        """§22.2: ``request`` built again (next CSeq) with credentials; None: give up, logged."""
+        assert self._auth is not None
+        status = response.status
+        phrase = response.reason or reason_phrase(status)
+        name = "Authorization" if status == 401 else "Proxy-Authorization"
+        values = response.headers.get_all(
+            "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+        )
+        if chain.answers >= MAX_AUTH_ANSWERS:
+            challenges = parse_challenges(values)
+            chosen = choose_challenge(challenges) or (challenges[0] if challenges else None)
+            logger.warning(
+                "x %s: %s got %d %s again for realm %s: too many challenges, giving up",
+                self._label, what, status, phrase, chosen.realm if chosen else "",
+            )  # fmt: skip
+            return None
+        sent = chain.credentials.get(name)
+        if request.method == "BYE":
+            again = self.dialog.create_request("BYE")
+        else:
+            again = self._refresh_request()
+        result = self._auth.answer_challenge(
+            status, values, method=again.method, uri=again.uri, body=again.body,
+            previous_attempt=sent is not None and sent in request.headers.get_all(name),
+        )  # fmt: skip
+        if isinstance(result, AuthFailed):
+            logger.warning(
+                "x %s: %s got %d %s: %s for realm %s, giving up",
+                self._label, what, status, phrase, result.reason, result.realm,
+            )  # fmt: skip
+            return None
+        chain.answers += 1
+        chain.credentials[result.name] = result.value
+        for header, value in chain.credentials.items():
+            again.headers.add(header, value)
+        logger.info("%s: answering %d to the %s", self._label, status, what)
+        return again
 
     # -- responses to what we sent (TransactionUser) ---------------------------------------
 
     def on_response(self, request: Request, response: Response, now: float) -> None:
         if response.status < 200:
             return
+        challenged = response.status in (401, 407) and self._auth is not None
         if request.method == "BYE":
-            logger.info("%s: BYE answered %d %s", self._label, response.status, response.reason)
+            if not challenged:
+                logger.info("%s: BYE answered %d %s", self._label, response.status, response.reason)
+            elif request is self._bye:
+                self._bye = self._authenticated(request, response, self._bye_chain, "BYE")
+                if self._bye is not None:
+                    self._sender.send_request(self._bye, self)
             return
         if request is not self._refresh or self.ended:
             return
@@ -330,6 +419,15 @@ class Session:
                 self._min_se = wanted
                 self._timer = SessionTimer(wanted, we_refresh=True)
                 self._send_refresh()
+        elif challenged:
+            if self._timer is None:  # a refresh from the peer dropped the timer meanwhile
+                return
+            retry = self._authenticated(request, response, self._refresh_chain, "session refresh")
+            if retry is None:
+                self._refresh_refused = True  # the session will expire
+            else:
+                self._refresh = retry
+                self._sender.send_request(retry, self)
         elif status in (408, 481):
             self._end("session refresh failed", by_peer=False, send_bye=True)
         else:

@@ -519,3 +519,27 @@ def test_offerless_invite_answers_in_the_ack() -> None:
     assert sender.events == [
         CallAnswered(call.call_id, OFFER, "<sip:family@pbx.example>;tag=kitchen")
     ]
+
+
+def test_the_calls_credentials_answer_a_challenge_to_its_bye() -> None:
+    call, sender = connected()
+    call.hangup(20.0)
+    (first,) = sender.sent("BYE")
+    assert first.headers.get("CSeq") == "2 BYE"
+    assert call.session is not None
+    call.session.on_response(first, challenge(first, "b1"), 20.1)
+
+    _, second = sender.sent("BYE")
+    assert sender.requests[-1][1] is call.session
+    assert second.headers.get("CSeq") == "3 BYE"
+    assert second.call_id == call.call_id
+    assert second.headers.get("From") == first.headers.get("From")
+    assert second.headers.get("To") == "<sip:family@pbx.example>;tag=kitchen"
+    assert second.uri == "sip:201@192.0.2.21:5062"
+    params = _params(second.headers.get("Proxy-Authorization") or "")
+    assert (params["username"], params["realm"], params["nonce"]) == ("door", "asterisk", "b1")
+    assert (params["uri"], params["nc"]) == ("sip:201@192.0.2.21:5062", "00000001")
+    ha1 = _md5("door:asterisk:secret")
+    ha2 = _md5("BYE:sip:201@192.0.2.21:5062")
+    assert params["response"] == _md5(f"{ha1}:b1:00000001:{params['cnonce']}:auth:{ha2}")
+    assert sender.events[-1] == CallEnded(call.call_id, "hung up", by_peer=False)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import random
+import re
 from dataclasses import dataclass, field
 
 import pytest
 
+from intercom.sip.auth import DigestClient
 from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
 from intercom.sip.core import Address, Ids, TransactionUser
 from intercom.sip.dialog import Dialog, DialogState
@@ -101,13 +105,14 @@ class Media:
 
 
 def make_session(
-    *, now: float = 0.0, media: Media | None = None, timer: SessionTimer | None = None
-) -> tuple[Session, FakeSender, Media]:
+    *, now: float = 0.0, media: Media | None = None, timer: SessionTimer | None = None,
+    auth: DigestClient | None = None,
+) -> tuple[Session, FakeSender, Media]:  # fmt: skip
     sender = FakeSender()
     media = media or Media()
     session = Session(
         make_dialog(), sender=sender, answer_offer=media, contact=lambda: CONTACT, now=now,
-        local_sdp=OFFER, timer=timer,
+        local_sdp=OFFER, timer=timer, auth=auth,
     )  # fmt: skip
     return session, sender, media
 
@@ -412,3 +417,221 @@ def test_timer_helpers() -> None:
     assert uac_session_timer(ok) == SessionTimer(900, we_refresh=False)
     ok.headers.set("Session-Expires", "900")
     assert uac_session_timer(ok) == SessionTimer(900, we_refresh=True)
+
+
+# -- authentication of our own requests (RFC 3261 §8.1.3.5, §22.2) ----------------------------
+
+PEER_URI = "sip:201@192.0.2.21:5062"
+REALM_CHALLENGE = 'Digest realm="pbx.example", nonce="{nonce}", qop="auth", algorithm=MD5'
+
+
+def digest_client(password: str = "secret") -> DigestClient:
+    cnonces = iter(["c1", "c2", "c3", "c4"])
+    return DigestClient("door", password, cnonce_factory=lambda: next(cnonces))
+
+
+def challenged(request: Request, status: int, nonce: str, *, stale: bool = False) -> Response:
+    response = make_response(request, status)
+    value = REALM_CHALLENGE.format(nonce=nonce) + (", stale=true" if stale else "")
+    response.headers.add("WWW-Authenticate" if status == 401 else "Proxy-Authenticate", value)
+    return response
+
+
+def digest_params(value: str | None) -> dict[str, str]:
+    assert value is not None and value.startswith("Digest ")
+    pairs = re.findall(r'([a-z]+)=(?:"([^"]*)"|([^\s,]+))', value.removeprefix("Digest "))
+    return {k: quoted or bare for k, quoted, bare in pairs}
+
+
+def expected_response(method: str, nonce: str, cnonce: str, nc: str, password: str) -> str:
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    ha1 = md5(f"door:pbx.example:{password}")
+    return md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{md5(f'{method}:{PEER_URI}')}")
+
+
+def test_bye_challenged_with_407_is_resent_with_proxy_authorization() -> None:
+    session, sender, _ = make_session(auth=digest_client())
+    session.hangup(5.0)
+    (first,) = sender.sent("BYE")
+    session.on_response(first, challenged(first, 407, "n1"), 5.1)
+
+    _, second = sender.sent("BYE")
+    assert sender.requests[1][1] is session
+    assert sender.requests[1][2] is None  # routed by the endpoint, as the first BYE
+    assert second.headers.get("CSeq") == "3 BYE"
+    assert first.headers.get("CSeq") == "2 BYE"
+    assert second.uri == first.uri == PEER_URI
+    assert second.headers.get("Call-ID") == CALL_ID
+    assert second.headers.get("From") == OURS
+    assert second.headers.get("To") == THEIRS
+    assert second.headers.get_all("Route") == ["<sip:pbx.example;lr>"]
+    assert second.top_via.branch != first.top_via.branch
+    assert second.headers.get("Authorization") is None
+    params = digest_params(second.headers.get("Proxy-Authorization"))
+    assert (params["username"], params["realm"], params["nonce"]) == ("door", "pbx.example", "n1")
+    assert (params["uri"], params["qop"], params["nc"], params["cnonce"]) == (
+        PEER_URI, "auth", "00000001", "c1",
+    )  # fmt: skip
+    assert params["response"] == expected_response("BYE", "n1", "c1", "00000001", "secret")
+    assert first.headers.get("Proxy-Authorization") is None
+
+    session.on_response(second, make_response(second, 200), 5.2)
+    assert len(sender.requests) == 2
+    assert sender.events == [CallEnded(CALL_ID, "hung up", by_peer=False)]  # once, at hangup
+
+
+def test_bye_challenged_with_401_is_resent_with_authorization() -> None:
+    session, sender, _ = make_session(auth=digest_client())
+    session.hangup(5.0)
+    (first,) = sender.sent("BYE")
+    session.on_response(first, challenged(first, 401, "w1"), 5.1)
+    _, second = sender.sent("BYE")
+    assert second.headers.get("CSeq") == "3 BYE"
+    assert second.headers.get("Proxy-Authorization") is None
+    params = digest_params(second.headers.get("Authorization"))
+    assert (params["realm"], params["nonce"], params["uri"]) == ("pbx.example", "w1", PEER_URI)
+    assert params["response"] == expected_response("BYE", "w1", "c1", "00000001", "secret")
+
+
+def test_proxy_then_peer_challenge_sends_both_credentials() -> None:
+    session, sender, _ = make_session(auth=digest_client())
+    session.hangup(5.0)
+    (first,) = sender.sent("BYE")
+    session.on_response(first, challenged(first, 407, "p1"), 5.1)
+    _, second = sender.sent("BYE")
+    session.on_response(second, challenged(second, 401, "u1"), 5.2)  # a first 401: answered
+    _, _, third = sender.sent("BYE")
+    assert third.headers.get("CSeq") == "4 BYE"
+    assert third.headers.get("Proxy-Authorization") == second.headers.get("Proxy-Authorization")
+    params = digest_params(third.headers.get("Authorization"))
+    assert (params["nonce"], params["cnonce"]) == ("u1", "c2")
+    assert params["response"] == expected_response("BYE", "u1", "c2", "00000001", "secret")
+
+
+def test_wrong_credentials_for_bye_give_up_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    session, sender, _ = make_session(auth=digest_client(password="hunter2-door"))
+    session.hangup(5.0)
+    (first,) = sender.sent("BYE")
+    session.on_response(first, challenged(first, 407, "n1"), 5.1)
+    _, second = sender.sent("BYE")
+    session.on_response(second, challenged(second, 407, "n2"), 5.2)  # not stale: wrong password
+
+    assert len(sender.sent("BYE")) == 2  # no third BYE
+    assert sender.events == [CallEnded(CALL_ID, "hung up", by_peer=False)]
+    assert session.ended
+    assert session.get_timer() is None
+    warnings = [
+        r.getMessage() for r in caplog.records
+        if r.name == "intercom.sip.session" and r.levelno == logging.WARNING
+    ]  # fmt: skip
+    assert warnings == [
+        f"x call {CALL_ID}: BYE got 407 Proxy Authentication Required: "
+        "wrong credentials for realm pbx.example, giving up"
+    ]
+    credentials = second.headers.get("Proxy-Authorization")
+    assert credentials is not None
+    secret_bits = [credentials, digest_params(credentials)["response"], "hunter2"]
+    assert caplog.records  # the debug and info lines were captured, and none of them leaks
+    for record in caplog.records:
+        text = record.getMessage() + repr(record.args)
+        assert not any(bit in text for bit in secret_bits), text
+
+
+def test_stale_challenges_to_bye_are_capped(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="intercom.sip.session")
+    session, sender, _ = make_session(auth=digest_client())
+    session.hangup(5.0)
+    for n in range(4):
+        bye = sender.sent("BYE")[-1]
+        session.on_response(bye, challenged(bye, 401, f"s{n}", stale=True), 5.1 + n / 10)
+    byes = sender.sent("BYE")
+    assert [b.headers.get("CSeq") for b in byes] == ["2 BYE", "3 BYE", "4 BYE"]  # 2 answers
+    assert [digest_params(b.headers.get("Authorization"))["nonce"] for b in byes[1:]] == [
+        "s0", "s1",
+    ]  # fmt: skip
+    assert [r.getMessage() for r in caplog.records if r.name == "intercom.sip.session"] == [
+        f"x call {CALL_ID}: BYE got 401 Unauthorized again for realm pbx.example: "
+        "too many challenges, giving up"
+    ]
+
+
+def test_challenge_to_bye_without_auth_is_only_logged() -> None:
+    session, sender, _ = make_session()
+    session.hangup(5.0)
+    (bye,) = sender.sent("BYE")
+    session.on_response(bye, challenged(bye, 407, "n1"), 5.1)
+    assert len(sender.requests) == 1
+
+
+def test_refresh_update_challenged_is_resent_with_credentials() -> None:
+    session, sender, _ = make_session(
+        timer=SessionTimer(1800, we_refresh=True), auth=digest_client()
+    )
+    session.handle_timer(900.0)
+    (first,) = sender.sent("UPDATE")
+    session.on_response(first, challenged(first, 407, "r1"), 900.1)
+
+    _, second = sender.sent("UPDATE")
+    assert sender.requests[1][1] is session
+    assert second.headers.get("CSeq") == "3 UPDATE"
+    assert second.headers.get("Call-ID") == CALL_ID
+    assert (second.headers.get("From"), second.headers.get("To")) == (OURS, THEIRS)
+    assert second.headers.get("Session-Expires") == "1800;refresher=uac"
+    assert second.headers.get("Supported") == "timer"
+    assert second.headers.get("Contact") == "<sip:door@192.0.2.10:5060>"
+    params = digest_params(second.headers.get("Proxy-Authorization"))
+    assert (params["nonce"], params["uri"]) == ("r1", PEER_URI)
+    assert params["response"] == expected_response("UPDATE", "r1", "c1", "00000001", "secret")
+
+    session.on_response(first, make_response(first, 200), 900.2)  # stale object: ignored
+    assert session.get_timer() == 1800.0
+    ok = make_response(second, 200)
+    ok.headers.add("Session-Expires", "1800;refresher=uac")
+    session.on_response(second, ok, 900.3)
+    assert session.timer == SessionTimer(1800, we_refresh=True)
+    assert session.get_timer() == 900.3 + 900
+    assert len(sender.requests) == 2
+    assert sender.events == []
+
+
+def test_refresh_with_wrong_credentials_lets_the_session_expire(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="intercom.sip.session")
+    session, sender, _ = make_session(
+        timer=SessionTimer(1800, we_refresh=True), auth=digest_client(password="wrong")
+    )
+    session.handle_timer(900.0)
+    (first,) = sender.sent("UPDATE")
+    session.on_response(first, challenged(first, 401, "r1"), 900.1)
+    _, second = sender.sent("UPDATE")
+    session.on_response(second, challenged(second, 401, "r2"), 900.2)
+    assert len(sender.sent("UPDATE")) == 2
+    assert [r.getMessage() for r in caplog.records if r.name == "intercom.sip.session"] == [
+        f"x call {CALL_ID}: session refresh got 401 Unauthorized: "
+        "wrong credentials for realm pbx.example, giving up"
+    ]
+    assert session.get_timer() == 1800.0
+    session.handle_timer(1800.0)
+    assert sender.events == [CallEnded(CALL_ID, "session timer expired", by_peer=False)]
+    assert [r.method for r, _, _ in sender.requests] == ["UPDATE", "UPDATE", "BYE"]
+
+
+def test_challenge_to_a_refresh_the_peer_made_moot_is_dropped() -> None:
+    session, sender, _ = make_session(
+        timer=SessionTimer(1800, we_refresh=True), auth=digest_client()
+    )
+    session.handle_timer(900.0)
+    (update,) = sender.sent("UPDATE")
+    # The peer's own UPDATE without Session-Expires removes the timer (RFC 4028 §7.2).
+    assert answer(session, peer_request("UPDATE", 2), 900.05).status == 200
+    assert session.timer is None
+    session.on_response(update, challenged(update, 407, "r1"), 900.1)
+    assert len(sender.requests) == 1
+    assert session.get_timer() is None
+    assert not session.ended
