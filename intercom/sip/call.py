@@ -189,7 +189,10 @@ class OutgoingCall:
         """
         if self._invite is not None:
             raise LocalProtocolError("the call has already started")
-        logger.info("calling %s (%s)", self.display, self._uri)
+        if self.display == str(self._uri):
+            logger.info("calling %s", self.display)
+        else:
+            logger.info("calling %s (%s)", self.display, self._uri)
         self._send_invite()
 
     def cancel(self, now: float) -> None:
