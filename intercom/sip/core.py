@@ -29,7 +29,7 @@ from typing import Protocol
 
 from intercom.sip.events import Event
 from intercom.sip.message import Request, Response
-from intercom.sip.uri import format_host
+from intercom.sip.uri import format_hostport
 
 T1 = 0.5
 """RTT estimate (RFC 3261 §17.1.1.1)."""
@@ -52,7 +52,7 @@ class Address:
         return self.transport != "udp"
 
     def __str__(self) -> str:
-        return f"{self.transport}:{format_host(self.host)}:{self.port}"
+        return f"{self.transport}:{format_hostport(self.host, self.port)}"
 
 
 class TransactionUser(Protocol):

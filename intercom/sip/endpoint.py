@@ -69,7 +69,7 @@ from intercom.sip.uas import (
     response_destination,
     salvage_request,
 )
-from intercom.sip.uri import NameAddr, SipUri, Via, format_host, parse_uri
+from intercom.sip.uri import NameAddr, SipUri, Via, format_hostport, parse_uri
 from intercom.sip.wirelog import log_message
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Endpoint:
 
     @property
     def local_contact_host(self) -> str:
-        return f"{format_host(self.config.local_host)}:{self.config.local_port}"
+        return format_hostport(self.config.local_host, self.config.local_port)
 
     def contact(self) -> NameAddr:
         params: dict[str, str | None] = {}

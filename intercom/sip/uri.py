@@ -100,6 +100,17 @@ def format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def format_hostport(host: str, port: int | None) -> str:
+    return format_host(host) if port is None else f"{format_host(host)}:{port}"
+
+
+def merge_params(params: Params, updates: Mapping[str, str | None]) -> Params:
+    """A read-only copy of ``params`` with ``updates`` applied (new names go last)."""
+    merged = dict(params)
+    merged.update(updates)
+    return MappingProxyType(merged)
+
+
 def parse_host_port(text: str, what: str) -> tuple[str, int | None]:
     """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; the host comes back without brackets."""
     if text.startswith("["):
@@ -146,13 +157,10 @@ class SipUri:
 
     @property
     def hostport(self) -> str:
-        host = format_host(self.host)
-        return host if self.port is None else f"{host}:{self.port}"
+        return format_hostport(self.host, self.port)
 
     def with_params(self, **params: str | None) -> SipUri:
-        merged = dict(self.params)
-        merged.update(params)
-        return replace(self, params=MappingProxyType(merged))
+        return replace(self, params=merge_params(self.params, params))
 
     def without_params(self, *names: str) -> SipUri:
         kept = {k: v for k, v in self.params.items() if k not in names}
@@ -268,9 +276,7 @@ class NameAddr:
         return self.params.get("tag")
 
     def with_params(self, **params: str | None) -> NameAddr:
-        merged = dict(self.params)
-        merged.update(params)
-        return replace(self, params=MappingProxyType(merged))
+        return replace(self, params=merge_params(self.params, params))
 
     def __str__(self) -> str:
         name = f"{quote(self.display_name)} " if self.display_name else ""
@@ -347,13 +353,10 @@ class Via:
 
     @property
     def sent_by(self) -> str:
-        host = format_host(self.host)
-        return host if self.port is None else f"{host}:{self.port}"
+        return format_hostport(self.host, self.port)
 
     def with_params(self, **params: str | None) -> Via:
-        merged = dict(self.params)
-        merged.update(params)
-        return replace(self, params=MappingProxyType(merged))
+        return replace(self, params=merge_params(self.params, params))
 
     def __str__(self) -> str:
         return f"SIP/2.0/{self.transport} {self.sent_by}{format_params(self.params)}"
