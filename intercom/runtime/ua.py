@@ -23,12 +23,8 @@ from dataclasses import dataclass
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
 from intercom.sip.events import (
-    CallAnswered,
-    CallEnded,
-    CallFailed,
     Event,
     RegistrationFailed,
-    RegistrationSucceeded,
     Unregistered,
 )
 from intercom.sip.locate import is_ip_literal, parse_hostport
@@ -89,6 +85,7 @@ class UserAgent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoint: Endpoint | None = None
         self._server_host: str | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # referenced so they are not collected
         self._server_port: int | None = None
 
     @property
@@ -144,14 +141,13 @@ class UserAgent:
 
     def _register(self) -> None:
         assert self._server_host is not None
-        host_text = self._server_host
-        registrar = SipUri(host_text, port=self._server_port)
+        registrar = SipUri(self._server_host, port=self._server_port)
         if self.config.transport != "udp":
             registrar = registrar.with_params(transport=self.config.transport)
         config = RegistrationConfig(
             registrar=self.config.server,
             registrar_uri=registrar,
-            aor=SipUri(host_text, self.config.user, self._server_port),
+            aor=SipUri(self._server_host, self.config.user, self._server_port),
             expires=self.config.expires,
             keepalive_interval=self.config.keepalive_interval
             if self.config.transport == "udp"
@@ -178,6 +174,8 @@ class UserAgent:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for task in list(self._tasks):
+            task.cancel()
         await self._transport.close()
 
     # -- commands -------------------------------------------------------------------------
@@ -268,10 +266,12 @@ class UserAgent:
         for data, destination in endpoint.datagrams_to_send():
             self._transport.send(data, destination)
         while (event := endpoint.next_event()) is not None:
-            self._log_event(event)
+            logger.debug("- event %s", event)
             if isinstance(event, RegistrationFailed) and self._server_host:
                 assert self._loop is not None
-                self._loop.create_task(self._refresh_server_address())
+                task = self._loop.create_task(self._refresh_server_address())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             self.events.put_nowait(event)
             if self._on_event is not None:
                 self._on_event(event)
@@ -284,10 +284,6 @@ class UserAgent:
             if deadline is not None:
                 assert self._loop is not None
                 self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _log_event(self, event: Event) -> None:
-        if isinstance(event, (RegistrationSucceeded, CallAnswered, CallEnded, CallFailed)):
-            logger.debug("- event %s", event)
 
     async def _resolve(self, host: str, port: int | None) -> Address | None:
         try:

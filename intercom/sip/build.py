@@ -30,6 +30,15 @@ SUPPORTED = "timer"
 ACCEPTED_BODIES = "application/sdp, application/dtmf-relay, application/dtmf"
 
 
+def add_capabilities(response: Response) -> Response:
+    """Allow, Accept and Supported: what an OPTIONS answer (§11.2) and a dialog-creating 2xx
+    tell the peer about us."""
+    response.headers.add("Allow", ALLOWED_METHODS)
+    response.headers.add("Accept", ACCEPTED_BODIES)
+    response.headers.add("Supported", SUPPORTED)
+    return response
+
+
 def reason_phrase(status: int) -> str:
     return REASONS.get(status, "")
 

@@ -88,10 +88,6 @@ class Sender(Protocol):
     def emit(self, event: Event) -> None:
         """Report an event to the application."""
 
-    @property
-    def local_contact_host(self) -> str:
-        """Host (IP literal) and port of our Contact / Via, ``host:port`` form with brackets."""
-
 
 class Ids:
     """Every random token the SIP layer needs, from one injected generator."""

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 from intercom import __version__
 from intercom.sip.auth import DigestClient
-from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.build import add_capabilities, make_response
 from intercom.sip.call import OutgoingCall
 from intercom.sip.core import Address, Ids, TransactionUser
 from intercom.sip.errors import RemoteProtocolError
@@ -69,11 +69,10 @@ from intercom.sip.uas import (
     response_destination,
     salvage_request,
 )
-from intercom.sip.uri import NameAddr, SipUri, Via, format_hostport, parse_uri
+from intercom.sip.uri import NameAddr, SipUri, Via, parse_uri
 from intercom.sip.wirelog import log_message
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass(slots=True)
@@ -120,13 +119,8 @@ class Endpoint:
         self._limiter = RateLimiter()
         self._now = 0.0
         self.registration: Registration | None = None
-        self.last_sources: dict[str, Address] = {}
 
     # -- the Sender protocol of intercom.sip.core ------------------------------------------
-
-    @property
-    def local_contact_host(self) -> str:
-        return format_hostport(self.config.local_host, self.config.local_port)
 
     def contact(self) -> NameAddr:
         params: dict[str, str | None] = {}
@@ -149,14 +143,7 @@ class Endpoint:
             request.headers.add("Max-Forwards", "70")
         if "User-Agent" not in request.headers:
             request.headers.add("User-Agent", f"intercom/{__version__}")
-        tx_class = (
-            InviteClientTransaction if request.method == "INVITE" else NonInviteClientTransaction
-        )
-        tx = tx_class(request, reliable=destination.reliable, now=self._now)
-        key = client_key(request)
-        self._clients[key] = (tx, tu)
-        self._client_destinations[key] = destination
-        self._flush_client(key)
+        self._start_client(request, tu, destination)
 
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
         destination = destination or self._route(ack)
@@ -181,14 +168,7 @@ class Endpoint:
         for value in invite.headers.get_all("Route"):
             cancel.headers.add("Route", value)
         cancel.headers.add("Max-Forwards", "70")
-        reason = invite.headers.get("Reason")
-        if reason:
-            cancel.headers.add("Reason", reason)
-        tx = NonInviteClientTransaction(cancel, reliable=destination.reliable, now=self._now)
-        cancel_key = client_key(cancel)
-        self._clients[cancel_key] = (tx, tu)
-        self._client_destinations[cancel_key] = destination
-        self._flush_client(cancel_key)
+        self._start_client(cancel, tu, destination)
 
     def send_response(self, response: Response) -> None:
         destination = response_destination(response)
@@ -252,7 +232,6 @@ class Endpoint:
             self._answer_malformed(data, source, exc)
             return
         log_message("<", message, source)
-        self.last_sources[message.call_id] = source
         if isinstance(message, Request):
             if not self._limiter.allow(source.host, now):
                 return
@@ -280,7 +259,7 @@ class Endpoint:
         self, target: SipUri, offer: bytes | None, now: float, *, display: str | None = None
     ) -> OutgoingCall:
         self._now = now
-        local = NameAddr(SipUri(self._from_host(), self.config.user))
+        local = NameAddr(SipUri(self.config.local_host, self.config.user))
         if self.registration is not None:
             local = NameAddr(self.registration.config.aor)
         call = OutgoingCall(
@@ -382,10 +361,11 @@ class Endpoint:
 
     def _is_merged(self, request: Request) -> bool:
         """§8.2.2.2: same From-tag, Call-ID and CSeq as a pending request, another branch."""
+        own_key = server_key(request)
         for key, tx in self._servers.items():
             other = tx.request
             if (
-                key != server_key(request)
+                key != own_key
                 and other.call_id == request.call_id
                 and other.from_.tag == request.from_.tag
                 and other.cseq == request.cseq
@@ -403,11 +383,7 @@ class Endpoint:
         if request.to.tag is not None:
             return self._dispatch_in_dialog(request)
         if method == "OPTIONS":
-            response = make_response(request, 200, to_tag=self.ids.tag())
-            response.headers.add("Allow", ALLOWED_METHODS)
-            response.headers.add("Accept", ACCEPTED_BODIES)
-            response.headers.add("Supported", SUPPORTED)
-            return response
+            return add_capabilities(make_response(request, 200, to_tag=self.ids.tag()))
         if method == "INVITE":
             return self._receive_invite(request, key, source)
         return make_response(request, 481)  # BYE, INFO, UPDATE outside any dialog
@@ -443,7 +419,8 @@ class Endpoint:
 
     def _receive_cancel(self, request: Request) -> Response:
         """§9.2: the CANCEL matches the INVITE server transaction with the same branch."""
-        invite_key = (server_key(request)[0], server_key(request)[1], "INVITE")
+        branch, sent_by, _ = server_key(request)
+        invite_key = (branch, sent_by, "INVITE")
         invite_tx = self._servers.get(invite_key)
         if invite_tx is None:
             return make_response(request, 481)
@@ -502,6 +479,16 @@ class Endpoint:
         if tx is not None:
             tx.send_response(response, self._now)
             self._flush_server(key)
+
+    def _start_client(self, request: Request, tu: TransactionUser, destination: Address) -> None:
+        tx_class = (
+            InviteClientTransaction if request.method == "INVITE" else NonInviteClientTransaction
+        )
+        tx = tx_class(request, reliable=destination.reliable, now=self._now)
+        key = client_key(request)
+        self._clients[key] = (tx, tu)
+        self._client_destinations[key] = destination
+        self._flush_client(key)
 
     def _flush_client(self, key: tuple[str, str]) -> None:
         tx, tu = self._clients[key]
@@ -569,9 +556,6 @@ class Endpoint:
             return None
         port = uri.port or known.port
         return Address(transport, known.host, port)
-
-    def _from_host(self) -> str:
-        return self.config.local_host
 
     def _reap(self) -> None:
         for call_id in [c for c, call in self._outgoing.items() if call.ended]:

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from enum import Enum
 
-from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.build import add_capabilities, make_response
 from intercom.sip.core import T1, T2, Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
@@ -109,9 +109,7 @@ class IncomingCall:
         timer, timer_headers = uas_session_timer(self.invite)
         ok = make_response(self.invite, 200, to_tag=self._local_tag)
         ok.headers.add("Contact", str(self._contact()))
-        ok.headers.add("Allow", ALLOWED_METHODS)
-        ok.headers.add("Supported", SUPPORTED)
-        ok.headers.add("Accept", ACCEPTED_BODIES)
+        add_capabilities(ok)
         for name, value in timer_headers:
             ok.headers.add(name, value)
         if sdp:

@@ -64,6 +64,7 @@ from intercom.sip.build import (
     ACCEPTED_BODIES,
     ALLOWED_METHODS,
     SUPPORTED,
+    add_capabilities,
     make_response,
     reason_phrase,
 )
@@ -247,10 +248,7 @@ class Session:
             self._sender.emit(InfoReceived(self.call_id, request.content_type, request.body))
             return make_response(request, 200)
         if method == "OPTIONS":
-            return _with(
-                make_response(request, 200),
-                ("Allow", ALLOWED_METHODS), ("Accept", ACCEPTED_BODIES), ("Supported", SUPPORTED),
-            )  # fmt: skip
+            return add_capabilities(make_response(request, 200))
         if method == "CANCEL":
             return make_response(request, 481)  # matched no pending INVITE (§9.2)
         return _with(make_response(request, 501), ("Allow", ALLOWED_METHODS))

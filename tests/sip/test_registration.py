@@ -53,9 +53,6 @@ class FakeSender:
     def emit(self, event: Event) -> None:
         self.events.append(event)
 
-    @property
-    def local_contact_host(self) -> str:
-        return "192.0.2.10:5060"
 
     @property
     def last(self) -> Request:

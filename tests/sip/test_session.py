@@ -60,9 +60,6 @@ class FakeSender:
     def emit(self, event: Event) -> None:
         self.events.append(event)
 
-    @property
-    def local_contact_host(self) -> str:
-        return "192.0.2.10:5060"
 
     def sent(self, method: str) -> list[Request]:
         return [r for r, _, _ in self.requests if r.method == method]
