@@ -57,7 +57,7 @@ class UaConfig:
         return f"UaConfig(bind={self.bind!r}, server={self.server!r}, user={self.user!r})"
 
 
-def _no_media(offer: bytes) -> bytes | None:
+def _no_media(call_id: str, offer: bytes) -> bytes | None:
     return None
 
 

@@ -359,7 +359,7 @@ class OutgoingCall:
         sdp = _sdp(response)
         answer: bytes | None = None
         if not request.body and sdp is not None:  # offerless INVITE: our answer goes in the ACK
-            answer = self._answer_offer(sdp)
+            answer = self._answer_offer(self.call_id, sdp)
         ack = dialog.create_request("ACK", seq=response.cseq.seq)
         for name in ("Authorization", "Proxy-Authorization"):  # §13.2.2.4: same credentials
             for value in request.headers.get_all(name):

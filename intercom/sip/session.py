@@ -11,7 +11,7 @@ server transaction (None for ACK).
 Requests from the peer (RFC 3261 §12.2.2: a CSeq not above the last one gets 500):
 
 * BYE -> 200, CallEnded("BYE from peer") (§15.1.2). After the end: BYE 200, others 481.
-* re-INVITE (§14.2) / UPDATE (RFC 3311) with SDP: ``answer_offer(offer)``; None -> 488, else
+* re-INVITE (§14.2) / UPDATE (RFC 3311) with SDP: ``answer_offer(call_id, offer)``; None -> 488, else
   200 with the answer, Contact, Allow, Supported, and MediaUpdated. A re-INVITE without SDP
   gets our current SDP as the offer; the answer comes in the ACK (MediaUpdated then). While
   such an offer of ours is unanswered, a new offer (re-INVITE, UPDATE with SDP) gets 491
@@ -88,8 +88,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-AnswerOffer = Callable[[bytes], bytes | None]
-"""The media layer: an SDP offer in, the SDP answer out, None when it is not acceptable (488)."""
+AnswerOffer = Callable[[str, bytes], bytes | None]
+"""The media layer: the call's Call-ID and an SDP offer in, the SDP answer out, None when it is
+not acceptable (488)."""
 
 MIN_SE = 90
 """Our minimum session interval: the absolute minimum of RFC 4028 §4, seconds."""
@@ -275,7 +276,7 @@ class Session:
         body: bytes | None = None
         our_offer: bytes | None = None
         if offered:
-            body = self._answer_offer(request.body)
+            body = self._answer_offer(self.call_id, request.body)
             if body is None:
                 logger.info("x %s: the peer's new offer is not acceptable", self._label)
                 return make_response(request, 488)

@@ -230,7 +230,7 @@ def test_options_probe_is_answered() -> None:
 
 
 def test_incoming_call_answered_and_ended_by_caller() -> None:
-    ua = UserAgent(ua_config(), answer_offer=lambda offer: SDP)
+    ua = UserAgent(ua_config(), answer_offer=lambda call_id, offer: SDP)
 
     async def main() -> SippResult:
         await ua.start()

@@ -35,7 +35,7 @@ def make_call(
     call = OutgoingCall(
         sender=sender, ids=ids, auth=DigestClient("door", password, cnonce_factory=ids.cnonce),
         local=LOCAL, target=TARGET, contact=lambda: CONTACT, offer=offer,
-        answer_offer=lambda sdp: ANSWER, destination=SERVER, display="family",
+        answer_offer=lambda call_id, sdp: ANSWER, destination=SERVER, display="family",
     )  # fmt: skip
     call.start(0.0)
     return call, sender

@@ -18,7 +18,7 @@ def new_endpoint() -> Endpoint:
     return Endpoint(
         EndpointConfig(local_host="192.0.2.10", local_port=5062, user="door"),
         rng=random.Random(3),
-        answer_offer=lambda offer: None,
+        answer_offer=lambda call_id, offer: None,
         credentials=("door", "secret"),
     )
 

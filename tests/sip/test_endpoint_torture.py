@@ -102,7 +102,7 @@ def new_endpoint() -> Endpoint:
     return Endpoint(
         EndpointConfig(local_host="192.0.2.10", local_port=5060),
         rng=random.Random(7),
-        answer_offer=lambda offer: None,
+        answer_offer=lambda call_id, offer: None,
     )
 
 

@@ -96,7 +96,7 @@ class Media:
         self.answer = answer
         self.offers: list[bytes] = []
 
-    def __call__(self, offer: bytes) -> bytes | None:
+    def __call__(self, call_id: str, offer: bytes) -> bytes | None:
         self.offers.append(offer)
         return self.answer
 

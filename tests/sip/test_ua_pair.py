@@ -113,7 +113,7 @@ def new_endpoint(address: Address) -> Endpoint:
     return Endpoint(
         EndpointConfig(local_host=address.host, local_port=address.port, user="door"),
         rng=random.Random(address.host),
-        answer_offer=lambda offer: ANSWER,
+        answer_offer=lambda call_id, offer: ANSWER,
     )
 
 
