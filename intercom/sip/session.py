@@ -11,9 +11,9 @@ server transaction (None for ACK).
 Requests from the peer (RFC 3261 §12.2.2: a CSeq not above the last one gets 500):
 
 * BYE -> 200, CallEnded("BYE from peer") (§15.1.2). After the end: BYE 200, others 481.
-* re-INVITE (§14.2) / UPDATE (RFC 3311) with SDP: ``answer_offer(call_id, offer)``; None -> 488, else
-  200 with the answer, Contact, Allow, Supported, and MediaUpdated. A re-INVITE without SDP
-  gets our current SDP as the offer; the answer comes in the ACK (MediaUpdated then). While
+* re-INVITE (§14.2) / UPDATE (RFC 3311) with SDP: ``answer_offer(call_id, offer)``; None ->
+  488, else 200 with the answer, Contact, Allow, Supported, and MediaUpdated. A re-INVITE
+  without SDP gets our current SDP as the offer; the answer comes in the ACK (MediaUpdated). While
   such an offer of ours is unanswered, a new offer (re-INVITE, UPDATE with SDP) gets 491
   (RFC 3261 §14.2, RFC 3311 §5.2).
 * The 2xx to a re-INVITE is retransmitted here, not by the transaction (§13.3.1.4, RFC 6026),

@@ -16,7 +16,9 @@ SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\
 
 async def call_and_hang_up(transport: str, *, callee_hangs_up: bool) -> None:
     door = UserAgent(UaConfig(bind="127.0.0.1:0", user="door", transport=transport))
-    phone = UserAgent(UaConfig(bind="127.0.0.1:0", user="phone"), answer_offer=lambda call_id, o: SDP)
+    phone = UserAgent(
+        UaConfig(bind="127.0.0.1:0", user="phone"), answer_offer=lambda call_id, o: SDP
+    )
     await door.start()
     await phone.start()
     try:
