@@ -8,9 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=.venv
+# portaudio19-dev: PortAudio headers and library, which PyAudio is built against.
 # sip-tester: sipp, the independent SIP peer of the integration tests.
+# baresip: a real SIP phone (C stack) that the media tests call and compare audio with.
 # iproute2: `ip` for private network namespaces in tests.
-APT_PACKAGES=(python3 python3-venv python3-dev gcc sip-tester iproute2)
+APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
