@@ -1,0 +1,446 @@
+"""SDP offer/answer for our one audio stream (RFC 3264), with DTMF events (RFC 4733).
+
+Theory of operation
+===================
+
+:class:`OfferAnswer` holds one call's side of the exchange: what we have (:class:`LocalMedia`), the
+``o=`` line we keep for the whole dialog, and the last description we sent. It turns bytes into a
+:class:`NegotiatedMedia` (what the RTP stream needs) and builds the bytes we send.
+
+Our offer (§5): one ``m=audio`` listing our codecs in our order with their static payload types
+(RFC 3551 Table 4: PCMU 0, PCMA 8, G722 9), ``telephone-event/8000`` as 101 and, when G.722 is
+offered, ``telephone-event/16000`` as 102 for peers that pair events with G.722's 16 kHz sampling
+rate (RFC 4733 §2.1: the event clock is the audio stream's RTP clock, which for G.722 is 8000,
+RFC 3551 §4.5.2, so 101 is the right one and 102 only a courtesy).
+
+Answering an offer (§6, §6.1):
+
+* The answer has as many ``m=`` lines as the offer, in order. The first usable audio stream gets
+  our audio section; every other stream (video, a second audio, SRTP profiles we cannot speak) is
+  rejected with port 0 and its formats copied.
+* The codec is the offerer's: the first format of their ``m=`` line that we support. A dynamic
+  payload type is recognised by its rtpmap encoding name (case-insensitive, RFC 4566 §6.6), a
+  static 0/8/9 also without rtpmap. The clock rate must be the codec's RTP clock (8000).
+* ``telephone-event``: the one whose clock equals the chosen codec's RTP clock, else the first
+  offered (a peer with only ``telephone-event/16000`` still gets its DTMF through).
+* Payload types in the answer are the offerer's numbers (§6.1), so one number serves both ways.
+* Direction (§6.1, §8.4): their ``sendonly`` makes us ``recvonly``, ``recvonly`` makes us
+  ``sendonly``, ``inactive`` stays ``inactive``; our own :attr:`LocalMedia.direction` (a hold of
+  ours) narrows it further. ``c=0.0.0.0`` (RFC 2543 hold, §8.4) means they receive nothing: we do
+  not send. Attributes at media level override session level, as do media-level ``c=`` lines
+  (RFC 4566 §5.7).
+* RTCP goes to ``a=rtcp`` (RFC 3605) when given, else to the RTP port + 1 (RFC 3550 §11). We do
+  not answer ``a=rtcp-mux`` (RFC 5761 §5.1.1), so separate ports apply.
+
+Receiving an answer: the first format of their audio section that we offered is the codec (the
+answerer lists its preference first), with the payload type the answer gives it.
+
+The ``o=`` line keeps one session id for the dialog; its version grows by one exactly when the
+description we send differs from the previous one (§8), so a re-INVITE answered the same way
+carries the same version. A new offer keeps the ``m=`` lines of the previous exchange (§8: never
+fewer), rejected ones still at port 0.
+
+Errors: anything we cannot use raises :class:`NotAcceptable` (a :class:`ValueError`; the caller
+answers 488), including malformed SDP, whose :class:`~intercom.media.sdp.SdpError` is chained.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from intercom.media.codecs import CODECS
+from intercom.media.sdp import (
+    Attribute,
+    Connection,
+    MediaDescription,
+    Origin,
+    SdpError,
+    SessionDescription,
+    parse_sdp,
+)
+
+__all__ = [
+    "DIRECTIONS",
+    "LocalMedia",
+    "NegotiatedMedia",
+    "NotAcceptable",
+    "OfferAnswer",
+]
+
+logger = logging.getLogger(__name__)
+
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+TELEPHONE_EVENT = "telephone-event"
+DTMF_EVENTS = "0-16"
+"""The ``a=fmtp`` of our telephone-events: DTMF 0-15 and flash (16), RFC 4733 §3.2."""
+OFFER_DTMF = ((101, 8000), (102, 16000))
+"""Payload types and clock rates of the telephone-events we offer (102 only with G.722)."""
+RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
+"""Transports we answer: plain RTP (RFC 3551) and its feedback profile (RFC 4585), not SRTP."""
+_STATIC_NAMES = {0: "PCMU", 3: "GSM", 4: "G723", 8: "PCMA", 9: "G722", 13: "CN", 18: "G729"}
+"""RFC 3551 Table 4 audio payload types, to name formats offered without an rtpmap."""
+
+
+class NotAcceptable(ValueError):
+    """The other side's SDP leaves us nothing to send or receive: answer 488."""
+
+
+def _flags(direction: str) -> tuple[bool, bool]:
+    return direction in ("sendrecv", "sendonly"), direction in ("sendrecv", "recvonly")
+
+
+def _direction(sends: bool, receives: bool) -> str:
+    if sends:
+        return "sendrecv" if receives else "sendonly"
+    return "recvonly" if receives else "inactive"
+
+
+def _ours(local: str, their_sends: bool, their_receives: bool) -> str:
+    """Our direction: we send what they receive and receive what they send, within ``local``."""
+    sends, receives = _flags(local)
+    return _direction(sends and their_receives, receives and their_sends)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalMedia:
+    """What we bring to a call: our RTP address and port, codecs in preference order."""
+
+    address: str  #: our IP (v4 or v6); goes in ``c=`` and ``o=``
+    port: int  #: RTP port; RTCP is port + 1
+    codecs: tuple[str, ...] = ("G722", "PCMU", "PCMA")
+    ptime: int = 20
+    direction: str = "sendrecv"
+
+    def __post_init__(self) -> None:
+        try:
+            ipaddress.ip_address(self.address)
+        except ValueError:
+            raise ValueError(
+                f"LocalMedia address must be an IP address, got {self.address!r}"
+            ) from None
+        if not 1 <= self.port <= 65534:
+            raise ValueError(f"LocalMedia port must be 1-65534 (RTCP uses port + 1): {self.port}")
+        unknown = [c for c in self.codecs if c not in CODECS]
+        if not self.codecs or unknown:
+            raise ValueError(
+                f"LocalMedia codecs must be some of {', '.join(CODECS)}, got {self.codecs!r}"
+            )
+        if len(set(self.codecs)) != len(self.codecs):
+            raise ValueError(f"LocalMedia codecs repeat a codec: {self.codecs!r}")
+        if self.ptime <= 0:
+            raise ValueError(f"LocalMedia ptime must be positive, got {self.ptime}")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(
+                f"LocalMedia direction must be one of {', '.join(DIRECTIONS)}, "
+                f"got {self.direction!r}"
+            )
+
+    @property
+    def address_type(self) -> str:
+        """``IP4`` or ``IP6``, as ``c=`` and ``o=`` write it."""
+        return f"IP{ipaddress.ip_address(self.address).version}"
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatedMedia:
+    """The outcome of one offer/answer exchange: everything the RTP stream needs."""
+
+    codec: str  #: a name in :data:`~intercom.media.codecs.CODECS`
+    payload_type: int  #: the remote side's PT for the codec: we send with it and expect it
+    remote_address: str
+    remote_port: int
+    remote_rtcp_port: int  #: ``a=rtcp`` or RTP port + 1
+    dtmf_payload_type: int | None  #: telephone-event PT, None when they offered none
+    dtmf_clock_rate: int  #: clock of the telephone-events (the codec's RTP clock without them)
+    direction: str  #: OUR direction: sendrecv, sendonly, recvonly or inactive
+    ptime: int  #: our packetisation, milliseconds
+
+    @property
+    def sends(self) -> bool:
+        """True when we send RTP (sendrecv, sendonly)."""
+        return self.direction in ("sendrecv", "sendonly")
+
+    @property
+    def receives(self) -> bool:
+        """True when we expect RTP (sendrecv, recvonly)."""
+        return self.direction in ("sendrecv", "recvonly")
+
+
+@dataclass(frozen=True, slots=True)
+class _Format:
+    """One entry of an ``m=`` format list, resolved through rtpmap or the static table."""
+
+    payload_type: int
+    name: str  #: encoding name as written ("" when unknown)
+    clock_rate: int
+    channels: int | None
+
+    def describe(self) -> str:
+        return f"{self.name}/{self.clock_rate}" if self.name else f"PT {self.payload_type}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    codec: str
+    payload_type: int
+    dtmf: _Format | None
+    address: str
+    port: int
+    rtcp_port: int
+    their_sends: bool
+    their_receives: bool
+
+
+def _formats(media: MediaDescription) -> list[_Format]:
+    rtpmaps = media.rtpmaps()
+    formats: list[_Format] = []
+    for text in media.formats:
+        if not text.isdigit():
+            continue
+        pt = int(text)
+        rtpmap = rtpmaps.get(pt)
+        if rtpmap is not None:
+            formats.append(_Format(pt, rtpmap.encoding, rtpmap.clock_rate, rtpmap.channels))
+        elif pt in _STATIC_NAMES:
+            formats.append(_Format(pt, _STATIC_NAMES[pt], 8000, None))
+        else:
+            formats.append(_Format(pt, "", 0, None))
+    return formats
+
+
+def _codec_of(fmt: _Format, allowed: tuple[str, ...]) -> str | None:
+    name = fmt.name.upper()
+    if name not in allowed or fmt.channels not in (None, 1):
+        return None
+    return name if fmt.clock_rate == CODECS[name].clock_rate else None
+
+
+def _pick_dtmf(formats: list[_Format], clock_rate: int) -> _Format | None:
+    events = [f for f in formats if f.name.lower() == TELEPHONE_EVENT and f.clock_rate > 0]
+    same_clock = [f for f in events if f.clock_rate == clock_rate]
+    candidates = same_clock or events
+    return candidates[0] if candidates else None
+
+
+def _direction_of(session: SessionDescription, media: MediaDescription) -> str:
+    for attributes in (media.attributes, session.attributes):
+        for attribute in attributes:
+            if attribute.name in DIRECTIONS and attribute.value is None:
+                return attribute.name
+    return "sendrecv"
+
+
+def _rtcp_port(media: MediaDescription) -> int:
+    value = media.attribute("rtcp")
+    if value:
+        port = value.split()[0]
+        if port.isdigit() and 0 < int(port) <= 65535:
+            return int(port)
+        logger.debug("x SDP: ignoring malformed a=rtcp:%s", value)
+    return media.port + 1
+
+
+def _choose(
+    session: SessionDescription,
+    media: MediaDescription,
+    allowed: tuple[str, ...],
+    local: LocalMedia,
+) -> _Choice | str:
+    """What we would use of one audio section, or why we cannot use it."""
+    if media.port == 0:
+        return "disabled (port 0)"
+    if media.proto.upper() not in RTP_PROFILES:
+        return f"transport {media.proto} is not plain RTP"
+    connection = media.connection or session.connection
+    if connection is None:
+        return "no c= line at session or media level"
+    try:
+        ip = ipaddress.ip_address(connection.address)
+    except ValueError:
+        return f"c= address {connection.address!r} is not an IP address"
+    ours = ipaddress.ip_address(local.address)
+    if ip.version != ours.version and not ip.is_unspecified:
+        return f"media on IPv{ip.version} ({ip}), ours is IPv{ours.version}"
+    formats = _formats(media)
+    for fmt in formats:
+        codec = _codec_of(fmt, allowed)
+        if codec is not None:
+            break
+    else:
+        offered = ", ".join(f.describe() for f in formats) or "nothing"
+        return f"no common codec (they have {offered}; we have {', '.join(allowed)})"
+    their_sends, their_receives = _flags(_direction_of(session, media))
+    return _Choice(
+        codec=codec,
+        payload_type=fmt.payload_type,
+        dtmf=_pick_dtmf(formats, CODECS[codec].clock_rate),
+        address=str(ip),
+        port=media.port,
+        rtcp_port=_rtcp_port(media),
+        their_sends=their_sends,
+        their_receives=their_receives and not ip.is_unspecified,
+    )
+
+
+def _parse(data: bytes, what: str) -> SessionDescription:
+    try:
+        return parse_sdp(data)
+    except SdpError as exc:
+        raise NotAcceptable(f"malformed SDP {what}: {exc}") from exc
+
+
+def _rejected(media: MediaDescription) -> MediaDescription:
+    """An answer's (or re-offer's) port-0 line for a stream we do not use (RFC 3264 §6)."""
+    return MediaDescription(media.media, 0, media.proto, list(media.formats) or ["0"])
+
+
+def _add_format(audio: MediaDescription, payload_type: int, name: str, clock_rate: int) -> None:
+    audio.formats.append(str(payload_type))
+    audio.attributes.append(Attribute("rtpmap", f"{payload_type} {name}/{clock_rate}"))
+
+
+def _add_dtmf(audio: MediaDescription, payload_type: int, clock_rate: int) -> None:
+    _add_format(audio, payload_type, TELEPHONE_EVENT, clock_rate)
+    audio.attributes.append(Attribute("fmtp", f"{payload_type} {DTMF_EVENTS}"))
+
+
+class OfferAnswer:
+    """One call's SDP negotiation: our offers and answers, their offers and answers."""
+
+    def __init__(self, local: LocalMedia, session_id: int) -> None:
+        """
+        Args:
+            local: our address, port, codecs and direction.
+            session_id: the ``o=`` session id for the whole dialog (random, handed in).
+        """
+        if session_id < 0:
+            raise ValueError(f"session_id must not be negative, got {session_id}")
+        self._local = local
+        self._session_id = session_id
+        self._version = 1
+        self._sent: SessionDescription | None = None
+        self._offered_codecs = local.codecs
+        self._audio_index = 0
+
+    @property
+    def local(self) -> LocalMedia:
+        return self._local
+
+    def update_local(self, local: LocalMedia) -> None:
+        """New local parameters (e.g. a hold); they apply to the next offer or answer."""
+        self._local = local
+
+    # -- our offers -----------------------------------------------------------------------
+
+    def offer(self) -> bytes:
+        """Our offer: one audio stream with every local codec (keeps earlier rejected lines)."""
+        local = self._local
+        audio = MediaDescription("audio", local.port, "RTP/AVP", [])
+        for codec in local.codecs:
+            _add_format(audio, CODECS[codec].payload_type, codec, CODECS[codec].clock_rate)
+        for pt, clock in OFFER_DTMF:
+            if clock == 8000 or "G722" in local.codecs:
+                _add_dtmf(audio, pt, clock)
+        self._close_audio(audio, local.direction)
+        sections = [audio]
+        if self._sent is not None and len(self._sent.media) > 1:
+            sections = [_rejected(m) for m in self._sent.media]
+            sections[self._audio_index] = audio
+        else:
+            self._audio_index = 0
+        self._offered_codecs = local.codecs
+        return self._send(sections)
+
+    def receive_answer(self, answer: bytes) -> NegotiatedMedia:
+        """The remote answer to our last offer (NotAcceptable if it leaves no common codec)."""
+        remote = _parse(answer, "answer")
+        if len(remote.media) <= self._audio_index:
+            raise NotAcceptable(f"the answer has {len(remote.media)} m= lines, no audio stream")
+        media = remote.media[self._audio_index]
+        if media.media != "audio":
+            raise NotAcceptable(f"the answer has m={media.media} where we offered audio")
+        choice = _choose(remote, media, self._offered_codecs, self._local)
+        if isinstance(choice, str):
+            raise NotAcceptable(f"unusable answer: audio {choice}")
+        negotiated = self._negotiated(choice)
+        logger.debug("SDP answer received: %s", negotiated)
+        return negotiated
+
+    # -- their offers ---------------------------------------------------------------------
+
+    def answer(self, offer: bytes) -> tuple[bytes, NegotiatedMedia]:
+        """Our answer to an offer (INVITE, re-INVITE, UPDATE) and what it negotiated."""
+        remote = _parse(offer, "offer")
+        if not remote.media:
+            raise NotAcceptable("the offer has no m= line")
+        local = self._local
+        chosen: tuple[int, _Choice] | None = None
+        reasons: list[str] = []
+        for index, media in enumerate(remote.media):
+            if media.media == "audio" and chosen is None:
+                choice = _choose(remote, media, local.codecs, local)
+                if isinstance(choice, str):
+                    reasons.append(f"audio stream {index + 1}: {choice}")
+                else:
+                    chosen = index, choice
+        if chosen is None:
+            found = ", ".join(f"m={m.media}" for m in remote.media)
+            raise NotAcceptable("no usable audio stream: " + ("; ".join(reasons) or found))
+        index, choice = chosen
+        sections = [_rejected(m) for m in remote.media]
+        sections[index] = self._answer_section(remote.media[index].proto, choice)
+        self._audio_index = index
+        negotiated = self._negotiated(choice)
+        logger.debug("SDP offer answered: %s", negotiated)
+        return self._send(sections), negotiated
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _answer_section(self, proto: str, choice: _Choice) -> MediaDescription:
+        audio = MediaDescription("audio", self._local.port, proto, [])
+        _add_format(audio, choice.payload_type, choice.codec, CODECS[choice.codec].clock_rate)
+        if choice.dtmf is not None:
+            _add_dtmf(audio, choice.dtmf.payload_type, choice.dtmf.clock_rate)
+        self._close_audio(
+            audio, _ours(self._local.direction, choice.their_sends, choice.their_receives)
+        )
+        return audio
+
+    def _close_audio(self, audio: MediaDescription, direction: str) -> None:
+        """After the rtpmaps and fmtps: ``a=ptime`` and the direction, always explicit."""
+        audio.attributes.append(Attribute("ptime", str(self._local.ptime)))
+        audio.attributes.append(Attribute(direction))
+
+    def _negotiated(self, choice: _Choice) -> NegotiatedMedia:
+        clock = CODECS[choice.codec].clock_rate
+        return NegotiatedMedia(
+            codec=choice.codec,
+            payload_type=choice.payload_type,
+            remote_address=choice.address,
+            remote_port=choice.port,
+            remote_rtcp_port=choice.rtcp_port,
+            dtmf_payload_type=choice.dtmf.payload_type if choice.dtmf else None,
+            dtmf_clock_rate=choice.dtmf.clock_rate if choice.dtmf else clock,
+            direction=_ours(self._local.direction, choice.their_sends, choice.their_receives),
+            ptime=self._local.ptime,
+        )
+
+    def _send(self, sections: list[MediaDescription]) -> bytes:
+        """Wrap sections in our session lines; bump the version only if the content changed."""
+        local = self._local
+        kind = local.address_type
+        description = SessionDescription(
+            origin=Origin(
+                "-", str(self._session_id), str(self._version), "IN", kind, local.address
+            ),
+            name="-",
+            connection=Connection(kind, local.address),
+            media=sections,
+        )
+        if self._sent is not None and description != self._sent:
+            self._version += 1
+            description.origin.version = str(self._version)
+        self._sent = description
+        return description.encode()
