@@ -53,7 +53,7 @@ setup() {
 run_tests() {
     setup
     echo "== ruff"
-    "$VENV/bin/ruff" check intercom tests
+    "$VENV/bin/ruff" check intercom tests benchmarks
     echo "== mypy"
     "$VENV/bin/mypy" intercom
     echo "== pytest"

@@ -197,7 +197,11 @@ class WavSink:
 
 
 class ToneSource:
-    """A sine at ``frequency`` Hz and -12 dBFS; the phase runs on across frames."""
+    """A sine at ``frequency`` Hz and -12 dBFS.
+
+    One second of it is computed once and played in a loop, frame by frame, so a frame costs
+    no arithmetic; an integer frequency has whole cycles in a second and loops seamlessly.
+    """
 
     def __init__(self, frequency: float, sample_rate: int) -> None:
         if not 0 < frequency < sample_rate / 2:
@@ -207,17 +211,21 @@ class ToneSource:
             )
         self.sample_rate = sample_rate
         self.frequency = frequency
-        self._step = 2 * math.pi * frequency / sample_rate
-        self._ramp = np.arange(frame_samples(sample_rate)) * self._step
-        self._phase = 0.0
+        size = frame_samples(sample_rate)
+        second = np.arange(sample_rate) * (2 * math.pi * frequency / sample_rate)
+        table = np.rint(TONE_AMPLITUDE * np.sin(second)).astype(np.int16)
+        table.flags.writeable = False
+        self._frames_of_a_second: list[Pcm] = [
+            table[i : i + size] for i in range(0, sample_rate, size)
+        ]
         self._frames = 0
 
     def start(self) -> None:
         pass
 
     def read_frame(self) -> Pcm | None:
-        frame: Pcm = np.rint(TONE_AMPLITUDE * np.sin(self._phase + self._ramp)).astype(np.int16)
-        self._phase = (self._phase + self._step * len(self._ramp)) % (2 * math.pi)
+        frames = self._frames_of_a_second
+        frame = frames[self._frames % len(frames)]
         self._frames += 1
         return frame
 
@@ -234,13 +242,15 @@ class NullSource:
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
         self._frames = 0
+        self._silence = silence(sample_rate)
+        self._silence.flags.writeable = False
 
     def start(self) -> None:
         pass
 
     def read_frame(self) -> Pcm | None:
         self._frames += 1
-        return silence(self.sample_rate)
+        return self._silence
 
     def close(self) -> None:
         pass

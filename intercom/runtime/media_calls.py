@@ -1,0 +1,243 @@
+"""The media side of every call: SDP offer/answer, RTP sockets and the audio bridge per Call-ID.
+
+The user agent reports what happens on the signalling side as events; this class follows them:
+
+* an outgoing call gets its sockets and SDP offer before the INVITE leaves (:meth:`new_offer`,
+  then :meth:`attach` once the Call-ID is known);
+* the first SDP answer, early (183) or final (2xx), starts the audio; a later one (another
+  branch of a fork answering, RFC 3261 §13.2.2.4) updates it;
+* re-INVITE and UPDATE offers reach :meth:`answer_offer`, the user agent's media hook
+  (RFC 3264 §8); an offerless re-INVITE's answer arrives with the ACK as ``MediaUpdated``;
+* DTMF from SIP INFO bodies and from RFC 4733 packets goes to ``on_digit``;
+* the end of the call, however it ends, closes sockets and devices and keeps the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from intercom.hw.audio import AudioDeviceError, AudioSink, AudioSource, open_sink, open_source
+from intercom.media.dtmf import DtmfDigit, parse_info_dtmf
+from intercom.media.offer_answer import LocalMedia, NegotiatedMedia, NotAcceptable, OfferAnswer
+from intercom.media.stream import MediaStream, StreamStats
+from intercom.sip.events import (
+    CallAnswered,
+    CallEnded,
+    CallFailed,
+    CallProgressed,
+    Event,
+    IncomingCallCancelled,
+    InfoReceived,
+    MediaUpdated,
+)
+
+from .call_media import CallMedia, OpenAudio
+from .rtp_socket import RtpSockets
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """What the media side needs from the settings."""
+
+    address: str  # our address in SDP (the one the SIP Contact names)
+    bind_host: str = "0.0.0.0"
+    port_range: tuple[int, int] = (10000, 20000)
+    codecs: tuple[str, ...] = ("G722", "PCMU", "PCMA")
+    audio_input: str = "default"
+    audio_output: str = "default"
+    media_timeout: float = 30.0
+
+
+@dataclass(slots=True)
+class CallAudio:
+    """One call's media state."""
+
+    sockets: RtpSockets
+    negotiation: OfferAnswer
+    local_sdp: bytes = b""
+    media: CallMedia | None = None
+    final_stats: StreamStats | None = None
+    pending_dtmf: list[str] = field(default_factory=list)
+
+
+class MediaCalls:
+    """Media for every call of a user agent."""
+
+    def __init__(
+        self,
+        config: MediaConfig,
+        *,
+        rng: random.Random | None = None,
+        open_audio: OpenAudio | None = None,
+        on_digit: Callable[[str, DtmfDigit], None] = lambda call_id, digit: None,
+        on_timeout: Callable[[str], None] = lambda call_id: None,
+    ) -> None:
+        self.config = config
+        self._rng = rng or random.Random()
+        self._open_audio = open_audio or self._open_configured_audio
+        self._on_digit = on_digit
+        self._on_timeout = on_timeout
+        self._calls: dict[str, CallAudio] = {}
+        self.last_stats: StreamStats | None = None
+
+    # -- setting calls up -----------------------------------------------------------------
+
+    def new_offer(self) -> tuple[CallAudio, bytes]:
+        """Sockets and an SDP offer for a call we are about to place (PortRangeError)."""
+        audio = self._new_call_audio()
+        audio.local_sdp = audio.negotiation.offer()
+        return audio, audio.local_sdp
+
+    def attach(self, call_id: str, audio: CallAudio) -> None:
+        """The INVITE carrying ``audio``'s offer left as ``call_id``."""
+        self._calls[call_id] = audio
+
+    def answer_incoming(self, call_id: str, offer: bytes) -> bytes | None:
+        """Sockets and our answer for an incoming INVITE's offer; None: answer 488."""
+        audio = self._new_call_audio()
+        try:
+            answer, media = audio.negotiation.answer(offer)
+        except NotAcceptable as exc:
+            logger.info("x %s: %s", call_id, exc)
+            audio.sockets.close()
+            return None
+        audio.local_sdp = answer
+        self._calls[call_id] = audio
+        self._run(call_id, audio, media)
+        return answer
+
+    def _new_call_audio(self) -> CallAudio:
+        config = self.config
+        sockets = RtpSockets(config.bind_host, config.port_range, self._rng)
+        local = LocalMedia(config.address, sockets.port, config.codecs)
+        return CallAudio(sockets, OfferAnswer(local, self._rng.getrandbits(31)))
+
+    def answer_offer(self, call_id: str, offer: bytes) -> bytes | None:
+        """The user agent's hook for offers inside a call (re-INVITE, UPDATE); None -> 488."""
+        audio = self._calls.get(call_id)
+        if audio is None:
+            return None
+        try:
+            answer, media = audio.negotiation.answer(offer)
+        except NotAcceptable as exc:
+            logger.info("x %s: new offer refused: %s", call_id, exc)
+            return None
+        audio.local_sdp = answer
+        self._run(call_id, audio, media)
+        return answer
+
+    # -- following the call ---------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Follow one user-agent event (the caller passes every event here)."""
+        if isinstance(event, CallProgressed | CallAnswered):
+            if event.sdp:
+                self._remote_answer(event.call_id, event.sdp)
+        elif isinstance(event, MediaUpdated):
+            audio = self._calls.get(event.call_id)
+            if audio is not None and event.offer == audio.local_sdp:  # our offer, answer in ACK
+                self._remote_answer(event.call_id, event.answer)
+        elif isinstance(event, InfoReceived):
+            digit = parse_info_dtmf(event.content_type or "", event.body)
+            if digit is not None and event.call_id in self._calls:
+                self._on_digit(event.call_id, digit)
+        elif isinstance(event, CallEnded | CallFailed | IncomingCallCancelled):
+            self.close(event.call_id)
+
+    def _remote_answer(self, call_id: str, sdp: bytes) -> None:
+        audio = self._calls.get(call_id)
+        if audio is None:
+            return
+        try:
+            media = audio.negotiation.receive_answer(sdp)
+        except NotAcceptable as exc:
+            logger.warning("x %s: unusable SDP answer: %s", call_id, exc)
+            return
+        self._run(call_id, audio, media)
+
+    def _run(self, call_id: str, audio: CallAudio, media: NegotiatedMedia) -> None:
+        if audio.media is not None:
+            audio.media.update(media)
+            return
+        stream = MediaStream(
+            media,
+            rng=self._rng,
+            cname=f"{self._rng.getrandbits(64):016x}@intercom",
+            media_timeout=self.config.media_timeout,
+        )
+        audio.media = CallMedia(
+            audio.sockets,
+            stream,
+            self._open_audio,
+            on_digit=lambda digit: self._on_digit(call_id, digit),
+            on_timeout=lambda: self._timed_out(call_id),
+        )
+        audio.media.start(asyncio.get_running_loop())
+        for digits in audio.pending_dtmf:
+            audio.media.send_dtmf(digits)
+        audio.pending_dtmf.clear()
+
+    def _timed_out(self, call_id: str) -> None:
+        logger.warning("x %s: no RTP for %.0f s: media timeout", call_id,
+                       self.config.media_timeout)  # fmt: skip
+        self._on_timeout(call_id)
+
+    # -- commands and figures -------------------------------------------------------------
+
+    def send_dtmf(self, call_id: str, digits: str) -> None:
+        """Send digits as RFC 4733 events (ValueError for a character that is no DTMF digit)."""
+        audio = self._calls.get(call_id)
+        if audio is None:
+            return
+        if audio.media is None:
+            audio.pending_dtmf.append(digits)
+        else:
+            audio.media.send_dtmf(digits)
+
+    def stats(self, call_id: str) -> StreamStats | None:
+        audio = self._calls.get(call_id)
+        if audio is None or audio.media is None:
+            return None
+        return audio.media.stats()
+
+    def close(self, call_id: str) -> StreamStats | None:
+        """End the media of a call; returns its figures when media ran."""
+        audio = self._calls.pop(call_id, None)
+        if audio is None:
+            return None
+        if audio.media is None:
+            audio.sockets.close()
+            return None
+        stats = audio.media.close()
+        self.last_stats = stats
+        return stats
+
+    def close_all(self) -> None:
+        for call_id in list(self._calls):
+            self.close(call_id)
+
+    @property
+    def call_ids(self) -> list[str]:
+        return list(self._calls)
+
+    def _open_configured_audio(self, rate: int) -> tuple[AudioSource, AudioSink]:
+        """The configured devices; a device that fails becomes ``null`` (one log line)."""
+        config = self.config
+        try:
+            source = open_source(config.audio_input, rate)
+        except AudioDeviceError as exc:
+            logger.error("x audio input %r: %s; the call carries silence", config.audio_input, exc)
+            source = open_source("null", rate)
+        try:
+            sink = open_sink(config.audio_output, rate)
+        except AudioDeviceError as exc:
+            logger.error("x audio output %r: %s; received audio is discarded",
+                         config.audio_output, exc)  # fmt: skip
+            sink = open_sink("null", rate)
+        return source, sink

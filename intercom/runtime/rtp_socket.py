@@ -1,0 +1,145 @@
+"""The RTP and RTCP sockets of one call: an even port from the configured range, RTCP on port+1.
+
+RFC 3550 §11: RTP on an even port, RTCP on the next odd one. Both are plain non-blocking UDP
+sockets that the call's media thread drains on its 20 ms ticks (:meth:`RtpSockets.drain`), so a
+call wakes the process once per frame, not once per packet as well: on a Pi Zero a wake-up costs
+more than the work it does. The kernel stamps each datagram on arrival (``SO_TIMESTAMPNS``), so
+the jitter buffer, the RFC 3550 jitter and the RTCP round trip still see true arrival times, not
+the tick's. Sending is one ``sendto``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import random
+import socket
+import struct
+import time
+from collections.abc import Callable
+
+from intercom.errors import IntercomError
+
+logger = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+TimedReceiver = Callable[[bytes, Address, float], None]
+
+MAX_DATAGRAM = 2048
+BIND_ATTEMPTS = 64
+MAX_DRAIN = 64
+"""Datagrams taken per drain: a flood cannot hold the loop."""
+
+SO_TIMESTAMPNS = 35
+"""Linux: stamp datagrams with the arrival time (``struct timespec``, CLOCK_REALTIME)."""
+_TIMESPEC = struct.Struct("@ll")  # native time_t and long, as the kernel writes them
+_ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+
+
+class PortRangeError(IntercomError):
+    """No free even/odd port pair in INTERCOM_RTP_PORTS."""
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``"10000-20000"`` -> (10000, 20000); ValueError with a readable message otherwise."""
+    low_text, sep, high_text = text.strip().partition("-")
+    if not sep or not low_text.strip().isdigit() or not high_text.strip().isdigit():
+        raise ValueError(f"{text!r} is not a port range like 10000-20000")
+    low, high = int(low_text), int(high_text)
+    if not 1024 <= low < high <= 65535:
+        raise ValueError(f"{text!r}: the range must lie within 1024-65535, low before high")
+    if (high - low + 1 - (low % 2)) < 2:
+        raise ValueError(f"{text!r} holds no even/odd port pair")
+    return low, high
+
+
+class RtpSockets:
+    """A bound RTP/RTCP socket pair."""
+
+    def __init__(self, host: str, port_range: tuple[int, int], rng: random.Random) -> None:
+        self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._rtp, self._rtcp = _bind_pair(host, self._family, port_range, rng)
+        self.port: int = self._rtp.getsockname()[1]
+        self.send_errors = 0
+        for sock in (self._rtp, self._rtcp):
+            with contextlib.suppress(OSError):  # not Linux: arrival is the time of the drain
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+    def drain(self, on_rtp: TimedReceiver, on_rtcp: TimedReceiver | None, now: float) -> None:
+        """Hand every waiting datagram to its receiver with its arrival time on the monotonic
+        clock of ``now``; RTCP only when ``on_rtcp`` is given."""
+        offset = time.time() - now  # realtime minus monotonic, to convert the kernel stamps
+        _drain(self._rtp, on_rtp, now, offset)
+        if on_rtcp is not None:
+            _drain(self._rtcp, on_rtcp, now, offset)
+
+    def send_rtp(self, data: bytes, destination: Address) -> None:
+        self._send(self._rtp, data, destination)
+
+    def send_rtcp(self, data: bytes, destination: Address) -> None:
+        self._send(self._rtcp, data, destination)
+
+    def _send(self, sock: socket.socket, data: bytes, destination: Address) -> None:
+        try:
+            sock.sendto(data, destination)
+        except OSError as exc:  # full buffer, unreachable: media is best effort
+            self.send_errors += 1
+            if self.send_errors == 1:
+                logger.warning("x RTP to %s:%d: %s", destination[0], destination[1], exc)
+
+    def close(self) -> None:
+        """Close both sockets (idempotent)."""
+        self._rtp.close()
+        self._rtcp.close()
+
+
+def _drain(sock: socket.socket, receiver: TimedReceiver, now: float, offset: float) -> None:
+    for _ in range(MAX_DRAIN):
+        try:
+            data, ancillary, _flags, source = sock.recvmsg(MAX_DATAGRAM, _ANCILLARY_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # ICMP port unreachable reported on a UDP socket: nothing to do
+            continue
+        arrival = now
+        if ancillary:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(ancillary[0][2])
+            arrival = min(now, seconds + nanoseconds * 1e-9 - offset)
+        receiver(data, (source[0], source[1]), arrival)
+
+
+def _bind_pair(
+    host: str, family: int, port_range: tuple[int, int], rng: random.Random
+) -> tuple[socket.socket, socket.socket]:
+    low, high = port_range
+    first_even = low + (low % 2)
+    evens = list(range(first_even, high, 2))  # high excluded: port+1 must be in range too
+    candidates = rng.sample(evens, min(BIND_ATTEMPTS, len(evens)))
+    if len(evens) > BIND_ATTEMPTS:
+        candidates += evens  # a crowded range: then try them all in order
+    bind_host = host
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:
+            bind_host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    for port in candidates:
+        rtp = _try_bind(bind_host, family, port)
+        if rtp is None:
+            continue
+        rtcp = _try_bind(bind_host, family, port + 1)
+        if rtcp is None:
+            rtp.close()
+            continue
+        return rtp, rtcp
+    raise PortRangeError(f"no free RTP port pair in {low}-{high} on {host}")
+
+
+def _try_bind(host: str, family: int, port: int) -> socket.socket | None:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        return None
+    sock.setblocking(False)
+    return sock
