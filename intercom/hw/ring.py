@@ -1,7 +1,7 @@
-"""A bounded, thread-safe ring of int16 samples between an audio callback and the event loop.
+"""A bounded, thread-safe ring of int16 samples between an audio callback and the media thread.
 
 PortAudio calls a stream's callback on its own thread; the runtime reads and writes frames on
-the event loop's thread. The ring is the only thing they share. Every operation holds the lock
+the call's media thread. The ring is the only thing they share. Every operation holds the lock
 just long enough to copy at most two slices of a preallocated numpy array, so the callback
 never waits for more than a memcpy and never allocates more than the array it returns.
 

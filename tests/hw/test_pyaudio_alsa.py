@@ -20,15 +20,8 @@ import numpy as np
 import pytest
 
 from intercom.hw.audio import AudioDeviceError
-from intercom.hw.pyaudio_device import (
-    PA_CONTINUE,
-    CaptureBridge,
-    DeviceInfo,
-    PlaybackBridge,
-    StreamFormat,
-    choose_format,
-    select_device,
-)
+from intercom.hw.audio_bridge import PA_CONTINUE, CaptureBridge, PlaybackBridge, StreamFormat
+from intercom.hw.pyaudio_device import DeviceInfo, choose_format, select_device
 from intercom.hw.ring import SampleRing
 from tests.hw.alsa_file_plugin import STEREO_48K_DEVICE, AlsaSandbox, alsa_sandbox, run_python
 

@@ -1,0 +1,246 @@
+"""The real-time side of PyAudio streams: what PortAudio's callback thread and the media thread
+share.
+
+PortAudio calls a stream's callback on its own real-time thread once per device period. The
+callback does as little as possible: a capture callback copies the block PortAudio hands it into
+a :class:`~intercom.hw.ring.SampleRing`; a playback callback copies a block out of one (or
+silence). Neither blocks (the ring's lock only guards a memcpy), logs, allocates more than a
+block, or raises: anything unexpected is caught and counted, because an exception in a callback
+would stop the stream for the rest of the call. The media thread's side (``read_frame`` /
+``write_frame``) does the expensive part: down-mixing, resampling (soxr keeps its filter state
+from frame to frame, so there are no clicks at frame edges) and the one-time log line for each
+kind of trouble.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from intercom.hw.audio_files import downmix
+from intercom.hw.ring import SampleRing
+from intercom.media.pcm import Pcm, frame_samples
+
+logger = logging.getLogger(__name__)
+
+PA_CONTINUE = 0
+"""``pyaudio.paContinue``: what a callback returns to keep the stream running."""
+
+_XRUN_FLAGS = 0x0F
+"""PortAudio's input underflow/overflow and output underflow/overflow status bits."""
+
+RESAMPLE_QUALITY = "MQ"
+"""soxr's 16-bit medium quality: flat to 3.4 kHz at 8 kHz and alias-free, about 35 ms of
+latency between 48 and 8 kHz; "HQ" adds about 130 ms there, "LQ" dulls 3.4 kHz, "QQ" aliases."""
+
+DEFAULT_BUFFER_MS = 200
+DEFAULT_PREBUFFER_MS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFormat:
+    """The rate and channel count a PortAudio stream is opened with."""
+
+    rate: int
+    channels: int
+
+
+class _Counters:
+    """Trouble counters written by a callback, reported by the media thread's side once each."""
+
+    _MESSAGES: dict[str, str] = {}
+
+    def __init__(self) -> None:
+        self.overflows = 0
+        self.underflows = 0
+        self.xruns = 0
+        self.callback_errors = 0
+        self.first_error: str | None = None
+        self._reported: set[str] = set()
+
+    def _caught(self, error: Exception) -> None:
+        self.callback_errors += 1
+        if self.first_error is None:
+            self.first_error = repr(error)
+
+    def report(self) -> None:
+        """Log each kind of trouble the first time it is seen (never from the callback)."""
+        if len(self._reported) == len(self._MESSAGES):
+            return
+        for name, message in self._MESSAGES.items():
+            if name not in self._reported and getattr(self, name):
+                self._reported.add(name)
+                if name == "callback_errors":
+                    logger.error(message, self.first_error)
+                else:
+                    logger.warning(message)
+
+
+class CaptureBridge(_Counters):
+    """Capture side: the PortAudio callback fills a ring, ``read_frame`` makes codec frames."""
+
+    _MESSAGES = {
+        "overflows": "audio input: capture buffer full, audio dropped (not read fast enough); "
+        "further drops are only counted",
+        "xruns": "audio input: the device reported an overrun; further ones are only counted",
+        "callback_errors": "audio input: capture callback failed: %s; further ones are counted",
+    }
+
+    def __init__(
+        self,
+        sample_rate: int,
+        device: StreamFormat,
+        buffer_ms: int = DEFAULT_BUFFER_MS,
+    ) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.device = device
+        self.ring = SampleRing(device.rate * device.channels * buffer_ms // 1000)
+        self.frames = 0
+        self._frame = frame_samples(sample_rate)
+        self._direct = device.rate == sample_rate and device.channels == 1
+        self._resampler = (
+            None
+            if device.rate == sample_rate
+            else soxr.ResampleStream(
+                device.rate, sample_rate, 1, dtype="int16", quality=RESAMPLE_QUALITY
+            )
+        )
+        self._pending: Pcm = np.zeros(0, dtype=np.int16)
+
+    def callback(
+        self, in_data: bytes | None, frame_count: int, time_info: object, status: int
+    ) -> tuple[None, int]:
+        """PortAudio's capture callback: store the block; never blocks, never raises."""
+        try:
+            if status & _XRUN_FLAGS:
+                self.xruns += 1
+            if in_data and not self.ring.write(np.frombuffer(in_data, dtype=np.int16)):
+                self.overflows += 1
+        except Exception as error:
+            self._caught(error)
+        return None, PA_CONTINUE
+
+    def read_frame(self) -> Pcm | None:
+        """One mono frame at ``sample_rate``, or None when not enough has been captured."""
+        self.report()
+        if self._direct:
+            frame = self.ring.read(self._frame)
+        else:
+            if len(self._pending) < self._frame:
+                raw = self.ring.read_up_to(self.ring.capacity, self.device.channels)
+                if len(raw):
+                    mono = downmix(raw, self.device.channels)
+                    if self._resampler is not None:
+                        mono = self._resampler.resample_chunk(mono)
+                    self._pending = np.concatenate((self._pending, mono))
+            if len(self._pending) < self._frame:
+                return None
+            frame = self._pending[: self._frame].copy()
+            self._pending = self._pending[self._frame :]
+        if frame is not None:
+            self.frames += 1
+        return frame
+
+    def stats(self) -> dict[str, int]:
+        buffered = self.ring.available // self.device.channels
+        return {
+            "frames": self.frames,
+            "overflows": self.overflows,
+            "xruns": self.xruns,
+            "callback_errors": self.callback_errors,
+            "buffered_ms": buffered * 1000 // self.device.rate,
+        }
+
+
+class PlaybackBridge(_Counters):
+    """Playback side: ``write_frame`` fills a ring, the PortAudio callback drains it."""
+
+    _MESSAGES = {
+        "overflows": "audio output: playback buffer full, frame dropped; "
+        "further drops are only counted",
+        "underflows": "audio output: ran out of audio, playing silence; "
+        "further underflows are only counted",
+        "xruns": "audio output: the device reported an underrun; further ones are only counted",
+        "callback_errors": "audio output: playback callback failed: %s; further ones are counted",
+    }
+
+    def __init__(
+        self,
+        sample_rate: int,
+        device: StreamFormat,
+        buffer_ms: int = DEFAULT_BUFFER_MS,
+        prebuffer_ms: int = DEFAULT_PREBUFFER_MS,
+    ) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.device = device
+        self.ring = SampleRing(device.rate * device.channels * buffer_ms // 1000)
+        self.frames = 0
+        self._prebuffer = device.rate * device.channels * prebuffer_ms // 1000
+        self._primed = False
+        self._silence: dict[int, bytes] = {}
+        self._resampler = (
+            None
+            if device.rate == sample_rate
+            else soxr.ResampleStream(
+                sample_rate, device.rate, 1, dtype="int16", quality=RESAMPLE_QUALITY
+            )
+        )
+
+    def write_frame(self, frame: Pcm) -> None:
+        """Queue one mono frame; a frame that does not fit is dropped and counted."""
+        self.report()
+        samples = frame.astype(np.int16, copy=False)
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples)
+        if self.device.channels > 1:
+            samples = np.repeat(samples, self.device.channels)
+        if self.ring.write(samples):
+            self.frames += 1
+        else:
+            self.overflows += 1
+
+    def callback(
+        self, in_data: bytes | None, frame_count: int, time_info: object, status: int
+    ) -> tuple[bytes, int]:
+        """PortAudio's playback callback: one block of audio or silence; never blocks or raises."""
+        wanted = frame_count * self.device.channels
+        try:
+            if status & _XRUN_FLAGS:
+                self.xruns += 1
+            if not self._primed:
+                if self.ring.available < max(self._prebuffer, wanted):
+                    return self._quiet(wanted), PA_CONTINUE
+                self._primed = True
+            block = self.ring.read(wanted)
+            if block is None:
+                self.underflows += 1
+                self._primed = False
+                block = np.zeros(wanted, dtype=np.int16)
+                rest = self.ring.read_up_to(wanted, self.device.channels)
+                block[: len(rest)] = rest
+            return block.tobytes(), PA_CONTINUE
+        except Exception as error:
+            self._caught(error)
+            return self._quiet(wanted), PA_CONTINUE
+
+    def _quiet(self, samples: int) -> bytes:
+        quiet = self._silence.get(samples)
+        if quiet is None:
+            quiet = self._silence[samples] = bytes(2 * samples)
+        return quiet
+
+    def stats(self) -> dict[str, int]:
+        buffered = self.ring.available // self.device.channels
+        return {
+            "frames": self.frames,
+            "overflows": self.overflows,
+            "underflows": self.underflows,
+            "xruns": self.xruns,
+            "callback_errors": self.callback_errors,
+            "buffered_ms": buffered * 1000 // self.device.rate,
+        }
