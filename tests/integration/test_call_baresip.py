@@ -20,7 +20,7 @@ from intercom.media.dtmf import DtmfDigit
 from intercom.media.stream import StreamStats
 from intercom.runtime.media_calls import MediaCalls, MediaConfig
 from intercom.runtime.ua import UaConfig, UserAgent
-from intercom.sip.events import CallAnswered, CallEnded
+from intercom.sip.events import CallAnswered, CallEnded, IncomingCallReceived
 from tests.integration.audio_compare import compare_wavs, make_test_wav
 from tests.integration.baresip_harness import BaresipPeer, CallRecording, require_baresip
 
@@ -121,3 +121,64 @@ def test_call_carries_audio_both_ways_and_dtmf(codec: str, rate: int, tmp_path: 
     assert frames * 0.9 < stats.packets_sent < frames * 1.3, stats
     assert frames * 0.8 < stats.packets_received < frames * 1.3 + events, stats
     assert stats.packets_lost == 0, stats
+
+
+async def _baresip_calls_door(tmp_path: Path) -> CallResult:
+    """baresip offers G.722 then PCMU; the door answers with G.722, the offerer's first."""
+    door_wav, phone_wav = tmp_path / "door.wav", tmp_path / "phone.wav"
+    make_test_wav(door_wav, 16000, 20.0, "bursts", seed=303)
+    make_test_wav(phone_wav, 16000, 20.0, "bursts", seed=404)
+    door_recording = tmp_path / "door-heard.wav"
+    media = MediaCalls(
+        MediaConfig(
+            address="127.0.0.1",
+            bind_host="127.0.0.1",
+            port_range=(42000, 42999),
+            codecs=("PCMU", "G722", "PCMA"),  # our order; the offerer's preference wins
+            audio_input=f"wav:{door_wav}",
+            audio_output=f"wav:{door_recording}",
+        ),
+        rng=random.Random(8),
+    )
+    ua = UserAgent(
+        UaConfig(bind="127.0.0.1:0", user="door"),
+        answer_offer=media.answer_offer,
+        on_event=media.handle,
+    )
+    async with BaresipPeer(
+        phone_wav, user="bob", codecs=["G722", "PCMU"], workdir=tmp_path / "phone"
+    ) as phone:
+        await ua.start()
+        try:
+            await phone.dial(f"sip:door@127.0.0.1:{ua.local_port}")
+            incoming = await ua.wait_for(IncomingCallReceived, 5)
+            assert isinstance(incoming, IncomingCallReceived) and incoming.sdp is not None
+            answer = media.answer_incoming(incoming.call_id, incoming.sdp)
+            assert answer is not None and b"G722/8000" in answer, answer
+            ua.accept(incoming.call_id, answer)
+            await phone.wait_event("CALL_ESTABLISHED", 5)
+            await asyncio.sleep(TALK_SECONDS)
+            await phone.hangup()
+            ended = await ua.wait_for(CallEnded, 5)
+            assert isinstance(ended, CallEnded) and ended.by_peer
+            (recording,) = await phone.recordings()
+        finally:
+            media.close_all()
+            await ua.stop()
+    assert media.last_stats is not None
+    return CallResult(door_wav, door_recording, phone, recording, [], media.last_stats)
+
+
+def test_incoming_call_from_a_peer_offering_g722_is_answered_in_g722(tmp_path: Path) -> None:
+    require_baresip()
+    result = asyncio.run(_baresip_calls_door(tmp_path))
+    explain = result.phone.explain()
+    assert "Set audio decoder: G722 16000Hz" in result.phone.output(), explain
+    assert result.stats.codec == "G722"
+    to_phone = compare_wavs(
+        result.door_wav, result.phone_recording.received, skip_seconds=SETTLE_SECONDS
+    )
+    to_door = compare_wavs(result.phone.played, result.door_recording, skip_seconds=SETTLE_SECONDS)
+    assert to_phone.correlation >= 0.9, f"door -> phone: {to_phone}\n{explain}"
+    assert to_door.correlation >= 0.9, f"phone -> door: {to_door}\n{explain}"
+    assert to_door.rate == 16000  # wideband all the way to the recording
