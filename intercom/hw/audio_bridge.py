@@ -52,6 +52,10 @@ class _Counters:
     """Trouble counters written by a callback, reported by the media thread's side once each."""
 
     _MESSAGES: dict[str, str] = {}
+    _FIGURES: tuple[str, ...] = ()
+    ring: SampleRing
+    device: StreamFormat
+    frames: int
 
     def __init__(self) -> None:
         self.overflows = 0
@@ -79,8 +83,18 @@ class _Counters:
                     logger.warning(message)
 
 
+    def stats(self) -> dict[str, int]:
+        """The counters (only those a side can have: ``_FIGURES``) and the buffered audio."""
+        figures = {name: getattr(self, name) for name in self._FIGURES}
+        buffered = self.ring.available // self.device.channels
+        figures["buffered_ms"] = buffered * 1000 // self.device.rate
+        return figures
+
+
 class CaptureBridge(_Counters):
     """Capture side: the PortAudio callback fills a ring, ``read_frame`` makes codec frames."""
+
+    _FIGURES = ("frames", "overflows", "xruns", "callback_errors")
 
     _MESSAGES = {
         "overflows": "audio input: capture buffer full, audio dropped (not read fast enough); "
@@ -145,19 +159,12 @@ class CaptureBridge(_Counters):
             self.frames += 1
         return frame
 
-    def stats(self) -> dict[str, int]:
-        buffered = self.ring.available // self.device.channels
-        return {
-            "frames": self.frames,
-            "overflows": self.overflows,
-            "xruns": self.xruns,
-            "callback_errors": self.callback_errors,
-            "buffered_ms": buffered * 1000 // self.device.rate,
-        }
 
 
 class PlaybackBridge(_Counters):
     """Playback side: ``write_frame`` fills a ring, the PortAudio callback drains it."""
+
+    _FIGURES = ("frames", "overflows", "underflows", "xruns", "callback_errors")
 
     _MESSAGES = {
         "overflows": "audio output: playback buffer full, frame dropped; "
@@ -234,13 +241,3 @@ class PlaybackBridge(_Counters):
             quiet = self._silence[samples] = bytes(2 * samples)
         return quiet
 
-    def stats(self) -> dict[str, int]:
-        buffered = self.ring.available // self.device.channels
-        return {
-            "frames": self.frames,
-            "overflows": self.overflows,
-            "underflows": self.underflows,
-            "xruns": self.xruns,
-            "callback_errors": self.callback_errors,
-            "buffered_ms": buffered * 1000 // self.device.rate,
-        }
