@@ -38,6 +38,7 @@ __all__ = [
     "DtmfDigit",
     "DtmfReceiver",
     "DtmfSender",
+    "check_digits",
     "encode_event",
     "parse_event",
     "parse_info_dtmf",
@@ -47,6 +48,13 @@ logger = logging.getLogger(__name__)
 
 EVENT_FOR_DIGIT: dict[str, int] = {digit: code for code, digit in enumerate("0123456789*#ABCD")}
 DIGIT_FOR_EVENT: dict[int, str] = {code: digit for digit, code in EVENT_FOR_DIGIT.items()}
+
+
+def check_digits(digits: str) -> None:
+    """ValueError naming the first character that is not a DTMF digit (0-9, *, #, A-D)."""
+    for digit in digits:
+        if digit.upper() not in EVENT_FOR_DIGIT:
+            raise ValueError(f"{digit!r} is not a DTMF digit (0-9, *, #, A-D)")
 
 _EVENT = struct.Struct("!BBH")
 _END_BIT = 0x80

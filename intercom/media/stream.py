@@ -34,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from intercom.media.codecs import CODECS, Decoder, Encoder, make_decoder, make_encoder
-from intercom.media.dtmf import DtmfDigit, DtmfReceiver, DtmfSender
+from intercom.media.dtmf import DtmfDigit, DtmfReceiver, DtmfSender, check_digits
 from intercom.media.jitter import JitterBuffer
 from intercom.media.offer_answer import NegotiatedMedia
 from intercom.media.pcm import Pcm
@@ -190,8 +190,7 @@ class MediaStream:
 
     def send_dtmf(self, digits: str) -> None:
         """Queue digits to send as RFC 4733 events (ValueError for a non-DTMF character)."""
-        for digit in digits:
-            self._dtmf_sender.packets(digit)  # validates before anything is queued
+        check_digits(digits)  # before anything is queued
         self._dtmf_out.extend(digits)
 
     def send_frame(self, frame: Pcm) -> bytes | None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from intercom.hw.audio import AudioDeviceError, AudioSink, AudioSource, open_sink, open_source
-from intercom.media.dtmf import DtmfDigit, parse_info_dtmf
+from intercom.media.dtmf import DtmfDigit, check_digits, parse_info_dtmf
 from intercom.media.offer_answer import LocalMedia, NegotiatedMedia, NotAcceptable, OfferAnswer
 from intercom.media.stream import MediaStream, StreamStats
 from intercom.sip.events import (
@@ -196,6 +196,7 @@ class MediaCalls:
         if audio is None:
             return
         if audio.media is None:
+            check_digits(digits)  # refused now, not later inside handle() when media starts
             audio.pending_dtmf.append(digits)
         else:
             audio.media.send_dtmf(digits)

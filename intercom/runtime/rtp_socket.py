@@ -44,7 +44,7 @@ class PortRangeError(IntercomError):
 def parse_port_range(text: str) -> tuple[int, int]:
     """``"10000-20000"`` -> (10000, 20000); ValueError with a readable message otherwise."""
     low_text, sep, high_text = text.strip().partition("-")
-    if not sep or not low_text.strip().isdigit() or not high_text.strip().isdigit():
+    if not sep or not low_text.strip().isdecimal() or not high_text.strip().isdecimal():
         raise ValueError(f"{text!r} is not a port range like 10000-20000")
     low, high = int(low_text), int(high_text)
     if not 1024 <= low < high <= 65535:

@@ -1,0 +1,546 @@
+"""MediaCalls on loopback: real calls between two of our user agents, and the media edge cases.
+
+The call tests wire each side as an application would (``MediaCalls`` + ``UserAgent`` with
+``answer_offer=media.answer_offer`` and every event through ``media.handle``): the door calls
+the phone, each side plays its own tone (``tone:``) and records what it hears (``wav:``). A
+recording must have the OTHER side's tone as its dominant frequency, so audio that goes
+nowhere, loops back to its sender or is decoded at the wrong rate fails the test.
+
+The edge cases drive MediaCalls directly, with a fake peer built from the same pieces
+(OfferAnswer for its SDP, CallMedia for its RTP) where one is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intercom.hw.audio import AudioSink, AudioSource
+from intercom.hw.audio_files import NullSink, NullSource, ToneSource
+from intercom.media.dtmf import DtmfDigit
+from intercom.media.offer_answer import LocalMedia, OfferAnswer
+from intercom.media.sdp import parse_sdp
+from intercom.media.stream import MediaStream, StreamStats
+from intercom.runtime.call_media import CallMedia
+from intercom.runtime.media_calls import MediaCalls, MediaConfig
+from intercom.runtime.rtp_socket import RtpSockets
+from intercom.runtime.ua import UaConfig, UserAgent
+from intercom.sip.events import CallAnswered, CallEnded, Event, IncomingCallReceived
+
+HOST = "127.0.0.1"
+DOOR_TONE = 500
+PHONE_TONE = 1200
+TALK_SECONDS = 1.5
+DOOR_PORTS = (43000, 43999)
+PHONE_PORTS = (44000, 44999)
+PEER_PORTS = (45000, 45999)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _rtp_port(sdp: bytes) -> int:
+    return parse_sdp(sdp).media[0].port
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getnchannels() == 1 and wav.getsampwidth() == 2
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    return samples, rate
+
+
+def _dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    signal = samples.astype(np.float64) * np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(signal))
+    spectrum[0] = 0.0
+    return float(np.argmax(spectrum)) * rate / len(samples)
+
+
+def _band_power(samples: np.ndarray, rate: int, frequency: float) -> float:
+    """Spectral power within 10 Hz of ``frequency``."""
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(len(samples)))) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    return float(spectrum[np.abs(freqs - frequency) <= 10].sum())
+
+
+def _assert_flowing(stats: StreamStats | None, codec: str, seconds: float) -> None:
+    """Packets both ways at about 50 per second, none lost."""
+    assert stats is not None
+    assert stats.codec == codec, stats
+    frames = seconds * 50
+    assert frames * 0.7 <= stats.packets_sent <= frames * 1.4, stats
+    assert frames * 0.6 <= stats.packets_received <= frames * 1.4, stats
+    assert stats.packets_lost == 0, stats
+
+
+def _null_audio(rate: int) -> tuple[AudioSource, AudioSink]:
+    return NullSource(rate), NullSink(rate)
+
+
+def _connect(door: MediaCalls, phone: MediaCalls, call_id: str) -> None:
+    """The media of a call from ``door`` to ``phone`` without SIP: offer, answer, answered."""
+    audio, offer = door.new_offer()
+    door.attach(call_id, audio)
+    answer = phone.answer_incoming(call_id, offer)
+    assert answer is not None
+    door.handle(CallAnswered(call_id, answer, "<sip:phone@test>"))
+
+
+# -- calls between two user agents ----------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """One end of a call: its media, its user agent and what it heard."""
+
+    media: MediaCalls
+    ua: UserAgent
+    recording: Path
+    digits: list[DtmfDigit] = field(default_factory=list)
+    answers: list[bytes] = field(default_factory=list)  # the SDP answers it sent
+
+
+def _door(codecs: tuple[str, ...], tmp_path: Path) -> Side:
+    recording = tmp_path / "door-heard.wav"
+    digits: list[DtmfDigit] = []
+    media = MediaCalls(
+        MediaConfig(
+            address=HOST,
+            bind_host=HOST,
+            port_range=DOOR_PORTS,
+            codecs=codecs,
+            audio_input=f"tone:{DOOR_TONE}",
+            audio_output=f"wav:{recording}",
+        ),
+        rng=random.Random(21),
+        on_digit=lambda call_id, digit: digits.append(digit),
+    )
+    ua = UserAgent(
+        UaConfig(bind=f"{HOST}:0", user="door"),
+        answer_offer=media.answer_offer,
+        on_event=media.handle,
+    )
+    return Side(media, ua, recording, digits)
+
+
+def _phone(codecs: tuple[str, ...], tmp_path: Path) -> Side:
+    """A phone that answers every call at once, as MediaCalls + UserAgent would in an app."""
+    recording = tmp_path / "phone-heard.wav"
+    digits: list[DtmfDigit] = []
+    media = MediaCalls(
+        MediaConfig(
+            address=HOST,
+            bind_host=HOST,
+            port_range=PHONE_PORTS,
+            codecs=codecs,
+            audio_input=f"tone:{PHONE_TONE}",
+            audio_output=f"wav:{recording}",
+        ),
+        rng=random.Random(22),
+        on_digit=lambda call_id, digit: digits.append(digit),
+    )
+    answers: list[bytes] = []
+
+    def answer(event: IncomingCallReceived) -> None:
+        sdp = media.answer_incoming(event.call_id, event.sdp or b"")
+        if sdp is None:
+            ua.reject(event.call_id, 488)
+            return
+        answers.append(sdp)
+        ua.accept(event.call_id, sdp)
+
+    def on_event(event: Event) -> None:
+        media.handle(event)
+        if isinstance(event, IncomingCallReceived):
+            # Not from inside the user agent's event delivery: the next turn of the loop.
+            asyncio.get_running_loop().call_soon(answer, event)
+
+    ua = UserAgent(
+        UaConfig(bind=f"{HOST}:0", user="phone"),
+        answer_offer=media.answer_offer,
+        on_event=on_event,
+    )
+    return Side(media, ua, recording, digits, answers)
+
+
+async def _start_call(door: Side, phone: Side) -> str:
+    """The door calls the phone; returns the Call-ID once answered."""
+    await door.ua.start()
+    await phone.ua.start()
+    audio, offer = door.media.new_offer()
+    call_id = await door.ua.call(f"sip:phone@{HOST}:{phone.ua.local_port}", offer)
+    door.media.attach(call_id, audio)
+    answered = await door.ua.wait_for(CallAnswered, 5)
+    assert isinstance(answered, CallAnswered) and answered.call_id == call_id
+    assert phone.media.call_ids == [call_id] and door.media.call_ids == [call_id]
+    return call_id
+
+
+async def _hang_up(door: Side, phone: Side, call_id: str) -> None:
+    assert door.ua.hangup(call_id)
+    await door.ua.wait_for(CallEnded, 5)
+    ended = await phone.ua.wait_for(CallEnded, 5)
+    assert isinstance(ended, CallEnded) and ended.by_peer
+
+
+async def _stop(*sides: Side) -> None:
+    for side in sides:
+        side.media.close_all()
+        await side.ua.stop()
+
+
+@dataclass
+class CallOutcome:
+    door_stats: StreamStats | None
+    phone_stats: StreamStats | None
+    sockets: list[RtpSockets]  # held, so only close() can free their ports
+    ports: list[int]
+
+
+async def _talk(door: Side, phone: Side) -> CallOutcome:
+    try:
+        call_id = await _start_call(door, phone)
+        sockets = [side.media._calls[call_id].sockets for side in (door, phone)]
+        await asyncio.sleep(TALK_SECONDS)
+        door_stats = door.media.stats(call_id)
+        phone_stats = phone.media.stats(call_id)
+        await _hang_up(door, phone, call_id)
+        assert door.media.call_ids == [] and phone.media.call_ids == []
+    finally:
+        await _stop(door, phone)
+    (answer,) = phone.answers
+    ports = [sockets[0].port, _rtp_port(answer)]
+    assert ports[1] == sockets[1].port
+    return CallOutcome(door_stats, phone_stats, sockets, ports)
+
+
+@pytest.mark.timeout(15)
+@pytest.mark.parametrize(("codec", "rate"), [("PCMU", 8000), ("G722", 16000)])
+def test_a_call_carries_each_sides_tone_to_the_other(codec: str, rate: int, tmp_path: Path) -> None:
+    door, phone = _door((codec,), tmp_path), _phone((codec,), tmp_path)
+    outcome = asyncio.run(_talk(door, phone))
+
+    _assert_flowing(outcome.door_stats, codec, TALK_SECONDS)
+    _assert_flowing(outcome.phone_stats, codec, TALK_SECONDS)
+
+    for side, heard, own in ((door, PHONE_TONE, DOOR_TONE), (phone, DOOR_TONE, PHONE_TONE)):
+        samples, recorded_rate = _read_wav(side.recording)
+        assert recorded_rate == rate
+        assert TALK_SECONDS * 0.7 <= len(samples) / rate <= TALK_SECONDS + 1.0
+        assert abs(_dominant_frequency(samples, rate) - heard) < 5.0, side.recording
+        assert _band_power(samples, rate, heard) > 1000 * _band_power(samples, rate, own)
+
+        final = side.media.last_stats
+        assert final is not None and final.codec == codec
+        assert final.packets_lost == 0, final
+
+    # The figures at hang-up include the ones seen during the call.
+    assert door.media.last_stats is not None and outcome.door_stats is not None
+    assert door.media.last_stats.packets_sent >= outcome.door_stats.packets_sent
+    # Sockets closed: both RTP/RTCP pairs can be bound again.
+    for port in outcome.ports:
+        assert _can_bind(port) and _can_bind(port + 1), port
+
+
+@pytest.mark.timeout(15)
+def test_dtmf_both_ways_arrives_in_order_as_rtp_events(tmp_path: Path) -> None:
+    door, phone = _door(("PCMA",), tmp_path), _phone(("PCMA",), tmp_path)
+
+    async def main() -> None:
+        try:
+            call_id = await _start_call(door, phone)
+            door.media.send_dtmf(call_id, "12#")
+            phone.media.send_dtmf(call_id, "*0D")
+            deadline = time.monotonic() + 3.0
+            while (len(door.digits) < 3 or len(phone.digits) < 3) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            with pytest.raises(ValueError):
+                door.media.send_dtmf(call_id, "1x")  # refused before anything is queued
+            stats = door.media.stats(call_id)
+            assert stats is not None and stats.codec == "PCMA" and stats.packets_lost == 0
+            await _hang_up(door, phone, call_id)
+        finally:
+            await _stop(door, phone)
+
+    asyncio.run(main())
+    assert [d.digit for d in phone.digits] == ["1", "2", "#"]
+    assert [d.digit for d in door.digits] == ["*", "0", "D"]
+    for digit in phone.digits + door.digits:
+        assert digit.source == "rtp"
+        assert 100 <= digit.duration_ms <= 300, digit
+
+
+@pytest.mark.timeout(10)
+def test_dtmf_queued_before_the_answer_is_checked_at_once_and_sent_once_media_starts() -> None:
+    heard: list[tuple[str, DtmfDigit]] = []
+    door = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+        rng=random.Random(71),
+        open_audio=_null_audio,
+    )
+    phone = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=PHONE_PORTS, codecs=("PCMU",)),
+        rng=random.Random(72),
+        open_audio=_null_audio,
+        on_digit=lambda call_id, digit: heard.append((call_id, digit)),
+    )
+    call_id = "early-dtmf@test"
+
+    async def main() -> None:
+        audio, offer = door.new_offer()
+        door.attach(call_id, audio)
+        with pytest.raises(ValueError, match="'x' is not a DTMF digit"):
+            door.send_dtmf(call_id, "5x")  # no media yet: refused here, not in handle() later
+        door.send_dtmf(call_id, "7a")
+        door.send_dtmf("no-such-call", "1")  # ignored
+        answer = phone.answer_incoming(call_id, offer)
+        assert answer is not None
+        door.handle(CallAnswered(call_id, answer, "<sip:phone@test>"))  # must not raise
+        deadline = time.monotonic() + 2.0
+        while len(heard) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        door.close_all()
+        phone.close_all()
+
+    asyncio.run(main())
+    assert [(call, digit.digit, digit.source) for call, digit in heard] == [
+        (call_id, "7", "rtp"),
+        (call_id, "A", "rtp"),
+    ]
+
+
+# -- a codec change by re-offer -------------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_a_re_offer_changes_the_codec_and_media_goes_on() -> None:
+    opened_rates: list[int] = []
+
+    def door_audio(rate: int) -> tuple[AudioSource, AudioSink]:
+        opened_rates.append(rate)
+        return ToneSource(DOOR_TONE, rate), NullSink(rate)
+
+    door = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU", "G722")),
+        rng=random.Random(31),
+        open_audio=door_audio,
+    )
+    rng = random.Random(32)
+    peer_sockets = RtpSockets(HOST, PEER_PORTS, rng)
+    peer_offers = OfferAnswer(LocalMedia(HOST, peer_sockets.port, ("PCMU",)), 77)
+    call_id = "reoffer@test"
+
+    async def main() -> None:
+        answer = door.answer_incoming(call_id, peer_offers.offer())
+        assert answer is not None
+        door_port = _rtp_port(answer)
+        negotiated = peer_offers.receive_answer(answer)
+        assert negotiated.codec == "PCMU" and negotiated.remote_port == door_port
+        peer = CallMedia(
+            peer_sockets,
+            MediaStream(negotiated, rng=rng, cname="peer@test"),
+            lambda rate: (ToneSource(PHONE_TONE, rate), NullSink(rate)),
+            on_digit=lambda digit: None,
+            on_timeout=lambda: None,
+        )
+        peer.start(asyncio.get_running_loop())
+        try:
+            await asyncio.sleep(0.5)
+            before = door.stats(call_id)
+            _assert_flowing(before, "PCMU", 0.5)
+
+            # A re-offer without a common codec is refused; the call keeps its codec.
+            peer_offers.update_local(LocalMedia(HOST, peer_sockets.port, ("PCMA",)))
+            assert door.answer_offer(call_id, peer_offers.offer()) is None
+            assert door.answer_offer("no-such-call", peer_offers.offer()) is None
+
+            peer_offers.update_local(LocalMedia(HOST, peer_sockets.port, ("G722",)))
+            new_answer = door.answer_offer(call_id, peer_offers.offer())
+            assert new_answer is not None
+            audio = parse_sdp(new_answer).media[0]
+            assert audio.port == door_port  # same sockets, new codec
+            assert audio.formats[0] == "9"
+            renegotiated = peer_offers.receive_answer(new_answer)
+            assert renegotiated.codec == "G722"
+            peer.update(renegotiated)
+            switched = door.stats(call_id)
+            assert switched is not None and switched.codec == "G722"
+
+            await asyncio.sleep(0.5)
+            after = door.stats(call_id)
+            peer_after = peer.stats()
+        finally:
+            peer.close()
+            door.close_all()
+        assert after is not None and after.codec == "G722"
+        assert after.packets_sent >= switched.packets_sent + 18, (switched, after)
+        assert after.packets_received >= switched.packets_received + 18, (switched, after)
+        assert after.packets_lost == 0 and after.dropped <= 3, after
+        assert peer_after.codec == "G722" and peer_after.packets_lost == 0, peer_after
+        assert peer_after.dropped <= 3, peer_after  # PCMU packets in flight at the switch
+
+    asyncio.run(main())
+    assert opened_rates == [8000, 16000]  # the devices follow the codec's sample rate
+
+
+# -- refusals, timeouts, failing devices ----------------------------------------------------------
+
+
+def _two_port_range() -> tuple[int, int]:
+    rng = random.Random()
+    for _ in range(200):
+        low = rng.randrange(46000, 47000, 2)
+        if _can_bind(low) and _can_bind(low + 1):
+            return low, low + 1
+    raise RuntimeError("no free port pair")
+
+
+@pytest.mark.timeout(10)
+def test_an_offer_without_a_common_codec_leaves_nothing_behind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="intercom.runtime.media_calls")
+    low, high = _two_port_range()  # a single pair: it must come back for the next call
+    door = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=(low, high), codecs=("PCMU",)),
+        rng=random.Random(41),
+        open_audio=_null_audio,
+    )
+    offer = OfferAnswer(LocalMedia(HOST, 9000, ("G722", "PCMA")), 5).offer()
+    assert door.answer_incoming("refused@test", offer) is None
+    assert door.call_ids == [] and door.stats("refused@test") is None
+    assert door.close("refused@test") is None
+    assert _can_bind(low) and _can_bind(high)
+    assert any("refused@test" in r.getMessage() for r in caplog.records)
+
+    async def accept_next() -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind((HOST, 0))
+            good = OfferAnswer(LocalMedia(HOST, peer.getsockname()[1], ("PCMU",)), 6).offer()
+            answer = door.answer_incoming("accepted@test", good)
+            door.close_all()
+        assert answer is not None
+        return _rtp_port(answer)
+
+    assert asyncio.run(accept_next()) == low
+
+
+@pytest.mark.timeout(10)
+def test_a_silent_peer_ends_in_a_media_timeout() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        timed_out: asyncio.Future[float] = loop.create_future()
+        reports: list[str] = []
+
+        def on_timeout(call_id: str) -> None:
+            reports.append(call_id)
+            if not timed_out.done():
+                timed_out.set_result(time.monotonic())
+
+        door = MediaCalls(
+            MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, media_timeout=0.5),
+            rng=random.Random(51),
+            open_audio=_null_audio,
+            on_timeout=on_timeout,
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+            silent.bind((HOST, 0))
+            silent.setblocking(False)
+            audio, offer = door.new_offer()
+            door.attach("silent@test", audio)
+            fake = OfferAnswer(LocalMedia(HOST, silent.getsockname()[1], ("PCMU",)), 9)
+            fake_answer, _ = fake.answer(offer)
+            started = time.monotonic()
+            door.handle(CallAnswered("silent@test", fake_answer, "<sip:silent@test>"))
+            at = await asyncio.wait_for(timed_out, 2.0)
+            await asyncio.sleep(0.1)  # a second report would come within a tick or two
+            received = 0
+            while True:
+                try:
+                    silent.recv(2048)
+                except BlockingIOError:
+                    break
+                received += 1
+        assert 0.5 <= at - started <= 1.0, at - started
+        assert reports == ["silent@test"]
+        assert 20 <= received <= 60  # we kept sending to the silent peer until the timeout
+        stats = door.close("silent@test")
+        assert stats is not None and stats.packets_received == 0
+        assert door.call_ids == []
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("audio_input", "audio_output", "complaint"),
+    [
+        ("wav:/nonexistent.wav", "null", "the call carries silence"),
+        ("null", "wav:/nonexistent-dir/heard.wav", "received audio is discarded"),
+    ],
+    ids=["input", "output"],
+)
+def test_a_failing_audio_device_leaves_a_working_call_and_one_error_line(
+    audio_input: str,
+    audio_output: str,
+    complaint: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    phone_recording = tmp_path / "phone-heard.wav"
+    door = MediaCalls(
+        MediaConfig(
+            address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",),
+            audio_input=audio_input, audio_output=audio_output,
+        ),
+        rng=random.Random(61),
+    )  # fmt: skip
+    phone = MediaCalls(
+        MediaConfig(
+            address=HOST, bind_host=HOST, port_range=PHONE_PORTS, codecs=("PCMU",),
+            audio_input=f"tone:{PHONE_TONE}", audio_output=f"wav:{phone_recording}",
+        ),
+        rng=random.Random(62),
+    )  # fmt: skip
+    call_id = "broken-device@test"
+
+    async def main() -> StreamStats | None:
+        _connect(door, phone, call_id)
+        await asyncio.sleep(0.6)
+        stats = door.stats(call_id)
+        door.close_all()
+        phone.close_all()
+        return stats
+
+    stats = asyncio.run(main())
+    _assert_flowing(stats, "PCMU", 0.6)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    message = errors[0].getMessage()
+    assert errors[0].name == "intercom.runtime.media_calls"
+    assert (audio_input if "wav:" in audio_input else audio_output) in message
+    assert complaint in message
+    if "wav:" in audio_input:  # the phone heard the door's silence
+        samples, _ = _read_wav(phone_recording)
+        assert len(samples) > 8000 * 0.3 and int(np.abs(samples.astype(np.int32)).max()) < 50
