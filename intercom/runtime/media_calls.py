@@ -7,7 +7,8 @@ The user agent reports what happens on the signalling side as events; this class
 * the first SDP answer, early (183) or final (2xx), starts the audio; a later one (another
   branch of a fork answering, RFC 3261 §13.2.2.4) updates it;
 * re-INVITE and UPDATE offers reach :meth:`answer_offer`, the user agent's media hook
-  (RFC 3264 §8); an offerless re-INVITE's answer arrives with the ACK as ``MediaUpdated``;
+  (RFC 3264 §8); the answer to an offer of ours in a 2xx (an offerless INVITE or re-INVITE)
+  arrives with the ACK as ``MediaUpdated``;
 * DTMF from SIP INFO bodies and from RFC 4733 packets goes to ``on_digit``;
 * the end of the call, however it ends, closes sockets and devices and keeps the figures.
 """
@@ -98,8 +99,14 @@ class MediaCalls:
         """The INVITE carrying ``audio``'s offer left as ``call_id``."""
         self._calls[call_id] = audio
 
-    def answer_incoming(self, call_id: str, offer: bytes) -> bytes | None:
-        """Sockets and our answer for an incoming INVITE's offer; None: answer 488."""
+    def answer_incoming(self, call_id: str, offer: bytes | None) -> bytes | None:
+        """Sockets and our answer for an incoming INVITE's offer; None: answer 488. An INVITE
+        without an offer gets ours in the 200; its answer comes with the ACK (RFC 3261 §13.2.1)
+        as ``MediaUpdated``, which :meth:`handle` takes."""
+        if offer is None:
+            audio, our_offer = self.new_offer()
+            self.attach(call_id, audio)
+            return our_offer
         audio = self._new_call_audio()
         try:
             answer, media = audio.negotiation.answer(offer)

@@ -26,7 +26,7 @@ from intercom.sip.build import add_capabilities, make_response
 from intercom.sip.core import T1, T2, Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
-from intercom.sip.events import IncomingCallCancelled
+from intercom.sip.events import IncomingCallCancelled, MediaUpdated
 from intercom.sip.message import Request, Response
 from intercom.sip.session import MIN_SE, AnswerOffer, Session, interval_too_small, uas_session_timer
 from intercom.sip.uri import NameAddr, parse_params
@@ -159,6 +159,9 @@ class IncomingCall:
             if request.cseq.seq == self.invite.cseq.seq:
                 self.state = IncomingState.CONFIRMED
                 self._retransmit_at = None
+                offer = self._ok.body if self._ok is not None else b""
+                if not self.invite.body and offer and request.body:  # §13.2.1: answer in ACK
+                    self._sender.emit(MediaUpdated(self.call_id, offer, request.body))
             return None
         if self.session is not None:
             if self.state is IncomingState.ANSWERED and request.method == "BYE":

@@ -162,7 +162,7 @@ def _phone(codecs: tuple[str, ...], tmp_path: Path) -> Side:
     answers: list[bytes] = []
 
     def answer(event: IncomingCallReceived) -> None:
-        sdp = media.answer_incoming(event.call_id, event.sdp or b"")
+        sdp = media.answer_incoming(event.call_id, event.sdp)
         if sdp is None:
             ua.reject(event.call_id, 488)
             return
@@ -288,6 +288,38 @@ def test_dtmf_both_ways_arrives_in_order_as_rtp_events(tmp_path: Path) -> None:
     for digit in phone.digits + door.digits:
         assert digit.source == "rtp"
         assert 100 <= digit.duration_ms <= 300, digit
+
+
+@pytest.mark.timeout(10)
+def test_an_invite_without_offer_gets_ours_and_media_starts_with_the_answer_in_the_ack(
+    tmp_path: Path,
+) -> None:
+    """RFC 3261 §13.2.1: the phone's 200 carries its offer, the caller's ACK the answer."""
+    phone = _phone(("PCMU",), tmp_path)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind((HOST, 0))
+    listener.settimeout(2.0)
+    caller_media = OfferAnswer(LocalMedia(HOST, listener.getsockname()[1], ("PCMU",)), 9)
+    caller = UserAgent(
+        UaConfig(bind=f"{HOST}:0", user="caller"),
+        answer_offer=lambda call_id, offer: caller_media.answer(offer)[0],
+    )
+
+    async def main() -> bytes:
+        await caller.start()
+        await phone.ua.start()
+        try:
+            await caller.call(f"sip:phone@{HOST}:{phone.ua.local_port}", None)
+            await caller.wait_for(CallAnswered, 5)
+            return await asyncio.get_running_loop().run_in_executor(None, listener.recv, 2048)
+        finally:
+            await _stop(phone)
+            await caller.stop()
+
+    with listener:
+        packet = asyncio.run(main())
+    assert phone.answers and b"m=audio" in phone.answers[0]  # the phone's 200 held an offer
+    assert packet[0] >> 6 == 2 and packet[1] & 0x7F == 0  # RTP version 2, PCMU
 
 
 @pytest.mark.timeout(10)

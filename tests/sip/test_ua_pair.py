@@ -19,6 +19,7 @@ from intercom.sip.events import (
     Event,
     IncomingCallCancelled,
     IncomingCallReceived,
+    MediaUpdated,
 )
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.uri import SipUri
@@ -285,3 +286,21 @@ def test_cancel_answered_elsewhere_is_told_apart() -> None:
     [cancelled] = link.of("b", IncomingCallCancelled)
     assert isinstance(cancelled, IncomingCallCancelled)
     assert cancelled.reason == "answered elsewhere"
+
+
+def test_offerless_invite_gets_our_offer_and_the_answer_arrives_in_the_ack() -> None:
+    """RFC 3261 §13.2.1: no SDP in the INVITE, so the 200 carries the offer, the ACK the answer."""
+    link = Link()
+
+    def on_event(who: str, event: Event) -> None:
+        if who == "b" and isinstance(event, IncomingCallReceived):
+            assert event.sdp is None
+            link.b.accept(event.call_id, OFFER, link.now)
+
+    link.on_event = on_event
+    call_id = link.a.call(SipUri(B.host, "phone"), None, link.now).call_id
+    link.run_until(lambda: bool(link.of("b", MediaUpdated)))
+    [updated] = link.of("b", MediaUpdated)
+    assert updated == MediaUpdated(call_id, OFFER, ANSWER)  # ANSWER: a's answer_offer hook
+    [answered] = link.of("a", CallAnswered)
+    assert isinstance(answered, CallAnswered) and answered.sdp == OFFER
