@@ -207,8 +207,9 @@ class UserAgent:
             raise ValueError(f"{target!r} is not a SIP URI")
         return uri
 
-    def hangup(self, call_id: str) -> bool:
-        done = self.endpoint.hangup(call_id, self._now())
+    def hangup(self, call_id: str, reason: str = "hung up") -> bool:
+        """End a call (BYE, CANCEL or 480); ``reason`` names why in CallEnded ("media timeout")."""
+        done = self.endpoint.hangup(call_id, self._now(), reason)
         self._transmit()
         return done
 

@@ -207,10 +207,11 @@ class OutgoingCall:
             self._send_cancel(now)
         # else: no provisional response yet; the first one sends the CANCEL.
 
-    def hangup(self, now: float) -> None:
-        """BYE when connected, CANCEL while ringing, nothing once ended."""
+    def hangup(self, now: float, reason: str = "hung up") -> None:
+        """BYE when connected (``reason`` goes in CallEnded), CANCEL while ringing, nothing
+        once ended."""
         if self.state is CallState.CONNECTED and self.session is not None:
-            self.session.hangup(now)
+            self.session.hangup(now, reason)
         else:
             self.cancel(now)
 

@@ -278,12 +278,13 @@ class Endpoint:
         self._reap()
         return call
 
-    def hangup(self, call_id: str, now: float) -> bool:
+    def hangup(self, call_id: str, now: float, reason: str = "hung up") -> bool:
+        """End a call: BYE (CallEnded with ``reason``), CANCEL, or 480 while it rings."""
         self._now = now
         owner = self._outgoing.get(call_id) or self._incoming.get(call_id)
         if owner is None:
             return False
-        owner.hangup(now)
+        owner.hangup(now, reason)
         self._reap()
         return True
 

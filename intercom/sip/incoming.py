@@ -172,13 +172,13 @@ class IncomingCall:
             return None
         return make_response(request, 481)
 
-    def hangup(self, now: float) -> None:
+    def hangup(self, now: float, reason: str = "hung up") -> None:
         if self.state is IncomingState.RECEIVED:
             self.reject(480, "Temporarily Unavailable")
         elif self.session is not None and not self.session.ended:
             self._retransmit_at = None
             self.state = IncomingState.CONFIRMED
-            self.session.hangup(now)
+            self.session.hangup(now, reason)
 
     @property
     def ended(self) -> bool:

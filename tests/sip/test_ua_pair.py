@@ -304,3 +304,14 @@ def test_offerless_invite_gets_our_offer_and_the_answer_arrives_in_the_ack() -> 
     assert updated == MediaUpdated(call_id, OFFER, ANSWER)  # ANSWER: a's answer_offer hook
     [answered] = link.of("a", CallAnswered)
     assert isinstance(answered, CallAnswered) and answered.sdp == OFFER
+
+
+def test_hangup_reason_is_reported_in_call_ended() -> None:
+    link = Link()
+    answering(link, ring=False)
+    call_id = call(link)
+    link.run_until(lambda: bool(link.of("a", CallAnswered)))
+    link.a.hangup(call_id, link.now, reason="media timeout")
+    link.pump()
+    [ended] = link.of("a", CallEnded)
+    assert ended == CallEnded(call_id, "media timeout", by_peer=False)
