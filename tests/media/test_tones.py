@@ -1,0 +1,50 @@
+"""Call-progress tones: cadence, frequency, level, and no clicks at the edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intercom.media.tones import AMPLITUDE, TONES, TonePlayer
+
+
+def _play(name: str, rate: int, frames: int) -> list[np.ndarray]:
+    player = TonePlayer(TONES[name], rate)
+    out = []
+    for _ in range(frames):
+        frame = player.next_frame()
+        if frame is None:
+            break
+        out.append(frame)
+    return out
+
+
+def _peak_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples.astype(float)))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[np.argmax(spectrum)])
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_ringback_is_425_hz_one_second_on_four_off_and_repeats(rate: int) -> None:
+    frames = _play("ringback", rate, 500)  # 10 s
+    assert len(frames) == 500 and all(len(f) == rate // 50 for f in frames)
+    loud = [bool(np.abs(f).max() > AMPLITUDE / 2) for f in frames]
+    assert loud[:50] == [True] * 50 and not any(loud[50:250])  # 1 s on, 4 s off
+    assert loud[250:300] == [True] * 50  # and again
+    assert _peak_hz(np.concatenate(frames[5:45]), rate) == pytest.approx(425, abs=2)
+
+
+def test_busy_ends_after_three_cadences_and_error_is_the_e180_sequence() -> None:
+    busy = _play("busy", 8000, 1000)
+    assert len(busy) == 150  # 3 x (0.5 s + 0.5 s)
+    error = _play("error", 8000, 1000)
+    bursts = [np.concatenate(error[i : i + 17]) for i in (0, 17, 34)]
+    assert [round(_peak_hz(b, 8000), -1) for b in bursts] == [950, 1400, 1800]
+
+
+def test_edges_are_ramped_and_level_is_minus_12_dbfs() -> None:
+    frames = _play("opened", 16000, 100)
+    first = frames[0]
+    assert abs(int(first[0])) < 50  # starts from silence, no click
+    assert np.abs(np.concatenate(frames)).max() <= AMPLITUDE + 1
+    assert TonePlayer(TONES["opened"], 16000).finished is False
