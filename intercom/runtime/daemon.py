@@ -1,0 +1,330 @@
+"""``intercom run``: the doorbell, its user agent, media and hardware on one event loop.
+
+Theory of operation
+-------------------
+Everything the daemon decides, the :class:`~intercom.app.doorbell.Doorbell` decides: this class
+only feeds it inputs (button presses, control-socket commands, SIP events, DTMF digits, media
+timeouts, its own timer) and carries out the actions it returns (place or end a call, accept or
+refuse one, play a tone, set the LED, pulse the relay). One ``loop.call_at`` timer serves the
+doorbell's deadlines, re-armed after every step, as the user agent does for the SIP core.
+
+Order on a SIP event: the media side sees it first (so a call's figures are final when it ends),
+then the doorbell. A 183 or 200 with SDP stops any tone first, because the call's audio takes the
+speaker. Start: the control socket, the user agent (which sends the first REGISTER), then
+systemd's READY once that first registration attempt has an outcome (or after
+``READY_WAIT``). Stop (SIGTERM, SIGINT): STOPPING, the call ended, un-REGISTER, sockets, tones
+and GPIO closed, the relay off: within a few seconds, exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from typing import Any
+
+from intercom.app.doorbell import (
+    AcceptCall,
+    Action,
+    Doorbell,
+    DoorbellConfig,
+    HangUp,
+    PlaceCall,
+    PlayTone,
+    PulseRelay,
+    RejectCall,
+    SetLed,
+)
+from intercom.app.settings import Settings
+from intercom.errors import IntercomError
+from intercom.hw.audio import open_sink
+from intercom.media.dtmf import DtmfDigit
+from intercom.sip.events import (
+    CallAnswered,
+    CallEnded,
+    CallFailed,
+    CallProgressed,
+    Event,
+    IncomingCallReceived,
+    RegistrationFailed,
+    RegistrationSucceeded,
+)
+
+from .control import ControlServer
+from .hardware import Hardware
+from .media_calls import MediaCalls, MediaConfig
+from .systemd import SystemdNotifier
+from .tone_output import ToneOutput
+from .ua import UaConfig, UserAgent
+
+logger = logging.getLogger(__name__)
+
+READY_WAIT = 5.0
+"""Seconds to wait for the first registration's outcome before telling systemd we are up."""
+STOP_TIMEOUT = 3.0
+
+
+class Intercom:
+    """The running daemon."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hardware: Hardware,
+        *,
+        rng: random.Random | None = None,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.hardware = hardware
+        self._rng = rng or random.Random()
+        self.notifier = notifier or SystemdNotifier()
+        self.doorbell = Doorbell(
+            DoorbellConfig.from_settings(settings)
+        )  # registration state follows the events
+        self.ua = UserAgent(
+            UaConfig(
+                bind=settings.sip_bind,
+                server=settings.sip_server,
+                transport=settings.sip_transport,
+                user=settings.sip_user or "intercom",
+                password=settings.sip_password,
+                auth_user=settings.sip_auth_user,
+                expires=settings.sip_expires,
+                outbound_proxy=settings.sip_outbound_proxy,
+            ),
+            answer_offer=self._answer_offer,
+            rng=self._rng,
+            on_event=self._on_sip_event,
+        )
+        self.media: MediaCalls | None = None
+        self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
+        self.control = ControlServer(settings.control_socket, self._command)
+        self._incoming_sdp: dict[str, bytes | None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = asyncio.Event()
+        self._first_registration = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.control.start()
+        await self.ua.start()
+        endpoint = self.ua.endpoint
+        self.doorbell.set_server_addresses(a.host for a in endpoint.config.host_addresses.values())
+        settings = self.settings
+        bind_host = settings.sip_bind.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
+        self.media = MediaCalls(
+            MediaConfig(
+                address=endpoint.config.local_host,
+                bind_host=bind_host,
+                port_range=settings.rtp_ports,
+                codecs=settings.codecs,
+                audio_input=settings.audio_input,
+                audio_output=settings.audio_output,
+                media_timeout=settings.media_timeout,
+            ),
+            rng=self._rng,
+            on_digit=self._on_digit,
+            on_timeout=self._on_media_timeout,
+        )
+        if self.hardware.button is not None:
+            self.hardware.button.start(self.press)
+        self._act()
+        if settings.sip_server:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._first_registration.wait(), READY_WAIT)
+        self.notifier.ready(self._summary())
+        self.notifier.start_watchdog(self._loop)
+        logger.info("- ready: %s", self._summary())
+
+    async def run(self) -> int:
+        """Run until SIGTERM or SIGINT; 0 after a clean stop."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stopping.set)
+        try:
+            await self.start()
+            await self._stopping.wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            await self.stop()
+        return 0
+
+    async def stop(self) -> None:
+        logger.info("- stopping")
+        self.notifier.stopping()
+        if self._timer is not None:
+            self._timer.cancel()
+        self.tones.stop()
+        try:
+            await asyncio.wait_for(self.ua.stop(timeout=STOP_TIMEOUT), STOP_TIMEOUT + 1)
+        except TimeoutError:
+            logger.warning("x the user agent did not stop in time")
+        if self.media is not None:
+            self.media.close_all()
+        await self.control.close()
+        self.hardware.close()
+        self.notifier.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    def _summary(self) -> str:
+        registration = self.doorbell.status()["registration"]
+        server = self.settings.sip_server or "no server (direct calls)"
+        return f"{server}: {registration['state']}"
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def press(self) -> None:
+        """The doorbell button (GPIO or ``intercom press``)."""
+        self.doorbell.press(self._now())
+        self._act()
+
+    def _command(self, command: str) -> dict[str, Any]:
+        now = self._now()
+        if command == "press":
+            self.doorbell.press(now)
+        elif command == "hangup":
+            self.doorbell.hangup_request(now)
+        elif command == "open":
+            if not self.doorbell.open_request(now):
+                self._act()
+                raise IntercomError("the door was not opened: no relay is configured")
+        elif command == "status":
+            return {"status": self.status()}
+        self._act()
+        return {}
+
+    def status(self) -> dict[str, Any]:
+        """design.md's status object; the current call's figures are fresh."""
+        media = self.media
+        if media is not None:
+            for call_id in media.call_ids:
+                stats = media.stats(call_id)
+                if stats is not None:
+                    self.doorbell.call_stats(call_id, stats)
+        return self.doorbell.status()
+
+    def _answer_offer(self, call_id: str, offer: bytes) -> bytes | None:
+        return self.media.answer_offer(call_id, offer) if self.media is not None else None
+
+    def _on_sip_event(self, event: Event) -> None:
+        now = self._now()
+        if isinstance(event, CallProgressed | CallAnswered) and event.sdp:
+            self.tones.stop()  # the call's audio takes the speaker
+        if isinstance(event, RegistrationSucceeded | RegistrationFailed):
+            self._first_registration.set()
+        if isinstance(event, IncomingCallReceived):
+            self._incoming_sdp[event.call_id] = event.sdp
+        media = self.media
+        if media is not None:
+            if isinstance(event, CallEnded | CallFailed):
+                self._incoming_sdp.pop(event.call_id, None)
+                final = media.close(event.call_id)  # the call's last figures, if it had audio
+                if final is not None:
+                    self.doorbell.call_stats(event.call_id, final)
+            media.handle(event)
+        self.doorbell.on_event(event, now)
+        self._act()
+
+    def _on_digit(self, call_id: str, digit: DtmfDigit) -> None:
+        self.doorbell.on_digit(call_id, digit, self._now())
+        self._act()
+
+    def _on_media_timeout(self, call_id: str) -> None:
+        self.doorbell.on_media_timeout(call_id, self._now())
+        self._act()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.doorbell.handle_timer(self._now())
+        self._act()
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _act(self) -> None:
+        while (action := self.doorbell.next_action()) is not None:
+            try:
+                self._carry_out(action)
+            except IntercomError as exc:
+                logger.error("x %s: %s", type(action).__name__, exc)
+        deadline = self.doorbell.get_timer()
+        if deadline != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+            self._timer_at = deadline
+            if deadline is not None and self._loop is not None:
+                self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _carry_out(self, action: Action) -> None:
+        hardware = self.hardware
+        if isinstance(action, PlaceCall):
+            self._spawn(self._place_call(action.target))
+        elif isinstance(action, HangUp):
+            self.ua.hangup(action.call_id, action.reason)
+        elif isinstance(action, AcceptCall):
+            self._accept(action.call_id)
+        elif isinstance(action, RejectCall):
+            self._incoming_sdp.pop(action.call_id, None)
+            self.ua.reject(action.call_id, action.status)
+        elif isinstance(action, PlayTone):
+            self.tones.play(action.name)
+        elif isinstance(action, SetLed):
+            if hardware.led is not None:
+                hardware.led.show(action.pattern)
+        elif isinstance(action, PulseRelay) and hardware.relay is not None:
+            hardware.relay.pulse(action.seconds)
+
+    async def _place_call(self, target: str) -> None:
+        media = self.media
+        assert media is not None
+        try:
+            audio, offer = media.new_offer()
+        except IntercomError as exc:
+            self.doorbell.call_failed_to_start(str(exc), self._now())
+            self._act()
+            return
+        try:
+            call_id = await self.ua.call(target, offer)
+        except (ValueError, IntercomError) as exc:
+            audio.sockets.close()
+            self.doorbell.call_failed_to_start(str(exc), self._now())
+            self._act()
+            return
+        media.attach(call_id, audio)
+        self.doorbell.call_placed(call_id, self._now())
+        self._act()
+
+    def _accept(self, call_id: str) -> None:
+        media = self.media
+        assert media is not None
+        offer = self._incoming_sdp.pop(call_id, None)
+        answer = media.answer_incoming(call_id, offer)
+        if answer is None:
+            self.ua.reject(call_id, 488)
+            return
+        self.tones.stop()
+        self.ua.accept(call_id, answer)
+
+    def _spawn(self, coroutine: Any) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()

@@ -1,0 +1,74 @@
+"""The `intercom` command as a user runs it: demo, check, and the control commands without a
+daemon. Each runs the real console entry in a subprocess, bounded by a timeout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def intercom(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "intercom", *args],
+        capture_output=True, text=True, timeout=50, env=clean, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_demo_places_a_call_shows_the_ladder_and_opens_the_door(tmp_path: Path) -> None:
+    result = intercom("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    ladder = out[out.index("|--") :]
+    assert ladder.index("INVITE -") < ladder.index("180 Ringing") < ladder.index("ACK -")
+    assert ladder.index("ACK -") < ladder.index("BYE -")
+    assert "call: answered" in out and "lost 0" in out
+    assert "door opened 1 time(s)" in out and "demo: ok" in out
+    assert "Traceback" not in result.stderr
+
+
+def test_check_lists_every_problem_of_a_broken_env_file_and_exits_2(tmp_path: Path) -> None:
+    env_file = tmp_path / "intercom.env"
+    env_file.write_text(
+        "INTERCOM_RING_TIMEOUT=abc\n"
+        "INTERCOM_SIP_TRANSPORT=carrier-pigeon\n"
+        "INTERCOM_BUTTON_PIN=99\n"
+        "INTERCOM_SIP_PASSWORD=hunter2-secret\n"
+        "INTERCOM_RINGTIMEOUT=5\n"
+    )
+    result = intercom("check", "--env-file", str(env_file))
+    assert result.returncode == 2
+    err = result.stderr
+    assert "INTERCOM_RING_TIMEOUT: 'abc' is not a number of seconds" in err
+    assert "INTERCOM_SIP_TRANSPORT" in err and "INTERCOM_BUTTON_PIN" in err
+    assert "INTERCOM_RINGTIMEOUT" in err  # unknown key, with a suggestion
+    assert "hunter2-secret" not in result.stdout + err
+    assert "Traceback" not in err
+
+
+def test_check_accepts_a_mock_setup(tmp_path: Path) -> None:
+    env_file = tmp_path / "intercom.env"
+    env_file.write_text(
+        "INTERCOM_GPIO=mock\nINTERCOM_AUDIO_INPUT=tone:440\nINTERCOM_AUDIO_OUTPUT=null\n"
+        "INTERCOM_CALL_TARGET=sip:phone@127.0.0.1\nINTERCOM_SIP_PASSWORD=hunter2-secret\n"
+    )
+    env_file.chmod(0o600)
+    result = intercom("check", "--env-file", str(env_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok:" in result.stdout and "hunter2-secret" not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["press", "hangup", "open", "status"])
+def test_control_commands_without_a_daemon_exit_1_with_a_message(
+    command: str, tmp_path: Path
+) -> None:
+    result = intercom(command, "--socket", str(tmp_path / "none.sock"))
+    assert result.returncode == 1
+    assert "not running" in result.stderr and "Traceback" not in result.stderr
