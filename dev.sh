@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian / Raspberry Pi OS machine:
+#   ./dev.sh demo    install, then run `intercom demo`: a doorbell call on loopback
 #   ./dev.sh test    install what the tests need, then run lint, types and the whole suite
 #   ./dev.sh setup   only install (system packages with apt-get, Python packages into .venv)
 # System packages are installed with apt-get (through sudo when not root); Python packages go
@@ -64,9 +65,13 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
     test) run_tests "$@" ;;
+    demo)
+        setup
+        exec "$VENV/bin/intercom" demo
+        ;;
     setup) setup ;;
     *)
-        echo "usage: ./dev.sh test [pytest args] | ./dev.sh setup" >&2
+        echo "usage: ./dev.sh demo | ./dev.sh test [pytest args] | ./dev.sh setup" >&2
         exit 2
         ;;
 esac
