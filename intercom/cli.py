@@ -100,6 +100,8 @@ def _run(env_file: str | None) -> int:
     if settings is None:
         return 2
     _setup_logging(settings.log_level)
+    for warning in settings.warnings:
+        logging.getLogger("intercom").warning("settings: %s", warning)
     from intercom.runtime.daemon import Intercom
     from intercom.runtime.hardware import open_hardware
 
