@@ -100,13 +100,19 @@ def _bindable(port: int, kinds: tuple[int, ...] = (socket.SOCK_DGRAM, socket.SOC
     return True
 
 
+_HANDED_OUT: set[int] = set()
+"""Ports given out in this process: a port is free when checked, not when sipp binds it, and
+the kernel may offer a just-closed port again, so never hand one out twice."""
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that is free for both UDP and TCP right now."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if _bindable(port):
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
             return port
     raise RuntimeError("no free UDP+TCP port on 127.0.0.1")
 
@@ -120,9 +126,13 @@ def free_media_port() -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1]) & ~1
-        if port + 3 <= 65535 and all(
-            _bindable(p, (socket.SOCK_DGRAM,)) for p in range(port, port + 4)
+        quad = range(port, port + 4)
+        if (
+            port + 3 <= 65535
+            and _HANDED_OUT.isdisjoint(quad)
+            and all(_bindable(p, (socket.SOCK_DGRAM,)) for p in quad)
         ):
+            _HANDED_OUT.update(quad)
             return port
     raise RuntimeError("no free even UDP port quadruple on 127.0.0.1")
 
