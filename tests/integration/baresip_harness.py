@@ -85,7 +85,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import tempfile
 import time
 import wave
@@ -96,6 +95,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tests.integration.audio_compare import read_wav_mono, resample, write_wav_mono
+from tests.integration.peer_support import BOTH, TCP, UDP, bindable, claim_ports, tail
 
 __all__ = [
     "CODEC_SPECS",
@@ -137,64 +137,15 @@ def require_baresip() -> str:
 
 # -- ports ----------------------------------------------------------------------------------
 
-_HANDED_OUT: set[int] = set()
-
-
-def _bindable(port: int, kinds: tuple[int, ...]) -> bool:
-    for kind in kinds:
-        with socket.socket(socket.AF_INET, kind) as s:
-            if kind == socket.SOCK_STREAM:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def _free(port: int, kinds: tuple[int, ...]) -> bool:
-    """Bindable now and not handed to another peer of this process already."""
-    return 1024 <= port <= 65535 and port not in _HANDED_OUT and _bindable(port, kinds)
-
-
-def _ephemeral() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-_BOTH = (socket.SOCK_DGRAM, socket.SOCK_STREAM)
-
-
 def _sip_port() -> int:
     """``p`` free for UDP and TCP with ``p + 1`` free for TCP (baresip's TLS listener)."""
-    for _ in range(200):
-        port = _ephemeral()
-        if _free(port, _BOTH) and _free(port + 1, (socket.SOCK_STREAM,)):
-            _HANDED_OUT.update((port, port + 1))
-            return port
-    raise RuntimeError("no free SIP port pair on 127.0.0.1")
-
-
-def _tcp_port() -> int:
-    for _ in range(200):
-        port = _ephemeral()
-        if _free(port, (socket.SOCK_STREAM,)):
-            _HANDED_OUT.add(port)
-            return port
-    raise RuntimeError("no free TCP port on 127.0.0.1")
+    return claim_ports([BOTH, TCP])
 
 
 def _rtp_range(count: int = 10) -> tuple[int, int]:
     """An even ``lo`` with ``lo .. lo + count - 1`` all free for UDP."""
-    for _ in range(200):
-        lo = _ephemeral() & ~1
-        if lo + count <= 65535 and all(
-            _free(p, (socket.SOCK_DGRAM,)) for p in range(lo, lo + count)
-        ):
-            _HANDED_OUT.update(range(lo, lo + count))
-            return lo, lo + count - 1
-    raise RuntimeError(f"no {count} free consecutive UDP ports on 127.0.0.1")
+    lo = claim_ports([UDP] * count, even=True)
+    return lo, lo + count - 1
 
 
 # -- results --------------------------------------------------------------------------------
@@ -258,13 +209,6 @@ def _wav_complete(path: Path) -> bool:
             return w.getnframes() > 0
     except (OSError, EOFError, wave.Error):
         return False
-
-
-def _tail(text: str, lines: int) -> str:
-    parts = text.rstrip().splitlines()
-    if len(parts) <= lines:
-        return "\n".join(parts)
-    return "\n".join([f"[... {len(parts) - lines} earlier lines cut ...]", *parts[-lines:]])
 
 
 def _wav_format(path: Path) -> tuple[int, int, int]:
@@ -357,7 +301,7 @@ class BaresipPeer:
         self.played: Path = self.source
         self.answer_mode: AnswerMode = answer_mode
         self.port = port or _sip_port()
-        self.ctrl_port = _tcp_port()
+        self.ctrl_port = claim_ports([TCP])
         self.rtp_ports = _rtp_range()
         self.max_lifetime = max_lifetime
         self.sip_trace = sip_trace
@@ -498,7 +442,7 @@ class BaresipPeer:
                     ) from None
                 await asyncio.sleep(0.05)
         self._read_task = asyncio.create_task(self._read_loop())
-        while _bindable(self.port, (socket.SOCK_DGRAM,)):
+        while bindable(self.port, UDP):
             if self._proc.returncode is not None or time.monotonic() > deadline:
                 raise self._failure(f"baresip did not bind SIP on 127.0.0.1:{self.port}")
             await asyncio.sleep(0.05)
@@ -742,7 +686,7 @@ class BaresipPeer:
             head.append(f"account: {self.account_line()}")
         events = [f"{e.type} {e.param or ''}".rstrip() for e in self.events]
         head.append("events: " + (", ".join(events) or "none"))
-        return "\n".join([*head, "----- output, last lines -----", _tail(self.output(), lines)])
+        return "\n".join([*head, "----- output, last lines -----", tail(self.output(), lines)])
 
     def _failure(self, message: str) -> BaresipFailure:
         return BaresipFailure(f"{message}\n{self.explain()}")

@@ -47,12 +47,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import tempfile
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from tests.integration.peer_support import BOTH, TCP, UDP, bindable, claim_ports, tail
 
 __all__ = [
     "SCENARIOS",
@@ -88,33 +89,9 @@ def require_sipp() -> str:
     return path
 
 
-def _bindable(port: int, kinds: tuple[int, ...] = (socket.SOCK_DGRAM, socket.SOCK_STREAM)) -> bool:
-    for kind in kinds:
-        with socket.socket(socket.AF_INET, kind) as s:
-            if kind == socket.SOCK_STREAM:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-_HANDED_OUT: set[int] = set()
-"""Ports given out in this process: a port is free when checked, not when sipp binds it, and
-the kernel may offer a just-closed port again, so never hand one out twice."""
-
-
 def free_port() -> int:
     """A port on 127.0.0.1 that is free for both UDP and TCP right now."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _HANDED_OUT and _bindable(port):
-            _HANDED_OUT.add(port)
-            return port
-    raise RuntimeError("no free UDP+TCP port on 127.0.0.1")
+    return claim_ports([BOTH])
 
 
 def free_media_port() -> int:
@@ -122,26 +99,7 @@ def free_media_port() -> int:
 
     sipp binds its RTP echo sockets on ``-mp`` and ``-mp + 2``.
     """
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1]) & ~1
-        quad = range(port, port + 4)
-        if (
-            port + 3 <= 65535
-            and _HANDED_OUT.isdisjoint(quad)
-            and all(_bindable(p, (socket.SOCK_DGRAM,)) for p in quad)
-        ):
-            _HANDED_OUT.update(quad)
-            return port
-    raise RuntimeError("no free even UDP port quadruple on 127.0.0.1")
-
-
-def _tail(text: str, lines: int) -> str:
-    parts = text.rstrip().splitlines()
-    if len(parts) <= lines:
-        return "\n".join(parts)
-    return "\n".join([f"[... {len(parts) - lines} earlier lines cut ...]", *parts[-lines:]])
+    return claim_ports([UDP] * 4, even=True)
 
 
 @dataclass
@@ -184,7 +142,7 @@ class SippResult:
             ("final screen (stdout), last lines", _ANSI.sub("", self.stdout), lines),
         ):
             if text.strip():
-                sections.append(f"----- {title} -----\n{_tail(text, n)}")
+                sections.append(f"----- {title} -----\n{tail(text, n)}")
         return "\n".join(sections)
 
 
@@ -346,9 +304,9 @@ class Sipp:
         _LIVE.add(self)
         # A UAS must be listening before the UA sends to it: wait until the port is taken
         # (or sipp died, e.g. on a scenario error: wait() then reports why).
-        kinds = (socket.SOCK_DGRAM,) if self.transport == "udp" else (socket.SOCK_STREAM,)
+        kinds = UDP if self.transport == "udp" else TCP
         for _ in range(100):
-            if self._proc.returncode is not None or not _bindable(self.port, kinds):
+            if self._proc.returncode is not None or not bindable(self.port, kinds):
                 break
             await asyncio.sleep(0.02)
 
