@@ -49,15 +49,17 @@ class StreamFormat:
 
 
 class _Counters:
-    """Trouble counters written by a callback, reported by the media thread's side once each."""
+    """What both sides share: the ring between the threads, and trouble counters written by a
+    callback and reported by the media thread's side once each."""
 
     _MESSAGES: dict[str, str] = {}
     _FIGURES: tuple[str, ...] = ()
-    ring: SampleRing
-    device: StreamFormat
-    frames: int
 
-    def __init__(self) -> None:
+    def __init__(self, sample_rate: int, device: StreamFormat, buffer_ms: int) -> None:
+        self.sample_rate = sample_rate
+        self.device = device
+        self.ring = SampleRing(device.rate * device.channels * buffer_ms // 1000)
+        self.frames = 0
         self.overflows = 0
         self.underflows = 0
         self.xruns = 0
@@ -109,11 +111,7 @@ class CaptureBridge(_Counters):
         device: StreamFormat,
         buffer_ms: int = DEFAULT_BUFFER_MS,
     ) -> None:
-        super().__init__()
-        self.sample_rate = sample_rate
-        self.device = device
-        self.ring = SampleRing(device.rate * device.channels * buffer_ms // 1000)
-        self.frames = 0
+        super().__init__(sample_rate, device, buffer_ms)
         self._frame = frame_samples(sample_rate)
         self._direct = device.rate == sample_rate and device.channels == 1
         self._resampler = (
@@ -182,11 +180,7 @@ class PlaybackBridge(_Counters):
         buffer_ms: int = DEFAULT_BUFFER_MS,
         prebuffer_ms: int = DEFAULT_PREBUFFER_MS,
     ) -> None:
-        super().__init__()
-        self.sample_rate = sample_rate
-        self.device = device
-        self.ring = SampleRing(device.rate * device.channels * buffer_ms // 1000)
-        self.frames = 0
+        super().__init__(sample_rate, device, buffer_ms)
         self._prebuffer = device.rate * device.channels * prebuffer_ms // 1000
         self._primed = False
         self._silence: dict[int, bytes] = {}
