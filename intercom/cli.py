@@ -20,8 +20,6 @@ from typing import Any
 from intercom import __version__
 from intercom.errors import IntercomError
 
-DEFAULT_CONTROL_SOCKET = "/run/intercom/control.sock"
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intercom", description="SIP door intercom")
@@ -158,7 +156,10 @@ def _control(args: argparse.Namespace) -> int:
         if settings is None:
             return 2
         path = settings.control_socket
-    path = path or DEFAULT_CONTROL_SOCKET
+    if not path:
+        from intercom.app.settings import Settings
+
+        path = Settings().control_socket  # the default, known in one place
     try:
         reply = asyncio.run(send_command(path, args.command))
     except ControlError as exc:

@@ -81,9 +81,7 @@ class Intercom:
         self.hardware = hardware
         self._rng = rng or random.Random()
         self.notifier = notifier or SystemdNotifier()
-        self.doorbell = Doorbell(
-            DoorbellConfig.from_settings(settings)
-        )  # registration state follows the events
+        self.doorbell = Doorbell(DoorbellConfig.from_settings(settings))
         self.ua = UserAgent(
             UaConfig(
                 bind=settings.sip_bind,
@@ -175,9 +173,6 @@ class Intercom:
         self.notifier.close()
         for task in list(self._tasks):
             task.cancel()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
 
     def _summary(self) -> str:
         registration = self.doorbell.status()["registration"]
