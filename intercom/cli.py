@@ -223,6 +223,6 @@ def _devices() -> int:
 
 
 def _demo() -> int:
-    from intercom.runtime.demo import run_demo
+    from intercom.demo.run import run_demo
 
     return run_demo()

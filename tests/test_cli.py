@@ -26,9 +26,17 @@ def test_demo_places_a_call_shows_the_ladder_and_opens_the_door(tmp_path: Path) 
     result = intercom("demo", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    ladder = out[out.index("|--") :]
-    assert ladder.index("INVITE -") < ladder.index("180 Ringing") < ladder.index("ACK -")
-    assert ladder.index("ACK -") < ladder.index("BYE -")
+    ladder = out[out.index("door   ") :]
+    assert ladder.splitlines()[0].split() == ["door", "pbx", "phone"]
+    # Both register with a digest challenge, then the INVITE goes through the PBX to the phone.
+    assert ladder.count("401 Unauthorized (REGISTER)") == 2
+    assert ladder.index("401 Unauthorized") < ladder.index("200 OK (REGISTER)")
+    assert ladder.index("200 OK (REGISTER)") < ladder.index("INVITE -")
+    assert ladder.index("INVITE -") < ladder.index("407 Proxy") < ladder.index("180 Ringing")
+    ack = ladder.index("ACK -", ladder.index("200 OK (INVITE)"))
+    assert ladder.index("180 Ringing") < ack < ladder.index("RTP both ways") < ladder.index("BYE -")
+    assert ladder.rindex("REGISTER") > ladder.index("200 OK (BYE)")  # un-REGISTER at shutdown
+    assert "door registration: registered (last SIP status 200)" in out
     assert "call: answered" in out and "lost 0" in out
     assert "door opened 1 time(s)" in out and "demo: ok" in out
     assert "Traceback" not in result.stderr
