@@ -37,6 +37,10 @@ from .transport import SipTransport
 
 logger = logging.getLogger(__name__)
 
+EVENTS_KEPT = 256
+"""Events kept in :attr:`UserAgent.events` for a reader; an application that takes them through
+``on_event`` never reads the queue, so the oldest are dropped beyond this."""
+
 
 @dataclass(slots=True)
 class UaConfig:
@@ -74,7 +78,7 @@ class UserAgent:
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.config = config
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.events: asyncio.Queue[Event] = asyncio.Queue(EVENTS_KEPT)
         self._answer_offer = answer_offer
         self._rng = rng or random.Random()
         self._dns = dns or SystemDnsBackend()
@@ -273,6 +277,8 @@ class UserAgent:
                 task = self._loop.create_task(self._refresh_server_address())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            if self.events.full():  # nobody reads it: keep the newest, memory stays flat
+                self.events.get_nowait()
             self.events.put_nowait(event)
             if self._on_event is not None:
                 self._on_event(event)

@@ -87,3 +87,29 @@ def test_options_and_garbage_over_udp() -> None:
     assert "INVITE" in (response.headers.get("Allow") or "")
     assert response.headers.get("Accept") and response.headers.get("Supported")
     assert refusal.startswith(b"SIP/2.0 505 ")
+
+
+def test_the_event_queue_keeps_only_the_newest_events_when_nobody_reads_it() -> None:
+    from intercom.runtime import ua as ua_module
+    from intercom.sip.events import RegistrationSucceeded
+
+    seen: list[object] = []
+    agent = UserAgent(UaConfig(bind="127.0.0.1:0"), on_event=seen.append)
+
+    class Endpoint:
+        events = [RegistrationSucceeded("pbx", n) for n in range(ua_module.EVENTS_KEPT + 50)]
+
+        def datagrams_to_send(self) -> list[tuple[bytes, object]]:
+            return []
+
+        def next_event(self) -> object:
+            return self.events.pop(0) if self.events else None
+
+        def get_timer(self) -> None:
+            return None
+
+    agent._endpoint = Endpoint()  # type: ignore[assignment]
+    agent._transmit()
+    assert len(seen) == ua_module.EVENTS_KEPT + 50  # the application saw every one
+    assert agent.events.qsize() == ua_module.EVENTS_KEPT
+    assert agent.events.get_nowait() == RegistrationSucceeded("pbx", 50)  # the oldest went
