@@ -29,7 +29,7 @@ from intercom.sip.events import CallAnswered, CallEnded, RegistrationSucceeded
 from intercom.sip.message import Message
 
 from .ladder import Ladder, label_of
-from .pbx import DemoPbx
+from .pbx import DemoPbx, Trace
 from .phone import DemoPhone
 
 HOST = "127.0.0.1"
@@ -83,14 +83,22 @@ class _PbxSocket(asyncio.DatagramProtocol):
             self.transport.sendto(message.encode(), (destination.host, destination.port))
 
 
+async def open_pbx(
+    accounts: dict[str, str], trace: Trace | None = None
+) -> tuple[DemoPbx, asyncio.BaseTransport]:
+    """A demo PBX on a free UDP port of 127.0.0.1; close the transport to stop it."""
+    loop = asyncio.get_running_loop()
+    transport, pbx_socket = await loop.create_datagram_endpoint(_PbxSocket, local_addr=(HOST, 0))
+    port = transport.get_extra_info("sockname")[1]
+    pbx_socket.pbx = DemoPbx(Address("udp", HOST, port), accounts, random.Random(4), trace=trace)
+    return pbx_socket.pbx, transport
+
+
 async def _demo(socket_dir: str) -> Outcome:
     outcome = Outcome()
     loop = asyncio.get_running_loop()
-    transport, pbx_socket = await loop.create_datagram_endpoint(_PbxSocket, local_addr=(HOST, 0))
-    pbx_port = transport.get_extra_info("sockname")[1]
-    pbx_socket.pbx = DemoPbx(
-        Address("udp", HOST, pbx_port), ACCOUNTS, random.Random(4), trace=outcome.trace
-    )
+    pbx, transport = await open_pbx(ACCOUNTS, outcome.trace)
+    pbx_port = pbx.address.port
     server = f"{HOST}:{pbx_port}"
     phone = DemoPhone(
         host=HOST,
