@@ -5,11 +5,10 @@ Theory of operation
 
 :class:`Doorbell` is the product's policy as a pure state machine, shaped like the SIP cores
 (and aioquic): the runtime hands it inputs with ``now`` (monotonic seconds) and drains
-:meth:`Doorbell.next_action` after each, carrying the actions out (``PlaceCall`` -> ``ua.call``,
-``HangUp`` -> ``ua.hangup``, ``PlayTone`` -> the door speaker, ``SetLed``, ``PulseRelay``...);
-it arms one timer on :meth:`Doorbell.get_timer` and calls :meth:`Doorbell.handle_timer` when it
-is due. Nothing here touches a socket, a pin, a clock or a thread; logging is the only side
-effect.
+:meth:`Doorbell.next_action` after each, carrying the actions of :mod:`intercom.app.actions`
+out; it arms one timer on :meth:`Doorbell.get_timer` and calls :meth:`Doorbell.handle_timer`
+when it is due. Nothing here touches a socket, a pin, a clock or a thread; logging is the only
+side effect. Its settings are a :class:`~intercom.app.doorbell_config.DoorbellConfig`.
 
 Inputs: :meth:`~Doorbell.press` (the button, or ``intercom press``), :meth:`~Doorbell.call_placed`
 (the Call-ID of the INVITE a ``PlaceCall`` sent), :meth:`~Doorbell.call_failed_to_start`,
@@ -48,10 +47,10 @@ The rules:
   visitor knows something happens; with early media (a 183 with SDP) the callee's audio owns the
   speaker instead. The ring timeout cancels the call: ``HangUp``, which the user agent turns
   into a CANCEL (RFC 3261 §9.1); the outcome is "no-answer".
-* **Failure.** CallFailed ends the attempt: 486/600 "busy" and 603 "declined" play the busy
-  tone, 408/480 and our own ring timeout are "no-answer", others "failed" (error tone); the LED
-  shows "error" for :data:`FEEDBACK_TIME`. A call we cancelled on request is "cancelled",
-  silently.
+* **Failure.** CallFailed ends the attempt with the outcome of its status
+  (:mod:`intercom.app.outcome`: "busy", "declined", "no-answer", "failed"); the door plays the
+  outcome's busy or error tone and the LED shows "error" for :data:`FEEDBACK_TIME`. A call we
+  cancelled on request is "cancelled", silently.
 * **Talking.** CallAnswered starts the ``max_call_duration`` timer; when it fires, ``HangUp``
   sends a BYE (RFC 3261 §15.1.1). So does a media timeout or ``intercom hangup``. CallEnded,
   from either side, returns to IDLE and starts the cooldown.
@@ -78,6 +77,8 @@ The rules:
 Outgoing call events (CallProgressed, CallAnswered, CallFailed) that arrive before
 :meth:`~Doorbell.call_placed` (the user agent may report them while it is still sending the
 INVITE) adopt their Call-ID for the call being placed. Events of other calls are ignored.
+What is kept of a call, during it and after it (``last_call``), is in
+:mod:`intercom.app.call_record`.
 """
 
 from __future__ import annotations
@@ -85,12 +86,30 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
+from intercom.app.actions import (
+    AcceptCall,
+    Action,
+    HangUp,
+    PlaceCall,
+    PlayTone,
+    PulseRelay,
+    RejectCall,
+    SetLed,
+)
+from intercom.app.call_record import (
+    CallRecord,
+    StatsLike,
+    empty_last_call,
+    last_call_summary,
+    stats_figures,
+)
 from intercom.app.door_lock import DoorLock, KeyResult
-from intercom.app.policy import CallPolicy, Network, parse_networks
+from intercom.app.doorbell_config import DoorbellConfig
+from intercom.app.outcome import feedback_tone, outcome_of
+from intercom.app.policy import CallPolicy
 from intercom.media.dtmf import DtmfDigit
 from intercom.sip.events import (
     CallAnswered,
@@ -109,22 +128,9 @@ __all__ = [
     "BUSY_HERE",
     "ENDING_TIMEOUT",
     "FEEDBACK_TIME",
-    "LED_PATTERNS",
-    "OUTCOMES",
-    "TONES",
-    "AcceptCall",
-    "Action",
     "CallState",
     "Doorbell",
-    "DoorbellConfig",
-    "HangUp",
-    "PlaceCall",
-    "PlayTone",
-    "PulseRelay",
     "RegistrationState",
-    "RejectCall",
-    "SetLed",
-    "outcome_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -138,10 +144,6 @@ BUSY_HERE = 486
 """The answer to an allowed incoming call while the doorbell is busy (RFC 3261 §21.4.24)."""
 TEMPORARILY_UNAVAILABLE = 480
 """The answer to an incoming call still waiting for its answer delay when hung up."""
-
-TONES = ("ringback", "busy", "error", "opened", "none")
-LED_PATTERNS = ("off", "registering", "registered", "ringing", "in-call", "error")
-OUTCOMES = ("answered", "busy", "declined", "no-answer", "failed", "cancelled")
 
 
 class CallState(Enum):
@@ -159,210 +161,6 @@ class RegistrationState(Enum):
     FAILED = "failed"  #: the last attempt failed; the registration retries
 
 
-# -- actions ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """Base of every action the runtime carries out."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceCall(Action):
-    """Call ``target``; report the Call-ID with :meth:`Doorbell.call_placed`."""
-
-    target: str
-
-
-@dataclass(frozen=True, slots=True)
-class HangUp(Action):
-    """End a call (``ua.hangup``): CANCEL while it rings, BYE when connected."""
-
-    call_id: str
-    reason: str  # "ring timeout", "max call duration", "media timeout", "hung up"
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptCall(Action):
-    """Answer an incoming call (200 OK with our SDP answer)."""
-
-    call_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class RejectCall(Action):
-    """Refuse an incoming call with ``status`` (403, 486, 480)."""
-
-    call_id: str
-    status: int
-
-
-@dataclass(frozen=True, slots=True)
-class PlayTone(Action):
-    """Play a tone at the door speaker: "ringback" loops, "none" stops, others play once."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class SetLed(Action):
-    """Show ``pattern`` on the status LED (one of :data:`LED_PATTERNS`)."""
-
-    pattern: str
-
-
-@dataclass(frozen=True, slots=True)
-class PulseRelay(Action):
-    """Energise the door relay for ``seconds``, then release it."""
-
-    seconds: float
-
-
-# -- configuration ------------------------------------------------------------------------------
-
-
-class _SettingsLike(Protocol):
-    """What :meth:`DoorbellConfig.from_settings` reads (``intercom.app.settings.Settings``)."""
-
-    @property
-    def call_target(self) -> str | None: ...
-    @property
-    def ring_timeout(self) -> float: ...
-    @property
-    def max_call_duration(self) -> float: ...
-    @property
-    def cooldown(self) -> float: ...
-    @property
-    def door_code(self) -> str | None: ...
-    @property
-    def door_pulse(self) -> float: ...
-    @property
-    def door_code_attempts(self) -> int: ...
-    @property
-    def door_lockout(self) -> float: ...
-    @property
-    def answer_delay(self) -> float: ...
-    @property
-    def allowed_callers(self) -> tuple[str, ...]: ...
-    @property
-    def trusted_hosts(self) -> tuple[str, ...]: ...
-    @property
-    def door_relay_pin(self) -> int | None: ...
-    @property
-    def sip_server(self) -> str: ...
-
-
-class _StatsLike(Protocol):
-    """The figures :meth:`Doorbell.call_stats` reads (``intercom.media.stream.StreamStats``)."""
-
-    @property
-    def codec(self) -> str: ...
-    @property
-    def packets_sent(self) -> int: ...
-    @property
-    def packets_received(self) -> int: ...
-    @property
-    def packets_lost(self) -> int: ...
-    @property
-    def jitter_ms(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DoorbellConfig:
-    """The doorbell's settings (defaults as in design.md). ``ValueError`` for impossible ones."""
-
-    call_target: str | None = None  #: the one-number; None: a press only shows an error
-    ring_timeout: float = 30.0  #: seconds before an unanswered call is cancelled
-    max_call_duration: float = 180.0  #: seconds before an answered call is ended
-    cooldown: float = 5.0  #: seconds after a call during which a press does nothing
-    door_code: str | None = None  #: DTMF keys that open the door; None: no code
-    door_pulse: float = 3.0  #: seconds the relay is energised
-    code_attempts: int = 3  #: wrong codes in a row before the lockout
-    lockout: float = 300.0  #: seconds the door code is locked out
-    answer_delay: float = 0.0  #: seconds before an allowed incoming call is answered
-    allowed_callers: tuple[str, ...] = ()  #: see :class:`intercom.app.policy.AllowedCaller`
-    trusted_networks: tuple[Network, ...] = ()  #: besides the SIP server's own addresses
-    has_relay: bool = False  #: a door relay is wired (INTERCOM_DOOR_RELAY_PIN)
-    registration: bool = False  #: a SIP server is configured: the status starts "registering"
-
-    def __post_init__(self) -> None:
-        positive = {"ring_timeout": self.ring_timeout, "door_pulse": self.door_pulse,
-                    "max_call_duration": self.max_call_duration}  # fmt: skip
-        for name, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"{name} must be a positive number of seconds, not {value}")
-        not_negative = {"cooldown": self.cooldown, "lockout": self.lockout,
-                        "answer_delay": self.answer_delay}  # fmt: skip
-        for name, value in not_negative.items():
-            if not value >= 0:
-                raise ValueError(f"{name} must not be a negative number of seconds: {value}")
-        if self.code_attempts < 1:
-            raise ValueError(f"code_attempts must be at least 1, not {self.code_attempts}")
-
-    @classmethod
-    def from_settings(cls, settings: _SettingsLike) -> DoorbellConfig:
-        """The doorbell's part of the validated settings (``ValueError`` for a trusted host
-        that is not an address or network)."""
-        return cls(
-            call_target=settings.call_target or None,
-            ring_timeout=settings.ring_timeout,
-            max_call_duration=settings.max_call_duration,
-            cooldown=settings.cooldown,
-            door_code=settings.door_code or None,
-            door_pulse=settings.door_pulse,
-            code_attempts=settings.door_code_attempts,
-            lockout=settings.door_lockout,
-            answer_delay=settings.answer_delay,
-            allowed_callers=tuple(settings.allowed_callers),
-            trusted_networks=parse_networks(settings.trusted_hosts),
-            has_relay=settings.door_relay_pin is not None,
-            registration=bool(settings.sip_server),
-        )
-
-
-def outcome_of(status: int | None, reason: str) -> str:
-    """The ``last_call.outcome`` of a CallFailed we did not cause ourselves."""
-    if status in (486, 600):
-        return "busy"
-    if status == 603:
-        return "declined"
-    if status in (408, 480):
-        return "no-answer"
-    if reason == "cancelled":
-        return "cancelled"
-    return "failed"
-
-
-_FEEDBACK_TONE = {"busy": "busy", "declined": "busy", "no-answer": "error", "failed": "error"}
-
-
-@dataclass(slots=True)
-class _Call:
-    """The one call in progress."""
-
-    outgoing: bool
-    call_id: str | None = None
-    answered_at: float | None = None
-    ring_at: float | None = None  # ring timeout (outgoing, CALLING/RINGING)
-    answer_at: float | None = None  # answer delay (incoming, RINGING)
-    end_at: float | None = None  # max call duration (CONNECTED)
-    give_up_at: float | None = None  # ENDING guard
-    outcome: str | None = None  # set when we end the call ourselves: "no-answer", "cancelled"
-    pending_hangup: str | None = None  # a hang-up reason waiting for the Call-ID
-    stats: dict[str, Any] | None = None
-    lockout_logged: bool = False
-
-    @property
-    def label(self) -> str:
-        return f"call {self.call_id[:8]}" if self.call_id else "call"
-
-
-_NO_LAST_CALL: dict[str, Any] = {
-    "outcome": None, "codec": None, "duration": None, "packets_sent": None,
-    "packets_received": None, "packets_lost": None, "jitter_ms": None,
-}  # fmt: skip
-
-
 class Doorbell:
     """The doorbell state machine (see the module docstring)."""
 
@@ -376,8 +174,8 @@ class Doorbell:
         )
         self.last_status: int | None = None
         self.opened_count = 0
-        self._call: _Call | None = None
-        self._last_call: dict[str, Any] = dict(_NO_LAST_CALL)
+        self._call: CallRecord | None = None
+        self._last_call: dict[str, Any] = empty_last_call()
         self._last_call_id: str | None = None
         self._cooldown_until: float | None = None
         self._feedback_until: float | None = None
@@ -427,7 +225,7 @@ class Doorbell:
             self._feedback("error", now)
             return False
         logger.info("button pressed: calling %s", target)
-        self._call = _Call(outgoing=True, ring_at=now + self.config.ring_timeout)
+        self._call = CallRecord(outgoing=True, ring_at=now + self.config.ring_timeout)
         self.state = CallState.CALLING
         self._set_led("ringing")
         self._actions.append(PlaceCall(target))
@@ -537,13 +335,9 @@ class Doorbell:
             logger.warning("%s: no media, hanging up", call.label)
             self._hang_up(call, "media timeout", now)
 
-    def call_stats(self, call_id: str, stats: _StatsLike) -> None:
+    def call_stats(self, call_id: str, stats: StatsLike) -> None:
         """The media figures of a call (during it, or once its media closed)."""
-        figures = {
-            "codec": stats.codec, "packets_sent": stats.packets_sent,
-            "packets_received": stats.packets_received, "packets_lost": stats.packets_lost,
-            "jitter_ms": round(stats.jitter_ms, 1),
-        }  # fmt: skip
+        figures = stats_figures(stats)
         if call_id == self._last_call_id:
             self._last_call.update(figures)
         elif self._call is not None and self._call.call_id == call_id:
@@ -580,7 +374,7 @@ class Doorbell:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _outgoing(self, call_id: str) -> _Call | None:
+    def _outgoing(self, call_id: str) -> CallRecord | None:
         """Our outgoing call with ``call_id``; adopts the id while it is not known yet."""
         call = self._call
         if call is None or not call.outgoing:
@@ -589,26 +383,26 @@ class Doorbell:
             self._adopt(call, call_id)
         return call if call.call_id == call_id else None
 
-    def _adopt(self, call: _Call, call_id: str) -> None:
+    def _adopt(self, call: CallRecord, call_id: str) -> None:
         call.call_id = call_id
         if call.pending_hangup is not None:  # hung up before we knew the Call-ID
             self._actions.append(HangUp(call_id, call.pending_hangup))
             call.pending_hangup = None
 
-    def _progressed(self, call: _Call, event: CallProgressed) -> None:
+    def _progressed(self, call: CallRecord, event: CallProgressed) -> None:
         if self.state not in (CallState.CALLING, CallState.RINGING):
             return
         self.state = CallState.RINGING
         # Early media (183 with SDP) brings the callee's own ringback: the speaker is theirs.
         self._play("none" if event.sdp else "ringback")
 
-    def _answered(self, call: _Call, now: float) -> None:
+    def _answered(self, call: CallRecord, now: float) -> None:
         if self.state not in (CallState.CALLING, CallState.RINGING):
             return
         logger.info("%s answered", call.label)
         self._connect(call, now)
 
-    def _failed(self, call: _Call, event: CallFailed, now: float) -> None:
+    def _failed(self, call: CallRecord, event: CallFailed, now: float) -> None:
         outcome = call.outcome or outcome_of(event.status, event.reason)
         logger.info("%s failed: %s (%s)", call.label, outcome,
                     event.status if event.status is not None else event.reason)  # fmt: skip
@@ -630,7 +424,7 @@ class Doorbell:
             return
         logger.info("%s from %r allowed; answering in %.1f s", label, verdict.identity,
                     self.config.answer_delay)  # fmt: skip
-        call = _Call(outgoing=False, call_id=event.call_id)
+        call = CallRecord(outgoing=False, call_id=event.call_id)
         call.answer_at = now + self.config.answer_delay
         self._call = call
         self.state = CallState.RINGING
@@ -638,13 +432,13 @@ class Doorbell:
         if self.config.answer_delay == 0:
             self._accept(call, now)
 
-    def _accept(self, call: _Call, now: float) -> None:
+    def _accept(self, call: CallRecord, now: float) -> None:
         assert call.call_id is not None
         call.answer_at = None
         self._actions.append(AcceptCall(call.call_id))
         self._connect(call, now)
 
-    def _connect(self, call: _Call, now: float) -> None:
+    def _connect(self, call: CallRecord, now: float) -> None:
         call.ring_at = None
         call.answered_at = now
         call.end_at = now + self.config.max_call_duration
@@ -652,7 +446,7 @@ class Doorbell:
         self._play("none")  # the call's media owns the speaker now
         self._set_led("in-call")
 
-    def _hang_up(self, call: _Call, reason: str, now: float) -> None:
+    def _hang_up(self, call: CallRecord, reason: str, now: float) -> None:
         call.ring_at = call.answer_at = call.end_at = None
         call.give_up_at = now + ENDING_TIMEOUT
         self.state = CallState.ENDING
@@ -665,19 +459,14 @@ class Doorbell:
     def _finish(self, now: float, outcome: str, *, cooldown: bool = True) -> None:
         """The call is over: record it, go idle, give feedback."""
         call = self._call
-        duration = 0.0
-        if call is not None and call.answered_at is not None:
-            duration = round(now - call.answered_at, 1)
-        self._last_call = dict(_NO_LAST_CALL, outcome=outcome, duration=duration)
-        if call is not None and call.stats is not None:
-            self._last_call.update(call.stats)
+        self._last_call = last_call_summary(call, outcome, now)
         self._last_call_id = call.call_id if call is not None else None
         self._call = None
         self.state = CallState.IDLE
         self.lock.end_entry()
         if cooldown:
             self._cooldown_until = now + self.config.cooldown
-        tone = _FEEDBACK_TONE.get(outcome)
+        tone = feedback_tone(outcome)
         if tone is not None:
             self._feedback(tone, now)
         else:

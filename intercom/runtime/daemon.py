@@ -25,11 +25,9 @@ import random
 import signal
 from typing import Any
 
-from intercom.app.doorbell import (
+from intercom.app.actions import (
     AcceptCall,
     Action,
-    Doorbell,
-    DoorbellConfig,
     HangUp,
     PlaceCall,
     PlayTone,
@@ -37,6 +35,8 @@ from intercom.app.doorbell import (
     RejectCall,
     SetLed,
 )
+from intercom.app.doorbell import Doorbell
+from intercom.app.doorbell_config import DoorbellConfig
 from intercom.app.settings import Settings
 from intercom.errors import IntercomError
 from intercom.hw.audio import open_sink

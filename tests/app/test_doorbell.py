@@ -5,26 +5,23 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from dataclasses import dataclass
 
 import pytest
 
-from intercom.app.door_lock import ENTRY_TIMEOUT, DoorLock, KeyResult
-from intercom.app.doorbell import (
-    ENDING_TIMEOUT,
-    FEEDBACK_TIME,
+from intercom.app.actions import (
     AcceptCall,
     Action,
-    Doorbell,
-    DoorbellConfig,
     HangUp,
     PlaceCall,
     PlayTone,
     PulseRelay,
     RejectCall,
     SetLed,
-    outcome_of,
 )
+from intercom.app.door_lock import ENTRY_TIMEOUT
+from intercom.app.doorbell import ENDING_TIMEOUT, FEEDBACK_TIME, Doorbell
+from intercom.app.doorbell_config import DoorbellConfig
+from intercom.app.outcome import outcome_of
 from intercom.media.dtmf import DtmfDigit
 from intercom.media.stream import StreamStats
 from intercom.sip.events import (
@@ -770,108 +767,3 @@ def test_status_is_a_copy(bell):
     bell.bell.status()["last_call"]["outcome"] = "busy"
     assert bell.bell.status()["door"]["opened_count"] == 0
     assert bell.bell.status()["last_call"]["outcome"] is None
-
-
-# ---- configuration --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [
-        ("ring_timeout", 0, "ring_timeout must be a positive number of seconds, not 0"),
-        ("max_call_duration", -1, "max_call_duration must be a positive"),
-        ("door_pulse", 0.0, "door_pulse must be a positive"),
-        ("cooldown", -0.5, "cooldown must not be a negative number of seconds: -0.5"),
-        ("lockout", -1, "lockout must not be a negative"),
-        ("answer_delay", -1, "answer_delay must not be a negative"),
-        ("code_attempts", 0, "code_attempts must be at least 1, not 0"),
-    ],
-)
-def test_config_validation(field, value, message):
-    with pytest.raises(ValueError, match=message):
-        DoorbellConfig(**{field: value})
-
-
-def test_bad_door_code_or_caller_is_refused():
-    with pytest.raises(ValueError, match="door code key 'x' is not a DTMF digit"):
-        Doorbell(DoorbellConfig(door_code="12x4"))
-    with pytest.raises(ValueError, match="names no user"):
-        Doorbell(DoorbellConfig(allowed_callers=("sip:pbx.example",)))
-
-
-@dataclass(frozen=True)
-class FakeSettings:
-    call_target: str | None = "family"
-    ring_timeout: float = 20.0
-    max_call_duration: float = 120.0
-    cooldown: float = 4.0
-    door_code: str | None = "4711"
-    door_pulse: float = 2.5
-    door_code_attempts: int = 5
-    door_lockout: float = 600.0
-    answer_delay: float = 1.0
-    allowed_callers: tuple[str, ...] = ("alice",)
-    trusted_hosts: tuple[str, ...] = ("10.0.0.0/8", "192.0.2.1")
-    door_relay_pin: int | None = 27
-    sip_server: str = "pbx.example"
-
-
-def test_config_from_settings():
-    assert DoorbellConfig.from_settings(FakeSettings()) == DoorbellConfig(
-        call_target="family", ring_timeout=20.0, max_call_duration=120.0, cooldown=4.0,
-        door_code="4711", door_pulse=2.5, code_attempts=5, lockout=600.0, answer_delay=1.0,
-        allowed_callers=("alice",),
-        trusted_networks=(ipaddress.ip_network("10.0.0.0/8"),
-                          ipaddress.ip_network("192.0.2.1/32")),
-        has_relay=True, registration=True,
-    )  # fmt: skip
-    bare = DoorbellConfig.from_settings(
-        FakeSettings(call_target="", door_code="", door_relay_pin=None, sip_server="")
-    )
-    assert (bare.call_target, bare.door_code, bare.has_relay, bare.registration) == (
-        None, None, False, False,
-    )  # fmt: skip
-
-
-# ---- the door lock on its own ---------------------------------------------------------------
-
-
-def test_door_lock_code_with_hash_uses_length_only():
-    lock = DoorLock("12#", attempts=3, lockout=60.0)
-    assert [lock.key(k, 0.0) for k in "12#"] == [
-        KeyResult.COLLECTING, KeyResult.COLLECTING, KeyResult.OPENED,
-    ]  # fmt: skip
-
-
-def test_door_lock_lower_case_letters():
-    lock = DoorLock("a1B2")
-    assert [lock.key(k, 0.0) for k in "A1b2"][-1] is KeyResult.OPENED
-
-
-def test_door_lock_without_lockout_counts_again():
-    lock = DoorLock("1234", attempts=1, lockout=0.0)
-    assert [lock.key(k, 0.0) for k in "0000"][-1] is KeyResult.LOCKED_OUT
-    assert not lock.locked_out
-    assert [lock.key(k, 0.0) for k in "1234"][-1] is KeyResult.OPENED
-
-
-def test_door_lock_lockout_timer():
-    lock = DoorLock("1234", attempts=2, lockout=60.0)
-    results = [lock.key(k, 1.0) for k in "00000000"]
-    assert results[3] is KeyResult.WRONG
-    assert results[7] is KeyResult.LOCKED_OUT
-    assert lock.get_timer() == 61.0
-    assert lock.key("1", 60.9) is KeyResult.IGNORED
-    lock.handle_timer(61.0)
-    assert not lock.locked_out
-    assert lock.failures == 0
-    assert lock.get_timer() is None
-
-
-def test_door_lock_refuses_bad_settings():
-    with pytest.raises(ValueError, match="the door code is empty"):
-        DoorLock("")
-    with pytest.raises(ValueError, match="at least 1"):
-        DoorLock("1234", attempts=0)
-    with pytest.raises(ValueError, match="must not be negative"):
-        DoorLock("1234", lockout=-1)

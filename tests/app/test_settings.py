@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intercom.app.doorbell import DoorbellConfig
+from intercom.app.doorbell_config import DoorbellConfig
 from intercom.app.settings import KEYS, Settings, SettingsError, load_settings
 from intercom.errors import IntercomError
 
