@@ -84,7 +84,6 @@ class _Counters:
                 else:
                     logger.warning(message)
 
-
     def stats(self) -> dict[str, int]:
         """The counters (only those a side can have: ``_FIGURES``) and the buffered audio."""
         figures = {name: getattr(self, name) for name in self._FIGURES}
@@ -156,7 +155,6 @@ class CaptureBridge(_Counters):
         if frame is not None:
             self.frames += 1
         return frame
-
 
 
 class PlaybackBridge(_Counters):
@@ -234,4 +232,3 @@ class PlaybackBridge(_Counters):
         if quiet is None:
             quiet = self._silence[samples] = bytes(2 * samples)
         return quiet
-

@@ -58,6 +58,7 @@ from intercom.media.pcm import FRAME_MS, Pcm, frame_samples
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """One PortAudio device as ``intercom devices`` shows it."""

@@ -56,6 +56,7 @@ def check_digits(digits: str) -> None:
         if digit.upper() not in EVENT_FOR_DIGIT:
             raise ValueError(f"{digit!r} is not a DTMF digit (0-9, *, #, A-D)")
 
+
 _EVENT = struct.Struct("!BBH")
 _END_BIT = 0x80
 _END_REPEATS = 3

@@ -186,9 +186,7 @@ class CallMedia:
         """One tick of the clock; False when the media timed out."""
         stream = self.stream
         ticks = self._ticks
-        self._sockets.drain(
-            self._on_rtp, self._on_rtcp if ticks % RTCP_EVERY == 0 else None, now
-        )
+        self._sockets.drain(self._on_rtp, self._on_rtcp if ticks % RTCP_EVERY == 0 else None, now)
         due = int((now - self._t0) / FRAME) + 1  # frames that should have been handled by now
         behind = due - ticks
         if behind > MAX_CATCH_UP:

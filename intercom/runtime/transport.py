@@ -30,8 +30,15 @@ from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.framing import PING, PONG, StreamFramer
 from intercom.sip.uri import format_host
 
-__all__ = ["CONNECT_TIMEOUT", "IDLE_TIMEOUT", "KEEPALIVE", "MAX_CONNECTIONS", "ErrorHandler",
-           "MessageHandler", "SipTransport"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "IDLE_TIMEOUT",
+    "KEEPALIVE",
+    "MAX_CONNECTIONS",
+    "ErrorHandler",
+    "MessageHandler",
+    "SipTransport",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +144,9 @@ class SipTransport:
         elif (conn := self._open_connection(destination)) is not None:
             conn.write(data)
         elif len(self._connections) + len(self._pending) >= MAX_CONNECTIONS:
-            logger.warning("x tcp %s: %d connections open, not opening another",
-                           destination, MAX_CONNECTIONS)
+            logger.warning(
+                "x tcp %s: %d connections open, not opening another", destination, MAX_CONNECTIONS
+            )
             self._report(destination, "too many connections")
         else:
             self._pending[destination] = [data]
@@ -222,8 +230,11 @@ class SipTransport:
             return False
         if not conn.outbound and len(self._connections) + len(self._pending) >= MAX_CONNECTIONS:
             if not self._cap_warned:
-                logger.warning("x tcp %s: %d connections open, refusing new ones",
-                               conn.address, MAX_CONNECTIONS)
+                logger.warning(
+                    "x tcp %s: %d connections open, refusing new ones",
+                    conn.address,
+                    MAX_CONNECTIONS,
+                )
                 self._cap_warned = True
             else:
                 logger.debug("- tcp %s refused: connection limit", conn.address)
