@@ -124,6 +124,7 @@ class Settings:
     button_pin: int = 17  #: BCM number of the doorbell button
     led_pin: int | None = None  #: BCM number of the status LED; None: no LED
     door_relay_pin: int | None = None  #: BCM number of the door relay; None: no relay
+    door_relay_active_low: bool = False  #: the relay input energises on a low level
     # audio
     audio_input: str = "default"  #: microphone spec (see intercom.hw.audio)
     audio_output: str = "default"  #: speaker spec
@@ -170,6 +171,8 @@ def _display(key: str, value: object) -> str:
         return f"{value[0]}-{value[1]}"
     if isinstance(value, tuple):
         return ",".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     return str(value)
@@ -305,6 +308,7 @@ def _read_all(check: ValueParser) -> Settings:
         button_pin=check.button_pin(d.button_pin),
         led_pin=check.pin("INTERCOM_LED_PIN", None),
         door_relay_pin=relay_pin,
+        door_relay_active_low=check.flag("INTERCOM_DOOR_RELAY_ACTIVE_LOW", d.door_relay_active_low),
         audio_input=check.audio("INTERCOM_AUDIO_INPUT", output=False),
         audio_output=check.audio("INTERCOM_AUDIO_OUTPUT", output=True),
         codecs=check.codecs(d.codecs),

@@ -53,6 +53,7 @@ FIELD_OF_KEY: dict[str, str] = {
     "INTERCOM_BUTTON_PIN": "button_pin",
     "INTERCOM_LED_PIN": "led_pin",
     "INTERCOM_DOOR_RELAY_PIN": "door_relay_pin",
+    "INTERCOM_DOOR_RELAY_ACTIVE_LOW": "door_relay_active_low",
     # audio
     "INTERCOM_AUDIO_INPUT": "audio_input",
     "INTERCOM_AUDIO_OUTPUT": "audio_output",

@@ -60,6 +60,8 @@ _DTMF = frozenset("0123456789*#ABCD")
 _SIP_USER = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _INLINE_COMMENT = re.compile(r"\s[#;]")
+_YES = frozenset({"yes", "true", "on", "1"})
+_NO = frozenset({"no", "false", "off", "0"})
 
 
 class ValueParser:
@@ -144,6 +146,17 @@ class ValueParser:
     def button_pin(self, default: int) -> int:
         pin = self.pin("INTERCOM_BUTTON_PIN", default)
         return default if pin is None else pin
+
+    def flag(self, key: str, default: bool) -> bool:
+        text = self.text(key)
+        if text is None:
+            return default
+        if text.lower() in _YES:
+            return True
+        if text.lower() in _NO:
+            return False
+        self.problem(key, f"{text!r} is not yes or no")
+        return default
 
     # -- choices ----------------------------------------------------------------------------
 

@@ -51,7 +51,11 @@ def open_hardware(settings: Settings, loop: asyncio.AbstractEventLoop) -> Hardwa
         if settings.led_pin is not None:
             hardware.led = GpioLed(settings.led_pin, pin_factory=factory)
         if settings.door_relay_pin is not None:
-            hardware.relay = GpioRelay(settings.door_relay_pin, pin_factory=factory)
+            hardware.relay = GpioRelay(
+                settings.door_relay_pin,
+                pin_factory=factory,
+                active_high=not settings.door_relay_active_low,
+            )
     except GpioError:
         hardware.close()
         raise

@@ -439,6 +439,10 @@ LONG_SOCKET = "/run/" + "x" * 110
             "INTERCOM_RING_TIMOUT: not a known setting; did you mean INTERCOM_RING_TIMEOUT?",
         ),
         (
+            {"INTERCOM_DOOR_RELAY_ACTIVE_LOW": "maybe"},
+            "INTERCOM_DOOR_RELAY_ACTIVE_LOW: 'maybe' is not yes or no",
+        ),
+        (
             {"INTERCOM_FROBNICATE": "1"},
             "INTERCOM_FROBNICATE: not a known setting (intercom.env.example lists them all)",
         ),
@@ -456,6 +460,17 @@ def test_each_wrong_value_has_its_exact_message(environ, expected):
 def test_a_valid_value_with_an_even_odd_pair():
     assert load_settings({"INTERCOM_RTP_PORTS": "10000-10001"}).rtp_ports == (10000, 10001)
     assert load_settings({"INTERCOM_RTP_PORTS": "10001 - 10003"}).rtp_ports == (10001, 10003)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("yes", True), ("TRUE", True), ("on", True), ("1", True), ("no", False), ("Off", False),
+     ("0", False), ("", False)],
+)  # fmt: skip
+def test_yes_or_no_values(text, expected):
+    settings = load_settings({"INTERCOM_DOOR_RELAY_ACTIVE_LOW": text})
+    assert settings.door_relay_active_low is expected
+    assert settings.redacted()["INTERCOM_DOOR_RELAY_ACTIVE_LOW"] == ("yes" if expected else "no")
 
 
 def test_case_insensitive_choices_are_normalised():
