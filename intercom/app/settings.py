@@ -338,6 +338,10 @@ def _distinct_pins(check: ValueParser, settings: Settings) -> None:
             used[pin] = key
 
 
+LAST_PULLED_UP_PIN = 8
+"""GPIO0-8 boot with their pull-up on (BCM283x); the higher pins boot pulled low."""
+
+
 def _cross_warnings(check: ValueParser, s: Settings) -> None:
     """Combinations of keys that work but are probably not what the user wants."""
     add = check.warnings.append
@@ -362,6 +366,13 @@ def _cross_warnings(check: ValueParser, s: Settings) -> None:
         add(
             "INTERCOM_TRUSTED_HOSTS is set, but INTERCOM_ALLOWED_CALLERS is empty: every "
             "incoming call is still refused"
+        )
+    pin = s.door_relay_pin
+    if s.door_relay_active_low and pin is not None and pin > LAST_PULLED_UP_PIN:
+        add(
+            f"INTERCOM_DOOR_RELAY_ACTIVE_LOW with GPIO{pin}: that pin is pulled low from "
+            "power-on until the service starts, which energises a low-trigger relay; "
+            f"GPIO0-{LAST_PULLED_UP_PIN} boot pulled high"
         )
     if s.sip_server and s.sip_expires < 60:
         add(

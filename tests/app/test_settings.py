@@ -473,6 +473,18 @@ def test_yes_or_no_values(text, expected):
     assert settings.redacted()["INTERCOM_DOOR_RELAY_ACTIVE_LOW"] == ("yes" if expected else "no")
 
 
+def test_an_active_low_relay_on_a_pin_pulled_low_at_boot_is_warned_about():
+    def warnings(pin: str) -> list[str]:
+        base = {"INTERCOM_DOOR_RELAY_ACTIVE_LOW": "yes", "INTERCOM_DOOR_RELAY_PIN": pin}
+        return [w for w in load_settings(base).warnings if "ACTIVE_LOW" in w]
+
+    assert warnings("22") == [
+        "INTERCOM_DOOR_RELAY_ACTIVE_LOW with GPIO22: that pin is pulled low from power-on until "
+        "the service starts, which energises a low-trigger relay; GPIO0-8 boot pulled high"
+    ]
+    assert warnings("6") == []
+
+
 def test_case_insensitive_choices_are_normalised():
     settings = load_settings(
         {"INTERCOM_SIP_TRANSPORT": "Tcp", "INTERCOM_GPIO": "PI", "INTERCOM_LOG_LEVEL": "warning"}
