@@ -2,19 +2,35 @@
 
 The media tests play a known WAV on each side of a call, record what the other side decodes,
 and ask: is the recording the reference, delayed and slightly distorted by the codec? The
-answer is a number, the normalised cross-correlation at the best alignment:
+answer is a normalised cross-correlation (Pearson: mean removed, divided by both norms):
 
 1. Both signals are brought to one sample rate (the higher of the two, with soxr), so a
    recording decoded at 8 kHz compares with a 16 kHz reference and alignment keeps the finer
    resolution.
-2. The first ``skip_seconds`` of the recording are dropped: the receiver's jitter buffer and
-   the first packets make that start unreliable.
-3. The lag is where the FFT cross-correlation of the rest of the recording against the
+2. The first ``skip_seconds`` of the recording are not judged: the receiver's jitter buffer
+   and the first packets make that start unreliable (the windows of step 4 may reach into it).
+3. The global lag is where the FFT cross-correlation of the rest of the recording against the
    reference peaks (a full linear correlation, zero-padded to a power of two, so any offset is
    found, negative or positive, including the codec's own delay: a few samples for G.722).
-4. The normalised correlation (Pearson: mean removed, divided by both norms) is computed over
-   the samples both signals have at that lag. G.711 and G.722 keep it above 0.99 on the
-   signals made here; an unrelated signal stays near 0.
+   The global correlation is computed over all the samples both signals have at that lag.
+4. The local correlation allows for an adaptive playout. A receiver's jitter buffer grows its
+   delay by inserting a frame (a concealed gap) and shrinks it by skipping one, whenever the
+   network's jitter says so, at any time of the call: each adjustment legitimately moves the
+   lag by one 20 ms frame, and the global correlation drops by the share of the recording
+   played at another lag. So the recording is also cut into windows of
+   :data:`LOCAL_WINDOW_SECONDS` starting every :data:`LOCAL_HOP_SECONDS`; each window finds
+   its own lag within :data:`MAX_DRIFT_SECONDS` of the global lag and its correlation there.
+   The local correlation is the worst, over every sample judged, of the best window that
+   contains the sample. It is high only if every part of the recording lies in a half-second
+   that is the reference at a single lag: a few frames inserted or skipped half a second or
+   more apart pass; missing or garbled audio, noise, silence, another signal, lag changes
+   every few frames or a time stretch (1 % moves the lag 5 ms across one window) all fail.
+   The samples judged run from the skip to one window before the end; the windows reach one
+   window further on either side, so a lag change right after the skip or just before the end
+   has a clean window on each side like any other.
+
+G.711 and G.722 keep both figures above 0.99 on the signals made here when the playout delay
+never changes; an unrelated signal stays near 0.
 
 Lag convention: ``recording[n] ~ reference[n - lag]`` at the compared rate, i.e. a positive
 lag means the recording is late by ``lag`` samples.
@@ -38,10 +54,16 @@ import numpy.typing as npt
 import soxr
 
 __all__ = [
+    "LOCAL_HOP_SECONDS",
+    "LOCAL_WINDOW_SECONDS",
+    "MAX_DRIFT_SECONDS",
     "Comparison",
+    "LocalAlignment",
     "SignalKind",
     "best_alignment",
+    "compare_signals",
     "compare_wavs",
+    "local_alignment",
     "make_signal",
     "make_test_wav",
     "normalised_correlation",
@@ -55,6 +77,13 @@ SignalKind = Literal["bursts", "chirp", "noise"]
 
 #: Peak level of the generated signals (about -6 dBFS).
 PEAK = 0.5
+#: Length of the windows of the local alignment: one window of speech, many frames long.
+LOCAL_WINDOW_SECONDS = 0.5
+#: Step between two windows of the local alignment: half a 20 ms frame, so one window ends
+#: within 5 ms of any lag change.
+LOCAL_HOP_SECONDS = 0.01
+#: How far a window's own lag may be from the global lag: three 20 ms frames either way.
+MAX_DRIFT_SECONDS = 0.06
 
 
 # -- WAV files ------------------------------------------------------------------------------
@@ -255,7 +284,8 @@ def best_alignment(
     ignored; ``window_seconds`` (default: all the rest) limits the part of the recording used
     to find the lag. The correlation is :func:`normalised_correlation` over every sample the
     two have in common at that lag (after the skip), so a slip later in the recording shows.
-    ValueError when the recording is too short or nothing overlaps.
+    A silent recording gives ``(0, 0.0)``. ValueError when the recording is too short or
+    nothing overlaps.
     """
     ref = np.asarray(reference, dtype=np.float64)
     rec = np.asarray(recording, dtype=np.float64)
@@ -268,6 +298,8 @@ def best_alignment(
     if len(ref) < rate // 10:
         raise ValueError(f"reference too short: {len(ref) / rate:.3f} s")
     tail = rec[skip:]
+    if not np.any(tail):
+        return 0, 0.0  # silence: nothing to align, nothing in common
     probe = tail
     if window_seconds is not None:
         probe = tail[: max(1, round(window_seconds * rate))]
@@ -284,10 +316,95 @@ def best_alignment(
 
 
 @dataclass(frozen=True, slots=True)
+class LocalAlignment:
+    """The verdict of :func:`local_alignment`."""
+
+    #: Worst, over the samples judged, of the best window containing the sample.
+    correlation: float
+    #: ``(first sample, lag)`` of each run of samples whose best window has that lag, in order:
+    #: one run when the playout delay never changed.
+    lag_track: tuple[tuple[int, int], ...]
+    #: The samples of the recording judged: ``start`` to ``stop`` (exclusive).
+    start: int
+    stop: int
+
+
+def local_alignment(
+    reference: npt.ArrayLike,
+    recording: npt.ArrayLike,
+    rate: int,
+    lag: int,
+    *,
+    skip_seconds: float = 0.5,
+    window_seconds: float = LOCAL_WINDOW_SECONDS,
+    hop_seconds: float = LOCAL_HOP_SECONDS,
+    max_drift_seconds: float = MAX_DRIFT_SECONDS,
+) -> LocalAlignment:
+    """Align ``recording`` against ``reference`` window by window, around the global ``lag``.
+
+    Windows of ``window_seconds`` start every ``hop_seconds``; each takes the lag within
+    ``max_drift_seconds`` of ``lag`` where its correlation with the reference, divided by the
+    reference's norm there, peaks, and its :func:`normalised_correlation` at that lag. Every
+    sample judged gets the best value of the windows that contain it, and the verdict is the
+    worst sample's (see the module docstring for what that proves).
+
+    The samples judged run from ``skip_seconds`` to one window before the end of the recording
+    (or of the reference), and windows reach up to one window beyond them on either side: a lag
+    change anywhere in them, even right after the skip or just before the end, then has a clean
+    window on each side. ValueError when less than one window is left to judge.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    rec = np.asarray(recording, dtype=np.float64)
+    drift = round(max_drift_seconds * rate)
+    width = round(window_seconds * rate)
+    hop = max(1, round(hop_seconds * rate))
+    # Every window must find reference samples at every lag allowed: rec[n] ~ ref[n - lag].
+    lowest = max(0, lag + drift)
+    highest = min(len(rec), len(ref) + lag - drift)
+    start = max(round(skip_seconds * rate), lowest)
+    stop = highest - width
+    if width < 2 or stop - start < width:
+        raise ValueError(
+            f"recording too short: {max(0, stop - start) / rate:.3f} s of it to judge after the "
+            f"skip and before the last window, need {window_seconds} s"
+        )
+    earlier = min(width // hop, (start - lowest) // hop)  # windows reaching back before start
+    origin = start - earlier * hop
+    starts = range(origin, stop, hop)  # the last ones reach ``highest``, never beyond
+
+    span = width + 2 * drift  # the reference samples one window can meet
+    size = 1 << (span - 1).bit_length()  # no wrap-around for the lags searched
+    energy = np.concatenate(([0.0], np.cumsum(ref * ref)))
+    best = np.full(highest - origin, -np.inf)
+    best_lag = np.zeros(highest - origin, dtype=np.int64)
+    for first in starts:
+        probe = rec[first : first + width]
+        base = first - lag - drift  # reference index of the window at lag + drift
+        spectrum = np.fft.rfft(ref[base : base + span], size) * np.conj(np.fft.rfft(probe, size))
+        # scores[k] = sum_i ref[base + k + i] * probe[i]: the window at lag + drift - k.
+        scores = np.fft.irfft(spectrum, size)[: 2 * drift + 1]
+        ref_energy = energy[base + width : base + span + 1] - energy[base : base + 2 * drift + 1]
+        k = int(np.argmax(scores / np.sqrt(np.maximum(ref_energy, 1e-30))))
+        window_lag = lag + drift - k
+        value = normalised_correlation(probe, ref[first - window_lag : first - window_lag + width])
+        view = slice(first - origin, first - origin + width)
+        better = value > best[view]
+        best[view][better] = value
+        best_lag[view][better] = window_lag
+
+    best, best_lag = best[start - origin : stop - origin], best_lag[start - origin : stop - origin]
+    changes = np.flatnonzero(np.diff(best_lag)) + 1
+    track = [(start, int(best_lag[0]))]
+    track.extend((start + int(i), int(best_lag[i])) for i in changes)
+    return LocalAlignment(float(best.min()), tuple(track), start, stop)
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     """The verdict of :func:`compare_wavs`; ``str()`` reads well in an assertion message."""
 
     rate: int
+    #: The global lag, and the correlation over the whole compared recording at that one lag.
     lag_samples: int
     correlation: float
     reference_seconds: float
@@ -295,6 +412,12 @@ class Comparison:
     #: Correlation of each consecutive 0.5 s piece (after the skip) at the global lag;
     #: a dropped or inserted frame shows as a dip from there on.
     segments: tuple[float, ...]
+    #: :attr:`LocalAlignment.correlation`: what a test with an adaptive playout asserts.
+    local_correlation: float
+    #: :attr:`LocalAlignment.lag_track` in seconds: ``(recording time, lag)`` of each run.
+    lag_track: tuple[tuple[float, float], ...]
+    #: Seconds of the recording the local correlation judges.
+    compared_seconds: float
 
     @property
     def lag_seconds(self) -> float:
@@ -302,24 +425,24 @@ class Comparison:
 
     def __str__(self) -> str:
         pieces = " ".join(f"{s:.2f}" for s in self.segments)
+        track = ", ".join(f"{lag * 1000:.1f} ms from {t:.2f} s" for t, lag in self.lag_track)
         return (
-            f"correlation {self.correlation:.4f} at lag {self.lag_samples} samples "
-            f"({self.lag_seconds * 1000:.1f} ms) at {self.rate} Hz; reference "
-            f"{self.reference_seconds:.2f} s, recording {self.recording_seconds:.2f} s; "
-            f"per 0.5 s: {pieces}"
+            f"local correlation {self.local_correlation:.4f} over {self.compared_seconds:.2f} s "
+            f"(lag {track}); global correlation {self.correlation:.4f} at lag "
+            f"{self.lag_samples} samples ({self.lag_seconds * 1000:.1f} ms) at {self.rate} Hz; "
+            f"reference {self.reference_seconds:.2f} s, recording {self.recording_seconds:.2f} s; "
+            f"per 0.5 s at the global lag: {pieces}"
         )
 
 
-def compare_wavs(
-    reference: str | Path, recording: str | Path, *, skip_seconds: float = 0.5
+def compare_signals(
+    reference: npt.ArrayLike, recording: npt.ArrayLike, rate: int, *, skip_seconds: float = 0.5
 ) -> Comparison:
-    """Read two WAV files, bring them to the higher rate, and align them."""
-    ref_rate, ref = read_wav_mono(reference)
-    rec_rate, rec = read_wav_mono(recording)
-    rate = max(ref_rate, rec_rate)
-    ref = resample(ref, ref_rate, rate)
-    rec = resample(rec, rec_rate, rate)
+    """Align two signals at the same ``rate``, globally and window by window."""
+    ref = np.asarray(reference, dtype=np.float64)
+    rec = np.asarray(recording, dtype=np.float64)
     lag, value = best_alignment(ref, rec, rate, skip_seconds=skip_seconds)
+    local = local_alignment(ref, rec, rate, lag, skip_seconds=skip_seconds)
     segments: list[float] = []
     piece = rate // 2
     first = max(round(skip_seconds * rate), lag)
@@ -338,4 +461,18 @@ def compare_wavs(
         reference_seconds=len(ref) / rate,
         recording_seconds=len(rec) / rate,
         segments=tuple(segments),
+        local_correlation=local.correlation,
+        lag_track=tuple((at / rate, run_lag / rate) for at, run_lag in local.lag_track),
+        compared_seconds=(local.stop - local.start) / rate,
     )
+
+
+def compare_wavs(
+    reference: str | Path, recording: str | Path, *, skip_seconds: float = 0.5
+) -> Comparison:
+    """Read two WAV files, bring them to the higher rate, and :func:`compare_signals`."""
+    ref_rate, ref = read_wav_mono(reference)
+    rec_rate, rec = read_wav_mono(recording)
+    rate = max(ref_rate, rec_rate)
+    ref, rec = resample(ref, ref_rate, rate), resample(rec, rec_rate, rate)
+    return compare_signals(ref, rec, rate, skip_seconds=skip_seconds)

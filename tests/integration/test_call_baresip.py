@@ -2,14 +2,19 @@
 
 Our UserAgent calls baresip (auto-answer) on loopback. The door side plays a known WAV through
 the ``wav:`` input and records what it hears through the ``wav:`` output; baresip plays its own
-WAV and records what it decodes. Each recording must be the other side's signal (normalised
-cross-correlation of at least 0.9 after alignment), and DTMF keyed on baresip must arrive as
-the right digits. The harness itself is proven baresip-to-baresip in test_baresip_harness.py.
+WAV and records what it decodes. Each recording must be the other side's signal: every part of
+it from SETTLE_SECONDS to half a second before its end must lie in a half-second window whose
+normalised cross-correlation with that signal is at least 0.9 at one lag (the local
+correlation of audio_compare: each window finds its own lag within 60 ms of the global one,
+because an adaptive jitter buffer legitimately moves the lag by a 20 ms frame whenever it grows
+or shrinks its delay, at any time of the call). DTMF keyed on baresip must arrive as the right
+digits. The harness itself is proven baresip-to-baresip in test_baresip_harness.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +26,26 @@ from intercom.media.stream import StreamStats
 from intercom.runtime.media_calls import MediaCalls, MediaConfig
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, IncomingCallReceived
-from tests.integration.audio_compare import compare_wavs, make_test_wav
+from tests.integration.audio_compare import Comparison, compare_wavs, make_test_wav
 from tests.integration.baresip_harness import BaresipPeer, CallRecording, require_baresip
+
+logger = logging.getLogger(__name__)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(40)]
 
 TALK_SECONDS = 5.0
-SETTLE_SECONDS = 2.0
-"""Compared from here on: the adaptive jitter buffer may drop a frame in its first second or
-two to bring an initial delay down to its target, which shifts the alignment by 20 ms."""
+SETTLE_SECONDS = 1.0
+"""Judged from here on: before it are the call's first packets and each side's prefetch. The
+jitter buffers' delay adjustments (a frame dropped or inserted, here or later) are allowed
+for by the local correlation, not by this skip."""
+MIN_CORRELATION = 0.9
 DTMF = "1379*#"
+
+
+def _assert_carries(direction: str, result: Comparison, explain: str) -> None:
+    """The recording is the signal sent, allowing for adaptive playout; log the figures."""
+    logger.info("- %s: %s", direction, result)
+    assert result.local_correlation >= MIN_CORRELATION, f"{direction}: {result}\n{explain}"
 
 
 @dataclass
@@ -105,11 +120,11 @@ def test_call_carries_audio_both_ways_and_dtmf(codec: str, rate: int, tmp_path: 
         result.door_wav, result.phone_recording.received, skip_seconds=SETTLE_SECONDS
     )
     to_door = compare_wavs(result.phone.played, result.door_recording, skip_seconds=SETTLE_SECONDS)
-    assert to_phone.correlation >= 0.9, f"door -> phone: {to_phone}\n{explain}"
-    assert to_door.correlation >= 0.9, f"phone -> door: {to_door}\n{explain}"
-    # The comparison can fail: the door's own signal is not what it heard.
+    _assert_carries("door -> phone", to_phone, explain)
+    _assert_carries("phone -> door", to_door, explain)
+    # The comparison can fail: the door's own signal is not what it heard, at any lag.
     mixed_up = compare_wavs(result.door_wav, result.door_recording, skip_seconds=SETTLE_SECONDS)
-    assert mixed_up.correlation < 0.3
+    assert mixed_up.local_correlation < 0.3, str(mixed_up)
 
     assert "".join(d.digit for d in result.digits) == DTMF, explain
     assert all(d.source == "rtp" and d.duration_ms > 0 for d in result.digits)
@@ -179,6 +194,6 @@ def test_incoming_call_from_a_peer_offering_g722_is_answered_in_g722(tmp_path: P
         result.door_wav, result.phone_recording.received, skip_seconds=SETTLE_SECONDS
     )
     to_door = compare_wavs(result.phone.played, result.door_recording, skip_seconds=SETTLE_SECONDS)
-    assert to_phone.correlation >= 0.9, f"door -> phone: {to_phone}\n{explain}"
-    assert to_door.correlation >= 0.9, f"phone -> door: {to_door}\n{explain}"
+    _assert_carries("door -> phone", to_phone, explain)
+    _assert_carries("phone -> door", to_door, explain)
     assert to_door.rate == 16000  # wideband all the way to the recording
