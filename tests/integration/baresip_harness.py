@@ -137,6 +137,7 @@ def require_baresip() -> str:
 
 # -- ports ----------------------------------------------------------------------------------
 
+
 def _sip_port() -> int:
     """``p`` free for UDP and TCP with ``p + 1`` free for TCP (baresip's TLS listener)."""
     return claim_ports([BOTH, TCP])

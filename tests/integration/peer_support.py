@@ -17,14 +17,14 @@ BOTH = (socket.SOCK_DGRAM, socket.SOCK_STREAM)
 _HANDED_OUT: set[int] = set()
 
 
-def bindable(port: int, kinds: tuple[int, ...] = BOTH) -> bool:
-    """True when ``port`` on 127.0.0.1 can be bound right now for every socket kind given."""
+def bindable(port: int, kinds: tuple[int, ...] = BOTH, host: str = "127.0.0.1") -> bool:
+    """True when ``port`` on ``host`` can be bound right now for every socket kind given."""
     for kind in kinds:
         with socket.socket(socket.AF_INET, kind) as s:
             if kind == socket.SOCK_STREAM:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind((host, port))
             except OSError:
                 return False
     return True

@@ -1,8 +1,8 @@
 """Run sipp (the independent SIP peer of the integration tests) over loopback.
 
-One :class:`Sipp` is one sipp process bound to 127.0.0.1, started in the background with
-``asyncio.create_subprocess_exec`` so a test can drive the user agent under test in the same
-event loop while sipp plays its scenario::
+One :class:`Sipp` is one sipp process bound to 127.0.0.1 (or another loopback address),
+started in the background with ``asyncio.create_subprocess_exec`` so a test can drive the user
+agent under test in the same event loop while sipp plays its scenario::
 
     async with Sipp(SCENARIOS / "callee_busy.xml") as peer:
         ...  # make the UA call sip:door@127.0.0.1:{peer.port}
@@ -17,7 +17,9 @@ final statistics screen.
 
 Facts about sipp 3.6.1 this module relies on (tried, not guessed):
 
-- ``-i 127.0.0.1 -mi 127.0.0.1`` keep sipp off the machine's real interfaces.
+- ``-i 127.0.0.1 -mi 127.0.0.1`` keep sipp off the machine's real interfaces. Any address of
+  127/8 works the same way (``-i 127.0.0.2 -mi 127.0.0.2``: Linux loopback answers all of
+  127.0.0.0/8), which lets a test send from a source address other than 127.0.0.1.
 - ``-timeout Ns -timeout_error``: a run that outlives the global timeout exits 255 with
   "<scenario> timed out after ..." on stderr (without ``-timeout_error`` it exits 97).
 - Exit status 1 means a failed call, but sipp also exits 1 when it refuses a scenario
@@ -156,7 +158,7 @@ def _kill_leftovers() -> None:
 
 
 class Sipp:
-    """One sipp process on 127.0.0.1, started in the background.
+    """One sipp process on 127.0.0.1 (or ``host``), started in the background.
 
     ``scenario``: the XML file (``-sf``); a bare name is looked up in :data:`SCENARIOS`.
     ``port``: the SIP port sipp binds (``-p``); 0 picks one free for UDP and TCP, and it is known
@@ -168,7 +170,10 @@ class Sipp:
     ``timeout``: ``-timeout`` for the whole run (with ``-timeout_error``), in seconds.
     ``recv_timeout``: ``-recv_timeout`` in seconds: how long any ``<recv>`` without its own
     ``timeout`` waits before the call fails; defaults to ``timeout``.
-    ``extra_args``: appended to the command line as they are.
+    ``extra_args``: appended to the command line as they are (``-rtp_echo`` to echo media).
+    ``host``: the loopback address sipp binds for SIP and media (``-i``/``-mi``), 127.0.0.1 by
+    default; another 127.x.y.z makes sipp a different source host. ``port`` 0 still picks a
+    port that is free on 127.0.0.1.
     """
 
     def __init__(
@@ -184,7 +189,10 @@ class Sipp:
         recv_timeout: float | None = None,
         extra_args: list[str] | tuple[str, ...] = (),
         workdir: str | Path | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        if not host.startswith("127."):
+            raise ValueError(f"sipp must stay on loopback (127.0.0.0/8), not {host!r}")
         path = Path(scenario)
         if not path.is_absolute() and not path.exists() and (SCENARIOS / path).exists():
             path = SCENARIOS / path
@@ -193,6 +201,7 @@ class Sipp:
         if transport not in ("udp", "tcp"):
             raise ValueError(f"transport must be 'udp' or 'tcp', not {transport!r}")
         self.scenario = path.resolve()
+        self.host = host
         self.port = port or free_port()
         self.media_port = free_media_port()
         self.transport: Transport = transport
@@ -245,9 +254,9 @@ class Sipp:
             "-sf",
             str(self.scenario),
             "-i",
-            "127.0.0.1",
+            self.host,
             "-mi",
-            "127.0.0.1",
+            self.host,
             "-p",
             str(self.port),
             "-mp",
@@ -306,7 +315,7 @@ class Sipp:
         # (or sipp died, e.g. on a scenario error: wait() then reports why).
         kinds = UDP if self.transport == "udp" else TCP
         for _ in range(100):
-            if self._proc.returncode is not None or not bindable(self.port, kinds):
+            if self._proc.returncode is not None or not bindable(self.port, kinds, self.host):
                 break
             await asyncio.sleep(0.02)
 
@@ -391,4 +400,4 @@ class Sipp:
         self.kill()
 
     def __repr__(self) -> str:
-        return f"<Sipp {self.scenario.name} 127.0.0.1:{self.port}/{self.transport}>"
+        return f"<Sipp {self.scenario.name} {self.host}:{self.port}/{self.transport}>"

@@ -9,12 +9,7 @@ event loop. press -> the phone rings and answers -> status shows connected -> ha
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import random
-import signal
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,32 +18,11 @@ from intercom.runtime.media_calls import MediaCalls, MediaConfig
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallEnded, Event, IncomingCallReceived
 
+from .daemon_process import DaemonProcess
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 HOST = "127.0.0.1"
-
-
-async def _intercom(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "intercom", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 20)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
-async def _status(env: dict[str, str]) -> dict:
-    code, out, err = await _intercom("status", "--json", env=env)
-    assert code == 0, err
-    return json.loads(out)
-
-
-async def _until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        await asyncio.sleep(0.1)
 
 
 async def _scenario(tmp_path: Path) -> None:
@@ -79,64 +53,42 @@ async def _scenario(tmp_path: Path) -> None:
         on_event=on_event,
     )
     await phone.start()
-    socket_path = tmp_path / "control.sock"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    env.update({
+    daemon = DaemonProcess(tmp_path, {
         "INTERCOM_SIP_BIND": f"{HOST}:0",
         "INTERCOM_CALL_TARGET": f"sip:phone@{HOST}:{phone.local_port}",
-        "INTERCOM_GPIO": "mock",
         "INTERCOM_AUDIO_INPUT": "tone:500",
         "INTERCOM_AUDIO_OUTPUT": f"wav:{tmp_path / 'door-heard.wav'}",
         "INTERCOM_RTP_PORTS": "47000-47999",
-        "INTERCOM_CONTROL_SOCKET": str(socket_path),
     })  # fmt: skip
-    daemon = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "intercom", "run", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
     try:
-
-        async def socket_ready() -> bool:
-            return socket_path.exists()
-
-        await _until(socket_ready, 10, "control socket")
-        status = await _status(env)
+        await daemon.start()
+        status = await daemon.status()
         assert status["registration"]["state"] == "disabled"
         assert status["call"]["state"] == "idle"
 
-        assert (await _intercom("press", env=env))[0] == 0
-
-        async def connected() -> bool:
-            return (await _status(env))["call"]["state"] == "connected"
-
-        await _until(connected, 10, "connected call")
+        assert (await daemon.cli("press"))[0] == 0
+        await daemon.until(lambda s: s["call"]["state"] == "connected", 10, "connected call")
         await asyncio.sleep(1.5)
-        assert (await _intercom("hangup", env=env))[0] == 0
+        assert (await daemon.cli("hangup"))[0] == 0
 
-        async def phone_hung_up() -> bool:
-            return bool(ended)
-
-        await _until(phone_hung_up, 5, "BYE at the phone")
+        deadline = asyncio.get_running_loop().time() + 5
+        while not ended:
+            assert asyncio.get_running_loop().time() < deadline, "no BYE at the phone within 5 s"
+            await asyncio.sleep(0.05)
         assert ended[0].by_peer
-        await asyncio.sleep(0.3)
-        last = (await _status(env))["last_call"]
+        status = await daemon.until(lambda s: s["last_call"]["outcome"] is not None, 5, "last call")
+        last = status["last_call"]
         assert last["outcome"] == "answered", last
         assert last["packets_sent"] > 40 and last["packets_received"] > 40, last
         assert last["packets_lost"] == 0, last
 
-        daemon.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(daemon.wait(), 5)
-        assert code == 0
-        assert not socket_path.exists()
+        assert await daemon.terminate() == 0
+        assert not daemon.socket_path.exists()
     finally:
-        if daemon.returncode is None:
-            daemon.kill()
-            await daemon.wait()
+        await daemon.kill()
         phone_media.close_all()
         await phone.stop()
-    assert daemon.stderr is not None
-    log = (await daemon.stderr.read()).decode()
-    assert "Traceback" not in log, log
+    assert "Traceback" not in daemon.log(), daemon.log()
 
 
 def test_intercom_run_press_hangup_status_and_sigterm(tmp_path: Path) -> None:

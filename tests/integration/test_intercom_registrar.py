@@ -1,0 +1,178 @@
+"""`intercom run` against sipp as its PBX: register, call, open, hang up, unregister.
+
+The daemon runs as a process with mock GPIO, a WAV file as its microphone and a WAV recording
+as its speaker; `intercom press|open|hangup|status` drive it as a user would, and SIGTERM ends
+it. sipp plays the PBX of tests/integration/sipp/: its exit status is the verdict on the wire
+(each scenario checks what its header comment says), the daemon's status and log the verdict on
+the door's side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import struct
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .daemon_process import DaemonProcess
+from .sipp_harness import Sipp, require_sipp
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+HOST = "127.0.0.1"
+PASSWORD = "Door-Pass-7c1e"
+PULSE = 0.2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _sipp_installed() -> None:
+    require_sipp()
+
+
+def write_tone_wav(path: Path, hz: float = 800.0, seconds: float = 2.0, rate: int = 8000) -> None:
+    """A mono 16-bit sine, the door's microphone."""
+    samples = (
+        int(8000 * math.sin(2 * math.pi * hz * n / rate)) for n in range(int(seconds * rate))
+    )
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+
+
+def door_settings(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """What every test here gives the daemon, plus ``settings``."""
+    microphone = tmp_path / "microphone.wav"
+    write_tone_wav(microphone)
+    return {
+        "INTERCOM_SIP_BIND": f"{HOST}:0",
+        "INTERCOM_GPIO": "mock",
+        "INTERCOM_DOOR_RELAY_PIN": "22",
+        "INTERCOM_DOOR_PULSE": str(PULSE),
+        "INTERCOM_AUDIO_INPUT": f"wav:{microphone}",
+        "INTERCOM_AUDIO_OUTPUT": f"wav:{tmp_path / 'speaker.wav'}",
+        "INTERCOM_RTP_PORTS": "48000-48999",
+        "INTERCOM_LOG_LEVEL": "DEBUG",
+        **settings,
+    }
+
+
+def assert_clean_log(log: str, *secrets: str) -> None:
+    assert "Traceback" not in log, log
+    for secret in secrets:
+        assert secret not in log, f"{secret!r} leaked into the daemon's log"
+
+
+# -- A: register, call through the server, open, hang up, unregister -----------------------
+
+
+async def _register_call_unregister(tmp_path: Path) -> None:
+    pbx = Sipp(
+        "pbx_register_call.xml",
+        calls=2,
+        timeout=60,
+        recv_timeout=40,
+        variables={"password": PASSWORD},
+        extra_args=["-rtp_echo"],
+    )
+    daemon = DaemonProcess(tmp_path, door_settings(
+        tmp_path,
+        INTERCOM_SIP_SERVER=f"{HOST}:{pbx.port}",
+        INTERCOM_SIP_USER="door",
+        INTERCOM_SIP_PASSWORD=PASSWORD,
+        INTERCOM_SIP_EXPIRES="3600",
+        INTERCOM_CALL_TARGET="family",
+    ))  # fmt: skip
+    async with pbx:
+        try:
+            await daemon.start()
+            status = await daemon.until(
+                lambda s: s["registration"]["state"] != "registering", 10, "registration outcome"
+            )
+            assert status["registration"] == {"state": "registered", "last_status": 200}, status
+            assert status["call"]["state"] == "idle"
+
+            assert (await daemon.cli("press"))[0] == 0
+            seen: list[str] = []
+
+            def connected(s: dict[str, Any]) -> bool:
+                seen.append(str(s["call"]["state"]))
+                return seen[-1] == "connected"
+
+            await daemon.until(connected, 10, "connected call")
+            assert seen[0] in ("calling", "ringing"), seen
+            assert "ringing" in seen, seen  # sipp rings for 1.5 s before it answers
+
+            code, _, err = await daemon.cli("open")
+            assert code == 0, err
+            status = await daemon.until(lambda s: s["door"]["opened_count"] >= 1, 5, "door opened")
+            assert status["door"] == {"opened_count": 1, "locked_out": False}
+            assert "door opened from the control socket" in daemon.log()
+
+            await asyncio.sleep(1.0)  # sipp echoes the door's audio meanwhile
+            assert (await daemon.cli("hangup"))[0] == 0
+            status = await daemon.until(
+                lambda s: s["last_call"]["outcome"] is not None, 10, "the call's end"
+            )
+            last = status["last_call"]
+            assert status["call"]["state"] == "idle"
+            assert last["outcome"] == "answered", last
+            assert last["codec"] == "PCMU", last
+            assert last["packets_sent"] > 25 and last["packets_received"] > 25, last
+            assert last["duration"] >= 1.0, last
+
+            assert await daemon.terminate() == 0
+            result = await pbx.wait(timeout=15)
+        finally:
+            await daemon.kill()
+    assert result.ok, result.explain()
+    registers = [m for m in re.split(r"\n-{5,}", result.messages) if "REGISTER sip:" in m]
+    assert len(registers) >= 3, result.messages
+    assert re.search(r"(?im)^expires:\s*0\s*$|;\s*expires=0\b", registers[-1]), registers[-1]
+    assert "un-REGISTER with expires 0" in result.logs, result.logs
+    response = re.search(r'response="([0-9a-f]+)"', result.messages)
+    assert response is not None, result.messages
+    assert_clean_log(daemon.log(), PASSWORD, response.group(1))
+
+
+def test_register_call_open_hangup_and_unregister_through_the_pbx(tmp_path: Path) -> None:
+    asyncio.run(_register_call_unregister(tmp_path))
+
+
+# -- B: intercom hangup while the phone rings is a CANCEL ----------------------------------
+
+
+async def _cancel_while_ringing(tmp_path: Path) -> None:
+    phone = Sipp("callee_no_answer.xml", timeout=40, recv_timeout=30)
+    daemon = DaemonProcess(tmp_path, door_settings(
+        tmp_path, INTERCOM_CALL_TARGET=f"sip:family@{HOST}:{phone.port}",
+    ))  # fmt: skip
+    async with phone:
+        try:
+            await daemon.start()
+            assert (await daemon.status())["registration"]["state"] == "disabled"
+            assert (await daemon.cli("press"))[0] == 0
+            await daemon.until(lambda s: s["call"]["state"] == "ringing", 10, "ringing call")
+            assert (await daemon.cli("hangup"))[0] == 0
+            status = await daemon.until(
+                lambda s: s["last_call"]["outcome"] is not None, 10, "the call's end"
+            )
+            assert status["last_call"]["outcome"] == "cancelled", status
+            assert status["call"]["state"] == "idle"
+            result = await phone.wait(timeout=15)
+            assert await daemon.terminate() == 0
+        finally:
+            await daemon.kill()
+    assert result.ok, result.explain()
+    assert re.search(r"(?m)^CANCEL sip:family@", result.messages), result.messages
+    assert_clean_log(daemon.log())
+
+
+def test_hangup_while_ringing_cancels_the_call(tmp_path: Path) -> None:
+    asyncio.run(_cancel_while_ringing(tmp_path))

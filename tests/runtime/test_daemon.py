@@ -1,0 +1,168 @@
+"""The daemon in-process: mock GPIO pins, its real control socket, no SIP peer.
+
+:class:`~intercom.runtime.daemon.Intercom` runs on this test's event loop with gpiozero's
+MockFactory (the relay is a mock pin whose every change is recorded with its time), direct
+calls only, null audio. Requests go through the real Unix socket, as ``intercom open`` and
+``intercom status`` send them; malformed ones are written raw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intercom.app.settings import load_settings
+from intercom.runtime.control import ControlError, send_command
+from intercom.runtime.daemon import Intercom
+from intercom.runtime.hardware import open_hardware
+from intercom.runtime.systemd import SystemdNotifier
+
+pytestmark = pytest.mark.timeout(20)
+
+RELAY_PIN = 22
+PULSE = 0.15
+
+
+@asynccontextmanager
+async def running_door(tmp_path: Path, **settings: str) -> AsyncIterator[Intercom]:
+    """The daemon, started with mock GPIO and null audio (plus ``settings``), then stopped."""
+    env = {
+        "INTERCOM_SIP_BIND": "127.0.0.1:0",
+        "INTERCOM_GPIO": "mock",
+        "INTERCOM_DOOR_PULSE": str(PULSE),
+        "INTERCOM_AUDIO_INPUT": "null",
+        "INTERCOM_AUDIO_OUTPUT": "null",
+        "INTERCOM_RTP_PORTS": "42000-42999",
+        "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
+        **settings,
+    }
+    config = load_settings(env, None)
+    hardware = open_hardware(config, asyncio.get_running_loop())
+    door = Intercom(config, hardware, rng=random.Random(3), notifier=SystemdNotifier({}))
+    await door.start()
+    try:
+        yield door
+    finally:
+        await door.stop()
+
+
+async def raw_request(path: str, line: bytes) -> dict[str, Any]:
+    """One line written to the control socket as it is; the reply, parsed."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    try:
+        writer.write(line)
+        await writer.drain()
+        reply = json.loads(await asyncio.wait_for(reader.readline(), 5))
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert isinstance(reply, dict)
+    return reply
+
+
+async def status(door: Intercom) -> dict[str, Any]:
+    reply = await send_command(door.settings.control_socket, "status")
+    assert reply["ok"] is True
+    result = reply["status"]
+    assert isinstance(result, dict)
+    return result
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        await asyncio.sleep(0.01)
+
+
+def test_open_pulses_the_relay_once_for_the_configured_time(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running_door(tmp_path, INTERCOM_DOOR_RELAY_PIN=str(RELAY_PIN)) as door:
+            pin = door.hardware.pin_factory.pin(RELAY_PIN)
+            assert pin.state is False and [s.state for s in pin.states] == [False]
+            assert await send_command(door.settings.control_socket, "open") == {"ok": True}
+            await wait_until(lambda: pin.state is True, 1, "relay energised")
+            await wait_until(lambda: pin.state is False, 2, "relay released")
+            await asyncio.sleep(0.1)  # a second pulse (a bug) would start meanwhile
+            assert [s.state for s in pin.states] == [False, True, False], pin.states
+            held = pin.states[-1].timestamp  # seconds since the previous change
+            assert PULSE * 0.9 <= held <= PULSE + 0.2, held
+            assert (await status(door))["door"] == {"opened_count": 1, "locked_out": False}
+        assert pin.state is False  # and stopping leaves it released
+
+    asyncio.run(main())
+
+
+def test_open_without_a_relay_is_refused_and_the_daemon_keeps_running(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running_door(tmp_path) as door:
+            path = door.settings.control_socket
+            assert door.hardware.relay is None
+            reply = await raw_request(path, b'{"command": "open"}\n')
+            assert reply["ok"] is False
+            assert "no relay is configured" in reply["error"]
+            with pytest.raises(ControlError, match="no relay"):
+                await send_command(path, "open")
+            after = await status(door)  # still answering, nothing counted
+            assert after["door"] == {"opened_count": 0, "locked_out": False}
+            assert after["call"] == {"state": "idle"}
+            assert await send_command(path, "hangup") == {"ok": True}  # idle: accepted
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"open\n",
+        b'{"command": "open"\n',
+        b'["open"]\n',
+        b'{"command": "reboot"}\n',
+        b'{"command": 7}\n',
+        b"\xff\xfe\n",
+    ],
+)
+def test_a_malformed_request_gets_an_error_reply_and_changes_nothing(
+    tmp_path: Path, line: bytes
+) -> None:
+    async def main() -> None:
+        async with running_door(tmp_path, INTERCOM_DOOR_RELAY_PIN=str(RELAY_PIN)) as door:
+            path = door.settings.control_socket
+            pin = door.hardware.pin_factory.pin(RELAY_PIN)
+            before = await status(door)
+            reply = await raw_request(path, line)
+            assert reply["ok"] is False and isinstance(reply["error"], str), reply
+            assert reply["error"]
+            await asyncio.sleep(PULSE)  # a relay pulse, had one started, would show now
+            assert await status(door) == before
+            assert [s.state for s in pin.states] == [False]
+
+    asyncio.run(main())
+
+
+def test_status_over_the_socket_has_the_shape_of_design_md(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running_door(tmp_path, INTERCOM_DOOR_RELAY_PIN=str(RELAY_PIN)) as door:
+            reply = await raw_request(door.settings.control_socket, b'{"command": "status"}\n')
+            assert reply["ok"] is True
+            assert set(reply) == {"ok", "status"}
+            got = reply["status"]
+            assert set(got) == {"registration", "call", "last_call", "door"}
+            assert got["registration"] == {"state": "disabled", "last_status": None}
+            assert got["call"] == {"state": "idle"}
+            assert set(got["last_call"]) >= {
+                "outcome", "codec", "duration", "packets_sent", "packets_received",
+                "packets_lost", "jitter_ms",
+            }  # fmt: skip
+            assert got["last_call"]["outcome"] is None
+            assert got["door"] == {"opened_count": 0, "locked_out": False}
+
+    asyncio.run(main())
