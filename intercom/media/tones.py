@@ -80,3 +80,11 @@ class TonePlayer:
             if self._step == len(self._frames) and self.tone.repeat:
                 self._step = 0
         return frame
+
+
+def mix(frame: Pcm, cue: Pcm) -> Pcm:
+    """``cue`` laid over ``frame`` (same length), clipped to 16 bits: a tone over call audio."""
+    total = frame.astype(np.int32)
+    total += cue
+    np.clip(total, -32768, 32767, out=total)
+    return total.astype(np.int16)

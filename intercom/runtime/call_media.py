@@ -20,7 +20,10 @@ A stall (a busy CPU, a suspended process) makes a tick late. Up to ``MAX_CATCH_U
 frames are sent at once; beyond that the backlog is skipped (the RTP timestamp still moves on,
 so the receiver sees a gap of the right length instead of a burst).
 
-The event loop thread only commands: update, DTMF, figures, close, each under the lock the
+A cue (the "door opened" beeps) is laid over the speaker's frames while it lasts: during a
+call the speaker is the call's, and a second stream on it would fail on a card without mixing.
+
+The event loop thread only commands: update, DTMF, cue, figures, close, each under the lock the
 media thread holds while it ticks. DTMF digits and the media timeout go back to the loop with
 ``call_soon_threadsafe``.
 """
@@ -38,6 +41,7 @@ from intercom.media.dtmf import DtmfDigit
 from intercom.media.offer_answer import NegotiatedMedia
 from intercom.media.pcm import FRAME_MS, silence
 from intercom.media.stream import MediaStream, StreamStats
+from intercom.media.tones import Tone, TonePlayer, mix
 
 from .rtp_socket import Address, RtpSockets
 
@@ -82,6 +86,7 @@ class CallMedia:
         self._sink: AudioSink | None = None
         self._rate = 0
         self._silence = silence(8000)
+        self._cue: TonePlayer | None = None  # a tone laid over what the speaker plays
         self.closed = False
 
     # -- commands (event loop thread) -----------------------------------------------------
@@ -117,6 +122,12 @@ class CallMedia:
         with self._lock:
             self.stream.send_dtmf(digits)
 
+    def play_cue(self, tone: Tone | None) -> None:
+        """Lay ``tone`` over the call's audio at the speaker (the visitor hears both); None
+        stops a cue that is playing. The speaker is the call's, so a tone cannot open it."""
+        with self._lock:
+            self._cue = None if tone is None or not self._rate else TonePlayer(tone, self._rate)
+
     def stats(self) -> StreamStats:
         with self._lock:
             return self.stream.stats()
@@ -147,6 +158,7 @@ class CallMedia:
 
     def _open_devices(self) -> None:
         self._close_devices()
+        self._cue = None  # rendered for the old rate
         self._rate = self.stream.sample_rate
         self._silence = silence(self._rate)
         self._source, self._sink = self._open_audio(self._rate)
@@ -210,6 +222,13 @@ class CallMedia:
         if packet is not None:
             self._sockets.send_rtp(packet, stream.rtp_destination)
         heard = stream.playout(now)
+        cue = self._cue
+        if cue is not None:
+            over = cue.next_frame()
+            if over is None:
+                self._cue = None
+            else:
+                heard = over if heard is None else mix(heard, over)
         if heard is not None:
             sink.write_frame(heard)
 

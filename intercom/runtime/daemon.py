@@ -276,7 +276,9 @@ class Intercom:
             self._incoming_sdp.pop(action.call_id, None)
             self.ua.reject(action.call_id, action.status)
         elif isinstance(action, PlayTone):
-            self.tones.play(action.name)
+            media = self.media
+            if media is None or not media.play_tone(action.name):  # over the call's audio
+                self.tones.play(action.name)  # or alone on the idle speaker
         elif isinstance(action, SetLed):
             if hardware.led is not None:
                 hardware.led.show(action.pattern)

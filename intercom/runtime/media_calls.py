@@ -25,6 +25,7 @@ from intercom.hw.audio import AudioDeviceError, AudioSink, AudioSource, open_sin
 from intercom.media.dtmf import DtmfDigit, check_digits, parse_info_dtmf
 from intercom.media.offer_answer import LocalMedia, NegotiatedMedia, NotAcceptable, OfferAnswer
 from intercom.media.stream import MediaStream, StreamStats
+from intercom.media.tones import TONES
 from intercom.sip.events import (
     CallAnswered,
     CallEnded,
@@ -207,6 +208,14 @@ class MediaCalls:
             audio.pending_dtmf.append(digits)
         else:
             audio.media.send_dtmf(digits)
+
+    def play_tone(self, name: str) -> bool:
+        """Lay a tone of :data:`TONES` ("none": stop) over the audio of the call whose media
+        runs; False when no call's media runs, so the caller plays it on the idle speaker."""
+        running = [audio.media for audio in self._calls.values() if audio.media is not None]
+        for media in running:
+            media.play_cue(TONES.get(name))
+        return bool(running) and name != "none"
 
     def stats(self, call_id: str) -> StreamStats | None:
         audio = self._calls.get(call_id)

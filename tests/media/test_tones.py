@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intercom.media.tones import AMPLITUDE, TONES, TonePlayer
+from intercom.media.tones import AMPLITUDE, TONES, TonePlayer, mix
 
 
 def _play(name: str, rate: int, frames: int) -> list[np.ndarray]:
@@ -48,3 +48,12 @@ def test_edges_are_ramped_and_level_is_minus_12_dbfs() -> None:
     assert abs(int(first[0])) < 50  # starts from silence, no click
     assert np.abs(np.concatenate(frames)).max() <= AMPLITUDE + 1
     assert TonePlayer(TONES["opened"], 16000).finished is False
+
+
+def test_mix_adds_a_cue_to_a_frame_and_clips_at_16_bits() -> None:
+    frame = np.array([1000, -1000, 30000, -30000], dtype=np.int16)
+    cue = np.array([500, 500, 5000, -5000], dtype=np.int16)
+    mixed = mix(frame, cue)
+    assert mixed.dtype == np.int16
+    assert mixed.tolist() == [1500, -500, 32767, -32768]
+    assert frame.tolist() == [1000, -1000, 30000, -30000]  # the inputs are left alone

@@ -576,3 +576,70 @@ def test_a_failing_audio_device_leaves_a_working_call_and_one_error_line(
     if "wav:" in audio_input:  # the phone heard the door's silence
         samples, _ = _read_wav(phone_recording)
         assert len(samples) > 8000 * 0.3 and int(np.abs(samples.astype(np.int32)).max()) < 50
+
+
+# -- a tone over the call's audio -------------------------------------------------------------
+
+
+class _Speaker:
+    """A sink that keeps every frame it is given."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.frames: list[np.ndarray] = []
+
+    def start(self) -> None:
+        pass
+
+    def write_frame(self, frame: np.ndarray) -> None:
+        self.frames.append(frame.copy())
+
+    def close(self) -> None:
+        pass
+
+    def stats(self) -> dict[str, int]:
+        return {"frames": len(self.frames)}
+
+
+def test_a_tone_during_a_call_is_laid_over_the_call_audio_on_the_same_speaker() -> None:
+    speakers: list[_Speaker] = []
+
+    def door_audio(rate: int) -> tuple[AudioSource, AudioSink]:
+        speakers.append(_Speaker(rate))
+        return NullSource(rate), speakers[-1]
+
+    door = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+        rng=random.Random(81),
+        open_audio=door_audio,
+    )
+    phone = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=PHONE_PORTS, codecs=("PCMU",)),
+        rng=random.Random(82),
+        open_audio=lambda rate: (ToneSource(400, rate), NullSink(rate)),
+    )
+    assert not door.play_tone("opened")  # no call: the caller plays it on the idle speaker
+
+    async def main() -> int:
+        _connect(door, phone, "cue@test")
+        await asyncio.sleep(0.6)
+        (speaker,) = speakers
+        before = len(speaker.frames)
+        assert door.play_tone("opened")
+        await asyncio.sleep(0.6)
+        assert not door.play_tone("none")  # stopping is always also passed on
+        door.close_all()
+        phone.close_all()
+        return before
+
+    before = asyncio.run(main())
+    (speaker,) = speakers  # the call's speaker only: the tone opened no second device
+    rate = speaker.sample_rate
+    call_part = np.concatenate(speaker.frames[before - 14 : before])
+    cue_part = np.concatenate(speaker.frames[before : before + 14])  # the 260 ms of beeps
+    after = np.concatenate(speaker.frames[before + 16 : before + 30])
+    for part in (call_part, after):  # the phone's 400 Hz alone
+        assert _band_power(part, rate, 1500) < 0.01 * _band_power(part, rate, 400)
+    # The beeps and the phone's voice together, the voice undiminished.
+    assert _band_power(cue_part, rate, 1500) > 100 * _band_power(call_part, rate, 1500)
+    assert _band_power(cue_part, rate, 400) > 0.8 * _band_power(call_part, rate, 400)
