@@ -20,6 +20,10 @@ Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17
   with Allow/Accept/Supported whatever the Request-URI user (§11.2; nobody can enumerate users),
   INVITE to the application as :class:`IncomingCallReceived`, REGISTER and other known methods
   405 with Allow, unknown methods 501 (§8.2.1).
+* An INVITE's 100 (Trying) is its server transaction's: sent after ``TRYING_DELAY`` (0.2 s,
+  the 200 ms of §17.2.1) unless a response went first, or at once when the INVITE is
+  retransmitted before any response. The application refusing or ringing at once therefore
+  sends a lone 403 or 180; :meth:`get_timer` includes the pending 100's deadline.
 * Received responses are matched to a client transaction by branch and CSeq method (§17.1.3);
   strays are dropped, except 2xx retransmissions to an INVITE whose call still lives, which go to
   that call so it can ACK again.
@@ -394,7 +398,8 @@ class Endpoint:
     ) -> Response | None:
         if request.call_id in self._incoming or request.call_id in self._outgoing:
             return make_response(request, 482)
-        self._respond(key, make_response(request, 100))  # §17.2.1: at once, we may be slow
+        # No 100 here: the server transaction sends it after TRYING_DELAY unless the
+        # application rings, answers or refuses first (§17.2.1).
         incoming = IncomingCall(
             request,
             sender=self,

@@ -8,8 +8,10 @@ Theory of operation (RFC 3261 §13.3, RFC 6026):
         +--reject(status)--> ENDED
         +--CANCEL----------> ENDED (487 to the INVITE; the endpoint answers the CANCEL 200)
 
-* The endpoint has already sent 100 Trying and owns the INVITE server transaction; this object
-  hands it the final response through ``respond`` (a callable to the server transaction).
+* The endpoint owns the INVITE server transaction; this object hands it the 180 and the final
+  response through ``respond`` (a callable to the server transaction). That transaction sends
+  100 Trying only if nothing went out within 200 ms (RFC 3261 §17.2.1), so a call refused or
+  rung at once gets its 403 or 180 alone.
 * A 2xx is retransmitted by this TU, not by the transaction (§13.3.1.4, RFC 6026): at T1,
   doubling up to T2, until the ACK arrives; after 64*T1 without ACK the dialog is ended with a
   BYE (§13.3.1.4).

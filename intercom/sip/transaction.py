@@ -25,7 +25,9 @@ Machines and states (the TU sees every response unless marked "absorbed")::
     INVITE server (§17.2.1, RFC 6026 §7.1); the TU sends, the network retransmits
       PROCEEDING --1xx--> PROCEEDING --2xx--> ACCEPTED --2xx--> ACCEPTED
       PROCEEDING --300-699--> COMPLETED --ACK--> CONFIRMED
-      INVITE retransmission: last response again in PROCEEDING and COMPLETED, absorbed after
+      PROCEEDING, nothing sent yet --Trying / send 100--> PROCEEDING
+      INVITE retransmission: last response again in PROCEEDING and COMPLETED (100 at once
+      when nothing was sent yet), absorbed after
       COMPLETED --H--> TERMINATED (timed out); CONFIRMED --I-->, ACCEPTED --L--> TERMINATED
 
     non-INVITE server (§17.2.2)
@@ -48,6 +50,7 @@ Timers (T1 = 0.5 s, T2 = 4 s, T4 = 5 s; "UDP" means ``reliable=False``)::
        T2 once PROCEEDING                                            PROCEEDING
     F  non-INVITE timeout: 64*T1                                    TRYING, PROCEEDING
     K  wait for response retransmissions: T4 UDP, 0 reliable        COMPLETED (client)
+    Trying  100 unless the TU responded first: 0.2 s (§17.2.1)      PROCEEDING (INVITE server)
     G  final response retransmit, UDP only: T1 doubling capped T2   COMPLETED (INVITE server)
     H  wait for ACK: 64*T1, then timed out                          COMPLETED (INVITE server)
     I  absorb ACK retransmissions: T4 UDP, 0 reliable               CONFIRMED
@@ -63,8 +66,11 @@ only in CALLING: once a provisional arrived an INVITE may ring for as long as th
 
 Decisions where the RFCs leave room:
 
-* The INVITE server transaction does not send 100 (Trying) itself: the endpoint sends it through
-  ``send_response`` at once (which always satisfies the 200 ms rule of §17.2.1).
+* The INVITE server transaction sends 100 (Trying) itself, but only if the TU has sent nothing
+  within TRYING_DELAY of the INVITE (the 200 ms rule of §17.2.1): a TU that rings, answers or
+  refuses at once sends that response alone (a 403 to an untrusted caller is the only message).
+  A retransmitted INVITE before any response gets the 100 at once: the peer needs to hear
+  from us, and from then on the 100 is the "last provisional" its retransmissions get again.
 * 2xx retransmissions are the TU's (§13.3.1.4); in ACCEPTED the TU's 2xx go out through
   ``send_response``. The ACK for a 2xx is its own transaction and normally never matches; one
   that does (a peer reusing the INVITE's branch) is absorbed in ACCEPTED, so the endpoint should
@@ -81,12 +87,13 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import ClassVar
 
+from intercom.sip.build import make_response
 from intercom.sip.core import T1, T2, T4
 from intercom.sip.errors import LocalProtocolError
 from intercom.sip.message import Headers, Message, Request, Response
 
 __all__ = [
-    "ClientTransaction", "InviteClientTransaction", "InviteServerTransaction",
+    "TRYING_DELAY", "ClientTransaction", "InviteClientTransaction", "InviteServerTransaction",
     "NonInviteClientTransaction", "NonInviteServerTransaction", "ServerTransaction",
     "TransactionState", "build_ack", "client_key", "server_key",
 ]  # fmt: skip
@@ -95,6 +102,10 @@ MAGIC_COOKIE = "z9hG4bK"
 """Branch prefix of RFC 3261-compliant clients (§8.1.1.7)."""
 TIMER_D = 32.0
 """Timer D on unreliable transports: "at least 32 seconds" (§17.1.1.2)."""
+TRYING_DELAY = 0.2
+"""RFC 3261 §17.2.1: the INVITE server transaction MUST send 100 (Trying) unless it knows the TU
+will send a provisional or final response within 200 ms. It waits that long for the TU, so a
+TU answering at once (180, 200, 403...) is not preceded by a needless 100."""
 
 
 class TransactionState(Enum):
@@ -371,7 +382,7 @@ class NonInviteClientTransaction(ClientTransaction):
 
 class ServerTransaction(_Machine):
     """Base of the two server machines. The constructor sends nothing: the endpoint passes the
-    request to the TU and sends 100 (Trying) for an INVITE through :meth:`send_response`."""
+    request to the TU; an INVITE server sends 100 (Trying) itself if the TU is slow."""
 
     _INITIAL: ClassVar[TransactionState]
 
@@ -445,6 +456,30 @@ class InviteServerTransaction(ServerTransaction):
         if request.method != "INVITE":
             raise LocalProtocolError(f"InviteServerTransaction for a {request.method}")
         super().__init__(request, reliable=reliable, now=now)
+        self._arm("Trying", now, TRYING_DELAY)  # §17.2.1: 100 unless the TU is quicker
+
+    def receive_request(self, request: Request, now: float) -> None:
+        """As :meth:`ServerTransaction.receive_request`; a retransmitted INVITE that arrives
+        before any response gets the pending 100 (Trying) at once (§17.2.1)."""
+        if request.method == "INVITE" and "Trying" in self._deadlines:
+            self._send_trying(now)
+            return
+        super().receive_request(request, now)
+
+    def send_response(self, response: Response, now: float) -> None:
+        self._cancel("Trying")  # any response, provisional or final, makes the 100 needless
+        super().send_response(response, now)
+
+    def _fire(self, name: str, now: float) -> None:
+        if name == "Trying":
+            self._send_trying(now)
+        else:
+            super()._fire(name, now)
+
+    def _send_trying(self, now: float) -> None:
+        if self.state is S.PROCEEDING and self._last_response is None:
+            self.send_response(make_response(self.request, 100), now)
+        self._cancel("Trying")
 
     def _enter(self, state: TransactionState, now: float) -> None:
         if state is S.COMPLETED:

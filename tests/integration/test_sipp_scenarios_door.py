@@ -221,14 +221,19 @@ CHECK_IDENTITY = """  <recv request="INVITE">
 
 
 def refusing_door(tmp_path: Path, *, before: str = "", after: str = "") -> Path:
-    """Answers 100 (and ``before``) then 403, takes the ACK, then sends ``after``."""
-    body = CHECK_IDENTITY + send(f"\n      SIP/2.0 100 Trying{REPLY}")
+    """Answers ``before`` (if any) then 403, takes the ACK, then sends ``after``.
+
+    A correct door sends the 403 alone: no 100 Trying, as the refusal is at once (RFC 3261
+    §17.2.1). ``before="100 Trying"`` is the door that used to send one anyway."""
+    body = CHECK_IDENTITY
     if before:
-        body += send(f"\n      SIP/2.0 {before}{REPLY_TAGGED}")
+        reply = REPLY if before.startswith("100 ") else REPLY_TAGGED  # no To tag on a 100
+        body += send(f"\n      SIP/2.0 {before}{reply}")
     body += send(f"\n      SIP/2.0 403 Forbidden{REPLY_TAGGED}") + '  <recv request="ACK" />\n'
     if after:
         body += send(f"\n      SIP/2.0 {after}{REPLY_TAGGED}")
-    return scenario(tmp_path, f"door_refuses_{bool(before)}_{bool(after)}", body)
+    name = f"door_refuses_{before.split(' ')[0] or 'none'}_{after.split(' ')[0] or 'none'}"
+    return scenario(tmp_path, name, body)
 
 
 async def call_door(
@@ -258,7 +263,9 @@ def test_caller_identity_refused_from_another_loopback_host(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("before", "after"), [("180 Ringing", ""), ("", "200 OK")], ids=["180-first", "200-later"]
+    ("before", "after"),
+    [("100 Trying", ""), ("180 Ringing", ""), ("", "200 OK")],
+    ids=["100-first", "180-first", "200-later"],
 )
 def test_caller_identity_refused_fails_on_anything_but_the_403(
     tmp_path: Path, before: str, after: str
@@ -270,6 +277,7 @@ def test_caller_identity_refused_fails_on_anything_but_the_403(
     )
     assert not caller.ok, caller.explain()
     assert "unexpected message" in caller.errors, caller.explain()
+    assert f"received 'SIP/2.0 {before or after}" in caller.errors, caller.explain()
 
 
 def answering_door(tmp_path: Path) -> Path:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
-from intercom.sip.events import CallFailed
+from intercom.sip.events import CallFailed, Event, IncomingCallCancelled, IncomingCallReceived
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.uas import RATE_BURST
 from intercom.sip.uri import SipUri
@@ -151,3 +153,110 @@ def test_unroutable_target_fails_the_call_cleanly() -> None:
         events.append(event)
     assert [type(e) for e in events] == [CallFailed]
     assert endpoint.active_call_ids() == []
+
+
+# -- 100 Trying only when the application is slow (RFC 3261 §17.2.1) ------------------------------
+
+
+def answers(endpoint: Endpoint) -> list[tuple[int, str]]:
+    """(status, CSeq method) of every response sent since the last call."""
+    return [(m.status, m.cseq.method) for m, _ in sent(endpoint) if isinstance(m, Response)]
+
+
+def events(endpoint: Endpoint) -> list[Event]:
+    out = []
+    while (event := endpoint.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+def run_timers(endpoint: Endpoint, until: float) -> list[tuple[float, int, str]]:
+    """Fire every deadline up to ``until`` at its exact time; (time, status, method) sent."""
+    out = []
+    while (when := endpoint.get_timer()) is not None and when <= until:
+        endpoint.handle_timer(when)
+        out += [(when, status, method) for status, method in answers(endpoint)]
+    return out
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_invite_gets_100_after_200_ms_when_the_application_is_silent(transport: str) -> None:
+    endpoint = new_endpoint()
+    source = Address(transport, PEER.host, PEER.port)
+    invite = request("INVITE")
+    if transport == "tcp":
+        invite = invite.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+    endpoint.receive(invite, source, 5.0)
+    assert sent(endpoint) == []  # the application decides first
+    [received] = events(endpoint)
+    assert isinstance(received, IncomingCallReceived) and received.call_id == "c1"
+    assert endpoint.get_timer() == 5.2
+    endpoint.handle_timer(5.19)
+    assert sent(endpoint) == []
+    endpoint.handle_timer(5.2)
+    [(trying, destination)] = sent(endpoint)
+    assert isinstance(trying, Response) and trying.status == 100
+    assert trying.to.tag is None and trying.cseq.method == "INVITE"
+    assert destination == source
+    assert endpoint.get_timer() is None  # nothing else pending while the call waits
+    endpoint.accept("c1", None, 7.0)  # the application answers late: only the 200 now
+    assert answers(endpoint) == [(200, "INVITE")]
+
+
+@pytest.mark.parametrize("at", [5.0, 5.15], ids=["at-once", "within-200ms"])
+@pytest.mark.parametrize(
+    ("decision", "status"),
+    [("ring", 180), ("accept", 200), ("reject", 403), ("reject", 486), ("reject", 488)],
+)
+def test_application_deciding_within_200_ms_sends_no_100(
+    decision: str, status: int, at: float
+) -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE"), PEER, 5.0)
+    events(endpoint)
+    if at > 5.0:
+        endpoint.handle_timer(at)  # not due yet: nothing
+        assert sent(endpoint) == []
+    if decision == "ring":
+        endpoint.ring("c1")
+    elif decision == "accept":
+        endpoint.accept("c1", None, at)
+    else:
+        endpoint.reject("c1", status, at)
+    assert answers(endpoint) == [(status, "INVITE")]
+    later = run_timers(endpoint, 10.0)
+    assert all(status != 100 for _, status, _ in later), later
+    if status >= 300:  # Timer G retransmits the refusal alone
+        assert [t - at for t, _, _ in later] == pytest.approx([0.5, 1.5, 3.5])
+        assert {s for _, s, _ in later} == {status}
+
+
+def test_retransmitted_invite_before_any_response_gets_100_at_once() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE"), PEER, 0.0)
+    assert sent(endpoint) == []
+    assert [type(e) for e in events(endpoint)] == [IncomingCallReceived]
+    endpoint.receive(request("INVITE"), PEER, 0.1)  # the peer's Timer A is shorter than ours
+    assert answers(endpoint) == [(100, "INVITE")]
+    assert events(endpoint) == []  # the same call, not a new one
+    assert endpoint.get_timer() is None  # the pending 100 went: no second one at 0.2
+    endpoint.handle_timer(0.2)
+    assert sent(endpoint) == []
+    endpoint.receive(request("INVITE"), PEER, 0.6)
+    assert answers(endpoint) == [(100, "INVITE")]  # the last provisional, again
+    endpoint.reject("c1", 403, 0.7)
+    assert answers(endpoint) == [(403, "INVITE")]
+    endpoint.receive(request("INVITE"), PEER, 0.8)
+    assert answers(endpoint) == [(403, "INVITE")]
+
+
+def test_cancel_before_the_100() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE"), PEER, 0.0)
+    events(endpoint)
+    endpoint.receive(request("CANCEL"), PEER, 0.1)
+    assert answers(endpoint) == [(487, "INVITE"), (200, "CANCEL")]
+    [cancelled] = events(endpoint)
+    assert isinstance(cancelled, IncomingCallCancelled) and cancelled.call_id == "c1"
+    later = run_timers(endpoint, 2.0)
+    assert later == [(0.6, 487, "INVITE"), (1.6, 487, "INVITE")]  # Timer G; never a 100

@@ -20,7 +20,7 @@ from intercom.sip.message import Response, parse_message
 VECTORS = Path(__file__).parent.parent / "vectors"
 SOURCE = Address("udp", "198.51.100.7", 5060)
 
-HANDLED_INVITE = "invite"  # 100 Trying and an IncomingCallReceived for the application
+HANDLED_INVITE = "invite"  # an IncomingCallReceived for the application, 100 Trying 0.2 s later
 SILENT = "silent"  # a response matching no transaction: nothing sent
 
 # file -> the status a UAS sends (or HANDLED_INVITE / SILENT), from MANIFEST.tsv's column.
@@ -114,25 +114,30 @@ def status_of(raw: bytes) -> int:
     return int(first.split(" ")[1])
 
 
-def outcome(data: bytes) -> tuple[list[int], list[object]]:
+def outcome(data: bytes) -> tuple[list[int], list[object], Endpoint]:
     endpoint = new_endpoint()
     endpoint.receive(data, SOURCE, now=0.0)
     statuses = [status_of(raw) for raw, _ in endpoint.datagrams_to_send()]
     events = []
     while (event := endpoint.next_event()) is not None:
         events.append(event)
-    return statuses, events
+    return statuses, events, endpoint
 
 
 def check(expected: int | str, data: bytes) -> None:
-    statuses, events = outcome(data)
+    statuses, events, endpoint = outcome(data)
     if expected == SILENT:
         assert statuses == []
     elif expected == HANDLED_INVITE:
-        assert statuses == [100]
+        assert statuses == []  # the application has 200 ms to answer before a 100 goes
         assert [type(e) for e in events] == [IncomingCallReceived]
+        assert endpoint.get_timer() == 0.2
+        endpoint.handle_timer(0.2)
+        assert [status_of(raw) for raw, _ in endpoint.datagrams_to_send()] == [100]
     else:
         assert statuses == [expected]
+        endpoint.handle_timer(0.2)  # an answered request leaves no 100 pending
+        assert 100 not in [status_of(raw) for raw, _ in endpoint.datagrams_to_send()]
 
 
 def test_tables_cover_the_manifests() -> None:
@@ -175,5 +180,5 @@ def test_transports_answered_to_the_top_via() -> None:
 
 def test_every_raw_rfc5118_file_is_survived() -> None:
     for row in manifest("rfc5118"):
-        statuses, _ = outcome((VECTORS / "rfc5118" / row["file"]).read_bytes())
+        statuses, _, _ = outcome((VECTORS / "rfc5118" / row["file"]).read_bytes())
         assert all(100 <= status < 700 for status in statuses)

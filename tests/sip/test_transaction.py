@@ -11,6 +11,7 @@ import pytest
 from intercom.sip.errors import LocalProtocolError
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.transaction import (
+    TRYING_DELAY,
     ClientTransaction,
     InviteClientTransaction,
     InviteServerTransaction,
@@ -322,13 +323,12 @@ def test_invite_server_486_retransmits_with_timer_g_then_timer_h() -> None:
     invite = request()
     t = InviteServerTransaction(invite, reliable=False, now=0.0)
     assert state(t) is S.PROCEEDING
-    assert t.take_outbox() == []  # no automatic 100 Trying
-    assert t.get_timer() is None
-    t.receive_request(invite, 0.0)
-    assert t.take_outbox() == []  # nothing to resend yet
+    assert t.take_outbox() == []  # 100 Trying waits for the TU (§17.2.1)
+    assert t.get_timer() == 0.2
     ringing = response(invite, 180)
     t.send_response(ringing, 0.0)
     assert t.take_outbox() == [ringing]
+    assert t.get_timer() is None  # the 180 went first: no 100 pending
     t.receive_request(invite, 0.0)  # retransmitted INVITE: last provisional again
     assert t.take_outbox() == [ringing]
     busy = response(invite, 486)
@@ -428,6 +428,95 @@ def test_invite_server_misuse_and_transport_error() -> None:
     assert not t.timed_out
     with pytest.raises(LocalProtocolError):
         InviteServerTransaction(request("OPTIONS"), reliable=False, now=0.0)
+
+
+def sent(t: ServerTransaction) -> list[tuple[int, str | None]]:
+    return [(r.status, r.to.tag) for r in t.take_outbox()]
+
+
+def test_trying_delay_is_the_200_ms_of_rfc3261() -> None:
+    assert TRYING_DELAY == 0.2
+
+
+@pytest.mark.parametrize("reliable", [False, True], ids=["udp", "tcp"])
+def test_invite_server_sends_100_when_the_tu_is_silent_for_200_ms(reliable: bool) -> None:
+    invite = request(via=VIA if not reliable else VIA.replace("UDP", "TCP"))
+    t = InviteServerTransaction(invite, reliable=reliable, now=10.0)
+    assert t.take_outbox() == []
+    assert t.get_timer() == 10.2
+    t.handle_timer(10.19)
+    assert t.take_outbox() == []
+    t.handle_timer(10.2)
+    [trying] = t.take_outbox()
+    assert trying.status == 100 and trying.reason == "Trying"
+    assert trying.to.tag is None  # §8.2.6.2: never a To tag on a 100
+    assert trying.headers.get_list("Via") == invite.headers.get_list("Via")
+    assert trying.call_id == invite.call_id and trying.cseq == invite.cseq
+    assert state(t) is S.PROCEEDING
+    assert t.get_timer() is None  # one 100, not a retransmission timer
+    t.handle_timer(11.0)
+    assert t.take_outbox() == []
+    t.receive_request(invite, 11.0)  # a retransmission gets the last provisional: the 100
+    assert sent(t) == [(100, None)]
+    ringing = response(invite, 180)
+    t.send_response(ringing, 12.0)
+    assert t.take_outbox() == [ringing]
+    t.receive_request(invite, 12.5)
+    assert t.take_outbox() == [ringing]
+
+
+def test_invite_server_late_timer_sends_one_100() -> None:
+    t = InviteServerTransaction(request(), reliable=False, now=0.0)
+    t.handle_timer(3.0)  # the runtime was late: still exactly one 100
+    assert sent(t) == [(100, None)]
+    assert t.get_timer() is None
+
+
+@pytest.mark.parametrize("status", [180, 183, 200, 403, 486, 488])
+@pytest.mark.parametrize("at", [0.0, 0.199], ids=["at-once", "just-in-time"])
+def test_invite_server_tu_response_within_200_ms_cancels_the_100(status: int, at: float) -> None:
+    invite = request()
+    t = InviteServerTransaction(invite, reliable=False, now=0.0)
+    t.send_response(response(invite, status), at)
+    assert sent(t) == [(status, "callee1")]
+    if status < 200:
+        assert t.get_timer() is None
+    elif status < 300:
+        assert t.get_timer() == at + 32.0  # Timer L only
+    else:
+        assert t.get_timer() == at + 0.5  # Timer G only
+    t.handle_timer(0.2)
+    assert t.take_outbox() == []  # no 100 after the TU's response
+    while (when := t.get_timer()) is not None:  # and none ever after
+        t.handle_timer(when)
+        assert all(r.status == status for r in t.take_outbox())
+
+
+def test_invite_server_retransmission_before_any_response_gets_100_at_once() -> None:
+    invite = request()
+    t = InviteServerTransaction(invite, reliable=False, now=0.0)
+    t.receive_request(invite, 0.1)  # the peer retransmits: it must hear from us now
+    assert sent(t) == [(100, None)]
+    assert state(t) is S.PROCEEDING
+    assert t.get_timer() is None  # the pending 100 was that one
+    t.handle_timer(0.2)
+    assert t.take_outbox() == []
+    t.receive_request(invite, 0.6)  # the next retransmission gets the 100 again
+    assert sent(t) == [(100, None)]
+    refused = response(invite, 403)
+    t.send_response(refused, 0.7)
+    assert t.take_outbox() == [refused]
+    t.receive_request(invite, 0.8)
+    assert t.take_outbox() == [refused]  # the final now, never the 100
+
+
+def test_invite_server_transport_error_before_the_100() -> None:
+    t = InviteServerTransaction(request(), reliable=False, now=0.0)
+    t.transport_failed(0.1)
+    assert state(t) is S.TERMINATED
+    assert t.get_timer() is None
+    t.handle_timer(0.2)
+    assert t.take_outbox() == []
 
 
 def test_invite_server_ack_before_final_is_ignored() -> None:

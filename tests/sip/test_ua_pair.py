@@ -103,6 +103,13 @@ class Link:
         """Run every timer out: afterwards neither side may hold a transaction."""
         self.run_until(lambda: self.a.get_timer() is None and self.b.get_timer() is None, 400)
 
+    def moves(self) -> list[tuple[float, str, str]]:
+        """(time, sender, method or status code) of every message put on the link."""
+        return [
+            (t, who, line.split(" ")[1] if line.startswith("SIP/2.0 ") else line.split(" ")[0])
+            for t, who, line in self.trace
+        ]
+
     def sent(self, who: str, line_start: str) -> int:
         return sum(1 for _, w, line in self.trace if w == who and line.startswith(line_start))
 
@@ -197,8 +204,16 @@ def test_cancel_of_a_ringing_call() -> None:
     link.on_event = on_event
     call_id = call(link)
     link.pump()
-    link.a.hangup(call_id, link.now)  # CANCEL waits for a provisional (§9.1): 100 came
+    link.a.hangup(call_id, link.now)  # CANCEL waits for a provisional (§9.1): the 180 is held
     link.run_until(lambda: bool(link.of("a", CallFailed)))
+    # b rang at once, so it sent no 100; the held 180 arrives behind the INVITE retransmitted
+    # at 0.5 (Timer A), and only then does the CANCEL go.
+    assert link.sent("b", "SIP/2.0 100") == 0
+    assert link.moves() == [
+        (0.0, "a", "INVITE"), (0.0, "b", "180"),
+        (0.5, "a", "INVITE"), (0.5, "b", "180"), (0.5, "a", "CANCEL"),
+        (0.5, "b", "487"), (0.5, "b", "200"), (0.5, "a", "ACK"),
+    ]  # fmt: skip
     [failed] = link.of("a", CallFailed)
     assert isinstance(failed, CallFailed) and failed.status == 487
     [cancelled] = link.of("b", IncomingCallCancelled)
@@ -220,7 +235,14 @@ def test_busy_callee_with_lost_486() -> None:
     link.run_until(lambda: bool(link.of("a", CallFailed)))
     [failed] = link.of("a", CallFailed)
     assert isinstance(failed, CallFailed) and failed.status == 486
-    assert link.sent("b", "SIP/2.0 486") == 2  # Timer G retransmission
+    # Refused at once: no 100 ever, so at 0.5 a's Timer A retransmits the INVITE, which gets
+    # the 486 again, as Timer G retransmits it; both are ACKed.
+    assert link.sent("b", "SIP/2.0 100") == 0
+    assert link.moves() == [
+        (0.0, "a", "INVITE"), (0.0, "b", "486"),
+        (0.5, "a", "INVITE"), (0.5, "b", "486"), (0.5, "b", "486"),
+        (0.5, "a", "ACK"), (0.5, "a", "ACK"),
+    ]  # fmt: skip
     link.settle()
     assert len(link.of("a", CallFailed)) == 1
 
@@ -251,12 +273,15 @@ def test_requests_carry_what_rfc3261_requires() -> None:
     assert invite.to.tag is None
     assert invite.contacts[0].uri == SipUri("192.0.2.1", "door", 5060)
     assert invite.content_type == "application/sdp"
-    b_response = None
     link.b.receive(invite_bytes, A, 0.0)
-    for data, destination in link.b.datagrams_to_send():
-        b_response = parse_message(data)
-        assert destination == A
+    assert link.b.datagrams_to_send() == []  # b's application may still answer at once
+    assert link.b.get_timer() == 0.2
+    link.b.handle_timer(0.2)
+    [(data, destination)] = link.b.datagrams_to_send()
+    b_response = parse_message(data)
+    assert destination == A
     assert isinstance(b_response, Response) and b_response.status == 100
+    assert b_response.to.tag is None
 
 
 def test_cancel_answered_elsewhere_is_told_apart() -> None:
@@ -315,3 +340,28 @@ def test_hangup_reason_is_reported_in_call_ended() -> None:
     link.pump()
     [ended] = link.of("a", CallEnded)
     assert ended == CallEnded(call_id, "media timeout", by_peer=False)
+
+
+def test_slow_callee_sends_100_at_200_ms_and_the_caller_stops_retransmitting() -> None:
+    link = Link()
+    incoming: list[str] = []
+
+    def on_event(who: str, event: Event) -> None:
+        if who == "b" and isinstance(event, IncomingCallReceived):
+            incoming.append(event.call_id)
+
+    link.on_event = on_event
+    call(link)
+    link.run_until(lambda: link.sent("b", "SIP/2.0 100") == 1)
+    assert link.now == 0.2  # TRYING_DELAY: the application had not decided
+    # The 100 stopped Timer A (§17.1.1.2) and was b's last pending timer: both sides wait.
+    assert link.a.get_timer() is None and link.b.get_timer() is None
+    link.now = 2.0
+    link.b.accept(incoming[0], ANSWER, link.now)
+    link.run_until(lambda: bool(link.of("a", CallAnswered)))
+    assert link.moves() == [
+        (0.0, "a", "INVITE"),
+        (0.2, "b", "100"),
+        (2.0, "b", "200"),
+        (2.0, "a", "ACK"),
+    ]
