@@ -52,7 +52,11 @@ async def with_peer(
     async with sipp:
         await ua.start()
         try:
-            await drive(ua, sipp)
+            try:
+                await drive(ua, sipp)
+            except Exception as exc:  # keep sipp's side of the story for the failure report
+                seen = await sipp.stop()
+                raise AssertionError(f"{exc!r} while driving the UA\n{seen.explain()}") from exc
             return await sipp.wait(timeout=30)
         finally:
             await ua.stop(timeout=3)
