@@ -55,6 +55,7 @@ run_tests() {
     setup
     echo "== ruff"
     "$VENV/bin/ruff" check intercom tests benchmarks
+    "$VENV/bin/ruff" format --check intercom tests benchmarks
     echo "== mypy"
     "$VENV/bin/mypy" intercom
     echo "== pytest"

@@ -17,8 +17,9 @@ def sine(hz: float, samples: int, amplitude: float = 8000.0) -> np.ndarray:
 
 def through_codec(signal: np.ndarray, frame: int = 320) -> np.ndarray:
     encoder, decoder = G722Encoder(), G722Decoder()
-    frames = [decoder.decode(encoder.encode(signal[i : i + frame]))
-              for i in range(0, len(signal), frame)]
+    frames = [
+        decoder.decode(encoder.encode(signal[i : i + frame])) for i in range(0, len(signal), frame)
+    ]
     return np.concatenate(frames)
 
 

@@ -56,9 +56,9 @@ async def udp_barrier(peer: Peer) -> None:
     assert (await peer.receive())[0] == msg(999)
 
 
-async def raw_client(port: int, host: str = "127.0.0.1") -> tuple[
-    asyncio.StreamReader, asyncio.StreamWriter, Address
-]:
+async def raw_client(
+    port: int, host: str = "127.0.0.1"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Address]:
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT)
     name = writer.get_extra_info("sockname")
     return reader, writer, Address("tcp", name[0], name[1])
@@ -171,9 +171,7 @@ def test_tcp_ping_gets_pong_and_lone_crlf_is_ignored() -> None:
 
 def test_outbound_connection_keepalive_and_incoming_data() -> None:
     async def body() -> None:
-        accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-            asyncio.Queue()
-        )
+        accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
 
         async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             accepted.put_nowait((r, w))

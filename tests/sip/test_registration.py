@@ -53,7 +53,6 @@ class FakeSender:
     def emit(self, event: Event) -> None:
         self.events.append(event)
 
-
     @property
     def last(self) -> Request:
         return self.requests[-1][0]

@@ -60,7 +60,6 @@ class FakeSender:
     def emit(self, event: Event) -> None:
         self.events.append(event)
 
-
     def sent(self, method: str) -> list[Request]:
         return [r for r, _, _ in self.requests if r.method == method]
 
