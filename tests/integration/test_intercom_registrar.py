@@ -17,6 +17,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from .daemon_process import DaemonProcess
@@ -139,6 +140,20 @@ async def _register_call_unregister(tmp_path: Path) -> None:
     response = re.search(r'response="([0-9a-f]+)"', result.messages)
     assert response is not None, result.messages
     assert_clean_log(daemon.log(), PASSWORD, response.group(1))
+    # The call's speaker recording holds sipp's echo of the door's 800 Hz microphone with the
+    # "opened" beeps (1500 Hz) laid over it: the beeps did not take the speaker from the call.
+    with wave.open(str(tmp_path / "speaker.wav"), "rb") as wav:
+        rate = wav.getframerate()
+        heard = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(float)
+    assert rate == 8000 and len(heard) >= rate, (rate, len(heard))
+    spectrum = np.abs(np.fft.rfft(heard * np.hanning(len(heard)))) ** 2
+    freqs = np.fft.rfftfreq(len(heard), 1 / rate)
+
+    def band(hz: float) -> float:
+        return float(spectrum[np.abs(freqs - hz) <= 20].sum())
+
+    assert band(800) > 0.3 * spectrum.sum(), "no echo of the microphone in the call"
+    assert band(1500) > 100 * band(1100), "no 'opened' beeps in the call's audio"
 
 
 def test_register_call_open_hangup_and_unregister_through_the_pbx(tmp_path: Path) -> None:
