@@ -111,7 +111,7 @@ class DemoPbx:
         if request.method == "REGISTER":
             return self._register(request, source)
         if request.method == "INVITE" and request.to.tag is None:
-            if not self._authorized(request, "Proxy-Authorization"):
+            if self._authenticated(request, "Proxy-Authorization") is None:
                 return self._challenge(request, source, 407, "Proxy-Authenticate")
             request.headers.remove("Proxy-Authorization")  # meant for us, not the callee
             request.headers.prepend("Record-Route", f"<{self._uri()};lr>")
@@ -126,7 +126,7 @@ class DemoPbx:
         if user not in self._accounts:
             return self._answer(request, source, 403)
         assert user is not None
-        if not self._authorized(request, "Authorization"):
+        if self._authenticated(request, "Authorization") != user:  # only for its own account
             return self._challenge(request, source, 401, "WWW-Authenticate")
         expires_header = (request.headers.get("Expires") or "").strip()
         if [v.strip() for v in request.headers.get_all("Contact")] == ["*"]:
@@ -144,16 +144,17 @@ class DemoPbx:
         logger.info("- %s %s", user, "registered" if user in self.bindings else "unregistered")
         return [(response, _reply_address(request, source))]
 
-    def _authorized(self, request: Request, header: str) -> bool:
+    def _authenticated(self, request: Request, header: str) -> str | None:
+        """The account whose valid Digest credentials ``header`` carries, if any."""
         value = request.headers.get(header)
         credentials = parse_challenges([value]) if value else []
         if not credentials:
-            return False
+            return None
         given = credentials[0]
         params = given.params
         password = self._accounts.get(params.get("username", ""))
         if password is None or given.realm != REALM or given.nonce not in self._nonces:
-            return False
+            return None
         try:
             expected = digest_response(
                 given,
@@ -166,8 +167,8 @@ class DemoPbx:
                 qop=params.get("qop"),
             )
         except ValueError:
-            return False
-        return expected == params.get("response")
+            return None
+        return params["username"] if expected == params.get("response") else None
 
     def _challenge(self, request: Request, source: Address, status: int, header: str) -> Outgoing:
         nonce = self._token()

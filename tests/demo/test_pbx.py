@@ -84,6 +84,15 @@ def test_register_is_challenged_then_bound_and_a_wrong_password_is_not() -> None
     assert str(server.bindings["phone"]) == "sip:phone@127.0.0.1:5090"
 
 
+def test_an_account_registers_only_itself() -> None:
+    server = pbx()
+    ((challenge, _),) = server.receive(register("phone", 5090), PHONE)
+    as_door = answer(challenge, "REGISTER", "sip:127.0.0.1:5070", "door", "door-pw")
+    ((refused, _),) = server.receive(register("phone", 5090, auth=as_door, cseq=2), PHONE)
+    assert isinstance(refused, Response) and refused.status == 401
+    assert server.bindings == {}
+
+
 def test_unknown_account_is_forbidden_and_expires_zero_unbinds() -> None:
     server = pbx()
     ((refused, _),) = server.receive(register("mallory", 5099), PHONE)
