@@ -15,7 +15,8 @@ with every message passing through it so that the ladder shows the whole exchang
   §16.4/§16.12: our own Route entry is popped, the request goes to the next Route or the
   Request-URI). Forwarded requests get Max-Forwards decremented (483 at zero), our Via on top
   with a branch derived from the received one (so a CANCEL, and the ACK of a non-2xx, take the
-  INVITE's branch, §16.11), and ``received``/``rport`` on the sender's Via (RFC 3581 §4).
+  INVITE's branch, §16.11), and ``received``/``rport`` on the sender's Via (§18.2.1, RFC
+  3581 §4), as the endpoint stamps them.
   Responses lose our Via and go to the next one's ``received``:``rport`` (§18.2.2).
 * Every request the PBX answers itself remembers its branch, so the hop-by-hop ACK of that
   answer is absorbed rather than relayed.
@@ -33,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from intercom.sip.auth import digest_response, parse_challenges
-from intercom.sip.build import make_response
+from intercom.sip.build import make_response, stamp_via
 from intercom.sip.core import Address
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.message import Message, Request, Response, parse_message
@@ -92,13 +93,11 @@ class DemoPbx:
     # -- requests -------------------------------------------------------------------------
 
     def _request(self, request: Request, source: Address) -> Outgoing:
-        self._stamp_via(request, source)
+        stamp_via(request, source.host, source.port)
         routes = [r for v in request.headers.get_all("Route") for r in parse_name_addr_list(v)]
         if routes and self._is_me(routes[0]):
             routes.pop(0)  # our own record-route entry (§16.4)
-            request.headers.remove("Route")
-            for route in routes:
-                request.headers.add("Route", str(route))
+            request.headers.set_list("Route", [str(route) for route in routes])
         if routes:
             return self._forward(request, source, _destination(routes[0].uri))
         uri = SipUri.parse(request.uri)
@@ -203,22 +202,10 @@ class DemoPbx:
         if len(vias) < 2 or "sip:" + Via.parse(vias[0]).sent_by != self._uri():
             logger.info("x response not for us: %s", response)
             return []
-        response.headers.remove("Via")
-        for via in reversed(vias[1:]):
-            response.headers.prepend("Via", via)
+        response.headers.set_list("Via", vias[1:])
         return [(response, _via_address(Via.parse(vias[1])))]
 
     # -- helpers --------------------------------------------------------------------------
-
-    def _stamp_via(self, request: Request, source: Address) -> None:
-        """received and rport on the sender's Via (RFC 3581 §4), for routing the responses."""
-        vias = request.headers.get_list("Via")
-        top = Via.parse(vias[0]).with_params(received=source.host)
-        if "rport" in top.params:
-            top = top.with_params(rport=str(source.port))
-        request.headers.remove("Via")
-        for via in reversed([str(top), *vias[1:]]):
-            request.headers.prepend("Via", via)
 
     def _remember(self, request: Request) -> None:
         branch = request.top_via.branch

@@ -30,6 +30,23 @@ SUPPORTED = "timer"
 ACCEPTED_BODIES = "application/sdp, application/dtmf-relay, application/dtmf"
 
 
+def stamp_via(request: Request, host: str, port: int) -> None:
+    """Note on the top Via where ``request`` really came from, so responses find the way back:
+    ``received`` when the sent-by host differs (RFC 3261 §18.2.1), and ``received`` plus the
+    source port in ``rport`` when the sender asked for it (RFC 3581 §4)."""
+    via = request.top_via
+    params: dict[str, str | None] = {}
+    if via.host != host:
+        params["received"] = host
+    if "rport" in via.params:
+        params["rport"] = str(port)
+        params.setdefault("received", host)
+    if params:
+        values = request.headers.get_list("Via")
+        values[0] = str(via.with_params(**params))
+        request.headers.set_list("Via", values)
+
+
 def add_capabilities(response: Response) -> Response:
     """Allow, Accept and Supported: what an OPTIONS answer (§11.2) and a dialog-creating 2xx
     tell the peer about us."""

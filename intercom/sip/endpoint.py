@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from intercom import __version__
 from intercom.sip.auth import DigestClient
-from intercom.sip.build import add_capabilities, make_response
+from intercom.sip.build import add_capabilities, make_response, stamp_via
 from intercom.sip.call import OutgoingCall
 from intercom.sip.core import Address, Ids, TransactionUser
 from intercom.sip.errors import RemoteProtocolError
@@ -327,19 +327,7 @@ class Endpoint:
     # -- receiving ------------------------------------------------------------------------
 
     def _receive_request(self, request: Request, source: Address) -> None:
-        via = request.top_via
-        params: dict[str, str | None] = {}
-        if via.host != source.host:
-            params["received"] = source.host
-        if "rport" in via.params:
-            params["rport"] = str(source.port)
-            params.setdefault("received", source.host)
-        if params:
-            values = request.headers.get_list("Via")
-            values[0] = str(via.with_params(**params))
-            request.headers.remove("Via")
-            for value in values:
-                request.headers.add("Via", value)
+        stamp_via(request, source.host, source.port)
         key = server_key(request)
         existing = self._servers.get(key)
         if existing is not None:

@@ -117,6 +117,17 @@ class Headers:
                 return
         self._items.append((name, value))
 
+    def set_list(self, name: str, values: Iterable[str]) -> None:
+        """Replace every field of that name with one field per value, at the place of the
+        first (appended when there was none; removed when ``values`` is empty)."""
+        name = canonical_name(name)
+        key = name.lower()
+        at = next((i for i, (n, _) in enumerate(self._items) if n.lower() == key), None)
+        kept = [(n, v) for n, v in self._items if n.lower() != key]
+        at = len(kept) if at is None else at
+        kept[at:at] = [(name, value) for value in values]
+        self._items = kept
+
     def remove(self, name: str) -> None:
         key = canonical_name(name).lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != key]

@@ -258,6 +258,16 @@ def test_headers_multimap() -> None:
     assert len(h) == 3
 
 
+def test_headers_set_list_replaces_every_field_at_the_place_of_the_first() -> None:
+    h = Headers([("To", "t"), ("Via", "a"), ("X-Foo", "1"), ("v", "b, c")])
+    h.set_list("VIA", ["1", "2"])
+    assert list(h) == [("To", "t"), ("Via", "1"), ("Via", "2"), ("X-Foo", "1")]
+    h.set_list("Route", ["<sip:p;lr>"])  # none yet: appended
+    assert list(h)[-1] == ("Route", "<sip:p;lr>")
+    h.set_list("Via", [])
+    assert list(h) == [("To", "t"), ("X-Foo", "1"), ("Route", "<sip:p;lr>")]
+
+
 def test_headers_get_list_and_copy_and_eq() -> None:
     h = Headers([("Allow", "INVITE, ACK ,BYE"), ("allow", ""), ("Allow", ' "a,b" , ,CANCEL')])
     assert h.get_list("ALLOW") == ["INVITE", "ACK", "BYE", '"a,b"', "CANCEL"]
