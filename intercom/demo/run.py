@@ -57,12 +57,11 @@ class Outcome:
 
     def ladder(self) -> Ladder:
         ladder = Ladder(("door", "pbx", "phone"))
-        for source, destination, label in self.hops:
+        codec = self.status.get("last_call", {}).get("codec")
+        for index, (source, destination, label) in enumerate(self.hops):
+            if index == self.media_from:
+                ladder.media(f"RTP both ways, door <-> phone ({codec})")
             ladder.add(self.ports[source], self.ports[destination], label)
-        if self.media_from is not None:
-            ladder.media_after = self.media_from
-            codec = self.status.get("last_call", {}).get("codec")
-            ladder.media_label = f"RTP both ways, door <-> phone ({codec})"
         return ladder
 
 

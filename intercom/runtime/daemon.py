@@ -57,7 +57,7 @@ from .hardware import Hardware
 from .media_calls import MediaCalls, MediaConfig
 from .systemd import SystemdNotifier
 from .tone_output import ToneOutput
-from .ua import UaConfig, UserAgent
+from .ua import UaConfig, UserAgent, parse_bind
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Intercom:
         endpoint = self.ua.endpoint
         self.doorbell.set_server_addresses(a.host for a in endpoint.config.host_addresses.values())
         settings = self.settings
-        bind_host = settings.sip_bind.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
+        bind_host, _ = parse_bind(settings.sip_bind)  # RTP listens where SIP does
         self.media = MediaCalls(
             MediaConfig(
                 address=endpoint.config.local_host,

@@ -105,7 +105,7 @@ class UserAgent:
     async def start(self) -> None:
         """Listen, resolve the server, and send the first REGISTER (when a server is set)."""
         self._loop = asyncio.get_running_loop()
-        bind_host, bind_port = _parse_bind(self.config.bind)
+        bind_host, bind_port = parse_bind(self.config.bind)
         await self._transport.start(bind_host, bind_port)
         host_addresses: dict[str, Address] = {}
         outbound: Address | None = None
@@ -310,7 +310,7 @@ class UserAgent:
             self._endpoint.config.host_addresses[self._server_host] = address
 
 
-def _parse_bind(text: str) -> tuple[str, int]:
+def parse_bind(text: str) -> tuple[str, int]:
     """``host[:port]`` where port 0 (any free port) is allowed, unlike for a server."""
     if text.endswith(":0"):
         host, _ = parse_hostport(text[:-2])
