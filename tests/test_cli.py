@@ -3,22 +3,21 @@ daemon. Each runs the real console entry in a subprocess, bounded by a timeout."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.integration.daemon_process import intercom_env
+
 pytestmark = pytest.mark.timeout(60)
 
 
 def intercom(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
-    clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "intercom", *args],
-        capture_output=True, text=True, timeout=50, env=clean, cwd=cwd,
+        capture_output=True, text=True, timeout=50, env=intercom_env(env or {}), cwd=cwd,
     )  # fmt: skip
 
 
