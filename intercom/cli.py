@@ -184,10 +184,14 @@ def _status_table(status: dict[str, Any]) -> str:
          + (f" (last SIP status {last_status})" if last_status else "")),
         ("call", str(call.get("state"))),
         ("last call", _last_call(last)),
-        ("door", f"opened {door.get('opened_count', 0)} times"
+        ("door", _opened(door.get("opened_count", 0))
          + (", LOCKED OUT" if door.get("locked_out") else "")),
     ]  # fmt: skip
     return "\n".join(f"{name:<13} {value}" for name, value in rows)
+
+
+def _opened(count: int) -> str:
+    return "opened once" if count == 1 else f"opened {count} times"
 
 
 def _last_call(last: dict[str, Any]) -> str:

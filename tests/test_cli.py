@@ -79,3 +79,15 @@ def test_control_commands_without_a_daemon_exit_1_with_a_message(
     result = intercom(command, "--socket", str(tmp_path / "none.sock"))
     assert result.returncode == 1
     assert "not running" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_status_table_reads_as_english() -> None:
+    from intercom.cli import _status_table
+
+    def door_line(count: int, locked_out: bool = False) -> str:
+        status = {"door": {"opened_count": count, "locked_out": locked_out}}
+        return _status_table(status).splitlines()[-1]
+
+    assert door_line(0) == "door          opened 0 times"
+    assert door_line(1) == "door          opened once"
+    assert door_line(3, locked_out=True) == "door          opened 3 times, LOCKED OUT"
