@@ -140,7 +140,7 @@ apt_has() {
 }
 
 install_packages() {
-    local packages=("${APT_PACKAGES[@]}") missing=() pkg
+    local packages=("${APT_PACKAGES[@]}") missing=() present=() pkg
     if [ -n "$ROOT" ]; then
         host apt-get install "${packages[@]}" python3-lgpio
         return
@@ -153,11 +153,16 @@ install_packages() {
         packages+=(python3-lgpio)
     fi
     for pkg in "${packages[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-            || missing+=("$pkg")
+        if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+            present+=("$pkg")
+        else
+            missing+=("$pkg")
+        fi
     done
+    if [ "${#present[@]}" -gt 0 ]; then
+        note "packages already installed: ${present[*]}"
+    fi
     if [ "${#missing[@]}" -eq 0 ]; then
-        note "packages already installed: ${packages[*]}"
         return
     fi
     run apt-get update -q
