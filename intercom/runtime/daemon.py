@@ -79,7 +79,7 @@ class Intercom:
     ) -> None:
         self.settings = settings
         self.hardware = hardware
-        self._rng = rng or random.Random()
+        self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self.notifier = notifier or SystemdNotifier()
         self.doorbell = Doorbell(DoorbellConfig.from_settings(settings))
         self.ua = UserAgent(

@@ -81,7 +81,7 @@ class MediaCalls:
         on_timeout: Callable[[str], None] = lambda call_id: None,
     ) -> None:
         self.config = config
-        self._rng = rng or random.Random()
+        self._rng = rng or random.SystemRandom()  # SSRCs, ports, SDP ids: unpredictable
         self._open_audio = open_audio or self._open_configured_audio
         self._on_digit = on_digit
         self._on_timeout = on_timeout

@@ -80,7 +80,7 @@ class UserAgent:
         self.config = config
         self.events: asyncio.Queue[Event] = asyncio.Queue(EVENTS_KEPT)
         self._answer_offer = answer_offer
-        self._rng = rng or random.Random()
+        self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self._dns = dns or SystemDnsBackend()
         self._on_event = on_event
         self._transport = SipTransport(self._on_message, on_error=self._on_transport_error)

@@ -166,3 +166,32 @@ def test_status_over_the_socket_has_the_shape_of_design_md(tmp_path: Path) -> No
             assert got["door"] == {"opened_count": 0, "locked_out": False}
 
     asyncio.run(main())
+
+
+def test_identifiers_come_from_the_os_csprng(tmp_path: Path) -> None:
+    """Call-IDs, tags, branches, cnonces, SSRCs and RTP ports: one Mersenne Twister would let
+    a stranger who saw a few hundred To-tags predict them all, so the daemon draws every one
+    from the operating system (design.md, "Security")."""
+
+    async def main() -> None:
+        env = {
+            "INTERCOM_SIP_BIND": "127.0.0.1:0",
+            "INTERCOM_GPIO": "mock",
+            "INTERCOM_AUDIO_INPUT": "null",
+            "INTERCOM_AUDIO_OUTPUT": "null",
+            "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
+        }
+        config = load_settings(env, None)
+        hardware = open_hardware(config, asyncio.get_running_loop())
+        door = Intercom(config, hardware, notifier=SystemdNotifier({}))
+        await door.start()
+        try:
+            assert door.media is not None
+            generators = [door._rng, door.ua._rng, door.ua.endpoint.ids._rng, door.media._rng]
+            assert all(type(g) is random.SystemRandom for g in generators)
+            tags = {door.ua.endpoint.ids.tag() for _ in range(200)}
+            assert len(tags) == 200
+        finally:
+            await door.stop()
+
+    asyncio.run(main())
