@@ -166,7 +166,9 @@ class Doorbell:
 
     def __init__(self, config: DoorbellConfig) -> None:
         self.config = config
-        self.policy = CallPolicy(config.allowed_callers, config.trusted_networks)
+        self.policy = CallPolicy(
+            config.allowed_callers, config.trusted_networks, config.home_domains
+        )
         self.lock = DoorLock(config.door_code, config.code_attempts, config.lockout)
         self.state = CallState.IDLE
         self.registration = (
@@ -254,7 +256,8 @@ class Doorbell:
         return self._open("from the control socket")
 
     def set_server_addresses(self, addresses: Iterable[str]) -> None:
-        """The SIP server's resolved IP addresses: incoming calls from them are trusted."""
+        """The SIP server's and outbound proxy's resolved IP addresses: incoming calls from them
+        are trusted, and only they may assert a caller's identity."""
         self.policy.set_server_addresses(addresses)
 
     # -- inputs: the user agent and the media ---------------------------------------------

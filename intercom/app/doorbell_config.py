@@ -3,8 +3,8 @@ the validated :class:`intercom.app.settings.Settings` it is made from (:meth:`fr
 
 The configuration only holds values; :class:`intercom.app.doorbell.Doorbell` applies them, and
 hands ``door_code``, ``code_attempts`` and ``lockout`` to :class:`intercom.app.door_lock.DoorLock`
-and ``allowed_callers`` and ``trusted_networks`` to :class:`intercom.app.policy.CallPolicy`,
-which check them in turn.
+and ``allowed_callers``, ``trusted_networks`` and ``home_domains`` to
+:class:`intercom.app.policy.CallPolicy`, which check them in turn.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from intercom.app.policy import Network, parse_networks
+from intercom.sip.locate import parse_hostport
 
 __all__ = ["DoorbellConfig"]
 
@@ -46,6 +47,8 @@ class _SettingsLike(Protocol):
     def door_relay_pin(self) -> int | None: ...
     @property
     def sip_server(self) -> str: ...
+    @property
+    def sip_outbound_proxy(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class DoorbellConfig:
     answer_delay: float = 0.0  #: seconds before an allowed incoming call is answered
     allowed_callers: tuple[str, ...] = ()  #: see :class:`intercom.app.policy.AllowedCaller`
     trusted_networks: tuple[Network, ...] = ()  #: besides the SIP server's own addresses
+    home_domains: tuple[str, ...] = ()  #: hosts where a bare allowed user name is matched
     has_relay: bool = False  #: a door relay is wired (INTERCOM_DOOR_RELAY_PIN)
     registration: bool = False  #: a SIP server is configured: the status starts "registering"
 
@@ -96,6 +100,11 @@ class DoorbellConfig:
             answer_delay=settings.answer_delay,
             allowed_callers=tuple(settings.allowed_callers),
             trusted_networks=parse_networks(settings.trusted_hosts),
+            home_domains=tuple(
+                parse_hostport(server)[0]
+                for server in (settings.sip_server, settings.sip_outbound_proxy)
+                if server
+            ),
             has_relay=settings.door_relay_pin is not None,
             registration=bool(settings.sip_server),
         )

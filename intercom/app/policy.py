@@ -13,17 +13,26 @@ first is evidence. :class:`CallPolicy` therefore decides in two steps, and both 
    more: no 180, no SDP, nothing of the microphone. An IPv4-mapped IPv6 source
    (``::ffff:192.0.2.1``, from a dual-stack socket) counts as its IPv4 address.
 2. **Allowed caller.** Among trusted requests the caller is matched against
-   ``INTERCOM_ALLOWED_CALLERS``. The identity is the P-Asserted-Identity when present (RFC 3325
-   §9.1: what the trusted proxy vouches for), else the From header. A P-Asserted-Identity that
-   is present but unreadable refuses the call; it never falls back to From. An empty list
-   refuses every incoming call.
+   ``INTERCOM_ALLOWED_CALLERS``. The identity is the P-Asserted-Identity when the INVITE came
+   from the SIP server or the outbound proxy themselves (RFC 3325 §9.1: what the proxy of our own
+   trust domain vouches for), else the From header: a P-Asserted-Identity from anywhere else,
+   a host of ``INTERCOM_TRUSTED_HOSTS`` included, is ignored (RFC 3325 §5: only a member of the
+   trust domain may assert). A P-Asserted-Identity from the server that is present but
+   unreadable refuses the call; it never falls back to From. An empty list refuses every
+   incoming call.
 
 An allowed-caller entry is one of::
 
-    alice                     the user part "alice" (or tel number) at any host
+    alice                     the user "alice" at the home domain (below)
     alice@pbx.example         user and host; "sip:" / "sips:" may be written in front
     sip:alice@pbx.example:5070  with a port, the port must match too
     tel:+4930123456           a tel URI's number (RFC 3966), also matched by "+4930123456"
+
+A bare user name (or number) is strict: it matches a SIP URI only when the URI's host is the
+home domain, that is the host of ``INTERCOM_SIP_SERVER`` or ``INTERCOM_SIP_OUTBOUND_PROXY`` as
+written there, or one of the server's resolved addresses. ``alice@evil.example`` is not
+``alice``. Without a server a bare name matches no SIP URI (settings reject it), and a bare
+number still matches a tel URI.
 
 Comparison follows RFC 3261 §19.1.4 where it matters for identity: the user part is compared
 case-sensitively after undoing %-escapes, the host case-insensitively; URI parameters, display
@@ -35,7 +44,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -129,15 +138,19 @@ class AllowedCaller:
             raise ValueError(f"allowed caller {text!r} names no user (write user@host)")
         return cls(unquote(uri.user), uri.host.lower(), uri.port)
 
-    def matches(self, uri: Uri) -> bool:
-        """True when ``uri`` (a caller's identity) is this entry."""
+    def matches(self, uri: Uri, is_home: Callable[[str], bool] = lambda host: False) -> bool:
+        """True when ``uri`` (a caller's identity) is this entry. ``is_home(host)`` says whether
+        a host is the home domain, where a bare user name (``host`` None) is matched."""
         if isinstance(uri, OtherUri):
             if uri.scheme != "tel" or self.host is not None:
                 return False
             return unquote(uri.rest.split(";", 1)[0]) == self.user
         if self.tel or uri.user is None or unquote(uri.user) != self.user:
             return False
-        if self.host is not None and uri.host.lower() != self.host:
+        if self.host is None:
+            if not is_home(uri.host):
+                return False
+        elif uri.host.lower() != self.host:
             return False
         return self.port is None or uri.port == self.port
 
@@ -163,9 +176,15 @@ class Verdict:
 class CallPolicy:
     """Trusted sources and allowed callers (the two checks of the module docstring)."""
 
-    def __init__(self, allowed_callers: Iterable[str], trusted_networks: Iterable[Network]) -> None:
+    def __init__(
+        self,
+        allowed_callers: Iterable[str],
+        trusted_networks: Iterable[Network],
+        home_domains: Iterable[str] = (),
+    ) -> None:
         self.allowed = tuple(AllowedCaller.parse(entry) for entry in allowed_callers)
         self.trusted_networks = tuple(trusted_networks)
+        self.home_domains = frozenset(host.lower() for host in home_domains)
         self._server: frozenset[Address] = frozenset()
 
     @property
@@ -189,8 +208,18 @@ class CallPolicy:
             return True
         return any(address in network for network in self.trusted_networks)
 
+    def is_server(self, host: str) -> bool:
+        """True when ``host`` is one of the SIP server's (or outbound proxy's) addresses."""
+        address = parse_address(host)
+        return address is not None and address in self._server
+
+    def is_home(self, host: str) -> bool:
+        """True when a URI's ``host`` is the home domain (see the module docstring)."""
+        return host.lower() in self.home_domains or self.is_server(host)
+
     def is_allowed_caller(self, caller: str, asserted_identity: str | None) -> bool:
-        """True when the identity (P-Asserted-Identity if present, else From) is allowed."""
+        """True when the identity (P-Asserted-Identity if given, else From) is allowed. The
+        caller of this method decides whether an asserted identity is believed at all."""
         try:
             if asserted_identity is None:  # From is one value: a list in it is malformed
                 uris = [NameAddr.parse(caller).uri]
@@ -198,14 +227,15 @@ class CallPolicy:
                 uris = [value.uri for value in parse_name_addr_list(asserted_identity)]
         except RemoteProtocolError:
             return False
-        return any(entry.matches(uri) for uri in uris for entry in self.allowed)
+        return any(entry.matches(uri, self.is_home) for uri in uris for entry in self.allowed)
 
     def decide(self, event: IncomingCallReceived) -> Verdict:
         """The verdict on one incoming INVITE: trusted source first, then allowed caller."""
-        identity = event.caller if event.asserted_identity is None else event.asserted_identity
+        asserted = event.asserted_identity if self.is_server(event.source_host) else None
+        identity = event.caller if asserted is None else asserted
         if not self.is_trusted_source(event.source_host):
             return Verdict(False, FORBIDDEN, f"untrusted source {event.source_host}", identity)
-        if not self.is_allowed_caller(event.caller, event.asserted_identity):
-            which = "asserted identity" if event.asserted_identity is not None else "caller"
+        if not self.is_allowed_caller(event.caller, asserted):
+            which = "asserted identity" if asserted is not None else "caller"
             return Verdict(False, FORBIDDEN, f"{which} not allowed", identity)
         return Verdict(True, 200, "allowed", identity)

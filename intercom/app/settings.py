@@ -294,7 +294,7 @@ def _read_all(check: ValueParser) -> Settings:
             "INTERCOM_MAX_CALL_DURATION", d.max_call_duration, positive=True
         ),
         cooldown=check.seconds("INTERCOM_CALL_COOLDOWN", d.cooldown),
-        allowed_callers=check.allowed_callers(),
+        allowed_callers=check.allowed_callers(server or proxy),
         answer_delay=check.seconds("INTERCOM_ANSWER_DELAY", d.answer_delay),
         door_code=check.door_code(relay_pin),
         door_pulse=check.seconds(

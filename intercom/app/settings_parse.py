@@ -53,6 +53,7 @@ MAX_SOCKET_PATH = 107
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_PHONE = re.compile(r"\+?[0-9][0-9.()-]*")
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _PORT_RANGE = re.compile(r"([0-9]{1,6})\s*-\s*([0-9]{1,6})")
 _DTMF = frozenset("0123456789*#ABCD")
@@ -269,16 +270,26 @@ class ValueParser:
             return None
         return text
 
-    def allowed_callers(self) -> tuple[str, ...]:
+    def allowed_callers(self, home: str) -> tuple[str, ...]:
+        """The entries; a bare user name means that user at ``home`` (the SIP server or the
+        outbound proxy), so without one it must be written user@host."""
         key = "INTERCOM_ALLOWED_CALLERS"
         entries: list[str] = []
         for entry in self.items(key):
             try:
-                AllowedCaller.parse(entry)
+                caller = AllowedCaller.parse(entry)
             except ValueError:
                 self.problem(key, f"{entry!r} is not a user name, user@host, SIP URI or tel: URI")
-            else:
-                entries.append(entry)
+                continue
+            bare_name = caller.host is None and not caller.tel
+            if bare_name and not home and not _PHONE.fullmatch(caller.user):  # numbers: tel
+                self.problem(
+                    key,
+                    f"{entry!r} is a bare user name, which means that user at "
+                    "INTERCOM_SIP_SERVER, and no server is set: write user@host",
+                )
+                continue
+            entries.append(entry)
         return tuple(entries)
 
     # -- door -------------------------------------------------------------------------------

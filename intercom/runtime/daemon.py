@@ -115,7 +115,10 @@ class Intercom:
         await self.control.start()
         await self.ua.start()
         endpoint = self.ua.endpoint
-        self.doorbell.set_server_addresses(a.host for a in endpoint.config.host_addresses.values())
+        vouching = [a.host for a in endpoint.config.host_addresses.values()]
+        if endpoint.config.outbound_proxy is not None:
+            vouching.append(endpoint.config.outbound_proxy.host)
+        self.doorbell.set_server_addresses(vouching)  # trusted, and they alone assert identities
         settings = self.settings
         bind_host, _ = parse_bind(settings.sip_bind)  # RTP listens where SIP does
         self.media = MediaCalls(

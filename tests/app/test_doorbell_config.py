@@ -50,6 +50,7 @@ class FakeSettings:
     trusted_hosts: tuple[str, ...] = ("10.0.0.0/8", "192.0.2.1")
     door_relay_pin: int | None = 27
     sip_server: str = "pbx.example"
+    sip_outbound_proxy: str = "[2001:db8::5]:5070"
 
 
 def test_config_from_settings():
@@ -59,11 +60,12 @@ def test_config_from_settings():
         allowed_callers=("alice",),
         trusted_networks=(ipaddress.ip_network("10.0.0.0/8"),
                           ipaddress.ip_network("192.0.2.1/32")),
+        home_domains=("pbx.example", "2001:db8::5"),
         has_relay=True, registration=True,
     )  # fmt: skip
     bare = DoorbellConfig.from_settings(
-        FakeSettings(call_target="", door_code="", door_relay_pin=None, sip_server="")
-    )
-    assert (bare.call_target, bare.door_code, bare.has_relay, bare.registration) == (
-        None, None, False, False,
+        FakeSettings(call_target="", door_code="", door_relay_pin=None, sip_server="",
+                     sip_outbound_proxy="")
     )  # fmt: skip
+    assert (bare.call_target, bare.door_code, bare.has_relay, bare.registration,
+            bare.home_domains) == (None, None, False, False, ())  # fmt: skip

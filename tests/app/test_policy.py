@@ -83,8 +83,11 @@ def test_allowed_caller_parse_errors(text, message):
 @pytest.mark.parametrize(
     ("entry", "uri", "matches"),
     [
-        ("alice", "sip:alice@pbx.example", True),
-        ("alice", "sip:alice@elsewhere.example;transport=tcp", True),
+        ("alice", "sip:alice@pbx.example", True),  # at the home domain
+        ("alice", "sip:alice@PBX.example;transport=tcp", True),
+        ("alice", "sip:alice@elsewhere.example", False),  # a bare user: the home domain only
+        ("alice", "sip:alice@192.0.2.10", True),  # the server's resolved address is home too
+        ("alice", "sip:alice@192.0.2.11", False),
         ("alice", "sip:Alice@pbx.example", False),  # RFC 3261 §19.1.4: user is case-sensitive
         ("alice", "sip:al%69ce@pbx.example", True),  # ... after undoing escapes
         ("alice", "sip:bob@pbx.example", False),
@@ -100,12 +103,19 @@ def test_allowed_caller_parse_errors(text, message):
         ("tel:+4930123456", "sip:+4930123456@pbx.example", False),  # tel: entries: tel only
         ("+4930123456", "tel:+4930123456", True),
         ("+4930123456", "sip:+4930123456@pbx.example;user=phone", True),
+        ("+4930123456", "sip:+4930123456@evil.example;user=phone", False),
         ("alice@pbx.example", "tel:+4930123456", False),
         ("alice", "mailto:alice@pbx.example", False),
     ],
 )
 def test_allowed_caller_matches(entry, uri, matches):
-    assert AllowedCaller.parse(entry).matches(parse_uri(uri)) is matches
+    home = policy().is_home  # pbx.example, and the server's addresses
+    assert AllowedCaller.parse(entry).matches(parse_uri(uri), home) is matches
+
+
+def test_a_bare_user_matches_no_sip_uri_without_a_home_domain():
+    assert not AllowedCaller.parse("alice").matches(parse_uri("sip:alice@pbx.example"))
+    assert AllowedCaller.parse("+4930123456").matches(parse_uri("tel:+4930123456"))
 
 
 def test_allowed_caller_str():
@@ -120,7 +130,7 @@ def test_allowed_caller_str():
 
 
 def policy(allowed=("alice@pbx.example",), trusted=("10.0.0.0/24",)) -> CallPolicy:
-    result = CallPolicy(allowed, parse_networks(trusted))
+    result = CallPolicy(allowed, parse_networks(trusted), home_domains=["PBX.example"])
     result.set_server_addresses(["192.0.2.10", "2001:db8::10"])
     return result
 
@@ -200,8 +210,28 @@ def test_decide():
     assert p.decide(invite("192.0.2.10", "<sip:bob@pbx.example>;tag=2")) == Verdict(
         False, 403, "caller not allowed", "<sip:bob@pbx.example>;tag=2"
     )
-    assert p.decide(invite("10.0.0.5", pai="<sip:bob@pbx.example>")) == Verdict(
+    assert p.decide(invite("192.0.2.10", pai="<sip:bob@pbx.example>")) == Verdict(
         False, 403, "asserted identity not allowed", "<sip:bob@pbx.example>"
     )
     # the source check comes first, whatever the identity claims
     assert not p.decide(invite("203.0.113.5", pai="<sip:alice@pbx.example>")).allowed
+
+
+def test_asserted_identity_is_believed_only_from_the_server():
+    """RFC 3325 §5: only the trust domain's own proxy may assert. A host of
+    INTERCOM_TRUSTED_HOSTS may call in, but what it asserts is ignored: From decides."""
+    p = policy()
+    mallory = "<sip:mallory@pbx.example>;tag=m"
+    alice = "<sip:alice@pbx.example>"
+    assert p.decide(invite("192.0.2.10", mallory, pai=alice)).allowed  # the server vouches
+    from_trusted_host = p.decide(invite("10.0.0.5", mallory, pai=alice))
+    assert from_trusted_host == Verdict(False, 403, "caller not allowed", mallory)
+    # ... and cannot take an allowed caller's call away by asserting someone else either
+    assert p.decide(invite("10.0.0.5", alice + ";tag=a", pai="<sip:bob@x>")).allowed
+
+
+def test_the_outbound_proxy_and_the_server_vouch_alike():
+    p = policy()
+    p.set_server_addresses(["192.0.2.10", "198.51.100.7"])  # server and outbound proxy
+    mallory = "<sip:mallory@pbx.example>;tag=m"
+    assert p.decide(invite("198.51.100.7", mallory, pai="<sip:alice@pbx.example>")).allowed

@@ -385,7 +385,7 @@ LONG_SOCKET = "/run/" + "x" * 110
             "INTERCOM_SIP_BIND: '[10.0.0.1]:5060': only an IPv6 address goes in brackets",
         ),
         (
-            {"INTERCOM_TRUSTED_HOSTS": "10.0.0.0/8, pbx.lan", "INTERCOM_ALLOWED_CALLERS": "a"},
+            {"INTERCOM_TRUSTED_HOSTS": "10.0.0.0/8, pbx.lan", "INTERCOM_ALLOWED_CALLERS": "a@b"},
             "INTERCOM_TRUSTED_HOSTS: 'pbx.lan' is a host name; only IP addresses and networks "
             "are trusted (e.g. 192.168.1.10 or 192.168.1.0/24)",
         ),
@@ -395,9 +395,14 @@ LONG_SOCKET = "/run/" + "x" * 110
             "(e.g. 192.168.1.10 or 192.168.1.0/24)",
         ),
         (
-            {"INTERCOM_ALLOWED_CALLERS": "alice, <sip:bob@pbx>"},
+            {"INTERCOM_ALLOWED_CALLERS": "alice@pbx, <sip:bob@pbx>"},
             "INTERCOM_ALLOWED_CALLERS: '<sip:bob@pbx>' is not a user name, user@host, SIP URI "
             "or tel: URI",
+        ),
+        (
+            {"INTERCOM_ALLOWED_CALLERS": "+4930123456, alice"},
+            "INTERCOM_ALLOWED_CALLERS: 'alice' is a bare user name, which means that user at "
+            "INTERCOM_SIP_SERVER, and no server is set: write user@host",
         ),
         (
             {"INTERCOM_RTP_PORTS": "10000"},
@@ -592,6 +597,8 @@ def test_redacted():
             "INTERCOM_SIP_PASSWORD": PASSWORD,
             "INTERCOM_DOOR_PULSE": "2.5",
             "INTERCOM_ALLOWED_CALLERS": "alice,bob",
+            "INTERCOM_SIP_SERVER": "pbx.example",
+            "INTERCOM_SIP_USER": "door",
             "INTERCOM_TRUSTED_HOSTS": "10.0.0.0/8",
         }
     )
@@ -634,7 +641,7 @@ def test_warnings_for_working_but_doubtful_settings():
 
 def test_allowed_callers_without_any_trusted_source_warn():
     settings = load_settings(
-        {"INTERCOM_ALLOWED_CALLERS": "alice", "INTERCOM_CALL_TARGET": "sip:a@10.0.0.2"}
+        {"INTERCOM_ALLOWED_CALLERS": "alice@pbx", "INTERCOM_CALL_TARGET": "sip:a@10.0.0.2"}
     )
     assert settings.warnings == (
         NO_SERVER,

@@ -6,6 +6,8 @@ claiming to be alice from 127.0.0.2 (loopback answers all of 127/8, so a sipp bo
 another host) gets 403 and nothing more; through the trusted host, the P-Asserted-Identity the
 server vouches for decides over From, both ways; alice through the server is answered at once,
 with audio both ways (sipp echoes it). Refused calls leave no trace in ``intercom status``.
+A host of INTERCOM_TRUSTED_HOSTS may call in but asserts nothing, and a bare allowed user name
+means that user at the server's host only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 HOST = "127.0.0.1"
 STRANGER = "127.0.0.2"
+TRUSTED_HOST = "127.0.0.3"  # INTERCOM_TRUSTED_HOSTS: may call in, may not assert identities
 ALICE = "sip:alice@pbx.test"
 MALLORY = "sip:mallory@pbx.test"
 NO_CALL = {
@@ -60,7 +63,8 @@ async def _incoming_calls(tmp_path: Path) -> None:
         "INTERCOM_SIP_USER": "door",
         "INTERCOM_SIP_PASSWORD": "secret",
         "INTERCOM_SIP_BIND": f"{HOST}:{door_port}",
-        "INTERCOM_ALLOWED_CALLERS": ALICE,
+        "INTERCOM_ALLOWED_CALLERS": f"{ALICE},carol",
+        "INTERCOM_TRUSTED_HOSTS": TRUSTED_HOST,
         "INTERCOM_ANSWER_DELAY": "0",
         "INTERCOM_AUDIO_INPUT": "tone:700",
         "INTERCOM_AUDIO_OUTPUT": "null",
@@ -115,6 +119,28 @@ async def _incoming_calls(tmp_path: Path) -> None:
             )  # fmt: skip
             assert result.ok, result.explain()
 
+            # 5. a trusted host that is not the server: its P-Asserted-Identity is ignored
+            # (RFC 3325 §5), so mallory asserting alice from there is mallory: 403.
+            result = await call_door(
+                "caller_identity_refused.xml", door_port, host=TRUSTED_HOST,
+                **{"from": MALLORY, "extra_header": f"P-Asserted-Identity: <{ALICE}>"},
+            )  # fmt: skip
+            assert result.ok, result.explain()
+            assert (
+                f"from '<{MALLORY}>;tag=" in daemon.log()
+                and f"(sent by {TRUSTED_HOST}) refused with 403: caller not allowed" in daemon.log()
+            )
+
+            # 6. the bare user "carol" is carol at the server's host, not carol anywhere.
+            result = await call_door(
+                "caller_identity_refused.xml", door_port, **{"from": "sip:carol@evil.test"}
+            )
+            assert result.ok, result.explain()
+            result = await call_door(
+                "caller_identity_answered.xml", door_port, **{"from": f"sip:carol@{HOST}"}
+            )
+            assert result.ok, result.explain()
+
             assert await daemon.terminate() == 0
             registered = await registrar.wait(timeout=15)  # un-REGISTER ends its scenario
         finally:
@@ -122,7 +148,7 @@ async def _incoming_calls(tmp_path: Path) -> None:
     assert registered.ok, registered.explain()
     log = daemon.log()
     assert "Traceback" not in log, log
-    assert log.count(" allowed; answering in 0.0 s") == 2, log
+    assert log.count(" allowed; answering in 0.0 s") == 3, log
     assert f"from '<{ALICE}>' allowed" in log, log  # call 4: the asserted identity decided
 
 
