@@ -119,7 +119,7 @@ class DtmfReceiver:
             self._current, self._event, self._duration = timestamp, event, duration
             if previous is not None:
                 # This packet's end bit, if set, is repeated (§2.5.1.4): a copy reports it.
-                logger.debug("x telephone-event %r lost its end packets", previous.digit)
+                logger.debug("x a telephone-event lost its end packets")  # the key: never logged
                 return previous
         elif event == self._event:
             self._duration = max(self._duration, duration)
@@ -201,6 +201,6 @@ def parse_info_dtmf(content_type: str, body: bytes) -> DtmfDigit | None:
     digit = _digit(fields.get("signal", ""))
     duration = fields.get("duration", str(INFO_DEFAULT_DURATION_MS))
     if digit is None or not (duration.isascii() and duration.isdigit() and len(duration) < 10):
-        logger.debug("x INFO %s body not understood: %r", kind, text[:80])
+        logger.debug("x INFO %s body not understood (%d bytes)", kind, len(body))  # no digits
         return None
     return DtmfDigit(digit, int(duration), "info")

@@ -6,7 +6,7 @@ Expected outcomes (a busy callee, a wrong password, a timeout) are events, never
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +104,12 @@ class IncomingCallCancelled(Event):
 
 @dataclass(frozen=True, slots=True)
 class InfoReceived(Event):
-    """An INFO inside a call (DTMF relay, RFC 6086)."""
+    """An INFO inside a call (DTMF relay, RFC 6086). Its body may hold a door-code key, so it
+    is left out of the event's repr (events are logged at DEBUG)."""
 
     call_id: str
     content_type: str | None
-    body: bytes
+    body: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

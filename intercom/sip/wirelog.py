@@ -2,7 +2,8 @@
 
 ``<`` received, ``>`` sent (``x`` dropped is logged where the decision is made). Authorization and
 Proxy-Authorization values never reach a log: their digest response lets an eavesdropper on the
-log mount an offline password search.
+log mount an offline password search. Nor does any body but SDP: a DTMF relay INFO (RFC 6086)
+carries the door code's keys, so of other bodies only the type and length are shown.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ def redacted(message: Message) -> str:
         lines.append(f"{name}: {value}")
     text = "\n".join(lines)
     if message.body:
-        text += "\n\n" + message.body.decode("utf-8", "replace")
+        if message.content_type == "application/sdp":
+            text += "\n\n" + message.body.decode("utf-8", "replace")
+        else:
+            text += f"\n\n<{len(message.body)} bytes of {message.content_type or 'body'}>"
     return text
 
 

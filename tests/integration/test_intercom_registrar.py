@@ -191,3 +191,41 @@ async def _cancel_while_ringing(tmp_path: Path) -> None:
 
 def test_hangup_while_ringing_cancels_the_call(tmp_path: Path) -> None:
     asyncio.run(_cancel_while_ringing(tmp_path))
+
+
+# -- C: the door code keyed as SIP INFO opens the door and never reaches the log -----------
+
+
+async def _door_code_by_info(tmp_path: Path) -> None:
+    phone = Sipp("callee_keys_code_by_info.xml", timeout=40, recv_timeout=30)
+    daemon = DaemonProcess(tmp_path, door_settings(
+        tmp_path, INTERCOM_CALL_TARGET=f"sip:family@{HOST}:{phone.port}",
+        INTERCOM_DOOR_CODE="2580",
+    ))  # fmt: skip
+    async with phone:
+        try:
+            await daemon.start()
+            assert (await daemon.cli("press"))[0] == 0
+            status = await daemon.until(
+                lambda s: s["last_call"]["outcome"] is not None, 15, "the call's end"
+            )
+            assert status["door"]["opened_count"] == 1, status
+            assert status["last_call"]["outcome"] == "answered", status
+            code, out, _ = await daemon.cli("status", "--json")
+            assert code == 0 and "2580" not in out
+            result = await phone.wait(timeout=15)
+            assert await daemon.terminate() == 0
+        finally:
+            await daemon.kill()
+    assert result.ok, result.explain()
+    assert "Signal=2" in result.messages  # the code did travel, as INFO bodies
+    log = daemon.log()
+    assert "door opened by the door code" in log, log
+    # At DEBUG the whole SIP traffic is logged, yet no key of the code: not the INFO bodies,
+    # not the events that carry them, not the digits the door lock judged.
+    assert_clean_log(log, "2580", "Signal=", "DtmfDigit", "dtmf-relay\n\n")
+    assert "bytes of application/dtmf-relay>" in log, log
+
+
+def test_door_code_by_info_opens_and_is_never_logged(tmp_path: Path) -> None:
+    asyncio.run(_door_code_by_info(tmp_path))

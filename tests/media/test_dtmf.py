@@ -170,6 +170,14 @@ def test_lost_end_packets_are_reported_when_the_next_event_starts():
     assert feed_all(receiver, 1000, first[5:]) == []  # stragglers of the reported event
 
 
+def test_a_lost_end_is_logged_without_its_key(caplog):
+    receiver = DtmfReceiver()
+    with caplog.at_level(logging.DEBUG, logger="intercom.media.dtmf"):
+        feed_all(receiver, 1000, payloads("7", 160)[:3])
+        assert receiver.feed(3000, payloads("9", 100)[0]) == DtmfDigit("7", 60, "rtp")
+    assert "lost its end packets" in caplog.text and "7" not in caplog.text
+
+
 def test_new_event_that_starts_with_its_end_packet_after_a_lost_end():
     receiver = DtmfReceiver()
     first, second = payloads("1", 160), payloads("2", 160)
@@ -274,6 +282,7 @@ def test_malformed_info_bodies_are_dropped(content_type, body, caplog):
     with caplog.at_level(logging.DEBUG, logger="intercom.media.dtmf"):
         assert parse_info_dtmf(content_type, body) is None
     assert caplog.records and caplog.records[0].getMessage().startswith("x INFO")
+    assert "Signal=" not in caplog.text and "hello" not in caplog.text  # bodies stay out
 
 
 @pytest.mark.parametrize("content_type", ["application/sdp", "text/plain", "", "application"])
