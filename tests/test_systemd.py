@@ -89,6 +89,8 @@ SERVICE_DIRECTIVES = [
     ("SupplementaryGroups", "gpio audio"),
     ("RuntimeDirectory", "intercom"),
     ("RuntimeDirectoryMode", "0750"),
+    ("StateDirectory", "intercom"),  # the door-code lockout outlives a restart
+    ("StateDirectoryMode", "0700"),
     ("WorkingDirectory", "/run/intercom"),  # lgpio's notification pipe goes there
     ("UMask", "0007"),
     # The sandbox.

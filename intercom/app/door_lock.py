@@ -27,17 +27,24 @@ are never logged (a near miss would tell the log's reader most of the code).
 
 Codes are compared with :func:`hmac.compare_digest`, so the time a judgement takes says nothing
 about how many leading digits were right.
+
+The count and the lockout also outlive the process: a stranger who could crash or restart the
+daemon must not buy fresh guesses with it. :meth:`DoorLock.record` is what the runtime keeps in
+the service's state directory after every change, and :meth:`DoorLock.restore` takes it back at
+start (the runtime turns the lockout's end into wall-clock time and back; this module keeps
+only monotonic ``now``).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from dataclasses import dataclass
 from enum import Enum
 
 from intercom.media.dtmf import EVENT_FOR_DIGIT
 
-__all__ = ["ENTRY_TIMEOUT", "DoorLock", "KeyResult"]
+__all__ = ["ENTRY_TIMEOUT", "DoorLock", "KeyResult", "LockRecord"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,14 @@ class KeyResult(Enum):
     WRONG = "wrong"  #: the entry was not the code; more attempts remain
     LOCKED_OUT = "locked out"  #: the entry was wrong and the lockout begins now
     IGNORED = "ignored"  #: no code is configured, the lockout runs, or not a key
+
+
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    """What of a door lock outlives the process: wrong codes in a row and the lockout left."""
+
+    failures: int = 0
+    locked_for: float | None = None  #: seconds of lockout still to run; None: not locked out
 
 
 class DoorLock:
@@ -102,6 +117,23 @@ class DoorLock:
         if len(self._entry) >= len(self.code):
             return self._judge(now)
         return KeyResult.COLLECTING
+
+    def record(self, now: float) -> LockRecord:
+        """The state to keep across a restart (never the entry: its keys are not stored)."""
+        locked_for = None if self.locked_until is None else max(0.0, self.locked_until - now)
+        return LockRecord(self.failures, locked_for)
+
+    def restore(self, record: LockRecord, now: float) -> None:
+        """Take back a kept record at start. A lockout never runs longer than ``lockout``
+        from now (the wall clock may have jumped while the daemon was down)."""
+        self.failures = max(0, record.failures)
+        self.locked_until = None
+        if record.locked_for is not None and record.locked_for > 0 and self.code is not None:
+            self.locked_until = now + min(record.locked_for, self.lockout)
+            logger.warning("door code locked out for %.0f s more (kept across the restart)",
+                           self.locked_until - now)  # fmt: skip
+        elif self.failures >= self.attempts:  # the lockout ran out while the daemon was down
+            self.failures = 0
 
     def end_entry(self) -> None:
         """Drop a half-typed entry (the call ended, ``*``). Attempts and lockout stay."""

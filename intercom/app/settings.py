@@ -137,6 +137,7 @@ class Settings:
     media_timeout: float = 30.0  #: seconds without media before a call is ended
     # control
     control_socket: str = "/run/intercom/control.sock"  #: Unix socket of the CLI commands
+    state_dir: str = ""  #: kept state (door-code lockout); "": systemd's $STATE_DIRECTORY
     # logging
     log_level: str = "INFO"  #: DEBUG, INFO, WARNING or ERROR
     #: things that work but are probably not meant (for ``intercom check`` and the log)
@@ -318,6 +319,7 @@ def _read_all(check: ValueParser) -> Settings:
         rtp_ports=check.rtp_ports(d.rtp_ports),
         media_timeout=check.seconds("INTERCOM_MEDIA_TIMEOUT", d.media_timeout, positive=True),
         control_socket=check.control_socket(d.control_socket),
+        state_dir=check.absolute_path("INTERCOM_STATE_DIR", d.state_dir),
         log_level=check.log_level(d.log_level),
     )
     _distinct_pins(check, settings)

@@ -66,6 +66,7 @@ FIELD_OF_KEY: dict[str, str] = {
     "INTERCOM_MEDIA_TIMEOUT": "media_timeout",
     # control
     "INTERCOM_CONTROL_SOCKET": "control_socket",
+    "INTERCOM_STATE_DIR": "state_dir",
     # logging
     "INTERCOM_LOG_LEVEL": "log_level",
 }

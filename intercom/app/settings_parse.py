@@ -446,6 +446,15 @@ class ValueParser:
             return default
         return low, high
 
+    def absolute_path(self, key: str, default: str) -> str:
+        text = self.text(key)
+        if text is None:
+            return default
+        if not text.startswith("/"):
+            self.problem(key, f"{text!r} is not an absolute path")
+            return default
+        return text
+
     def control_socket(self, default: str) -> str:
         key = "INTERCOM_CONTROL_SOCKET"
         text = self.text(key)

@@ -122,6 +122,7 @@ async def _demo(socket_dir: str) -> Outcome:
         "INTERCOM_AUDIO_OUTPUT": "null",
         "INTERCOM_RTP_PORTS": "41000-41999",
         "INTERCOM_CONTROL_SOCKET": f"{socket_dir}/control.sock",
+        "INTERCOM_STATE_DIR": str(socket_dir),
     }
     settings = load_settings(env, None)
     hardware = open_hardware(settings, loop)

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import random
 import signal
+import time
 from typing import Any
 
 from intercom.app.actions import (
@@ -55,6 +56,7 @@ from intercom.sip.events import (
 from .control import ControlServer
 from .hardware import Hardware
 from .media_calls import MediaCalls, MediaConfig
+from .state_store import StateStore, state_directory
 from .systemd import SystemdNotifier
 from .tone_output import ToneOutput
 from .ua import UaConfig, UserAgent, parse_bind
@@ -100,6 +102,9 @@ class Intercom:
         self.media: MediaCalls | None = None
         self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
         self.control = ControlServer(settings.control_socket, self._command)
+        directory = state_directory(settings.state_dir)
+        self.state = StateStore(directory) if directory is not None else None
+        self._kept_lock: tuple[int, float | None] = (0, None)
         self._incoming_sdp: dict[str, bytes | None] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -112,6 +117,7 @@ class Intercom:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._restore_lock()
         await self.control.start()
         await self.ua.start()
         endpoint = self.ua.endpoint
@@ -250,6 +256,29 @@ class Intercom:
         self.doorbell.handle_timer(self._now())
         self._act()
 
+    # -- the door lock's state across restarts ---------------------------------------------
+
+    def _restore_lock(self) -> None:
+        lock = self.doorbell.lock
+        if lock.code is None:
+            return
+        if self.state is None:
+            logger.warning(
+                "- no state directory (INTERCOM_STATE_DIR, or systemd's "
+                "StateDirectory=): door-code attempts are not kept across a restart"
+            )
+            return
+        lock.restore(self.state.load_lock(lock.lockout, time.time()), self._now())
+        self._kept_lock = (lock.failures, lock.locked_until)
+
+    def _keep_lock(self) -> None:
+        """After every step: write the lock's state when a wrong code or a lockout changed it."""
+        lock = self.doorbell.lock
+        current = (lock.failures, lock.locked_until)
+        if current != self._kept_lock and self.state is not None:
+            self._kept_lock = current
+            self.state.save_lock(lock.record(self._now()), time.time())
+
     # -- actions --------------------------------------------------------------------------
 
     def _act(self) -> None:
@@ -258,6 +287,7 @@ class Intercom:
                 self._carry_out(action)
             except IntercomError as exc:
                 logger.error("x %s: %s", type(action).__name__, exc)
+        self._keep_lock()
         deadline = self.doorbell.get_timer()
         if deadline != self._timer_at:
             if self._timer is not None:

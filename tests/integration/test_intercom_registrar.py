@@ -229,3 +229,45 @@ async def _door_code_by_info(tmp_path: Path) -> None:
 
 def test_door_code_by_info_opens_and_is_never_logged(tmp_path: Path) -> None:
     asyncio.run(_door_code_by_info(tmp_path))
+
+
+# -- D: the lockout outlives a killed daemon ----------------------------------------------
+
+
+async def _lockout_survives_a_kill(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    settings = door_settings(
+        tmp_path, INTERCOM_DOOR_CODE="1111", INTERCOM_DOOR_CODE_ATTEMPTS="1",
+        INTERCOM_DOOR_LOCKOUT="600", INTERCOM_STATE_DIR=str(state),
+    )  # fmt: skip
+    phone = Sipp("callee_keys_code_by_info.xml", timeout=40, recv_timeout=30)
+    settings["INTERCOM_CALL_TARGET"] = f"sip:family@{HOST}:{phone.port}"
+    daemon = DaemonProcess(tmp_path, settings)
+    async with phone:
+        try:
+            await daemon.start()
+            assert (await daemon.cli("press"))[0] == 0
+            status = await daemon.until(
+                lambda s: s["last_call"]["outcome"] is not None, 15, "the call's end"
+            )
+            assert status["door"] == {"opened_count": 0, "locked_out": True}, status
+            result = await phone.wait(timeout=15)
+            # As a stranger who provoked an out-of-memory kill would have it: no clean stop.
+            await daemon.kill()
+            kept = state / "state.json"
+            assert oct(kept.stat().st_mode & 0o777) == "0o600"
+            assert "1111" not in kept.read_text() and "2580" not in kept.read_text()
+            await daemon.start()
+            status = await daemon.status()
+            assert status["door"]["locked_out"] is True, status
+            assert await daemon.terminate() == 0
+        finally:
+            await daemon.kill()
+    assert result.ok, result.explain()
+    log = daemon.log()
+    assert "door code locked out for" in log and "kept across the restart" in log, log
+    assert_clean_log(log, "1111", "2580")
+
+
+def test_the_door_code_lockout_outlives_a_killed_daemon(tmp_path: Path) -> None:
+    asyncio.run(_lockout_survives_a_kill(tmp_path))
