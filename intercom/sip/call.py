@@ -32,6 +32,9 @@ Theory of operation
   credentials are sent pre-emptively (see :meth:`OutgoingCall.start`). AuthFailed ->
   CallFailed(status, "407 Proxy Authentication Required: wrong credentials for realm X"),
   with one WARNING line.
+* Requests from the peer count only when they match one of the call's dialogs whole: Call-ID,
+  our From-tag as their To-tag, and the From-tag of a leg we know (§12.2.2,
+  :meth:`OutgoingCall.matches`); anything else gets 481 (an ACK is dropped).
 * 3xx: the first one is followed once to its first SIP Contact (§8.1.3.4: same To, From,
   Call-ID; new Request-URI and CSeq); a second 3xx fails the call.
 * CallFailed.reason, the outcome: 486/600 "busy", 603 "declined", 404/410/480/604
@@ -414,8 +417,24 @@ class OutgoingCall:
 
     # -- requests from the peer -----------------------------------------------------------
 
+    def matches(self, request: Request) -> bool:
+        """§12.2.2: the request's Call-ID and To-tag are ours and its From-tag is one of the
+        legs this call knows (an early dialog, an answered leg, the session's peer)."""
+        if request.call_id != self.call_id or request.to.tag != self._from.tag:
+            return False
+        remote_tag = request.from_.tag or ""
+        session = self.session
+        return (
+            remote_tag in self._early
+            or remote_tag in self._acks
+            or (session is not None and remote_tag == session.dialog.remote_tag)
+        )
+
     def on_request(self, request: Request, now: float) -> Response | None:
-        """A request inside one of our dialogs (the endpoint matched Call-ID and our tag)."""
+        """A request inside one of our dialogs; one that does not match a dialog of this call
+        whole gets 481 (an ACK: nothing) and changes nothing."""
+        if not self.matches(request):
+            return None if request.method == "ACK" else make_response(request, 481)
         remote_tag = request.from_.tag or ""
         session = self.session
         if session is not None and remote_tag == session.dialog.remote_tag:
