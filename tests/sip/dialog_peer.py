@@ -71,6 +71,7 @@ def run_out(endpoint: Endpoint, now: float, horizon: float = 600.0) -> float:
 def in_dialog(
     method: str, *, call_id: str, from_tag: str | None, to_tag: str | None, cseq: int,
     branch: str, body: bytes = b"", extra: str = "", via_host: str = PHONE.host,
+    content_type: str = "application/sdp",
 ) -> bytes:  # fmt: skip
     """A request from the phone to the door; tags None are left out."""
     from_ = "<sip:family@198.51.100.9>" + (f";tag={from_tag}" if from_tag is not None else "")
@@ -85,7 +86,7 @@ def in_dialog(
     if method == "ACK":
         head = head.replace(f"CSeq: {cseq} INVITE", f"CSeq: {cseq} ACK")
     if body:
-        head += "Content-Type: application/sdp\r\n"
+        head += f"Content-Type: {content_type}\r\n"
     return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
@@ -120,6 +121,7 @@ class Dialog:
     def request(
         self, method: str, branch: str, *, body: bytes = b"", seq: int | None = None,
         from_tag: str | None = "", to_tag: str | None = "", extra: str = "",
+        content_type: str = "application/sdp",
     ) -> bytes:  # fmt: skip
         """A request inside the dialog; ``from_tag``/``to_tag`` override the tags (None: no
         tag at all), by default the dialog's own."""
@@ -127,6 +129,7 @@ class Dialog:
             method, call_id=self.call_id, cseq=self.seq + 1 if seq is None else seq,
             from_tag=self.theirs if from_tag == "" else from_tag,
             to_tag=self.ours if to_tag == "" else to_tag, branch=branch, body=body, extra=extra,
+            content_type=content_type,
         )  # fmt: skip
 
 
