@@ -15,8 +15,11 @@ Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17
   to a server transaction (§17.2.3) or start one, then pass the UAS checks of §8.2 in order:
   416 unsupported URI scheme, 482 loop (our own branch in Via, or a merged request §8.2.2.2),
   483 Max-Forwards 0 (OPTIONS is answered, §11), 420 unsupported Require (§8.2.2.3),
-  415 unsupported body (§8.2.3), 406 unacceptable Accept; then dispatched: in-dialog requests to
-  the TU owning the dialog (481 when none, §12.2.2), CANCEL to its INVITE (§9.2), OPTIONS answered
+  415 unsupported body (§8.2.3), 406 unacceptable Accept, and the headers the dialog layer
+  relies on (400 "Bad Contact" for ``Contact: *``, 400 "Bad Session-Expires", 422 for a new
+  INVITE's too-small interval, RFC 4028 §9); then dispatched: in-dialog requests to the call
+  whose dialog they match whole, Call-ID, our tag and the peer's (481 when none, an ACK
+  dropped, §12.2.2), CANCEL to its INVITE (§9.2), OPTIONS answered
   with Allow/Accept/Supported whatever the Request-URI user (§11.2; nobody can enumerate users),
   INVITE to the application as :class:`IncomingCallReceived`, REGISTER and other known methods
   405 with Allow, unknown methods 501 (§8.2.1).
@@ -33,7 +36,14 @@ Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17
 * Responses go where §18.2.2 says: back over the connection for TCP, else to ``received`` and
   ``rport`` of the top Via.
 * Malformed requests whose Via, Call-ID and CSeq could be read get the parser's status hint;
-  anything else is dropped. Nothing raised by the peer's bytes escapes ``receive``.
+  anything else is dropped. Nothing raised by the peer's bytes escapes ``receive``: an
+  exception while handling a parsed request is logged in one line and answered 500 if its
+  transaction has no final response yet (the transaction then ends by its timers); one raised
+  by a TU on a response is logged and the response dropped.
+* Nothing is held forever: every transaction ends by its timers (an INVITE whose CANCEL gets
+  no final response 64*T1 after the CANCEL, §9.1), an incoming INVITE the application never
+  decides on is refused 480 after ``UNDECIDED_LIMIT`` (incoming.py), and a request no TU
+  answered gets 500. Only calls in a live session stay; :meth:`Endpoint.held` tells.
 * Requests from one source beyond a sane rate are dropped, logged once per source and minute.
 """
 
@@ -374,6 +384,8 @@ class Endpoint:
         response = check_request(
             request, our_branches=self._our_branches, is_merged=self._is_merged
         )
+        if response is not None and response.status == 400:
+            logger.info("x %s from %s: 400 %s", request.method, source, response.reason)
         if response is None:
             response = self._dispatch(request, key, source)
         if response is None and not self._awaits_decision(request):
