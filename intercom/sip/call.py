@@ -7,6 +7,8 @@ Theory of operation
     CALLING --1xx > 100--> RINGING --first 2xx: ACK--> CONNECTED --BYE (either side)--> ENDED
        |                      |                          (a Session runs the dialog)
        +----cancel()----------+--> CANCELLING --any final, Timer B, or 64*T1--> ENDED
+                                   (64*T1 after the CANCEL, or after cancel() while no
+                                    provisional allowed one: nothing holds the call forever)
        +--401/407 (at most 3) or the first 3xx: a new INVITE, same Call-ID and From tag, CSeq+1
        +--any other final, Timer B, transport error--> ENDED (CallFailed)
 
@@ -155,6 +157,7 @@ class OutgoingCall:
         self._provisional = False  # for the current INVITE: a CANCEL may go out (§9.1)
         self._state = CallState.CALLING
         self._cancel_at: float | None = None  # give up waiting for the final (§9.1)
+        self._cancel_sent = False
         self._early: dict[str, Dialog] = {}
         self._progress: set[tuple[str, int, bytes | None]] = set()
         self._acks: dict[str, Request] = {}  # To-tag -> the ACK of its 2xx
@@ -208,7 +211,8 @@ class OutgoingCall:
             self._fail(None, "cancelled")
         elif self._provisional:
             self._send_cancel(now)
-        # else: no provisional response yet; the first one sends the CANCEL.
+        else:  # no provisional response yet: the first one sends the CANCEL, Timer B ends the
+            self._cancel_at = now + TIMER_CANCEL  # INVITE first; this bound is a backstop
 
     def hangup(self, now: float, reason: str = "hung up") -> None:
         """BYE when connected (``reason`` goes in CallEnded), CANCEL while ringing, nothing
@@ -246,6 +250,7 @@ class OutgoingCall:
     def _send_cancel(self, now: float) -> None:
         assert self._invite is not None
         self._sender.send_cancel(self._invite, self)
+        self._cancel_sent = True
         self._cancel_at = now + TIMER_CANCEL
 
     def _fail(
@@ -279,7 +284,7 @@ class OutgoingCall:
 
     def _on_provisional(self, request: Request, response: Response, now: float) -> None:
         self._provisional = True
-        if self._state is CallState.CANCELLING and self._cancel_at is None:
+        if self._state is CallState.CANCELLING and not self._cancel_sent:
             self._send_cancel(now)  # the CANCEL that waited for this (§9.1)
         status = response.status
         if status == 100:
@@ -459,7 +464,9 @@ class OutgoingCall:
 
     def handle_timer(self, now: float) -> None:
         if self._cancel_at is not None and now >= self._cancel_at:
-            logger.warning("x %s: no final response %gs after CANCEL", self._label, TIMER_CANCEL)
+            logger.warning(
+                "x %s: no final response %gs after cancelling", self._label, TIMER_CANCEL
+            )
             self._fail(None, "cancelled")
         if self.session is not None:
             self.session.handle_timer(now)
