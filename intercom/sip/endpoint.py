@@ -59,9 +59,9 @@ from intercom.sip.auth import DigestClient
 from intercom.sip.build import add_capabilities, make_response, stamp_via
 from intercom.sip.call import OutgoingCall
 from intercom.sip.core import Address, Ids, TransactionUser
-from intercom.sip.errors import RemoteProtocolError
+from intercom.sip.errors import LocalProtocolError, RemoteProtocolError
 from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
-from intercom.sip.incoming import IncomingCall, IncomingState
+from intercom.sip.incoming import IncomingCall
 from intercom.sip.locate import is_ip_literal
 from intercom.sip.message import Message, Request, Response, parse_message
 from intercom.sip.registration import Registration, RegistrationConfig
@@ -412,10 +412,9 @@ class Endpoint:
         try:
             incoming = self._incoming.get(request.call_id)
             if incoming is not None and incoming.invite is request:
-                if incoming.state is IncomingState.RECEIVED:
-                    incoming.reject(500)
-                    self.emit(IncomingCallCancelled(request.call_id, "failed"))
                 del self._incoming[request.call_id]
+                if incoming.drop():  # the application may have heard of it: it is over
+                    self.emit(IncomingCallCancelled(request.call_id, "failed"))
             if request.method == "ACK":
                 return
             key = server_key(request)
@@ -559,9 +558,13 @@ class Endpoint:
 
     def _respond(self, key: tuple[str, str, str], response: Response) -> None:
         tx = self._servers.get(key)
-        if tx is not None:
+        if tx is None:
+            return
+        try:
             tx.send_response(response, self._now)
-            self._flush_server(key)
+        except LocalProtocolError as exc:  # a TU racing its transaction: never worth a crash
+            logger.error("x %d to %s not sent: %s", response.status, tx.request.method, exc)
+        self._flush_server(key)
 
     def _start_client(self, request: Request, tu: TransactionUser, destination: Address) -> None:
         tx_class = (

@@ -155,6 +155,14 @@ class IncomingCall:
             self.state = IncomingState.ENDED
             self._decide_by = None
 
+    def drop(self) -> bool:
+        """End the call without a response of ours (the endpoint answers the INVITE itself,
+        after an error). True if it was still waiting for the application's decision."""
+        undecided = self.state is IncomingState.RECEIVED
+        self.state = IncomingState.ENDED
+        self._retransmit_at = self._decide_by = None
+        return undecided
+
     def cancelled(self, cancel: Request) -> bool:
         """A CANCEL matched the INVITE: 487 if still undecided. True if it had an effect."""
         if self.state is not IncomingState.RECEIVED:

@@ -310,3 +310,23 @@ def test_a_peer_input_error_deep_inside_gets_500_and_leaves_no_call(
     assert record.levelno == logging.INFO and "unreadable Record-Route" in record.getMessage()
     run_out(endpoint, 0.0)
     assert endpoint.held() == NOTHING
+
+
+def test_an_error_after_the_call_was_made_leaves_no_undecided_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from intercom.sip import endpoint as endpoint_module
+
+    def broken_event(**fields: object) -> IncomingCallReceived:
+        raise ValueError("event queue broken")
+
+    monkeypatch.setattr(endpoint_module, "IncomingCallReceived", broken_event)
+    endpoint = door()
+    endpoint.receive(new_invite("late"), PHONE, 0.0)
+    assert [r.status for r in responses(endpoint)] == [500]
+    assert events(endpoint) == [IncomingCallCancelled("late", "failed")]
+    endpoint.ring("late")  # the application, if it heard of the call, finds nothing to do
+    endpoint.accept("late", ANSWER, 0.1)
+    assert sent(endpoint) == []
+    run_out(endpoint, 0.1)
+    assert endpoint.held() == NOTHING
