@@ -7,6 +7,8 @@ Theory of operation
     CALLING --1xx > 100--> RINGING --first 2xx: ACK--> CONNECTED --BYE (either side)--> ENDED
        |                      |                          (a Session runs the dialog)
        +----cancel()----------+--> CANCELLING --any final, Timer B, or 64*T1--> ENDED
+                                   (64*T1 after the CANCEL, or after cancel() while no
+                                    provisional allowed one: nothing holds the call forever)
        +--401/407 (at most 3) or the first 3xx: a new INVITE, same Call-ID and From tag, CSeq+1
        +--any other final, Timer B, transport error--> ENDED (CallFailed)
 
@@ -32,6 +34,9 @@ Theory of operation
   credentials are sent pre-emptively (see :meth:`OutgoingCall.start`). AuthFailed ->
   CallFailed(status, "407 Proxy Authentication Required: wrong credentials for realm X"),
   with one WARNING line.
+* Requests from the peer count only when they match one of the call's dialogs whole: Call-ID,
+  our From-tag as their To-tag, and the From-tag of a leg we know (§12.2.2,
+  :meth:`OutgoingCall.matches`); anything else gets 481 (an ACK is dropped).
 * 3xx: the first one is followed once to its first SIP Contact (§8.1.3.4: same To, From,
   Call-ID; new Request-URI and CSeq); a second 3xx fails the call.
 * CallFailed.reason, the outcome: 486/600 "busy", 603 "declined", 404/410/480/604
@@ -152,6 +157,7 @@ class OutgoingCall:
         self._provisional = False  # for the current INVITE: a CANCEL may go out (§9.1)
         self._state = CallState.CALLING
         self._cancel_at: float | None = None  # give up waiting for the final (§9.1)
+        self._cancel_sent = False
         self._early: dict[str, Dialog] = {}
         self._progress: set[tuple[str, int, bytes | None]] = set()
         self._acks: dict[str, Request] = {}  # To-tag -> the ACK of its 2xx
@@ -205,7 +211,8 @@ class OutgoingCall:
             self._fail(None, "cancelled")
         elif self._provisional:
             self._send_cancel(now)
-        # else: no provisional response yet; the first one sends the CANCEL.
+        else:  # no provisional response yet: the first one sends the CANCEL, Timer B ends the
+            self._cancel_at = now + TIMER_CANCEL  # INVITE first; this bound is a backstop
 
     def hangup(self, now: float, reason: str = "hung up") -> None:
         """BYE when connected (``reason`` goes in CallEnded), CANCEL while ringing, nothing
@@ -243,6 +250,7 @@ class OutgoingCall:
     def _send_cancel(self, now: float) -> None:
         assert self._invite is not None
         self._sender.send_cancel(self._invite, self)
+        self._cancel_sent = True
         self._cancel_at = now + TIMER_CANCEL
 
     def _fail(
@@ -276,7 +284,7 @@ class OutgoingCall:
 
     def _on_provisional(self, request: Request, response: Response, now: float) -> None:
         self._provisional = True
-        if self._state is CallState.CANCELLING and self._cancel_at is None:
+        if self._state is CallState.CANCELLING and not self._cancel_sent:
             self._send_cancel(now)  # the CANCEL that waited for this (§9.1)
         status = response.status
         if status == 100:
@@ -414,8 +422,24 @@ class OutgoingCall:
 
     # -- requests from the peer -----------------------------------------------------------
 
+    def matches(self, request: Request) -> bool:
+        """§12.2.2: the request's Call-ID and To-tag are ours and its From-tag is one of the
+        legs this call knows (an early dialog, an answered leg, the session's peer)."""
+        if request.call_id != self.call_id or request.to.tag != self._from.tag:
+            return False
+        remote_tag = request.from_.tag or ""
+        session = self.session
+        return (
+            remote_tag in self._early
+            or remote_tag in self._acks
+            or (session is not None and remote_tag == session.dialog.remote_tag)
+        )
+
     def on_request(self, request: Request, now: float) -> Response | None:
-        """A request inside one of our dialogs (the endpoint matched Call-ID and our tag)."""
+        """A request inside one of our dialogs; one that does not match a dialog of this call
+        whole gets 481 (an ACK: nothing) and changes nothing."""
+        if not self.matches(request):
+            return None if request.method == "ACK" else make_response(request, 481)
         remote_tag = request.from_.tag or ""
         session = self.session
         if session is not None and remote_tag == session.dialog.remote_tag:
@@ -440,7 +464,9 @@ class OutgoingCall:
 
     def handle_timer(self, now: float) -> None:
         if self._cancel_at is not None and now >= self._cancel_at:
-            logger.warning("x %s: no final response %gs after CANCEL", self._label, TIMER_CANCEL)
+            logger.warning(
+                "x %s: no final response %gs after cancelling", self._label, TIMER_CANCEL
+            )
             self._fail(None, "cancelled")
         if self.session is not None:
             self.session.handle_timer(now)

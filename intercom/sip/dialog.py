@@ -12,6 +12,9 @@ Theory of operation:
   loose routing when the first route has ``;lr`` (Request-URI = remote target, Route = route
   set), strict routing otherwise (Request-URI = first route, stripped of its parameters that
   are not allowed in a Request-URI; Route = the rest plus the remote target, §12.2.1.1).
+* A request belongs to the dialog only when its Call-ID, To-tag (our local tag) and From-tag
+  (the remote tag) all match (§12.2.2, :meth:`Dialog.matches`); the Call-ID alone is guessable
+  from any message of the call and proves nothing.
 * Incoming requests inside a dialog must have a CSeq higher than the last one (§12.2.2); a lower
   one gets 500. Target refresh requests (re-INVITE, UPDATE) and their 2xx replace the remote
   target (§12.2.1.2, §12.2.2, RFC 3311 §5).
@@ -102,6 +105,14 @@ class Dialog:
         contacts = response.contacts
         if contacts:
             self.remote_target = contacts[0].uri
+
+    def matches(self, request: Request) -> bool:
+        """§12.2.2: the request's Call-ID, To-tag and From-tag are this dialog's identifiers."""
+        return (
+            request.call_id == self.call_id
+            and (request.to.tag or "") == self.local_tag
+            and (request.from_.tag or "") == self.remote_tag
+        )
 
     def accept_remote_request(self, request: Request) -> bool:
         """§12.2.2: False when the CSeq is out of order (answer 500); updates target and seq."""

@@ -15,8 +15,11 @@ Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17
   to a server transaction (§17.2.3) or start one, then pass the UAS checks of §8.2 in order:
   416 unsupported URI scheme, 482 loop (our own branch in Via, or a merged request §8.2.2.2),
   483 Max-Forwards 0 (OPTIONS is answered, §11), 420 unsupported Require (§8.2.2.3),
-  415 unsupported body (§8.2.3), 406 unacceptable Accept; then dispatched: in-dialog requests to
-  the TU owning the dialog (481 when none, §12.2.2), CANCEL to its INVITE (§9.2), OPTIONS answered
+  415 unsupported body (§8.2.3), 406 unacceptable Accept, and the headers the dialog layer
+  relies on (400 "Bad Contact" for ``Contact: *``, 400 "Bad Session-Expires", 422 for a new
+  INVITE's too-small interval, RFC 4028 §9); then dispatched: in-dialog requests to the call
+  whose dialog they match whole, Call-ID, our tag and the peer's (481 when none, an ACK
+  dropped, §12.2.2), CANCEL to its INVITE (§9.2), OPTIONS answered
   with Allow/Accept/Supported whatever the Request-URI user (§11.2; nobody can enumerate users),
   INVITE to the application as :class:`IncomingCallReceived`, REGISTER and other known methods
   405 with Allow, unknown methods 501 (§8.2.1).
@@ -33,7 +36,14 @@ Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17
 * Responses go where §18.2.2 says: back over the connection for TCP, else to ``received`` and
   ``rport`` of the top Via.
 * Malformed requests whose Via, Call-ID and CSeq could be read get the parser's status hint;
-  anything else is dropped. Nothing raised by the peer's bytes escapes ``receive``.
+  anything else is dropped. Nothing raised by the peer's bytes escapes ``receive``: an
+  exception while handling a parsed request is logged in one line and answered 500 if its
+  transaction has no final response yet (the transaction then ends by its timers); one raised
+  by a TU on a response is logged and the response dropped.
+* Nothing is held forever: every transaction ends by its timers (an INVITE whose CANCEL gets
+  no final response 64*T1 after the CANCEL, §9.1), an incoming INVITE the application never
+  decides on is refused 480 after ``UNDECIDED_LIMIT`` (incoming.py), and a request no TU
+  answered gets 500. Only calls in a live session stay; :meth:`Endpoint.held` tells.
 * Requests from one source beyond a sane rate are dropped, logged once per source and minute.
 """
 
@@ -49,8 +59,8 @@ from intercom.sip.auth import DigestClient
 from intercom.sip.build import add_capabilities, make_response, stamp_via
 from intercom.sip.call import OutgoingCall
 from intercom.sip.core import Address, Ids, TransactionUser
-from intercom.sip.errors import RemoteProtocolError
-from intercom.sip.events import Event, IncomingCallReceived
+from intercom.sip.errors import LocalProtocolError, RemoteProtocolError
+from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
 from intercom.sip.incoming import IncomingCall
 from intercom.sip.locate import is_ip_literal
 from intercom.sip.message import Message, Request, Response, parse_message
@@ -77,6 +87,16 @@ from intercom.sip.uri import NameAddr, SipUri, Via, parse_uri
 from intercom.sip.wirelog import log_message
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What an endpoint holds at one moment: every entry must end by its timers, except calls
+    in a live confirmed session (``calls`` maps Call-ID to the call's state name)."""
+
+    server_transactions: int
+    client_transactions: int
+    calls: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -173,6 +193,9 @@ class Endpoint:
             cancel.headers.add("Route", value)
         cancel.headers.add("Max-Forwards", "70")
         self._start_client(cancel, tu, destination)
+        entry = self._clients.get(key)
+        if entry is not None and isinstance(entry[0], InviteClientTransaction):
+            entry[0].cancel_sent(self._now)  # §9.1: given up 64*T1 after the CANCEL
 
     def send_response(self, response: Response) -> None:
         destination = response_destination(response)
@@ -314,6 +337,12 @@ class Endpoint:
     def active_call_ids(self) -> list[str]:
         return [*self._outgoing, *self._incoming]
 
+    def held(self) -> Held:
+        """Transactions and calls held now (status, tests: nothing may be held forever)."""
+        calls = {cid: call.state.value for cid, call in self._outgoing.items()}
+        calls.update((cid, call.state.value) for cid, call in self._incoming.items())
+        return Held(len(self._servers), len(self._clients), calls)
+
     def transport_failed(self, destination: Address, now: float) -> None:
         """The transport could not reach ``destination``: fail its client transactions
         (§8.1.3.1: treated like a 503 / timeout by their TUs)."""
@@ -327,6 +356,14 @@ class Endpoint:
     # -- receiving ------------------------------------------------------------------------
 
     def _receive_request(self, request: Request, source: Address) -> None:
+        """A parsed request; nothing raised while handling it escapes (the last line of
+        defence: one log line, 500 on its transaction if still unanswered)."""
+        try:
+            self._handle_request(request, source)
+        except Exception as exc:  # peer input must never stop the endpoint
+            self._request_failed(request, source, exc)
+
+    def _handle_request(self, request: Request, source: Address) -> None:
         stamp_via(request, source.host, source.port)
         key = server_key(request)
         existing = self._servers.get(key)
@@ -347,10 +384,45 @@ class Endpoint:
         response = check_request(
             request, our_branches=self._our_branches, is_merged=self._is_merged
         )
+        if response is not None and response.status == 400:
+            logger.info("x %s from %s: 400 %s", request.method, source, response.reason)
         if response is None:
             response = self._dispatch(request, key, source)
+        if response is None and not self._awaits_decision(request):
+            logger.warning("x %s from %s got no answer from its TU: 500", request.method, source)
+            response = make_response(request, 500)
         if response is not None:
             self._respond(key, response)
+
+    def _awaits_decision(self, request: Request) -> bool:
+        """True for an INVITE an IncomingCall holds: the application answers it (in time)."""
+        incoming = self._incoming.get(request.call_id)
+        return incoming is not None and incoming.invite is request
+
+    def _request_failed(self, request: Request, source: Address, exc: Exception) -> None:
+        """One line for the log, 500 if the request's transaction is still unanswered, and
+        no half-made incoming call left behind (§8.2: every request gets a final response)."""
+        peer_input = isinstance(exc, RemoteProtocolError)
+        logger.log(
+            logging.INFO if peer_input else logging.ERROR,
+            "x %s from %s (Call-ID %s) failed: %s: %s; answering 500",
+            request.method, source, request.call_id, type(exc).__name__, exc,
+            exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
+        )  # fmt: skip
+        try:
+            incoming = self._incoming.get(request.call_id)
+            if incoming is not None and incoming.invite is request:
+                del self._incoming[request.call_id]
+                if incoming.drop():  # the application may have heard of it: it is over
+                    self.emit(IncomingCallCancelled(request.call_id, "failed"))
+            if request.method == "ACK":
+                return
+            key = server_key(request)
+            tx = self._servers.get(key)
+            if tx is not None and not tx.answered:
+                self._respond(key, make_response(request, 500))
+        except Exception as again:  # never let the recovery itself escape
+            logger.error("x %s from %s: cannot answer 500: %s", request.method, source, again)
 
     def _is_merged(self, request: Request) -> bool:
         """§8.2.2.2: same From-tag, Call-ID and CSeq as a pending request, another branch."""
@@ -419,20 +491,23 @@ class Endpoint:
         if invite_tx is None:
             return make_response(request, 481)
         incoming = self._incoming.get(request.call_id)
-        if incoming is not None:
+        if incoming is not None and incoming.invite is invite_tx.request:
             incoming.cancelled(request)
         return make_response(request, 200)
 
     def _dispatch_in_dialog(self, request: Request) -> Response | None:
+        """§12.2.2: Call-ID, To-tag (ours) and From-tag (theirs) must all match a dialog."""
         call_id = request.call_id
         owner: OutgoingCall | IncomingCall | None = self._outgoing.get(call_id)
         if owner is None:
             owner = self._incoming.get(call_id)
-        if owner is not None:
+        if owner is not None and owner.matches(request):
             return owner.on_request(request, self._now)
         if request.method == "ACK":
             logger.debug("x ACK for no dialog (Call-ID %s)", call_id)
             return None
+        if owner is not None:
+            logger.info("x %s with Call-ID %s but not its tags: 481", request.method, call_id)
         return make_response(request, 481)
 
     def _receive_response(self, response: Response) -> None:
@@ -447,7 +522,7 @@ class Endpoint:
         if entry is None:
             call = self._outgoing.get(response.call_id)
             if call is not None and response.cseq.method == "INVITE" and response.status < 300:
-                call.on_response(call.invite, response, self._now)
+                self._deliver(call, call.invite, response)
             else:
                 logger.debug("x stray response %d (Call-ID %s)", response.status, response.call_id)
             return
@@ -455,7 +530,20 @@ class Endpoint:
         deliver = tx.receive_response(response, self._now)
         self._flush_client(key)  # the transaction's ACK goes before anything the TU sends
         if deliver:
-            tu.on_response(tx.request, response, self._now)
+            self._deliver(tu, tx.request, response)
+
+    def _deliver(self, tu: TransactionUser, request: Request, response: Response) -> None:
+        """Hand ``response`` to its TU; what it raises is logged in one line, never escapes."""
+        try:
+            tu.on_response(request, response, self._now)
+        except Exception as exc:  # peer input must never stop the endpoint
+            peer_input = isinstance(exc, RemoteProtocolError)
+            logger.log(
+                logging.INFO if peer_input else logging.ERROR,
+                "x %d to %s (Call-ID %s) dropped: %s: %s", response.status,
+                request.method, response.call_id, type(exc).__name__, exc,
+                exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
+            )  # fmt: skip
 
     def _answer_malformed(self, data: bytes, source: Address, exc: RemoteProtocolError) -> None:
         """Answer a malformed request when its Via, Call-ID and CSeq can be read (§8.2)."""
@@ -470,9 +558,13 @@ class Endpoint:
 
     def _respond(self, key: tuple[str, str, str], response: Response) -> None:
         tx = self._servers.get(key)
-        if tx is not None:
+        if tx is None:
+            return
+        try:
             tx.send_response(response, self._now)
-            self._flush_server(key)
+        except LocalProtocolError as exc:  # a TU racing its transaction: never worth a crash
+            logger.error("x %d to %s not sent: %s", response.status, tx.request.method, exc)
+        self._flush_server(key)
 
     def _start_client(self, request: Request, tu: TransactionUser, destination: Address) -> None:
         tx_class = (

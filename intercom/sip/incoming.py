@@ -1,12 +1,13 @@
 """An incoming INVITE, from its arrival until it is answered, refused or cancelled.
 
-Theory of operation (RFC 3261 §13.3, RFC 6026):
+Theory of operation (RFC 3261 §13.3, §12.2.2, RFC 6026):
 
     RECEIVED --accept()--> ANSWERED --ACK--> CONFIRMED   (a Session takes over the dialog)
         |                     |
         |                     +-- no ACK within 64*T1 --> BYE, ENDED ("no ACK")
         +--reject(status)--> ENDED
         +--CANCEL----------> ENDED (487 to the INVITE; the endpoint answers the CANCEL 200)
+        +--no decision within UNDECIDED_LIMIT (3 min)--> ENDED (480, IncomingCallCancelled)
 
 * The endpoint owns the INVITE server transaction; this object hands it the 180 and the final
   response through ``respond`` (a callable to the server transaction). That transaction sends
@@ -16,6 +17,15 @@ Theory of operation (RFC 3261 §13.3, RFC 6026):
   doubling up to T2, until the ACK arrives; after 64*T1 without ACK the dialog is ended with a
   BYE (§13.3.1.4).
 * The To-tag is chosen on arrival so that a 180 and the 2xx carry the same one.
+* The application decides (accept, reject, or rings and decides later); if it never does, the
+  core refuses the INVITE with 480 after :data:`UNDECIDED_LIMIT` (the 3 minutes a proxy's
+  Timer C gives an INVITE, §16.6) and reports IncomingCallCancelled("not answered"): no INVITE
+  server transaction is held forever.
+* Requests inside the dialog reach this object only when Call-ID, our To-tag and the caller's
+  From-tag all match (§12.2.2, :meth:`IncomingCall.matches`); anything else gets 481 (an ACK
+  is dropped) and changes nothing.
+* Session-Expires was checked by the endpoint before the INVITE reached us (malformed: 400,
+  too small: 422 with Min-SE, RFC 4028 §9), so :meth:`accept` only computes the answer's timer.
 """
 
 from __future__ import annotations
@@ -30,10 +40,14 @@ from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import IncomingCallCancelled, MediaUpdated
 from intercom.sip.message import Request, Response
-from intercom.sip.session import MIN_SE, AnswerOffer, Session, interval_too_small, uas_session_timer
+from intercom.sip.session import AnswerOffer, Session, uas_session_timer
 from intercom.sip.uri import NameAddr, parse_params
 
 logger = logging.getLogger(__name__)
+
+UNDECIDED_LIMIT = 180.0
+"""Seconds an incoming INVITE waits for the application's decision before the core refuses it
+with 480 (a proxy gives up after 3 minutes too, RFC 3261 §16.6 Timer C)."""
 
 
 def answered_elsewhere(cancel: Request) -> bool:
@@ -86,6 +100,7 @@ class IncomingCall:
         self._retransmit_at: float | None = None
         self._interval = T1
         self._give_up_at = 0.0
+        self._decide_by: float | None = now + UNDECIDED_LIMIT
 
     @property
     def dialog(self) -> Dialog:
@@ -102,12 +117,7 @@ class IncomingCall:
         """Answer with 200 OK carrying ``sdp`` and start retransmitting it until the ACK."""
         if self.state is not IncomingState.RECEIVED:
             return
-        if interval_too_small(self.invite):  # RFC 4028 §9
-            response = make_response(self.invite, 422, to_tag=self._local_tag)
-            response.headers.add("Min-SE", str(MIN_SE))
-            self._respond(response)
-            self.state = IncomingState.ENDED
-            return
+        self._decide_by = None
         timer, timer_headers = uas_session_timer(self.invite)
         ok = make_response(self.invite, 200, to_tag=self._local_tag)
         ok.headers.add("Contact", str(self._contact()))
@@ -143,6 +153,15 @@ class IncomingCall:
             )
             self._respond(response)
             self.state = IncomingState.ENDED
+            self._decide_by = None
+
+    def drop(self) -> bool:
+        """End the call without a response of ours (the endpoint answers the INVITE itself,
+        after an error). True if it was still waiting for the application's decision."""
+        undecided = self.state is IncomingState.RECEIVED
+        self.state = IncomingState.ENDED
+        self._retransmit_at = self._decide_by = None
+        return undecided
 
     def cancelled(self, cancel: Request) -> bool:
         """A CANCEL matched the INVITE: 487 if still undecided. True if it had an effect."""
@@ -150,13 +169,21 @@ class IncomingCall:
             return False
         self._respond(make_response(self.invite, 487, to_tag=self._local_tag))
         self.state = IncomingState.ENDED
+        self._decide_by = None
         reason = "answered elsewhere" if answered_elsewhere(cancel) else "cancelled"
         logger.info("incoming call from %s %s", self._caller, reason)
         self._sender.emit(IncomingCallCancelled(self.call_id, reason))
         return True
 
+    def matches(self, request: Request) -> bool:
+        """§12.2.2: Call-ID, our To-tag and the caller's From-tag are this call's dialog."""
+        return self._dialog.matches(request)
+
     def on_request(self, request: Request, now: float) -> Response | None:
-        """A request inside this call's dialog (ACK for our 2xx, BYE, re-INVITE...)."""
+        """A request inside this call's dialog (ACK for our 2xx, BYE, re-INVITE...); one
+        that does not match the dialog whole gets 481 (an ACK: nothing) and changes nothing."""
+        if not self.matches(request):
+            return None if request.method == "ACK" else make_response(request, 481)
         if request.method == "ACK" and self.state is IncomingState.ANSWERED:
             if request.cseq.seq == self.invite.cseq.seq:
                 self.state = IncomingState.CONFIRMED
@@ -190,11 +217,25 @@ class IncomingCall:
 
     def get_timer(self) -> float | None:
         timers = [self._retransmit_at]
+        if self.state is IncomingState.RECEIVED:
+            timers.append(self._decide_by)
         if self.session is not None:
             timers.append(self.session.get_timer())
         return min((t for t in timers if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
+        if (
+            self.state is IncomingState.RECEIVED
+            and self._decide_by is not None
+            and now >= self._decide_by
+        ):
+            logger.warning(
+                "x incoming call from %s: no decision within %gs, refused 480",
+                self._caller, UNDECIDED_LIMIT,
+            )  # fmt: skip
+            self.reject(480)
+            self._sender.emit(IncomingCallCancelled(self.call_id, "not answered"))
+            return
         if self._retransmit_at is not None and now >= self._retransmit_at and self._ok:
             if now >= self._give_up_at:
                 self._retransmit_at = None

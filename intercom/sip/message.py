@@ -444,6 +444,8 @@ def _validate(message: Message) -> None:
     for value in headers.get_all("Contact"):
         if value.strip() != "*":
             parse_name_addr_list(value)
+        elif isinstance(message, Response):  # §20.10: "*" only in a REGISTER request
+            raise RemoteProtocolError("Contact: * in a response")
     for name in ("Route", "Record-Route"):
         for value in headers.get_all(name):
             parse_name_addr_list(value)

@@ -8,7 +8,9 @@ IncomingCall) hands over every request the endpoint matched to the dialog and th
 to the requests this object sent; :meth:`on_request` returns the final response for the
 server transaction (None for ACK).
 
-Requests from the peer (RFC 3261 §12.2.2: a CSeq not above the last one gets 500):
+Requests from the peer (RFC 3261 §12.2.2: one whose Call-ID, To-tag and From-tag are not the
+dialog's gets 481 and changes nothing, an ACK is dropped; a CSeq not above the last one gets
+500):
 
 * BYE -> 200, CallEnded("BYE from peer") (§15.1.2). After the end: BYE 200, others 481.
 * re-INVITE (§14.2) / UPDATE (RFC 3311) with SDP: ``answer_offer(call_id, offer)``; None ->
@@ -30,7 +32,10 @@ Session timers (RFC 4028), the rule we follow:
   Otherwise (the peer cannot refresh, or asked us to) the 2xx says ``refresher=uas`` and we
   refresh. N is the request's value (never raised, §9), at least Min-SE 90 (§4); a smaller
   value from a timer-aware peer gets 422 with ``Min-SE: 90``. No Session-Expires in the
-  request: no timer (§7.2: the timer can come and go with each refresh).
+  request: no timer (§7.2: the timer can come and go with each refresh). A malformed one
+  (not delta-seconds up to :data:`MAX_SESSION_EXPIRES`, a bad refresher) never gets this
+  far: the endpoint answers 400 "Bad Session-Expires" first (``check_request``); in a
+  response it counts as absent, and an interval below Min-SE in a 2xx is taken as Min-SE.
 * The 2xx to the INVITE sets the first timer: :func:`uas_session_timer` for the answering side,
   :func:`uac_session_timer` for the calling side (``refresher=uac`` or missing: we refresh).
 * Peer refreshes: if no refresh 2xx arrives, BYE at interval - min(32, interval/3) after the
@@ -73,15 +78,17 @@ from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import CallEnded, InfoReceived, MediaUpdated
 from intercom.sip.message import Request, Response
-from intercom.sip.uri import NameAddr, parse_params
+from intercom.sip.uri import NameAddr, parse_params, parse_uint
 
 __all__ = [
     "MAX_AUTH_ANSWERS",
+    "MAX_SESSION_EXPIRES",
     "MIN_SE",
     "AnswerOffer",
     "Session",
     "SessionTimer",
     "interval_too_small",
+    "parse_session_expires",
     "uac_session_timer",
     "uas_session_timer",
 ]
@@ -94,6 +101,8 @@ not acceptable (488)."""
 
 MIN_SE = 90
 """Our minimum session interval: the absolute minimum of RFC 4028 §4, seconds."""
+MAX_SESSION_EXPIRES = 2**31 - 1
+"""The largest Session-Expires (delta-seconds) we take; more is malformed (400)."""
 TIMER_ACK = 64 * T1
 """How long a 2xx to a re-INVITE is retransmitted without ACK before we give up (§13.3.1.4)."""
 MAX_AUTH_ANSWERS = 2
@@ -108,19 +117,33 @@ class SessionTimer:
     we_refresh: bool  #: True when we send the refreshes, False when the peer does
 
 
+def parse_session_expires(value: str) -> tuple[int, str | None]:
+    """(delta-seconds, refresher) of a Session-Expires value (RFC 4028 §4).
+
+    Raises:
+        RemoteProtocolError: not delta-seconds up to :data:`MAX_SESSION_EXPIRES`, malformed
+            parameters, or a refresher other than ``uac`` / ``uas``.
+    """
+    number, _, rest = value.partition(";")
+    seconds = parse_uint(number.strip(" \t"), MAX_SESSION_EXPIRES)
+    if seconds is None:
+        raise RemoteProtocolError(f"bad Session-Expires {value[:40]!r}")
+    params = parse_params(rest, "Session-Expires")
+    refresher = params.get("refresher")
+    if "refresher" in params and (refresher or "").lower() not in ("uac", "uas"):
+        raise RemoteProtocolError(f"bad Session-Expires refresher {(refresher or '')[:40]!r}")
+    return seconds, refresher.lower() if refresher else None
+
+
 def _session_expires(message: Request | Response) -> tuple[int, str | None] | None:
     """(delta-seconds, refresher) of a Session-Expires header; None if absent or malformed."""
     value = message.headers.get("Session-Expires")
     if value is None:
         return None
-    number, _, rest = value.partition(";")
-    if not number.strip().isdigit():
-        return None
     try:
-        refresher = parse_params(rest, "Session-Expires").get("refresher")
+        return parse_session_expires(value)
     except RemoteProtocolError:
-        refresher = None
-    return int(number.strip()), refresher.lower() if refresher else None
+        return None
 
 
 def _supports_timer(request: Request) -> bool:
@@ -152,7 +175,7 @@ def uac_session_timer(response: Response) -> SessionTimer | None:
     parsed = _session_expires(response)
     if parsed is None or parsed[0] == 0:
         return None
-    return SessionTimer(parsed[0], we_refresh=parsed[1] != "uas")
+    return SessionTimer(max(parsed[0], MIN_SE), we_refresh=parsed[1] != "uas")
 
 
 @dataclass(slots=True)
@@ -232,6 +255,8 @@ class Session:
     def on_request(self, request: Request, now: float) -> Response | None:
         """A request inside this dialog; returns the final response (None for ACK)."""
         method = request.method
+        if not self.dialog.matches(request):  # §12.2.2: the owner should have refused it
+            return None if method == "ACK" else make_response(request, 481)
         if method == "ACK":
             self._on_ack(request)
             return None
@@ -412,8 +437,8 @@ class Session:
                 self.dialog.remote_target = contacts[0].uri
             self._set_timer(uac_session_timer(response), now)
         elif status == 422 and self._timer is not None:
-            min_se = response.headers.get("Min-SE", "") or ""
-            wanted = int(min_se.split(";")[0]) if min_se.split(";")[0].strip().isdigit() else 0
+            min_se = (response.headers.get("Min-SE") or "").split(";")[0].strip(" \t")
+            wanted = parse_uint(min_se, MAX_SESSION_EXPIRES) or 0
             if wanted > self._timer.interval:
                 self._min_se = wanted
                 self._timer = SessionTimer(wanted, we_refresh=True)

@@ -17,6 +17,7 @@ Machines and states (the TU sees every response unless marked "absorbed")::
       CALLING, PROCEEDING --300-699 / send ACK (§17.1.1.3)--> COMPLETED
       COMPLETED --300-699 / send ACK again--> COMPLETED (absorbed)
       CALLING --B--> TERMINATED (timed out); COMPLETED --D-->, ACCEPTED --M--> TERMINATED
+      CALLING, PROCEEDING --Cancel--> TERMINATED (timed out, §9.1: no final 64*T1 after CANCEL)
 
     non-INVITE client (§17.1.2)
       TRYING, PROCEEDING --1xx--> PROCEEDING --200-699--> COMPLETED (later ones absorbed)
@@ -57,12 +58,15 @@ Timers (T1 = 0.5 s, T2 = 4 s, T4 = 5 s; "UDP" means ``reliable=False``)::
     J  absorb request retransmissions: 64*T1 UDP, 0 reliable        COMPLETED (non-INVITE srv)
     L  absorb INVITE retransmissions after a 2xx: 64*T1             ACCEPTED (server, RFC 6026)
     M  collect 2xx from other forks: 64*T1                          ACCEPTED (client, RFC 6026)
+    Cancel  give up on a cancelled INVITE: 64*T1 after the CANCEL  CALLING, PROCEEDING (§9.1)
 
 A timer of zero is not armed: the transaction goes straight to TERMINATED. ``handle_timer(now)``
 fires every due timer, earliest first, and re-arms retransmission timers relative to ``now``, so
 a late call retransmits once rather than in a burst. Client transactions leave Timer B running
 only in CALLING: once a provisional arrived an INVITE may ring for as long as the TU likes
-(§17.1.1.2); the TU ends it with CANCEL or its own timer.
+(§17.1.1.2); the TU ends it with CANCEL or its own timer. Once the TU sent a CANCEL
+(:meth:`InviteClientTransaction.cancel_sent`) the transaction gives up 64*T1 later if no final
+response came (§9.1), so an INVITE whose CANCEL goes unanswered is not held forever.
 
 Decisions where the RFCs leave room:
 
@@ -169,7 +173,7 @@ class _Machine:
 
     @property
     def timed_out(self) -> bool:
-        """Timer B, F or H fired; stays True."""
+        """Timer B, F, H or Cancel fired; stays True."""
         return self.failed_reason == "timeout"
 
     def get_timer(self) -> float | None:
@@ -211,7 +215,7 @@ class _Machine:
         """Arm and cancel timers on entering ``state`` (never TERMINATED)."""
 
     def _fire(self, name: str, now: float) -> None:
-        if name in ("B", "F", "H"):
+        if name in ("B", "F", "H", "Cancel"):
             self.failed_reason = "timeout"
         self._step(name, now)
 
@@ -273,11 +277,11 @@ class InviteClientTransaction(ClientTransaction):
     _INITIAL = S.CALLING
     _TABLE: ClassVar[_Table] = {
         S.CALLING: {
-            "A": S.CALLING, "B": S.TERMINATED, "transport": S.TERMINATED,
+            "A": S.CALLING, "B": S.TERMINATED, "Cancel": S.TERMINATED, "transport": S.TERMINATED,
             "1xx": S.PROCEEDING, "2xx": S.ACCEPTED, "300-699": S.COMPLETED,
         },
         S.PROCEEDING: {
-            "transport": S.TERMINATED,
+            "Cancel": S.TERMINATED, "transport": S.TERMINATED,
             "1xx": S.PROCEEDING, "2xx": S.ACCEPTED, "300-699": S.COMPLETED,
         },
         S.COMPLETED: {"300-699": S.COMPLETED, "2xx": S.COMPLETED, "D": S.TERMINATED},
@@ -306,6 +310,12 @@ class InviteClientTransaction(ClientTransaction):
             self._outbox.append(self._ack)
         return True
 
+    def cancel_sent(self, now: float) -> None:
+        """The TU sent a CANCEL for this INVITE: without a final response within 64*T1 the
+        transaction terminates, timed out (§9.1). Later calls keep the first deadline."""
+        if self.state in (S.CALLING, S.PROCEEDING) and "Cancel" not in self._deadlines:
+            self._arm("Cancel", now, 64 * T1)
+
     def _fire(self, name: str, now: float) -> None:
         if name == "A":
             self._retransmit("A", now, 2 * self._interval)
@@ -318,7 +328,7 @@ class InviteClientTransaction(ClientTransaction):
         elif state is S.COMPLETED:
             self._linger("D", now, TIMER_D)
         elif state is S.ACCEPTED:
-            self._cancel("A", "B")
+            self._cancel("A", "B", "Cancel")
             self._arm("M", now, 64 * T1)
 
 
@@ -395,6 +405,12 @@ class ServerTransaction(_Machine):
     @property
     def key(self) -> tuple[str, str, str]:
         return server_key(self.request)
+
+    @property
+    def answered(self) -> bool:
+        """A final response went out (or the transaction is over): the peer has its answer."""
+        last = self._last_response
+        return self.terminated or (last is not None and last.status >= 200)
 
     def take_outbox(self) -> list[Response]:
         """Responses to (re)transmit, in order; clears the outbox."""

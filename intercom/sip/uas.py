@@ -1,7 +1,10 @@
 """The checks a UAS makes before acting on a request, and where its responses go.
 
 RFC 3261 §8.2.1 to §8.2.3 (method, URI scheme, loops, Require, body), §11 (OPTIONS with
-Max-Forwards 0 is answered), §18.2.2 with RFC 3581 (response routing), and what the runtime
+Max-Forwards 0 is answered), the headers the dialog layer reads later validated here, once
+(``Contact: *`` outside REGISTER, §20.10: 400 "Bad Contact"; a Session-Expires that is not
+delta-seconds: 400 "Bad Session-Expires"; a new INVITE asking less than Min-SE: 422, RFC 4028
+§9), §18.2.2 with RFC 3581 (response routing), and what the runtime
 does with input it cannot parse: answer when a Via and a CSeq can be read, else drop. The
 rate limiter keeps one source from flooding the door. Pure functions and one small class:
 no sockets, no clocks (``now`` is passed in).
@@ -18,6 +21,7 @@ from intercom.sip.core import Address
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.locate import is_ip_literal
 from intercom.sip.message import Request, Response
+from intercom.sip.session import MIN_SE, interval_too_small, parse_session_expires
 from intercom.sip.uri import SipUri, parse_uri
 
 logger = logging.getLogger(__name__)
@@ -65,6 +69,9 @@ def check_request(
         response = make_response(request, 405 if method in KNOWN_UNSUPPORTED else 501)
         response.headers.add("Allow", ALLOWED_METHODS)
         return response
+    bad = _bad_header(request)
+    if bad is not None:
+        return make_response(request, 400, f"Bad {bad}")
     uri = parse_uri(request.uri)
     if not isinstance(uri, SipUri):
         return make_response(request, 416)
@@ -92,6 +99,29 @@ def check_request(
         response = make_response(request, 406)
         response.headers.add("Accept", ACCEPTED_BODIES)
         return response
+    if method == "INVITE" and request.to.tag is None and interval_too_small(request):
+        response = make_response(request, 422)  # RFC 4028 §9, before the application sees it
+        response.headers.add("Min-SE", str(MIN_SE))
+        return response
+    return None
+
+
+def _bad_header(request: Request) -> str | None:
+    """The name of a header the stack relies on that is malformed in ``request``, if any.
+
+    The parser has checked the syntax every message shares; these are the request headers whose
+    meaning the dialog layer depends on later (§8.2, RFC 4028 §4).
+    """
+    if any(value.strip(" \t") == "*" for value in request.headers.get_all("Contact")):
+        return "Contact"  # §10.2.2, §20.10: only a REGISTER may say "*"
+    values = request.headers.get_all("Session-Expires")
+    if len(values) > 1:
+        return "Session-Expires"
+    if values:
+        try:
+            parse_session_expires(values[0])
+        except RemoteProtocolError:
+            return "Session-Expires"
     return None
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from intercom.sip.auth import DigestClient
 from intercom.sip.build import ALLOWED_METHODS, make_response
-from intercom.sip.call import CallState, OutgoingCall
+from intercom.sip.call import TIMER_CANCEL, CallState, OutgoingCall
 from intercom.sip.core import Address, Ids
 from intercom.sip.events import CallAnswered, CallEnded, CallFailed, CallProgressed
 from intercom.sip.message import Headers, Request, Response
@@ -264,6 +264,16 @@ def test_cancel_before_any_provisional_waits_for_one() -> None:
     feed(call, reply(call.invite, 487, tag="kitchen"), now=0.9)
     assert sender.events == [CallFailed(call.call_id, 487, "cancelled")]
     assert call.ended
+
+
+def test_cancel_before_any_provisional_is_bounded_even_if_the_invite_is_lost() -> None:
+    call, sender = make_call()
+    call.cancel(0.5)
+    assert call.get_timer() == 0.5 + TIMER_CANCEL  # normally Timer B (at 32.0) ends it first
+    call.handle_timer(0.5 + TIMER_CANCEL)
+    assert sender.cancels == []
+    assert sender.events == [CallFailed(call.call_id, None, "cancelled")]
+    assert call.ended and call.get_timer() is None
 
 
 def test_cancel_after_180_then_487() -> None:

@@ -9,6 +9,7 @@ import pytest
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
 from intercom.sip.events import CallFailed, Event, IncomingCallCancelled, IncomingCallReceived
+from intercom.sip.incoming import UNDECIDED_LIMIT
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.uas import RATE_BURST
 from intercom.sip.uri import SipUri
@@ -198,7 +199,8 @@ def test_invite_gets_100_after_200_ms_when_the_application_is_silent(transport: 
     assert isinstance(trying, Response) and trying.status == 100
     assert trying.to.tag is None and trying.cseq.method == "INVITE"
     assert destination == source
-    assert endpoint.get_timer() is None  # nothing else pending while the call waits
+    # nothing else pending while the call waits, but the bound on the application's decision
+    assert endpoint.get_timer() == 5.0 + UNDECIDED_LIMIT
     endpoint.accept("c1", None, 7.0)  # the application answers late: only the 200 now
     assert answers(endpoint) == [(200, "INVITE")]
 
@@ -239,7 +241,7 @@ def test_retransmitted_invite_before_any_response_gets_100_at_once() -> None:
     endpoint.receive(request("INVITE"), PEER, 0.1)  # the peer's Timer A is shorter than ours
     assert answers(endpoint) == [(100, "INVITE")]
     assert events(endpoint) == []  # the same call, not a new one
-    assert endpoint.get_timer() is None  # the pending 100 went: no second one at 0.2
+    assert endpoint.get_timer() == UNDECIDED_LIMIT  # the pending 100 went: no second at 0.2
     endpoint.handle_timer(0.2)
     assert sent(endpoint) == []
     endpoint.receive(request("INVITE"), PEER, 0.6)

@@ -607,3 +607,48 @@ def test_client_key_matches_responses() -> None:
     assert client_key(cancel) == ("z9hG4bKinv1", "CANCEL")
     assert client_key(response(cancel, 200)) == ("z9hG4bKinv1", "CANCEL")
     assert client_key(build_ack(invite, response(invite, 486))) == ("z9hG4bKinv1", "ACK")
+
+
+# -- §9.1: an INVITE whose CANCEL gets no final response is given up 64*T1 later ----------------
+
+
+def test_invite_client_cancelled_in_proceeding_ends_64_t1_after_the_cancel() -> None:
+    t = InviteClientTransaction(request(), reliable=False, now=0.0)
+    t.take_outbox()
+    assert t.receive_response(response(t.request, 180), now=0.3)
+    assert t.get_timer() is None  # ringing: the TU decides how long
+    t.cancel_sent(now=10.0)
+    t.cancel_sent(now=20.0)  # a second call keeps the first deadline
+    assert t.get_timer() == 10.0 + 64 * 0.5
+    t.handle_timer(41.9)
+    assert state(t) is S.PROCEEDING
+    t.handle_timer(42.0)
+    assert state(t) is S.TERMINATED and t.timed_out and t.take_outbox() == []
+
+
+def test_invite_client_cancelled_then_final_keeps_its_own_timers() -> None:
+    t = InviteClientTransaction(request(), reliable=False, now=0.0)
+    t.receive_response(response(t.request, 180), now=0.3)
+    t.cancel_sent(now=1.0)
+    t.receive_response(response(t.request, 487), now=1.2)
+    assert state(t) is S.COMPLETED and t.get_timer() == 1.2 + 32.0  # Timer D, not the cancel's
+    accepted = InviteClientTransaction(request(), reliable=False, now=0.0)
+    accepted.receive_response(response(accepted.request, 180), now=0.3)
+    accepted.cancel_sent(now=1.0)
+    accepted.receive_response(response(accepted.request, 200), now=1.2)  # crossed the CANCEL
+    assert state(accepted) is S.ACCEPTED and accepted.get_timer() == 1.2 + 32.0  # Timer M
+    accepted.take_outbox()
+    assert walk(accepted) == [(33.2, 0)] and not accepted.timed_out
+    done = InviteClientTransaction(request(), reliable=True, now=0.0)
+    done.receive_response(response(done.request, 486), now=0.1)
+    done.cancel_sent(now=0.2)  # over already: nothing armed
+    assert state(done) is S.TERMINATED and done.get_timer() is None
+
+
+def test_invite_server_answered_once_a_final_went_out() -> None:
+    t = InviteServerTransaction(request(), reliable=True, now=0.0)
+    assert not t.answered
+    t.send_response(response(t.request, 180), now=0.1)
+    assert not t.answered
+    t.send_response(response(t.request, 480), now=0.2)
+    assert t.answered

@@ -21,6 +21,7 @@ from intercom.sip.events import (
     IncomingCallReceived,
     MediaUpdated,
 )
+from intercom.sip.incoming import UNDECIDED_LIMIT
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.uri import SipUri
 
@@ -355,7 +356,7 @@ def test_slow_callee_sends_100_at_200_ms_and_the_caller_stops_retransmitting() -
     link.run_until(lambda: link.sent("b", "SIP/2.0 100") == 1)
     assert link.now == 0.2  # TRYING_DELAY: the application had not decided
     # The 100 stopped Timer A (§17.1.1.2) and was b's last pending timer: both sides wait.
-    assert link.a.get_timer() is None and link.b.get_timer() is None
+    assert link.a.get_timer() is None and link.b.get_timer() == UNDECIDED_LIMIT
     link.now = 2.0
     link.b.accept(incoming[0], ANSWER, link.now)
     link.run_until(lambda: bool(link.of("a", CallAnswered)))
