@@ -84,7 +84,8 @@ from intercom.media.stats import ReceiveStats
 logger = logging.getLogger(__name__)
 
 RELATCH_SILENCE = 1.0
-"""Seconds the latched RTP source must be silent before another source may take its place."""
+"""Seconds the latched RTP source must be silent before another port of the same IP may take
+its place (a NAT rebinding); another IP never does."""
 
 Address = tuple[str, int]
 
