@@ -13,21 +13,48 @@ returns, then asks :meth:`playout` for the frame the speaker plays now. Packets 
   timestamp (:meth:`skip_frames`), so the receiver sees the gap at its true length.
 * DTMF (RFC 4733 §2.5): while a queued digit is being sent, its telephone-event packets replace
   the audio packets; they carry the event's start timestamp, the end packet three times.
-* Symmetric RTP (RFC 4961): we send to the address the SDP names until RTP of the negotiated
-  payload type arrives, then to where it actually comes from, which gets media through NAT. The
-  latch moves to a new source only after the latched one has been silent for a while, so a stray
-  packet cannot divert the stream.
+* Media belongs to the call's peer (design.md, Security). The stream is told at construction
+  which IPs the peer's media may come from: the ``c=`` address of the negotiated media and the
+  signalling peer (``peer_host``: where our INVITE went, or where the INVITE came from), v4 or
+  v6, an IPv4-mapped v6 address taken as the v4 one. The set is kept in the exact text forms a
+  socket reports a source in (``1.2.3.4``, ``::ffff:1.2.3.4``, RFC 5952 v6), so the per-packet
+  check is a set lookup, never a parse. The rule, with no learning window and no timer that
+  reopens it (what Asterisk's strictrtp probation, rtpproxy's and rtpengine's learning modes
+  left open to RTP Bleed, CVE-2017-14099, CVE-2017-14114):
+
+  1. RTP or RTCP from an IP outside that set is dropped before it is parsed and counted as
+     ``strangers``; nothing is logged per packet (one summary line at the call's end).
+  2. Latching (RFC 4961 symmetric RTP, NAT): the first packet of the negotiated audio or
+     telephone-event payload type from an allowed IP fixes the peer's source (IP and port),
+     and our RTP goes there. From then on RTP is taken from exactly that address; packets of
+     the peer's IP with another payload type are not a latch and are counted as ``dropped``.
+  3. The latch never moves to another IP during the call, however long the peer is silent. It
+     moves to another port of the same IP (a NAT rebinding) only once the latched source has
+     been silent for :data:`RELATCH_SILENCE`.
+  4. Telephone-events (RFC 4733) count only from the latched source (or from an allowed IP,
+     which then latches): a stranger's events never reach the DTMF receiver and the door lock.
+  5. RTCP is taken from the latched IP only (before a latch: from an allowed IP); our RTCP
+     goes to the port the latched IP's RTCP comes from, else the SDP's RTCP port.
+  6. The media timeout is fed by accepted packets only: a stranger cannot keep a call alive.
+  7. A re-INVITE or UPDATE (:meth:`update`) computes the allowed set anew from its ``c=``; one
+     that names another address or port also drops the latch (the same one keeps it).
+
+  What this costs: a peer whose media comes from an IP that neither its SDP nor the signalling
+  names (a phone behind NAT talking to the door directly through a server that does not anchor
+  media) is not heard. The SIP server (or an SBC that rewrites the SDP) is the remedy, not a
+  learning window a stranger can race.
 * Receiving: audio goes to the adaptive jitter buffer, telephone-events to the DTMF receiver,
   anything else is counted and dropped. The speaker side pulls a frame per tick on its own clock:
   a decoded frame, or a concealed one when the frame is missing.
 * RTCP (RFC 3550 §6): a compound SR or RR plus SDES CNAME about every 5 s (randomised, §6.3.1),
   with loss and interarrival jitter; a BYE at the end.
-* Media timeout: when we expect media and none arrived for ``media_timeout`` seconds,
+* Media timeout: when we expect media and none was accepted for ``media_timeout`` seconds,
   :meth:`timed_out` says so and the call is ended as "media timeout".
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 from collections import deque
@@ -57,9 +84,40 @@ from intercom.media.stats import ReceiveStats
 logger = logging.getLogger(__name__)
 
 RELATCH_SILENCE = 1.0
-"""Seconds the latched RTP source must be silent before another source may take its place."""
+"""Seconds the latched RTP source must be silent before another port of the same IP may take
+its place (a NAT rebinding); another IP never does."""
 
 Address = tuple[str, int]
+
+
+def source_forms(*hosts: str | None) -> frozenset[str]:
+    """The text forms in which a UDP socket reports a datagram from any of ``hosts`` (IP
+    literals; None, names, unspecified and malformed ones are left out).
+
+    An IPv4 address arrives as ``1.2.3.4`` on an IPv4 socket and as ``::ffff:1.2.3.4`` on a
+    dual-stack IPv6 one; an IPv4-mapped IPv6 host counts as its IPv4 address. IPv6 is in the
+    RFC 5952 form ``inet_ntop`` writes (lower case, longest zero run compressed)."""
+    forms: set[str] = set()
+    for host in hosts:
+        if not host:
+            continue
+        text = host.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        text = text.partition("%")[0]  # a zone index names our interface, not the peer
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_unspecified:  # c=0.0.0.0: a hold (RFC 3264 §8.4), nobody sends from there
+            continue
+        if isinstance(ip, ipaddress.IPv4Address):
+            forms.update((str(ip), f"::ffff:{ip}"))
+        else:
+            forms.add(ip.compressed)
+    return frozenset(forms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +131,9 @@ class StreamStats:
     late: int
     concealed: int
     jitter_ms: float
-    dropped: int  # packets we could not use: unknown payload type, malformed, wrong source
+    dropped: int  # the peer's packets we could not use: unknown payload type, malformed
     skipped: int  # frames not sent after a stall (the timestamp moved on)
+    strangers: int = 0  # RTP/RTCP not from the call's peer (another IP, or a port not latched)
 
 
 class MediaStream:
@@ -87,7 +146,10 @@ class MediaStream:
         rng: random.Random,
         cname: str,
         media_timeout: float = 30.0,
+        peer_host: str | None = None,
     ) -> None:
+        """``peer_host``: the signalling peer's IP (where our INVITE went, or where the INVITE
+        came from); media may come from it as well as from the SDP's ``c=`` address."""
         self._rng = rng
         self._cname = cname
         self.media_timeout = media_timeout
@@ -115,6 +177,9 @@ class MediaStream:
         self._earlier_concealed = 0
         self.dropped = 0
         self.skipped = 0
+        self.strangers = 0
+        self.peer_host = peer_host
+        self._allowed = source_forms(media.remote_address, peer_host)
         self.media = media
         self._use_codec(media)
         self._stats = ReceiveStats(CODECS[media.codec].clock_rate)
@@ -132,6 +197,7 @@ class MediaStream:
         if media.receives and not self.media.receives:
             self._timeout_from = None  # media resumes (hold ended): the timeout starts anew
         self.media = media
+        self._allowed = source_forms(media.remote_address, self.peer_host)
         if codec_changed:
             self._earlier_late += self._jitter.late  # the call's figures go on
             self._earlier_concealed += self._concealer.concealed
@@ -223,7 +289,12 @@ class MediaStream:
     # -- receiving ------------------------------------------------------------------------
 
     def receive_rtp(self, data: bytes, source: Address, now: float) -> DtmfDigit | None:
-        """One datagram from the RTP socket; returns a DTMF digit when one completed."""
+        """One datagram from the RTP socket; returns a DTMF digit when one completed. Only the
+        call's peer is heard (the rules atop this module)."""
+        latched = self._latched
+        if source != latched and not self._may_latch(source, latched, now):
+            self.strangers += 1
+            return None
         try:
             packet = parse_rtp(data)
         except RtpHeaderError:
@@ -231,8 +302,9 @@ class MediaStream:
             return None
         media = self.media
         if packet.payload_type == media.payload_type:
-            if not self._accept_source(source, now):
-                return None
+            if source != latched:
+                self._latch(source)
+            self._last_rtp_at = now
             if packet.ssrc != self._remote_ssrc:
                 if self._remote_ssrc is not None:
                     self._restart_stats()
@@ -244,8 +316,9 @@ class MediaStream:
                 )  # fmt: skip
             return None
         if packet.payload_type == media.dtmf_payload_type:
-            if not self._accept_source(source, now):
-                return None
+            if source != latched:
+                self._latch(source)
+            self._last_rtp_at = now
             self._stats.update(packet.sequence, None, now)  # one sequence space with the audio
             try:
                 return self._dtmf_in.feed(packet.timestamp, packet.payload)
@@ -255,18 +328,26 @@ class MediaStream:
         self.dropped += 1
         return None
 
-    def _accept_source(self, source: Address, now: float) -> bool:
-        latched = self._latched
-        if latched != source:
-            last = self._last_rtp_at
-            if latched is not None and last is not None and now - last < RELATCH_SILENCE:
-                self.dropped += 1
-                return False
-            logger.info("- RTP from %s:%d: sending there (symmetric RTP)", *source)
-            self._latched = source
-            self._latched_rtcp = None  # the old source's RTCP address is not the new one's
-        self._last_rtp_at = now
-        return True
+    def _may_latch(self, source: Address, latched: Address | None, now: float) -> bool:
+        """Whether a packet from ``source``, which is not the latched address, may become the
+        latch if it carries the negotiated payload: before a latch, any allowed IP; after it,
+        another port of the latched IP once the latched source has been silent long enough."""
+        if latched is None:
+            return self._is_allowed(source[0])
+        if source[0] != latched[0]:
+            return False  # the latch never moves to another IP
+        last = self._last_rtp_at
+        return last is None or now - last >= RELATCH_SILENCE
+
+    def _is_allowed(self, ip: str) -> bool:
+        allowed = self._allowed
+        return ip in allowed or ("%" in ip and ip.partition("%")[0] in allowed)
+
+    def _latch(self, source: Address) -> None:
+        """Our RTP goes to ``source`` from now on (once per call, or after a NAT rebinding)."""
+        logger.info("- RTP from %s:%d: sending there (symmetric RTP)", *source)
+        self._latched = source
+        self._latched_rtcp = None  # the old source's RTCP address is not the new one's
 
     def playout(self, now: float) -> Pcm | None:
         """The frame the speaker plays now; None when we do not receive (hold, sendonly)."""
@@ -282,7 +363,7 @@ class MediaStream:
     def timed_out(self, now: float) -> bool:
         """True when media is expected and none arrived for ``media_timeout`` seconds."""
         if not self.media.receives or self.media_timeout <= 0:
-            return False
+            return False  # (_last_rtp_at moves only on packets accepted from the peer)
         if self._timeout_from is None:
             self._timeout_from = now
         last = self._timeout_from
@@ -293,13 +374,22 @@ class MediaStream:
     # -- RTCP -----------------------------------------------------------------------------
 
     def receive_rtcp(self, data: bytes, source: Address, now: float) -> None:
-        """A datagram on the RTCP socket: note the last SR for our reports' LSR/DLSR."""
+        """A datagram on the RTCP socket: note the last SR for our reports' LSR/DLSR. Only
+        the latched IP is heard (before a latch: an allowed IP)."""
+        latched = self._latched
+        if latched is None:
+            if not self._is_allowed(source[0]):
+                self.strangers += 1
+                return
+        elif source[0] != latched[0]:
+            self.strangers += 1
+            return
         try:
             packets = parse_rtcp(data)
         except RtcpError:
             self.dropped += 1
             return
-        if self._latched is not None and source[0] == self._latched[0]:
+        if latched is not None:
             self._latched_rtcp = source
         for packet in packets:
             if isinstance(packet, SenderReport):  # receiver reports need no action from us
@@ -350,4 +440,5 @@ class MediaStream:
             jitter_ms=round(self._stats.jitter_ms, 2),
             dropped=self.dropped,
             skipped=self.skipped,
+            strangers=self.strangers,
         )

@@ -154,6 +154,9 @@ class CallMedia:
             "jitter %.1f ms", stats.codec, stats.packets_sent, stats.packets_received,
             stats.packets_lost, stats.late, stats.concealed, stats.jitter_ms,
         )  # fmt: skip
+        if stats.strangers:  # one line per call, never one per packet
+            logger.warning("x media: %d RTP/RTCP packets from sources other than the call's "
+                           "peer dropped", stats.strangers)  # fmt: skip
         return stats
 
     def _open_devices(self) -> None:

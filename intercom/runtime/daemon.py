@@ -105,7 +105,7 @@ class Intercom:
         directory = state_directory(settings.state_dir)
         self.state = StateStore(directory) if directory is not None else None
         self._kept_lock: tuple[int, float | None] = (0, None)
-        self._incoming_sdp: dict[str, bytes | None] = {}
+        self._incoming_sdp: dict[str, tuple[bytes | None, str]] = {}  # offer, source IP
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -230,7 +230,7 @@ class Intercom:
         if isinstance(event, RegistrationSucceeded | RegistrationFailed):
             self._first_registration.set()
         if isinstance(event, IncomingCallReceived):
-            self._incoming_sdp[event.call_id] = event.sdp
+            self._incoming_sdp[event.call_id] = (event.sdp, event.source_host)
         media = self.media
         if media is not None:
             if isinstance(event, CallEnded | CallFailed):
@@ -334,15 +334,15 @@ class Intercom:
             self.doorbell.call_failed_to_start(str(exc), self._now())
             self._act()
             return
-        media.attach(call_id, audio)
+        media.attach(call_id, audio, peer_host=self.ua.endpoint.call_peer_host(call_id))
         self.doorbell.call_placed(call_id, self._now())
         self._act()
 
     def _accept(self, call_id: str) -> None:
         media = self.media
         assert media is not None
-        offer = self._incoming_sdp.pop(call_id, None)
-        answer = media.answer_incoming(call_id, offer)
+        offer, source_host = self._incoming_sdp.pop(call_id, (None, None))
+        answer = media.answer_incoming(call_id, offer, peer_host=source_host)
         if answer is None:
             self.ua.reject(call_id, 488)
             return

@@ -9,6 +9,9 @@ The user agent reports what happens on the signalling side as events; this class
 * re-INVITE and UPDATE offers reach :meth:`answer_offer`, the user agent's media hook
   (RFC 3264 §8); the answer to an offer of ours in a 2xx (an offerless INVITE or re-INVITE)
   arrives with the ACK as ``MediaUpdated``;
+* each stream hears only its call's peer: the SDP's ``c=`` address and the signalling peer
+  (``peer_host``: where the INVITE went for an outgoing call, where it came from for an
+  incoming one), see :mod:`intercom.media.stream`;
 * DTMF from SIP INFO bodies and from RFC 4733 packets goes to ``on_digit``;
 * the end of the call, however it ends, closes sockets and devices and keeps the figures.
 """
@@ -66,6 +69,7 @@ class CallAudio:
     media: CallMedia | None = None
     final_stats: StreamStats | None = None
     pending_dtmf: list[str] = field(default_factory=list)
+    peer_host: str | None = None  # the signalling peer's IP: media may come from it too
 
 
 class MediaCalls:
@@ -96,19 +100,25 @@ class MediaCalls:
         audio.local_sdp = audio.negotiation.offer()
         return audio, audio.local_sdp
 
-    def attach(self, call_id: str, audio: CallAudio) -> None:
-        """The INVITE carrying ``audio``'s offer left as ``call_id``."""
+    def attach(self, call_id: str, audio: CallAudio, *, peer_host: str | None = None) -> None:
+        """The INVITE carrying ``audio``'s offer left as ``call_id``, to ``peer_host`` (the
+        server, outbound proxy or target it was sent to; None: only the SDP's address)."""
+        audio.peer_host = peer_host
         self._calls[call_id] = audio
 
-    def answer_incoming(self, call_id: str, offer: bytes | None) -> bytes | None:
+    def answer_incoming(
+        self, call_id: str, offer: bytes | None, *, peer_host: str | None = None
+    ) -> bytes | None:
         """Sockets and our answer for an incoming INVITE's offer; None: answer 488. An INVITE
         without an offer gets ours in the 200; its answer comes with the ACK (RFC 3261 §13.2.1)
-        as ``MediaUpdated``, which :meth:`handle` takes."""
+        as ``MediaUpdated``, which :meth:`handle` takes. ``peer_host``: the IP the INVITE came
+        from, from which media is heard as well as from the SDP's address."""
         if offer is None:
             audio, our_offer = self.new_offer()
-            self.attach(call_id, audio)
+            self.attach(call_id, audio, peer_host=peer_host)
             return our_offer
         audio = self._new_call_audio()
+        audio.peer_host = peer_host
         try:
             answer, media = audio.negotiation.answer(offer)
         except NotAcceptable as exc:
@@ -178,6 +188,7 @@ class MediaCalls:
             rng=self._rng,
             cname=f"{self._rng.getrandbits(64):016x}@intercom",
             media_timeout=self.config.media_timeout,
+            peer_host=audio.peer_host,
         )
         audio.media = CallMedia(
             audio.sockets,

@@ -353,6 +353,14 @@ class Endpoint:
                 self._flush_client(key)
         self._reap()
 
+    def call_peer_host(self, call_id: str) -> str | None:
+        """The host our INVITE of ``call_id`` is being sent to (server, outbound proxy or
+        target): the call's media may come from there. None without an INVITE transaction."""
+        for key, (tx, _) in self._clients.items():
+            if tx.request.method == "INVITE" and tx.request.call_id == call_id:
+                return self._client_destinations[key].host
+        return None
+
     # -- receiving ------------------------------------------------------------------------
 
     def _receive_request(self, request: Request, source: Address) -> None:

@@ -8,13 +8,15 @@ jitter buffer's 40 ms minimum delay, frame n plays at tick n + 3.
 
 from __future__ import annotations
 
+import ipaddress
 import random
+import socket
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from intercom.media.dtmf import DtmfDigit, parse_event
+from intercom.media.dtmf import DtmfDigit, encode_event, parse_event
 from intercom.media.g711 import ulaw_decode, ulaw_encode
 from intercom.media.offer_answer import NegotiatedMedia
 from intercom.media.pcm import Pcm
@@ -31,7 +33,7 @@ from intercom.media.rtcp import (
     rtcp_interval,
 )
 from intercom.media.rtp import RtpPacket, parse_rtp
-from intercom.media.stream import MediaStream
+from intercom.media.stream import MediaStream, source_forms
 
 FRAME = 0.02
 DOOR = ("192.0.2.10", 40000)
@@ -57,9 +59,10 @@ def media(codec: str = "PCMU", remote: tuple[str, int] = PHONE, *, rtcp_port: in
     )  # fmt: skip
 
 
-def stream(seed: int, m: NegotiatedMedia | None = None, timeout: float = 30.0) -> MediaStream:
+def stream(seed: int, m: NegotiatedMedia | None = None, timeout: float = 30.0,
+           peer_host: str | None = None) -> MediaStream:  # fmt: skip
     return MediaStream(m or media(), rng=random.Random(seed), cname=f"s{seed}@test",
-                       media_timeout=timeout)  # fmt: skip
+                       media_timeout=timeout, peer_host=peer_host)  # fmt: skip
 
 
 def initial(seed: int) -> tuple[int, int, int, float]:
@@ -262,38 +265,276 @@ def test_malformed_dtmf_payload_is_dropped() -> None:
 # --- symmetric RTP ---------------------------------------------------------------------------
 
 
-def rtp(seq: int, pt: int = 0, ssrc: int = 0x11111111, marker: bool = False) -> bytes:
+def rtp(seq: int, pt: int = 0, ssrc: int = 0x11111111, marker: bool = False,
+        payload: bytes = bytes(160), timestamp: int | None = None) -> bytes:  # fmt: skip
     second = pt | (0x80 if marker else 0)
-    return bytes([0x80, second]) + seq.to_bytes(2) + (seq * 160).to_bytes(4) + ssrc.to_bytes(4) \
-        + bytes(160)  # fmt: skip
+    ts = seq * 160 if timestamp is None else timestamp
+    return bytes([0x80, second]) + seq.to_bytes(2) + ts.to_bytes(4) + ssrc.to_bytes(4) + payload
 
 
-def test_latching() -> None:
-    sdp = ("192.0.2.99", 4000)
-    s = stream(2, media(remote=sdp, rtcp_port=4444))
+def test_latching_to_the_signalling_peer_behind_nat() -> None:
+    sdp = ("192.0.2.99", 4000)  # what the phone wrote; its media comes from DOOR's IP
+    s = stream(2, media(remote=sdp, rtcp_port=4444), peer_host=DOOR[0])
     assert s.rtp_destination == sdp
     assert s.rtcp_destination == ("192.0.2.99", 4444)
-    s.receive_rtp(rtp(1, pt=96), OTHER, 0.0)  # unknown payload type: no latch
+    s.receive_rtp(rtp(1, pt=96), DOOR, 0.0)  # unknown payload type: no latch
     assert s.rtp_destination == sdp
     s.receive_rtp(rtp(2), DOOR, 0.01)
     assert s.rtp_destination == DOOR
     assert s.rtcp_destination == (DOOR[0], 4444)
     s.receive_rtp(rtp(3), DOOR, 0.5)
-    s.receive_rtp(rtp(4, ssrc=0x2222), OTHER, 1.49)  # latched source spoke 0.99 s ago
-    assert s.rtp_destination == DOOR
-    assert s.stats().dropped == 2
-    assert s.stats().packets_received == 2
     rr = build_receiver_report(0x11111111)
-    s.receive_rtcp(rr, ("192.0.2.77", 9), 1.45)  # RTCP from another host: not latched
+    s.receive_rtcp(rr, ("192.0.2.77", 9), 1.45)  # RTCP from another host: not taken
     assert s.rtcp_destination == (DOOR[0], 4444)
     s.receive_rtcp(rr, (DOOR[0], 33333), 1.45)
     assert s.rtcp_destination == (DOOR[0], 33333)
-    s.receive_rtp(rtp(5, ssrc=0x2222), OTHER, 1.5)  # 1 s of silence: the new source wins
-    assert s.rtp_destination == OTHER
-    assert s.rtcp_destination == (OTHER[0], 4444)
-    s.receive_rtp(rtp(6), DOOR, 1.6)
-    assert s.rtp_destination == OTHER
-    assert s.stats().dropped == 3
+    stats = s.stats()
+    assert (stats.packets_received, stats.dropped, stats.strangers) == (2, 1, 1)
+
+
+# --- media belongs to the call's peer (RTP Bleed) --------------------------------------------
+
+STRANGER = ("203.0.113.66", 16000)
+
+
+def events(digit: int, seq: int, start: int, *, ssrc: int = 0x6666) -> list[bytes]:
+    """A whole RFC 4733 event as a sender keys it: updates, then the end packet three times."""
+    packets = []
+    for n in range(1, 8):
+        packets.append(rtp(seq + n - 1, 101, ssrc, n == 1, encode_event(digit, False, 10, 160 * n),
+                           start))  # fmt: skip
+    for n in range(3):
+        packets.append(rtp(seq + 7 + n, 101, ssrc, False, encode_event(digit, True, 10, 1280),
+                           start))  # fmt: skip
+    return packets
+
+
+def spray(s: MediaStream, source: tuple[str, int], t0: float, seconds: float,
+          first_seq: int = 1000) -> list[DtmfDigit]:  # fmt: skip
+    """PCMU and then the digits 1 2 3 as events from ``source``, a packet every 20 ms."""
+    packets = [rtp(first_seq + n, ssrc=0x6666) for n in range(int(seconds / FRAME))]
+    seq = first_seq + len(packets)
+    for k, event in enumerate((1, 2, 3)):
+        packets += events(event, seq + 10 * k, 999_000 + 2000 * k)
+    digits = []
+    for n, data in enumerate(packets):
+        if (digit := s.receive_rtp(data, source, t0 + n * FRAME)) is not None:
+            digits.append(digit)
+    return digits
+
+
+def test_a_stranger_before_the_peers_first_packet_is_not_heard_nor_answered() -> None:
+    s = stream(2, media(remote=PHONE), peer_host="192.0.2.1")
+    assert spray(s, STRANGER, 0.0, 2.0) == []
+    assert s.rtp_destination == PHONE
+    assert s.rtcp_destination == (PHONE[0], PHONE[1] + 1)
+    stats = s.stats()
+    assert (stats.packets_received, stats.dropped, stats.strangers) == (0, 0, 100 + 30)
+    assert s.playout(2.0) is not None and not s.playout(2.02).any()  # type: ignore[union-attr]
+    s.receive_rtp(rtp(1), PHONE, 2.1)  # the peer's first packet still latches
+    assert s.rtp_destination == PHONE and s.stats().packets_received == 1
+
+
+@pytest.mark.parametrize("silence", [1.0, 10.0, 1000.0])
+def test_a_stranger_after_the_peer_went_silent_is_not_heard(silence: float) -> None:
+    s = stream(2, media(remote=PHONE), peer_host="192.0.2.1")
+    for n in range(10):
+        s.receive_rtp(rtp(n + 1), PHONE, n * FRAME)
+    last = 9 * FRAME
+    assert spray(s, STRANGER, last + silence, 1.0) == []
+    assert s.rtp_destination == PHONE
+    stats = s.stats()
+    assert (stats.packets_received, stats.strangers) == (10, 50 + 30)
+    s.receive_rtp(rtp(11), PHONE, last + silence + 2.0)  # the peer comes back
+    assert s.rtp_destination == PHONE and s.stats().packets_received == 11
+
+
+def test_a_strangers_events_never_make_a_digit_after_the_latch() -> None:
+    s = stream(2, media(remote=PHONE))
+    for n in range(10):
+        s.receive_rtp(rtp(n + 1), PHONE, n * FRAME)
+    heard = []
+    for n, (theirs, ours) in enumerate(
+        zip(events(7, 500, 70_000), events(5, 11, 1600, ssrc=0x11111111), strict=True)
+    ):  # the stranger keys 7 while the phone keys 5, packet for packet
+        t = 0.2 + n * FRAME
+        heard += [d for d in (s.receive_rtp(theirs, STRANGER, t), s.receive_rtp(ours, PHONE, t))
+                  if d is not None]  # fmt: skip
+    assert heard == [DtmfDigit("5", 160, "rtp")]
+    assert spray(s, STRANGER, 5.0, 0.0) == []  # and after the phone went quiet: none either
+    assert s.stats().strangers == 10 + 30
+
+
+def test_the_peers_events_before_any_audio_latch_and_count() -> None:
+    s = stream(2, media(remote=PHONE))
+    assert spray(s, STRANGER, 0.0, 0.0) == []
+    digits = [s.receive_rtp(p, (PHONE[0], 50010), 1.0 + n * FRAME)
+              for n, p in enumerate(events(9, 1, 800))]  # fmt: skip
+    assert digits[-3:] == [DtmfDigit("9", 160, "rtp"), None, None]
+    assert s.rtp_destination == (PHONE[0], 50010)
+
+
+def test_rtcp_from_a_stranger_is_not_taken() -> None:
+    door, phone = pair("PCMU")
+    door.start(0.0)
+    transfer(door, phone, tone(8000, 20))
+    assert phone.rtp_destination == DOOR
+    stranger_sr = door.rtcp_due(8.0, 1_700_000_003.5)
+    assert stranger_sr is not None
+    phone.receive_rtcp(stranger_sr, (STRANGER[0], DOOR[1] + 1), 8.5)
+    phone.receive_rtcp(stranger_sr, (PHONE[0], DOOR[1] + 1), 8.5)  # the SDP's IP, not latched
+    assert phone.rtcp_destination == (DOOR[0], DOOR[1] + 1)
+    (block,) = parse_rtcp(phone.bye(10.0, 1_700_000_005.0))[0].reports  # type: ignore[union-attr]
+    assert (block.lsr, block.dlsr) == (0, 0)  # no SR of the peer's was heard
+    assert phone.stats().strangers == 2
+    phone.receive_rtcp(stranger_sr, (DOOR[0], 7777), 9.0)  # the latched IP's RTCP: taken
+    assert phone.rtcp_destination == (DOOR[0], 7777)
+
+
+def test_rtcp_before_the_latch_only_from_an_allowed_ip() -> None:
+    peer = stream(9, media(remote=DOOR))
+    peer.send_frame(tone(8000, 1)[0])
+    peer.start(0.0)
+    sr = peer.rtcp_due(8.0, 1_700_000_003.5)
+    assert sr is not None
+    lsr = []
+    for source in (STRANGER[0], "192.0.2.1"):
+        s = stream(2, media(remote=PHONE), peer_host="192.0.2.1")
+        s.receive_rtcp(sr, (source, 7), 1.0)
+        assert s.rtcp_destination == (PHONE[0], PHONE[1] + 1)  # as before: no latch yet
+        s.receive_rtp(rtp(1), PHONE, 1.5)
+        (block,) = parse_rtcp(s.bye(2.0, 1e9))[0].reports  # type: ignore[union-attr]
+        lsr.append((block.lsr, s.stats().strangers))
+    assert lsr == [(0, 1), (ntp_middle(ntp_from_unix(1_700_000_003.5)), 0)]
+
+
+def test_a_port_move_on_the_same_ip_waits_for_silence() -> None:
+    s = stream(2, media(remote=PHONE))
+    s.receive_rtp(rtp(1), PHONE, 0.0)
+    rebound = (PHONE[0], 50002)
+    s.receive_rtp(rtp(2, ssrc=0x2222), rebound, 0.5)  # the latched source spoke 0.5 s ago
+    s.receive_rtp(rtp(2), PHONE, 0.75)
+    s.receive_rtp(rtp(3, ssrc=0x2222), rebound, 1.74)
+    assert s.rtp_destination == PHONE
+    assert (s.stats().strangers, s.stats().packets_received) == (2, 2)
+    s.receive_rtp(rtp(4, pt=96), rebound, 1.75)  # silent long enough, but not the payload
+    assert s.rtp_destination == PHONE
+    s.receive_rtp(rtp(5, ssrc=0x2222), rebound, 1.75)  # 1 s of silence: the NAT rebound
+    assert s.rtp_destination == rebound
+    assert s.rtcp_destination == (PHONE[0], PHONE[1] + 1)
+    s.receive_rtp(rtp(6), PHONE, 2.0)  # the old port is the stranger now
+    assert s.rtp_destination == rebound
+    stats = s.stats()
+    assert (stats.strangers, stats.dropped, stats.packets_received) == (3, 1, 3)
+
+
+def test_another_ip_never_takes_the_latch() -> None:
+    s = stream(2, media(remote=PHONE), peer_host="192.0.2.1")
+    s.receive_rtp(rtp(1), PHONE, 0.0)
+    for t in (0.5, 1.5, 60.0, 3600.0):
+        s.receive_rtp(rtp(2), ("192.0.2.1", 5004), t)  # even an allowed IP: the latch is set
+        s.receive_rtp(rtp(2), OTHER, t)
+    assert s.rtp_destination == PHONE
+    assert (s.stats().strangers, s.stats().packets_received) == (8, 1)
+
+
+def test_an_update_to_a_new_address_moves_what_is_allowed() -> None:
+    s = stream(2, media(remote=PHONE))
+    s.receive_rtp(rtp(1), PHONE, 0.0)
+    moved = ("192.0.2.50", 41000)
+    s.update(media(remote=moved))  # a re-INVITE: the media now comes from elsewhere
+    assert s.rtp_destination == moved
+    s.receive_rtp(rtp(2), PHONE, 0.1)  # the old address is no longer the peer's
+    assert s.rtp_destination == moved
+    s.receive_rtp(rtp(3), (moved[0], 41234), 0.2)
+    assert s.rtp_destination == (moved[0], 41234)
+    s.receive_rtp(rtp(4), OTHER, 5.0)
+    assert s.rtp_destination == (moved[0], 41234)
+    assert (s.stats().strangers, s.stats().packets_received) == (2, 2)
+
+
+def test_an_update_with_the_same_address_keeps_the_latch() -> None:
+    s = stream(2, media(remote=PHONE), peer_host="192.0.2.1")
+    s.receive_rtp(rtp(1), ("192.0.2.1", 7000), 0.0)
+    s.update(media(remote=PHONE, direction="recvonly"))
+    assert s.rtp_destination == ("192.0.2.1", 7000)
+    s.receive_rtp(rtp(2), PHONE, 5.0)
+    assert s.rtp_destination == ("192.0.2.1", 7000) and s.stats().strangers == 1
+
+
+def test_the_signalling_peer_is_heard_when_the_sdp_names_a_private_address() -> None:
+    private = ("10.1.2.3", 4000)  # a phone behind NAT, its media anchored at the server
+    s = stream(2, media(remote=private), peer_host="198.51.100.7")
+    assert spray(s, STRANGER, 0.0, 0.4) == []
+    s.receive_rtp(rtp(1), ("198.51.100.7", 30000), 1.0)
+    assert s.rtp_destination == ("198.51.100.7", 30000)
+    assert s.rtcp_destination == ("198.51.100.7", 4001)
+    assert s.stats().packets_received == 1
+
+
+@pytest.mark.parametrize("sdp_ip, peer_host, source_ip", [
+    ("2001:db8::20", None, "2001:db8::20"),
+    ("2001:DB8:0:0::20", None, "2001:db8::20"),  # as the socket writes it
+    ("192.0.2.10", None, "::ffff:192.0.2.10"),  # a dual-stack socket
+    ("::ffff:192.0.2.10", None, "192.0.2.10"),
+    ("10.0.0.1", "::ffff:198.51.100.7", "198.51.100.7"),
+    ("10.0.0.1", "198.51.100.7", "::ffff:198.51.100.7"),
+    ("10.0.0.1", "[2001:db8::7]", "2001:db8::7"),
+    ("fe80::7", None, "fe80::7%eth0"),  # a link-local source carries our zone index
+])  # fmt: skip
+def test_ipv6_and_ipv4_mapped_forms(sdp_ip: str, peer_host: str | None, source_ip: str) -> None:
+    s = stream(2, media(remote=(sdp_ip, 4000)), peer_host=peer_host)
+    for stranger in ("2001:db8::66", "::ffff:203.0.113.66", "203.0.113.66", "fe80::66%eth0"):
+        s.receive_rtp(rtp(1), (stranger, 4000), 0.0)
+    assert s.stats().strangers == 4
+    s.receive_rtp(rtp(2), (source_ip, 4002), 0.1)
+    assert s.rtp_destination == (source_ip, 4002)
+    assert s.stats().packets_received == 1
+
+
+@pytest.mark.parametrize("host", [
+    "192.0.2.10", "::ffff:192.0.2.10", "2001:db8::1", "2001:db8:0:1:1:1:1:1", "2001:0:0:1::1",
+    "fe80::1:2", "::1", "2001:db8::a:b:c:d",
+])  # fmt: skip
+def test_source_forms_are_those_a_socket_reports(host: str) -> None:
+    ip = ipaddress.ip_address(host)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 4:
+        expected = {
+            socket.inet_ntop(socket.AF_INET, ip.packed),
+            socket.inet_ntop(socket.AF_INET6, bytes(10) + b"\xff\xff" + ip.packed),
+        }
+    else:
+        expected = {socket.inet_ntop(socket.AF_INET6, ip.packed)}
+    assert source_forms(host.upper()) == expected
+
+
+def test_source_forms_leave_out_what_no_packet_comes_from() -> None:
+    assert source_forms(None, "", "0.0.0.0", "::", "pbx.example", "1.2.3") == frozenset()
+
+
+def test_a_strangers_stream_does_not_keep_a_dead_call_alive() -> None:
+    s = stream(2, media(remote=PHONE), timeout=10.0, peer_host="192.0.2.1")
+    s.start(0.0)
+    for n in range(50):
+        s.receive_rtp(rtp(n + 1), PHONE, n * FRAME)
+    last = 49 * FRAME
+    for n in range(1000):  # 20 s of a stranger's PCMU, and RTCP
+        s.receive_rtp(rtp(2000 + n, ssrc=0x6666), STRANGER, last + 0.02 + n * FRAME)
+        s.receive_rtcp(build_receiver_report(0x6666), STRANGER, last + n * FRAME)
+    assert not s.timed_out(last + 9.99)
+    assert s.timed_out(last + 10.0)
+    assert s.stats().strangers == 2000
+
+
+def test_packets_from_the_peer_that_are_not_media_do_not_feed_the_timeout() -> None:
+    s = stream(2, media(remote=PHONE), timeout=10.0)
+    s.start(0.0)
+    s.receive_rtp(rtp(1), PHONE, 0.0)
+    for n in range(100):
+        s.receive_rtp(rtp(n, pt=96), PHONE, 1.0 + n * 0.1)  # not the negotiated payload
+    assert s.timed_out(10.0)
 
 
 def test_update_resets_latch_and_changes_codec() -> None:
@@ -336,7 +577,7 @@ def test_bad_rtp_is_dropped(data: bytes) -> None:
 
 
 def test_bad_rtcp_is_dropped() -> None:
-    s = stream(2)
+    s = stream(2, media(remote=DOOR))
     s.receive_rtcp(b"\x80\xc8\x00\x10", DOOR, 0.0)
     s.receive_rtcp(b"", DOOR, 0.0)
     assert s.stats().dropped == 2

@@ -643,3 +643,86 @@ def test_a_tone_during_a_call_is_laid_over_the_call_audio_on_the_same_speaker() 
     # The beeps and the phone's voice together, the voice undiminished.
     assert _band_power(cue_part, rate, 1500) > 100 * _band_power(call_part, rate, 1500)
     assert _band_power(cue_part, rate, 400) > 0.8 * _band_power(call_part, rate, 400)
+
+
+# -- media belongs to the call's peer -------------------------------------------------------------
+
+SIGNALLING_PEER = "127.0.0.5"  # the server the INVITE went to (or came from), anchoring media
+STRANGER = "127.0.0.66"
+
+
+def _pcmu(seq: int, ssrc: int) -> bytes:
+    return bytes([0x80, 0]) + seq.to_bytes(2) + (seq * 160).to_bytes(4) + ssrc.to_bytes(4) \
+        + bytes(160)  # fmt: skip
+
+
+def _drain_count(sock: socket.socket) -> int:
+    count = 0
+    while True:
+        try:
+            sock.recv(2048)
+        except BlockingIOError:
+            return count
+        count += 1
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("incoming", [False, True], ids=["outgoing", "incoming"])
+def test_the_signalling_peer_reaches_the_stream_and_a_stranger_gets_nothing(
+    incoming: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDP names 127.0.0.1 (a silent socket); the media really comes from the signalling
+    peer's IP, as through a server behind NAT. A stranger sprays PCMU at the door's RTP port
+    before and while the peer talks: the door's audio goes to the peer, never to the stranger."""
+    caplog.set_level(logging.INFO, logger="intercom")
+
+    async def main() -> tuple[StreamStats | None, int, int, int]:
+        door = MediaCalls(
+            MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+            rng=random.Random(61),
+            open_audio=_null_audio,
+        )
+        sdp_side, peer, stranger = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                                    for _ in range(3))  # fmt: skip
+        with sdp_side, peer, stranger:
+            for sock, host in ((sdp_side, HOST), (peer, SIGNALLING_PEER), (stranger, STRANGER)):
+                sock.bind((host, 0))
+                sock.setblocking(False)
+            theirs = OfferAnswer(LocalMedia(HOST, sdp_side.getsockname()[1], ("PCMU",)), 9)
+            if incoming:
+                answer = door.answer_incoming(
+                    "peer@test", theirs.offer(), peer_host=SIGNALLING_PEER
+                )
+                assert answer is not None
+                door_port = _rtp_port(answer)
+            else:
+                audio, offer = door.new_offer()
+                door.attach("peer@test", audio, peer_host=SIGNALLING_PEER)
+                door.handle(CallAnswered("peer@test", theirs.answer(offer)[0], "<sip:p@test>"))
+                door_port = _rtp_port(offer)
+            target = (HOST, door_port)
+            for n in range(15):  # 0.3 s of the stranger alone
+                stranger.sendto(_pcmu(n, 0x6666), target)
+                await asyncio.sleep(0.02)
+            _drain_count(sdp_side)
+            for n in range(25):  # 0.5 s of both
+                stranger.sendto(_pcmu(100 + n, 0x6666), target)
+                peer.sendto(_pcmu(n, 0x1234), target)
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+            counts = _drain_count(peer), _drain_count(stranger), _drain_count(sdp_side)
+            stats = door.close("peer@test")
+        return stats, *counts
+
+    stats, to_peer, to_stranger, to_sdp = asyncio.run(main())
+    assert to_stranger == 0
+    assert to_peer >= 15, to_peer  # latched to the signalling peer's address
+    assert to_sdp <= 3, to_sdp  # packets in flight when the latch moved
+    assert stats is not None
+    assert stats.packets_received >= 20 and stats.strangers >= 35, stats
+    stream_lines = [r for r in caplog.records if r.name == "intercom.media.stream"]
+    assert len(stream_lines) == 1, [r.getMessage() for r in stream_lines]  # the latch, once
+    summaries = [r.getMessage() for r in caplog.records if "other than the call's peer" in
+                 r.getMessage()]  # fmt: skip
+    assert summaries == [f"x media: {stats.strangers} RTP/RTCP packets from sources other than "
+                         "the call's peer dropped"]  # fmt: skip
