@@ -106,7 +106,9 @@ def test_an_incoming_call_hears_the_host_its_invite_came_from(tmp_path: Path) ->
         await phone.ua.start()
         try:
             async with running_door(
-                tmp_path, INTERCOM_TRUSTED_HOSTS=PHONE_HOST, INTERCOM_ALLOWED_CALLERS="phone"
+                tmp_path,
+                INTERCOM_TRUSTED_HOSTS=PHONE_HOST,
+                INTERCOM_ALLOWED_CALLERS=f"phone@{PHONE_HOST}",
             ) as door:
                 call_id = await phone.call(f"sip:door@127.0.0.1:{door.ua.local_port}")
                 answered = await phone.ua.wait_for(CallAnswered, 5)
