@@ -20,10 +20,10 @@ import pytest
 from intercom.app.settings import load_settings
 from intercom.runtime.daemon import Intercom
 from intercom.runtime.hardware import open_hardware
-from intercom.runtime.resolver import SrvRecord
 from intercom.runtime.systemd import SystemdNotifier
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.build import make_response
+from intercom.sip.locate import SrvRecord
 from intercom.sip.message import Request, parse_message
 
 pytestmark = pytest.mark.timeout(20)
