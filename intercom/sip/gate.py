@@ -77,6 +77,8 @@ ANNOUNCED_PER_INTERVAL = 20
 REPORTED_SOURCES = 20
 """Sources named in one summary; the rest are summed up in a single line."""
 
+_NAMED = DIALOG_CREATING | IN_DIALOG_ONLY | {"ACK", "OPTIONS", "MESSAGE", "NOTIFY", "PRACK"}
+"""Methods a log line names; any other is "request" (a stranger's text is not logged)."""
 _REFUSED, _DROPPED, _MALFORMED = 0, 1, 2
 _VIA = ("via", "v")
 _FROM = ("from", "f")
@@ -197,12 +199,12 @@ def _stamp(via: str, source: Address) -> str:
 class _Tally:
     """One source's counts since its last report, and which kinds were announced."""
 
-    __slots__ = ("announced", "counts", "methods", "reason")
+    __slots__ = ("announced", "counts", "method", "reason")
 
     def __init__(self) -> None:
         self.counts = [0, 0, 0]  # refused, dropped, malformed
         self.announced = [False, False, False]
-        self.methods: set[str] = set()
+        self.method = ""  # what was refused: one method's name, or "request" for a mix
         self.reason = ""
 
 
@@ -223,7 +225,8 @@ class FloodLog:
 
     def refused(self, host: str, method: str, status: int, why: str, now: float) -> None:
         tally, announce = self._count(host, _REFUSED, now)
-        tally.methods.add(method)
+        method = method if method in _NAMED else "request"  # no stranger's text is kept
+        tally.method = method if tally.method in ("", method) else "request"
         if announce:
             logger.warning(
                 "x %s from %s refused with %d: %s; more from it are counted and logged once"
@@ -264,14 +267,14 @@ class FloodLog:
         for host, tally in pending[:REPORTED_SOURCES]:
             _report(host, tally, span)
             tally.counts = [0, 0, 0]
-            tally.methods.clear()
+            tally.method = ""
         rest = [0, 0, 0]
         others = self._evicted_sources
         for _, tally in pending[REPORTED_SOURCES:]:
             rest = [a + b for a, b in zip(rest, tally.counts, strict=True)]
             others += 1
             tally.counts = [0, 0, 0]
-            tally.methods.clear()
+            tally.method = ""
         rest = [a + b for a, b in zip(rest, self._evicted, strict=True)]
         if any(rest):
             logger.warning(
@@ -312,8 +315,7 @@ class FloodLog:
 def _report(host: str, tally: _Tally, span: str) -> None:
     refused, dropped, malformed = tally.counts
     if refused:
-        methods = tally.methods
-        noun = f"{next(iter(methods))}s" if len(methods) == 1 else "requests"
+        noun = f"{tally.method or 'request'}s"
         logger.warning("x refused %d %s from %s %s: untrusted source", refused, noun, host, span)
     if dropped:
         logger.warning(

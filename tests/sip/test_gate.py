@@ -346,3 +346,19 @@ def test_the_flood_benchmark_runs_on_a_tiny_count() -> None:
     figures = measure_endpoint(200)
     assert figures.refused == figures.invites == 200  # 1000/s from 50 sources: none dropped
     assert "refused per CPU-second" in figures.lines()[0]
+
+
+def test_a_strangers_own_method_names_are_neither_logged_nor_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    for n in range(30):
+        name = "X" * 2000 + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n % 26]
+        endpoint.receive(request(name, n, to_tag="t"), STRANGER, n * 0.1)
+    assert statuses(endpoint) == [481] * 30
+    endpoint.gate.log.flush(10.0)
+    assert "XXXX" not in caplog.text
+    assert flood_log(caplog)[-1] == (
+        "x refused 29 requests from 198.51.100.9 in the last 10 s: untrusted source"
+    )
