@@ -21,6 +21,7 @@ from intercom.app.settings import load_settings
 from intercom.runtime.daemon import Intercom
 from intercom.runtime.hardware import open_hardware
 from intercom.runtime.systemd import SystemdNotifier
+from intercom.runtime.transport import UDP_RECEIVE_BUFFER, SipTransport
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.build import make_response
 from intercom.sip.locate import SrvRecord
@@ -139,3 +140,20 @@ def test_the_daemon_refuses_strangers_at_the_gate_and_lets_its_server_through(
     assert "caller not allowed" in caplog.text  # ...and the doorbell judged its caller
     assert "INVITE from 127.0.0.1 refused with 403: untrusted source 127.0.0.1" in caplog.text
     assert f"untrusted source {SERVER}" not in caplog.text
+
+
+def test_the_sip_udp_socket_has_room_for_a_burst() -> None:
+    async def main() -> int:
+        transport = SipTransport(lambda data, source: None)
+        await transport.start("127.0.0.1", 0)
+        try:
+            assert transport._udp is not None
+            sock = transport._udp.get_extra_info("socket")
+            return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        finally:
+            await transport.close()
+
+    ceiling = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    default = int(Path("/proc/sys/net/core/rmem_default").read_text())
+    wanted = min(UDP_RECEIVE_BUFFER, ceiling)
+    assert asyncio.run(main()) >= max(wanted, default)  # Linux reports twice what it grants
