@@ -76,6 +76,8 @@ ANNOUNCED_PER_INTERVAL = 20
 """Immediate first-sight lines per interval, whatever the number of (spoofed) sources."""
 REPORTED_SOURCES = 20
 """Sources named in one summary; the rest are summed up in a single line."""
+REASON_CHARS = 120
+"""Of the parser's reason for a malformed message (which may quote it) kept and logged."""
 
 _NAMED = DIALOG_CREATING | IN_DIALOG_ONLY | {"ACK", "OPTIONS", "MESSAGE", "NOTIFY", "PRACK"}
 """Methods a log line names; any other is "request" (a stranger's text is not logged)."""
@@ -242,6 +244,7 @@ class FloodLog:
 
     def malformed(self, source: Address, reason: str, now: float) -> None:
         tally, announce = self._count(source.host, _MALFORMED, now)
+        reason = reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS] + "..."
         tally.reason = reason
         if announce:
             logger.info("x malformed message from %s: %s", source, reason)

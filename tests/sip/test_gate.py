@@ -362,3 +362,13 @@ def test_a_strangers_own_method_names_are_neither_logged_nor_kept(
     assert flood_log(caplog)[-1] == (
         "x refused 29 requests from 198.51.100.9 in the last 10 s: untrusted source"
     )
+
+
+def test_a_malformed_messages_reason_is_kept_short(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    huge = request("OPTIONS").replace(b"Call-ID: flood-0", b"Call-ID: " + b"a b" * 2000)
+    for n in range(3):
+        endpoint.receive(huge, STRANGER, n * 0.1)
+    endpoint.gate.log.flush(1.0)
+    assert all(len(line) < 300 for line in flood_log(caplog)), flood_log(caplog)
