@@ -20,11 +20,15 @@ these bytes, a stateless answer for the packet's source. In order:
 
    * ``ACK`` for no call of ours is dropped (it acknowledges one of our stateless answers);
    * a request inside a dialog (a To tag, or CANCEL, BYE, INFO, UPDATE) whose Call-ID is no
-     call of ours gets a stateless 481 (RFC 3261 §12.2.2, §9.2);
+     call of ours gets a stateless 481 (RFC 3261 §12.2.2, §9.2); one for a call of ours (the
+     callee of a direct call is a stranger too) goes on;
    * a dialog-creating request (INVITE, SUBSCRIBE, REFER) gets a stateless 403 (§8.2.7 a
      stateless UAS; §21.4.4): no server transaction, no incoming call, no event, nothing held;
-   * anything else (OPTIONS above all: answered identically whatever the Request-URI user,
-     §11.2) goes on.
+   * OPTIONS gets a stateless 200 with Allow, Accept and Supported, the same whatever the
+     Request-URI user (§11.2: nobody can enumerate accounts); REGISTER and the other methods
+     we know but do not serve a 405, unknown ones a 501, both with Allow (§8.2.1). A stranger
+     thus holds no server transaction at all: each would live 32 s (Timer J), and a flood of
+     OPTIONS would pile them up as one of INVITEs did.
 
    Stateless answers go to the packet's source, never to a host named in Via (RFC 3581 §4:
    ``received``/``rport`` are the address the packet came from), so the door reflects nothing
@@ -49,8 +53,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED
 from intercom.sip.core import Address
-from intercom.sip.uas import LOOSE_VIA, RATE_PER_SECOND, RateLimiter
+from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
 
 __all__ = [
     "DIALOG_CREATING",
@@ -81,6 +86,8 @@ REASON_CHARS = 120
 
 _NAMED = DIALOG_CREATING | IN_DIALOG_ONLY | {"ACK", "OPTIONS", "MESSAGE", "NOTIFY", "PRACK"}
 """Methods a log line names; any other is "request" (a stranger's text is not logged)."""
+_ALLOW = (f"Allow: {ALLOWED_METHODS}",)
+_CAPABILITIES = (*_ALLOW, f"Accept: {ACCEPTED_BODIES}", f"Supported: {SUPPORTED}")
 _REFUSED, _DROPPED, _MALFORMED = 0, 1, 2
 _VIA = ("via", "v")
 _FROM = ("from", "f")
@@ -148,10 +155,12 @@ def _has_tag(name_addr: str) -> bool:
     return ";tag=" in params.replace(" ", "").lower()
 
 
-def stateless_response(scan: Scan, status: int, reason: str, source: Address) -> bytes:
+def stateless_response(
+    scan: Scan, status: int, reason: str, source: Address, extra: tuple[str, ...] = ()
+) -> bytes:
     """A response built from ``scan`` alone (RFC 3261 §8.2.6, §8.2.7): the Vias with
     ``received``/``rport`` of ``source`` on the top one, From, To (with a tag derived from the
-    request when it had none), Call-ID and CSeq."""
+    request when it had none), Call-ID, CSeq, then the ``extra`` header lines."""
     top, comma, others = scan.vias[0].partition(",")
     vias = [_stamp(top.strip(), source)]
     if comma:
@@ -170,6 +179,7 @@ def stateless_response(scan: Scan, status: int, reason: str, source: Address) ->
         f"To: {to}",
         f"Call-ID: {scan.call_id}",
         f"CSeq: {scan.cseq}",
+        *extra,
         "Content-Length: 0",
         "",
         "",
@@ -371,4 +381,8 @@ class Gate:
         if method in DIALOG_CREATING:
             self.log.refused(host, method, 403, f"untrusted source {host}", now)
             return stateless_response(scan, 403, "Forbidden", source)
-        return None
+        if method == "OPTIONS":
+            return stateless_response(scan, 200, "OK", source, _CAPABILITIES)
+        if method in KNOWN_UNSUPPORTED:
+            return stateless_response(scan, 405, "Method Not Allowed", source, _ALLOW)
+        return stateless_response(scan, 501, "Not Implemented", source, _ALLOW)

@@ -124,13 +124,13 @@ def test_a_press_connects_during_a_flood_of_refused_invites(tmp_path: Path) -> N
 
 
 def malformed(source: tuple[str, int], via_host: str, via_port: int, n: int) -> bytes:
-    """An OPTIONS with two Content-Lengths (400) whose Via names another host."""
+    """An OPTIONS with a header line that is none (400) whose Via names another host."""
     return (
         f"OPTIONS sip:door@{HOST} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {via_host}:{via_port};branch=z9hG4bKbad{n}\r\n"
         f"From: <sip:x@{source[0]}>;tag=b{n}\r\nTo: <sip:door@{HOST}>\r\n"
         f"Call-ID: bad-{n}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
-        f"Content-Length: 0\r\nContent-Length: 5\r\n\r\n"
+        f"not a header line\r\nContent-Length: 0\r\n\r\n"
     ).encode()
 
 

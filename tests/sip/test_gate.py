@@ -125,8 +125,29 @@ def test_options_from_a_stranger_is_answered_the_same_for_every_user() -> None:
         [(response, destination)] = sent(endpoint)
         assert isinstance(response, Response) and response.status == 200
         assert destination == STRANGER
+        assert response.headers.get("Allow") and response.headers.get("Supported")
+        assert endpoint._servers == {}  # stateless: nothing held for 32 s
         answers.append([(n, v) for n, v in response.headers if n != "To"])
     assert answers[0] == answers[1] == answers[2]
+
+
+def test_other_requests_from_strangers_are_answered_statelessly() -> None:
+    endpoint = new_endpoint()
+    for n, method in enumerate(["REGISTER", "MESSAGE", "PUBLISH", "FOO"]):
+        endpoint.receive(request(method, n), STRANGER, n * 0.1)
+    out = sent(endpoint)
+    assert [m.status for m, _ in out if isinstance(m, Response)] == [405, 405, 405, 501]
+    assert all("INVITE" in (m.headers.get("Allow") or "") for m, _ in out)
+    assert endpoint._servers == {} and endpoint.get_timer() is None
+
+
+def test_an_options_flood_from_fifty_strangers_holds_nothing() -> None:
+    endpoint = new_endpoint()
+    for n in range(5000):
+        source = Address("udp", f"198.51.100.{n % 50 + 1}", 5060)
+        endpoint.receive(request("OPTIONS", n), source, n * 0.001)
+    assert statuses(endpoint) == [200] * 5000
+    assert endpoint._servers == {} and endpoint.get_timer() is None
 
 
 def test_strangers_requests_for_no_call_get_a_stateless_481_and_their_acks_vanish() -> None:
@@ -183,7 +204,7 @@ def test_a_strangers_flood_is_limited_refusals_included() -> None:
 
 def test_malformed_requests_count_against_the_limit_and_are_answered_to_their_source() -> None:
     endpoint = new_endpoint()
-    broken = request("OPTIONS", extra="Content-Length: 12\r\n")  # two Content-Lengths: 400
+    broken = request("OPTIONS", extra="a header line without a colon\r\n")  # 400
     for _ in range(int(RATE_BURST) + 10):
         endpoint.receive(broken, STRANGER, 0.0)
     out = endpoint.datagrams_to_send()
