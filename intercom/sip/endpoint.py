@@ -35,9 +35,10 @@ Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17
 * Malformed requests whose Via, Call-ID and CSeq could be read get the parser's status hint;
   anything else is dropped. Nothing raised by the peer's bytes escapes ``receive``.
 * Before any of this, :class:`~intercom.sip.gate.Gate` screens each message: strangers (not
-  the trusted sources the runtime names) are rate-limited per source, and their INVITEs get a
-  stateless 403 from a light scan, holding nothing (see intercom/sip/gate.py). Refusals, drops
-  and malformed messages are logged once per source and minute, with counts.
+  the trusted sources the runtime names) are rate-limited per source, their INVITEs get a
+  stateless 403 from a light scan and their other requests for no call of ours stateless
+  answers too, holding nothing (see intercom/sip/gate.py). Refusals, drops and malformed
+  messages are logged once per source and minute, with counts.
 """
 
 from __future__ import annotations
