@@ -89,6 +89,7 @@ _NAMED = DIALOG_CREATING | IN_DIALOG_ONLY | {"ACK", "OPTIONS", "MESSAGE", "NOTIF
 _ALLOW = (f"Allow: {ALLOWED_METHODS}",)
 _CAPABILITIES = (*_ALLOW, f"Accept: {ACCEPTED_BODIES}", f"Supported: {SUPPORTED}")
 _REFUSED, _DROPPED, _MALFORMED = 0, 1, 2
+_KINDS = ("refused (untrusted source)", f"dropped (over {RATE_PER_SECOND:.0f}/s)", "malformed")
 _VIA = ("via", "v")
 _FROM = ("from", "f")
 _TO = ("to", "t")
@@ -290,11 +291,8 @@ class FloodLog:
             tally.method = ""
         rest = [a + b for a, b in zip(rest, self._evicted, strict=True)]
         if any(rest):
-            logger.warning(
-                "x from %d other sources %s: %d requests refused (untrusted source), %d dropped"
-                " (over %d/s), %d malformed", others, span, rest[_REFUSED], rest[_DROPPED],
-                RATE_PER_SECOND, rest[_MALFORMED],
-            )  # fmt: skip
+            parts = [f"{n} {what}" for n, what in zip(rest, _KINDS, strict=True) if n]
+            logger.warning("x from %d other sources %s: %s", others, span, ", ".join(parts))
         self._evicted = [0, 0, 0]
         self._evicted_sources = 0
 
