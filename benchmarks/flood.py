@@ -17,9 +17,9 @@ Printed: INVITEs refused per CPU-second and microseconds per refusal for each, t
 answered and the daemon's log lines. Measured on the 2-core development machine (shared with
 other work, so the spread is wide): the endpoint alone refuses 70,000 to 110,000 INVITEs per
 CPU-second (9 to 15 us each: the light scan and the 403 built as text); the daemon 8,600 to
-12,500 (80 to 115 us each, asyncio's datagram path and the two system calls included), all
-5000 of a 5 s flood answered and 46 log lines in all. A flood of 1000/s thus takes about a
-tenth of one core, so the asyncio datagram path is kept rather than reading the socket
+17,700 (57 to 115 us each, asyncio's datagram path and the two system calls included), all
+5000 of a 5 s flood answered and 46 log lines in all. A flood of 1000/s thus takes 6 to 12 %
+of one core, so the asyncio datagram path is kept rather than reading the socket
 ourselves. Before the gate, each such INVITE held a server transaction retransmitting its
 403 for 32 s: the loop fell behind and a press of the button did not connect.
 
