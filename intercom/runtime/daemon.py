@@ -94,10 +94,14 @@ class Intercom:
                 auth_user=settings.sip_auth_user,
                 expires=settings.sip_expires,
                 outbound_proxy=settings.sip_outbound_proxy,
+                # Strangers are refused at the SIP layer's gate, before any parsing or state;
+                # the doorbell's own check of the same policy stays as defence in depth.
+                is_trusted_source=self.doorbell.policy.is_trusted_source,
             ),
             answer_offer=self._answer_offer,
             rng=self._rng,
             on_event=self._on_sip_event,
+            on_server_addresses=self.doorbell.set_server_addresses,  # each time it is resolved
         )
         self.media: MediaCalls | None = None
         self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
@@ -121,10 +125,6 @@ class Intercom:
         await self.control.start()
         await self.ua.start()
         endpoint = self.ua.endpoint
-        vouching = [a.host for a in endpoint.config.host_addresses.values()]
-        if endpoint.config.outbound_proxy is not None:
-            vouching.append(endpoint.config.outbound_proxy.host)
-        self.doorbell.set_server_addresses(vouching)  # trusted, and they alone assert identities
         settings = self.settings
         bind_host, _ = parse_bind(settings.sip_bind)  # RTP listens where SIP does
         self.media = MediaCalls(

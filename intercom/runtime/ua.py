@@ -56,6 +56,9 @@ class UaConfig:
     outbound_proxy: str = ""
     keepalive_interval: float | None = 25.0
     advertised_host: str | None = None  # IP to write in Via/Contact; default: found by routing
+    is_trusted_source: Callable[[str], bool] | None = None
+    """Whether a request from this IP may start a dialog and skip the stranger's rate limit
+    (the application's policy: the server's addresses, trusted hosts). None: everyone may."""
 
     def __repr__(self) -> str:
         return f"UaConfig(bind={self.bind!r}, server={self.server!r}, user={self.user!r})"
@@ -76,13 +79,18 @@ class UserAgent:
         rng: random.Random | None = None,
         dns: DnsBackend | None = None,
         on_event: Callable[[Event], None] | None = None,
+        on_server_addresses: Callable[[list[str]], None] | None = None,
     ) -> None:
+        """``on_server_addresses``: called with every address the server's name resolved to,
+        and the outbound proxy's, each time they are resolved (the policy trusts them, and
+        believes only them when they assert a caller's identity)."""
         self.config = config
         self.events: asyncio.Queue[Event] = asyncio.Queue(EVENTS_KEPT)
         self._answer_offer = answer_offer
         self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self._dns = dns or SystemDnsBackend()
         self._on_event = on_event
+        self._on_server_addresses = on_server_addresses
         self._transport = SipTransport(self._on_message, on_error=self._on_transport_error)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -91,6 +99,8 @@ class UserAgent:
         self._server_host: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # referenced so they are not collected
         self._server_port: int | None = None
+        self._server_addresses: list[str] = []  # every address the server resolved to
+        self._outbound: Address | None = None
 
     @property
     def endpoint(self) -> Endpoint:
@@ -111,12 +121,13 @@ class UserAgent:
         outbound: Address | None = None
         if self.config.server:
             self._server_host, self._server_port = parse_hostport(self.config.server)
-            address = await self._resolve(self._server_host, self._server_port)
+            address = await self._resolve_server()
             if address is not None:
                 host_addresses[self._server_host] = address
         if self.config.outbound_proxy:
             host, port = parse_hostport(self.config.outbound_proxy)
-            outbound = await self._resolve(host, port)
+            outbound = self._outbound = await self._resolve(host, port)
+            self._report_server_addresses()
         peer = outbound or next(iter(host_addresses.values()), None)
         local_host = self.config.advertised_host or _local_address_towards(bind_host, peer)
         self._endpoint = Endpoint(
@@ -133,6 +144,7 @@ class UserAgent:
             credentials=(self.config.auth_user or self.config.user, self.config.password)
             if self.config.password is not None
             else None,
+            is_trusted_source=self.config.is_trusted_source,
         )
         logger.info(
             "- listening on %s:%d (udp and tcp), contact %s",
@@ -175,6 +187,7 @@ class UserAgent:
                 await self.wait_for(Unregistered, timeout)
         else:
             self._transmit()
+        endpoint.gate.log.flush(self._now())  # what strangers did since the last summary
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -301,11 +314,31 @@ class UserAgent:
         first = targets[0]
         return Address(first.transport, first.host, first.port)
 
+    async def _resolve_server(self) -> Address | None:
+        """The server's first address; all of them go to ``on_server_addresses``."""
+        assert self._server_host is not None
+        try:
+            targets = await resolve(
+                self._server_host, self._server_port, self.config.transport, backend=self._dns
+            )
+        except ResolveError as exc:
+            logger.warning("x %s", exc)
+            return None
+        self._server_addresses = list(dict.fromkeys(t.host for t in targets))
+        self._report_server_addresses()
+        first = targets[0]
+        return Address(first.transport, first.host, first.port)
+
+    def _report_server_addresses(self) -> None:
+        if self._on_server_addresses is not None:
+            proxy = [self._outbound.host] if self._outbound is not None else []
+            self._on_server_addresses(list(dict.fromkeys([*self._server_addresses, *proxy])))
+
     async def _refresh_server_address(self) -> None:
         """After a failed registration, look the server up again (its address may have moved)."""
         if self._server_host is None or self._endpoint is None:
             return
-        address = await self._resolve(self._server_host, self._server_port)
+        address = await self._resolve_server()
         if address is not None:
             self._endpoint.config.host_addresses[self._server_host] = address
 

@@ -44,7 +44,11 @@ Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17
   no final response 64*T1 after the CANCEL, §9.1), an incoming INVITE the application never
   decides on is refused 480 after ``UNDECIDED_LIMIT`` (incoming.py), and a request no TU
   answered gets 500. Only calls in a live session stay; :meth:`Endpoint.held` tells.
-* Requests from one source beyond a sane rate are dropped, logged once per source and minute.
+* Before any of this, :class:`~intercom.sip.gate.Gate` screens each message: strangers (not
+  the trusted sources the runtime names) are rate-limited per source, their INVITEs get a
+  stateless 403 from a light scan and their other requests for no call of ours stateless
+  answers too, holding nothing (see intercom/sip/gate.py). Refusals, drops and malformed
+  messages are logged once per source and minute, with counts.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from intercom import __version__
@@ -61,6 +66,7 @@ from intercom.sip.call import OutgoingCall
 from intercom.sip.core import Address, Ids, TransactionUser
 from intercom.sip.errors import LocalProtocolError, RemoteProtocolError
 from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
+from intercom.sip.gate import Gate
 from intercom.sip.incoming import IncomingCall
 from intercom.sip.locate import is_ip_literal
 from intercom.sip.message import Message, Request, Response, parse_message
@@ -77,12 +83,7 @@ from intercom.sip.transaction import (
     client_key,
     server_key,
 )
-from intercom.sip.uas import (
-    RateLimiter,
-    check_request,
-    response_destination,
-    salvage_request,
-)
+from intercom.sip.uas import check_request, response_destination, salvage_request
 from intercom.sip.uri import NameAddr, SipUri, Via, parse_uri
 from intercom.sip.wirelog import log_message
 
@@ -122,7 +123,10 @@ class Endpoint:
         rng: random.Random,
         answer_offer: AnswerOffer,
         credentials: tuple[str, str] | None = None,
+        is_trusted_source: Callable[[str], bool] | None = None,
     ) -> None:
+        """``is_trusted_source(host)``: whether requests from that IP may start dialogs and
+        bypass the rate limit (the server, trusted hosts); None admits everyone."""
         self.config = config
         self.ids = Ids(rng)
         self.auth = DigestClient(
@@ -140,7 +144,7 @@ class Endpoint:
         self._incoming: dict[str, IncomingCall] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
-        self._limiter = RateLimiter()
+        self.gate = Gate(is_trusted_source, known_call=self._known_call)
         self._now = 0.0
         self.registration: Registration | None = None
 
@@ -221,6 +225,7 @@ class Endpoint:
         timers.extend(call.get_timer() for call in self._incoming.values())
         if self.registration is not None:
             timers.append(self.registration.get_timer())
+        timers.append(self.gate.log.get_timer())
         return min((t for t in timers if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -248,11 +253,17 @@ class Endpoint:
             if _due(self.registration.get_timer(), now):
                 self.registration.handle_timer(now)
             self._send_keepalive()
+        self.gate.log.handle_timer(now)
         self._reap()
 
     def receive(self, data: bytes, source: Address, now: float) -> None:
         """One datagram or framed stream message from ``source``."""
         self._now = now
+        answer = self.gate.screen(data, source, now)
+        if answer is not None:  # refused (stateless, nothing held) or dropped
+            if answer:
+                self._out.append((answer, source))
+            return
         try:
             message = parse_message(data, stream=source.reliable)
         except RemoteProtocolError as exc:
@@ -260,8 +271,6 @@ class Endpoint:
             return
         log_message("<", message, source)
         if isinstance(message, Request):
-            if not self._limiter.allow(source.host, now):
-                return
             self._receive_request(message, source)
         else:
             self._receive_response(message)
@@ -554,13 +563,15 @@ class Endpoint:
             )  # fmt: skip
 
     def _answer_malformed(self, data: bytes, source: Address, exc: RemoteProtocolError) -> None:
-        """Answer a malformed request when its Via, Call-ID and CSeq can be read (§8.2)."""
-        logger.info("x malformed message from %s: %s", source, exc)
+        """Answer a malformed request when its Via, Call-ID and CSeq can be read (§8.2), to the
+        packet's source: its Via is unverified, and naming another host there must not make
+        the door send anything to it (RFC 3581 §4). Logged with counts, never per message."""
+        self.gate.log.malformed(source, str(exc), self._now)
         partial = salvage_request(data)
         if partial is None or partial.method == "ACK":
             return
         response = make_response(partial, exc.status_hint, reason=None)
-        self._send(response, response_destination(response, source) or source)
+        self._send(response, source)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -650,6 +661,9 @@ class Endpoint:
             return None
         port = uri.port or known.port
         return Address(transport, known.host, port)
+
+    def _known_call(self, call_id: str) -> bool:
+        return call_id in self._outgoing or call_id in self._incoming
 
     def _reap(self) -> None:
         for call_id in [c for c, call in self._outgoing.items() if call.ended]:

@@ -12,8 +12,8 @@ no sockets, no clocks (``now`` is passed in).
 
 from __future__ import annotations
 
-import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Container
 
 from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
@@ -23,8 +23,6 @@ from intercom.sip.locate import is_ip_literal
 from intercom.sip.message import Request, Response
 from intercom.sip.session import MIN_SE, interval_too_small, parse_session_expires
 from intercom.sip.uri import SipUri, parse_uri
-
-logger = logging.getLogger(__name__)
 
 KNOWN_UNSUPPORTED = frozenset(
     {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"}
@@ -37,24 +35,35 @@ RATE_BURST = 60.0
 
 
 class RateLimiter:
-    """A token bucket per source address, with one log line per source and minute."""
+    """A token bucket per source address: ``RATE_PER_SECOND`` with bursts of ``RATE_BURST``.
 
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._logged: dict[str, float] = {}
+    At most ``max_sources`` buckets are kept; the least recently seen source is forgotten first
+    (a forgotten source starts again with a full bucket), so a flood of spoofed addresses costs
+    bounded memory and never resets the buckets of the sources that are still sending. It
+    decides only; the caller logs (with counts, :class:`~intercom.sip.gate.FloodLog`).
+    """
+
+    def __init__(self, max_sources: int = 4096) -> None:
+        self.max_sources = max_sources
+        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def allow(self, source: str, now: float) -> bool:
-        tokens, last = self._buckets.get(source, (RATE_BURST, now))
-        tokens = min(RATE_BURST, tokens + (now - last) * RATE_PER_SECOND)
-        if len(self._buckets) > 1024:
-            self._buckets.clear()
-        if tokens < 1.0:
-            self._buckets[source] = (tokens, now)
-            if now - self._logged.get(source, -1e9) >= 60.0:
-                self._logged[source] = now
-                logger.warning("x dropping requests from %s: over %d/s", source, RATE_PER_SECOND)
+        buckets = self._buckets
+        bucket = buckets.get(source)
+        if bucket is None:
+            if len(buckets) >= self.max_sources:
+                buckets.popitem(last=False)
+            bucket = buckets[source] = [RATE_BURST, now]
+        else:
+            buckets.move_to_end(source)
+            bucket[0] = min(RATE_BURST, bucket[0] + (now - bucket[1]) * RATE_PER_SECOND)
+            bucket[1] = now
+        if bucket[0] < 1.0:
             return False
-        self._buckets[source] = (tokens - 1.0, now)
+        bucket[0] -= 1.0
         return True
 
 
@@ -126,20 +135,24 @@ def _bad_header(request: Request) -> str | None:
 
 
 def response_destination(response: Response, source: Address | None = None) -> Address | None:
-    """§18.2.2 with RFC 3581: the connection for TCP, else received/rport of the top Via."""
+    """§18.2.2 with RFC 3581: the connection for TCP; else, over UDP, the host the request came
+    from (``source``, never a host named in Via: that would make the door a reflector) at the
+    ``rport`` the stamp filled in, or the Via's port. Without ``source`` (a TU's own 2xx
+    retransmission) the stamped Via's ``received``, else its host."""
+    if source is not None and source.reliable:
+        return source
     try:
         via = response.top_via
     except RemoteProtocolError:
         return source
-    transport = via.transport.lower()
-    if source is not None and source.reliable:
-        return source
-    host = via.params.get("received") or via.host
     rport = via.params.get("rport")
-    port = int(rport) if rport else (via.port or 5060)
+    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+    if source is not None:
+        return Address("udp", source.host, port)
+    host = via.params.get("received") or via.host
     if not is_ip_literal(host):
-        return source
-    return Address("tcp" if transport == "tcp" else "udp", host, port)
+        return None
+    return Address("tcp" if via.transport.lower() == "tcp" else "udp", host, port)
 
 
 LOOSE_VIA = re.compile(r"\s*SIP\s*/\s*[0-9.]+\s*/\s*[A-Za-z]+\s+[\w.:\[\]-]+")

@@ -1,0 +1,386 @@
+"""The door's first few bytes of judgement: strangers are refused before the parser sees them.
+
+Theory of operation
+===================
+design.md: "a flood of strangers is refused cheaply and never delays the doorbell or the
+server's traffic". :meth:`Gate.screen` looks at every message before the endpoint parses it
+and returns one of three answers: go on (``None``: parse it fully), drop it (``b""``), or
+these bytes, a stateless answer for the packet's source. In order:
+
+1. **Responses** (``SIP/`` first) always go on: they only matter to our own client
+   transactions, which must never starve.
+2. **Trusted sources** (the predicate the runtime hands over: the SIP server's addresses and
+   ``INTERCOM_TRUSTED_HOSTS``) always go on, never rate-limited. Without a predicate nobody is
+   trusted for the rate limit and every request goes on (two plain user agents talking).
+3. **Everyone else** is rate-limited per source address (:class:`~intercom.sip.uas.RateLimiter`,
+   a bounded token bucket): beyond the rate the request is dropped, malformed ones included.
+4. A **light scan** of the request (:func:`scan_request`: the first line and Via, From, To,
+   Call-ID and CSeq, nothing else) decides the rest; when it cannot read them the request goes
+   on and the parser's verdict (400 to the packet's source, or silence) is final.
+
+   * ``ACK`` for no call of ours is dropped (it acknowledges one of our stateless answers);
+   * a request inside a dialog (a To tag, or CANCEL, BYE, INFO, UPDATE) whose Call-ID is no
+     call of ours gets a stateless 481 (RFC 3261 §12.2.2, §9.2); one for a call of ours (the
+     callee of a direct call is a stranger too) goes on;
+   * a dialog-creating request (INVITE, SUBSCRIBE, REFER) gets a stateless 403 (§8.2.7 a
+     stateless UAS; §21.4.4): no server transaction, no incoming call, no event, nothing held;
+   * OPTIONS gets a stateless 200 with Allow, Accept and Supported, the same whatever the
+     Request-URI user (§11.2: nobody can enumerate accounts); REGISTER and the other methods
+     we know but do not serve a 405, unknown ones a 501, both with Allow (§8.2.1). A stranger
+     thus holds no server transaction at all: each would live 32 s (Timer J), and a flood of
+     OPTIONS would pile them up as one of INVITEs did.
+
+   Stateless answers go to the packet's source, never to a host named in Via (RFC 3581 §4:
+   ``received``/``rport`` are the address the packet came from), so the door reflects nothing
+   at a third party. Their To tag is a hash of the request, the same for a retransmission.
+
+Refusals, drops and malformed messages are counted per source in :class:`FloodLog`: the
+first of each kind from a source is logged at once (a few per minute at most, whatever the
+number of sources), the rest once a minute with a count ("x refused 1190 INVITEs from
+127.0.1.7 in the last 60 s: untrusted source"), never once per message. Its deadline is part of
+the endpoint's :meth:`get_timer`; :meth:`FloodLog.flush` reports what is pending at shutdown.
+Per-source tables are bounded and evict the least recently seen source, so a flood of spoofed
+addresses cannot grow memory nor reset anyone else's limit.
+
+Pure: no sockets, no clocks (``now`` is passed in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED
+from intercom.sip.core import Address
+from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
+
+__all__ = [
+    "DIALOG_CREATING",
+    "REPORT_INTERVAL",
+    "FloodLog",
+    "Gate",
+    "Scan",
+    "scan_request",
+    "stateless_response",
+]
+
+logger = logging.getLogger(__name__)
+
+DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
+"""Requests that start a dialog (RFC 3261 §12, RFC 6665, RFC 3515): strangers get 403."""
+IN_DIALOG_ONLY = frozenset({"CANCEL", "BYE", "INFO", "UPDATE"})
+"""Requests that mean something only for a call we have: strangers get 481 otherwise."""
+REPORT_INTERVAL = 60.0
+"""Seconds between the summary lines of one source."""
+MAX_SOURCES = 4096
+"""Sources whose counts are kept; the least recently seen is forgotten beyond it."""
+ANNOUNCED_PER_INTERVAL = 20
+"""Immediate first-sight lines per interval, whatever the number of (spoofed) sources."""
+REPORTED_SOURCES = 20
+"""Sources named in one summary; the rest are summed up in a single line."""
+REASON_CHARS = 120
+"""Of the parser's reason for a malformed message (which may quote it) kept and logged."""
+
+_NAMED = DIALOG_CREATING | IN_DIALOG_ONLY | {"ACK", "OPTIONS", "MESSAGE", "NOTIFY", "PRACK"}
+"""Methods a log line names; any other is "request" (a stranger's text is not logged)."""
+_ALLOW = (f"Allow: {ALLOWED_METHODS}",)
+_CAPABILITIES = (*_ALLOW, f"Accept: {ACCEPTED_BODIES}", f"Supported: {SUPPORTED}")
+_REFUSED, _DROPPED, _MALFORMED = 0, 1, 2
+_KINDS = ("refused (untrusted source)", f"dropped (over {RATE_PER_SECOND:.0f}/s)", "malformed")
+_VIA = ("via", "v")
+_FROM = ("from", "f")
+_TO = ("to", "t")
+_CALL_ID = ("call-id", "i")
+
+
+@dataclass(slots=True)
+class Scan:
+    """What :func:`scan_request` read: enough for a stateless answer, nothing more."""
+
+    method: str
+    vias: list[str]  # Via header values as received, in order (a line may hold several)
+    from_: str
+    to: str
+    call_id: str
+    cseq: str
+    to_tag: bool
+
+
+def scan_request(data: bytes) -> Scan | None:
+    """The start line and the Via, From, To, Call-ID and CSeq headers of a request; None when
+    it is a response or these cannot be read (the full parser then decides). Never raises."""
+    end = data.find(b"\r\n\r\n")
+    head = (data if end < 0 else data[:end]).decode("utf-8", "replace")
+    lines = head.split("\r\n")
+    method, _, rest = lines[0].partition(" ")
+    if not method.isalpha() or not rest.endswith(" SIP/2.0"):
+        return None
+    vias: list[str] = []
+    from_ = to = call_id = cseq = None
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name[0] in " \t":
+            return None  # folded or broken: the parser's job
+        key = name.rstrip(" \t").lower()
+        if key in _VIA:
+            vias.append(value.strip())
+        elif key in _FROM:
+            if from_ is not None:
+                return None
+            from_ = value.strip()
+        elif key in _TO:
+            if to is not None:
+                return None
+            to = value.strip()
+        elif key in _CALL_ID:
+            if call_id is not None:
+                return None
+            call_id = value.strip()
+        elif key == "cseq":
+            if cseq is not None:
+                return None
+            cseq = value.strip()
+    if not vias or from_ is None or to is None or not call_id or not cseq:
+        return None
+    if not LOOSE_VIA.match(vias[0]):
+        return None
+    return Scan(method.upper(), vias, from_, to, call_id, cseq, _has_tag(to))
+
+
+def _has_tag(name_addr: str) -> bool:
+    """Whether a To value carries a tag parameter (after the ``>`` of a name-addr)."""
+    params = name_addr[name_addr.rfind(">") + 1 :]
+    return ";tag=" in params.replace(" ", "").lower()
+
+
+def stateless_response(
+    scan: Scan, status: int, reason: str, source: Address, extra: tuple[str, ...] = ()
+) -> bytes:
+    """A response built from ``scan`` alone (RFC 3261 §8.2.6, §8.2.7): the Vias with
+    ``received``/``rport`` of ``source`` on the top one, From, To (with a tag derived from the
+    request when it had none), Call-ID, CSeq, then the ``extra`` header lines."""
+    top, comma, others = scan.vias[0].partition(",")
+    vias = [_stamp(top.strip(), source)]
+    if comma:
+        vias.append(others.strip())
+    vias.extend(scan.vias[1:])
+    to = scan.to
+    if not scan.to_tag:
+        digest = hashlib.blake2s(
+            f"{scan.call_id}\n{scan.from_}\n{top}".encode(errors="replace"), digest_size=6
+        )
+        to = f"{to};tag={digest.hexdigest()}"
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines.extend(f"Via: {via}" for via in vias)
+    lines += [
+        f"From: {scan.from_}",
+        f"To: {to}",
+        f"Call-ID: {scan.call_id}",
+        f"CSeq: {scan.cseq}",
+        *extra,
+        "Content-Length: 0",
+        "",
+        "",
+    ]
+    return "\r\n".join(lines).encode(errors="replace")
+
+
+def _stamp(via: str, source: Address) -> str:
+    """§18.2.1 and RFC 3581 §4 on one Via value: ``received`` when the sent-by host differs
+    or ``rport`` was asked for, ``rport`` filled with the source port."""
+    parts = via.split(";")
+    sent_by = parts[0].split()[-1]
+    host = sent_by.rsplit("]", 1)[0].lstrip("[") if sent_by.startswith("[") else sent_by
+    host = host.split(":", 1)[0] if host.count(":") == 1 else host
+    params = []
+    rport = False
+    for part in parts[1:]:
+        name = part.split("=", 1)[0].strip().lower()
+        if name == "rport":
+            rport = True
+            params.append(f"rport={source.port}")
+        elif name != "received":  # the sender's own "received" is not evidence
+            params.append(part.strip())
+    if rport or host != source.host:
+        params.append(f"received={source.host}")
+    return ";".join([parts[0].rstrip(), *params])
+
+
+class _Tally:
+    """One source's counts since its last report, and which kinds were announced."""
+
+    __slots__ = ("announced", "counts", "method", "reason")
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]  # refused, dropped, malformed
+        self.announced = [False, False, False]
+        self.method = ""  # what was refused: one method's name, or "request" for a mix
+        self.reason = ""
+
+
+class FloodLog:
+    """Counts what the gate refused, dropped or found malformed; logs it with counts."""
+
+    def __init__(self) -> None:
+        self._tallies: OrderedDict[str, _Tally] = OrderedDict()
+        self._window_start: float | None = None  # first unreported count since the last report
+        self._announced = 0  # immediate lines in the current interval
+        self._announce_reset_at = 0.0
+        self._evicted = [0, 0, 0]
+        self._evicted_sources = 0
+
+    @property
+    def sources(self) -> int:
+        return len(self._tallies)
+
+    def refused(self, host: str, method: str, status: int, why: str, now: float) -> None:
+        tally, announce = self._count(host, _REFUSED, now)
+        method = method if method in _NAMED else "request"  # no stranger's text is kept
+        tally.method = method if tally.method in ("", method) else "request"
+        if announce:
+            logger.warning(
+                "x %s from %s refused with %d: %s; more from it are counted and logged once"
+                " a minute", method, host, status, why,
+            )  # fmt: skip
+
+    def dropped(self, host: str, now: float) -> None:
+        if self._count(host, _DROPPED, now)[1]:
+            logger.warning(
+                "x dropping requests from %s: over %d/s; drops are counted and logged once"
+                " a minute", host, RATE_PER_SECOND,
+            )  # fmt: skip
+
+    def malformed(self, source: Address, reason: str, now: float) -> None:
+        tally, announce = self._count(source.host, _MALFORMED, now)
+        reason = reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS] + "..."
+        tally.reason = reason
+        if announce:
+            logger.info("x malformed message from %s: %s", source, reason)
+
+    def get_timer(self) -> float | None:
+        start = self._window_start
+        return None if start is None else start + REPORT_INTERVAL
+
+    def handle_timer(self, now: float) -> None:
+        start = self._window_start
+        if start is not None and start + REPORT_INTERVAL <= now:
+            self.flush(now)
+
+    def flush(self, now: float) -> None:
+        """Log every pending count now (the interval's end, or shutdown)."""
+        start = self._window_start
+        if start is None:
+            return
+        self._window_start = None
+        span = f"in the last {max(1, round(now - start))} s"
+        pending = [(h, t) for h, t in self._tallies.items() if any(t.counts)]
+        pending.sort(key=lambda item: -sum(item[1].counts))
+        for host, tally in pending[:REPORTED_SOURCES]:
+            _report(host, tally, span)
+            tally.counts = [0, 0, 0]
+            tally.method = ""
+        rest = [0, 0, 0]
+        others = self._evicted_sources
+        for _, tally in pending[REPORTED_SOURCES:]:
+            rest = [a + b for a, b in zip(rest, tally.counts, strict=True)]
+            others += 1
+            tally.counts = [0, 0, 0]
+            tally.method = ""
+        rest = [a + b for a, b in zip(rest, self._evicted, strict=True)]
+        if any(rest):
+            parts = [f"{n} {what}" for n, what in zip(rest, _KINDS, strict=True) if n]
+            logger.warning("x from %d other sources %s: %s", others, span, ", ".join(parts))
+        self._evicted = [0, 0, 0]
+        self._evicted_sources = 0
+
+    def _count(self, host: str, kind: int, now: float) -> tuple[_Tally, bool]:
+        """Count one event; whether it is to be announced at once instead."""
+        tallies = self._tallies
+        tally = tallies.get(host)
+        if tally is None:
+            if len(tallies) >= MAX_SOURCES:
+                _, oldest = tallies.popitem(last=False)
+                if any(oldest.counts):
+                    for index, count in enumerate(oldest.counts):
+                        self._evicted[index] += count
+                    self._evicted_sources += 1
+            tally = tallies[host] = _Tally()
+        else:
+            tallies.move_to_end(host)
+        if now >= self._announce_reset_at:
+            self._announce_reset_at = now + REPORT_INTERVAL
+            self._announced = 0
+        if not tally.announced[kind] and self._announced < ANNOUNCED_PER_INTERVAL:
+            tally.announced[kind] = True
+            self._announced += 1
+            return tally, True
+        tally.counts[kind] += 1
+        if self._window_start is None:
+            self._window_start = now
+        return tally, False
+
+
+def _report(host: str, tally: _Tally, span: str) -> None:
+    refused, dropped, malformed = tally.counts
+    if refused:
+        noun = f"{tally.method or 'request'}s"
+        logger.warning("x refused %d %s from %s %s: untrusted source", refused, noun, host, span)
+    if dropped:
+        logger.warning(
+            "x dropped %d requests from %s %s: over %d/s", dropped, host, span, RATE_PER_SECOND
+        )
+    if malformed:
+        logger.info(
+            "x %d malformed messages from %s %s (last: %s)", malformed, host, span, tally.reason
+        )
+
+
+class Gate:
+    """The checks of the module docstring, in front of :meth:`Endpoint.receive`."""
+
+    def __init__(
+        self,
+        is_trusted_source: Callable[[str], bool] | None,
+        known_call: Callable[[str], bool],
+    ) -> None:
+        self.is_trusted_source = is_trusted_source
+        self._known_call = known_call
+        self.limiter = RateLimiter()
+        self.log = FloodLog()
+
+    def screen(self, data: bytes, source: Address, now: float) -> bytes | None:
+        """None: parse ``data`` fully. ``b""``: it was dropped. Else: send these bytes, the
+        stateless answer, to ``source`` (and nothing else)."""
+        if data.startswith(b"SIP/"):
+            return None
+        host = source.host
+        trusted = self.is_trusted_source
+        if trusted is not None and trusted(host):
+            return None
+        if not self.limiter.allow(host, now):
+            self.log.dropped(host, now)
+            return b""
+        if trusted is None:
+            return None
+        scan = scan_request(data)
+        if scan is None:
+            return None
+        method = scan.method
+        if method == "ACK":
+            return None if self._known_call(scan.call_id) else b""
+        if scan.to_tag or method in IN_DIALOG_ONLY:
+            if self._known_call(scan.call_id):
+                return None
+            self.log.refused(host, method, 481, f"untrusted source {host}, no such call", now)
+            return stateless_response(scan, 481, "Call/Transaction Does Not Exist", source)
+        if method in DIALOG_CREATING:
+            self.log.refused(host, method, 403, f"untrusted source {host}", now)
+            return stateless_response(scan, 403, "Forbidden", source)
+        if method == "OPTIONS":
+            return stateless_response(scan, 200, "OK", source, _CAPABILITIES)
+        if method in KNOWN_UNSUPPORTED:
+            return stateless_response(scan, 405, "Method Not Allowed", source, _ALLOW)
+        return stateless_response(scan, 501, "Not Implemented", source, _ALLOW)

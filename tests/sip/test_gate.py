@@ -1,0 +1,398 @@
+"""The gate in front of the endpoint: strangers refused cheaply, floods counted, not logged.
+
+Every test drives a whole :class:`Endpoint` with exact bytes and times; the endpoint trusts
+``SERVER`` only (as the daemon hands it the policy's predicate) unless a test says otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks.flood import measure_endpoint
+from intercom.sip import gate as gate_module
+from intercom.sip.core import Address
+from intercom.sip.endpoint import Endpoint, EndpointConfig
+from intercom.sip.events import Event, IncomingCallReceived
+from intercom.sip.gate import REPORT_INTERVAL, scan_request
+from intercom.sip.message import Request, Response, parse_message
+from intercom.sip.uas import RATE_BURST, RateLimiter, response_destination
+from intercom.sip.uri import SipUri
+
+SERVER = Address("udp", "192.0.2.5", 5060)
+STRANGER = Address("udp", "198.51.100.9", 40000)
+ELSEWHERE = "203.0.113.77"  # the host a stranger names in its Via: nothing may go there
+VECTORS = Path(__file__).parent.parent / "vectors"
+
+
+def new_endpoint(trusted: tuple[str, ...] | None = (SERVER.host,)) -> Endpoint:
+    return Endpoint(
+        EndpointConfig(local_host="192.0.2.10", local_port=5060, user="door"),
+        rng=random.Random(5),
+        answer_offer=lambda call_id, offer: None,
+        is_trusted_source=None if trusted is None else (lambda host: host in trusted),
+    )
+
+
+def request(method: str, n: int = 0, *, user: str = "door", via_host: str = ELSEWHERE,
+            to_tag: str = "", call_id: str = "", extra: str = "") -> bytes:  # fmt: skip
+    to = f"<sip:{user}@192.0.2.10>" + (f";tag={to_tag}" if to_tag else "")
+    return (
+        f"{method} sip:{user}@192.0.2.10 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {via_host}:5070;branch=z9hG4bKg{n};rport\r\n"
+        f'From: "Mallory" <sip:mallory@evil.example>;tag=f{n}\r\nTo: {to}\r\n'
+        f"Call-ID: {call_id or f'flood-{n}'}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
+        f"Contact: <sip:mallory@{via_host}:5070>\r\n{extra}Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def sent(endpoint: Endpoint) -> list[tuple[Request | Response, Address]]:
+    return [(parse_message(data), dest) for data, dest in endpoint.datagrams_to_send()]
+
+
+def statuses(endpoint: Endpoint) -> list[int]:
+    return [m.status for m, _ in sent(endpoint) if isinstance(m, Response)]
+
+
+def events(endpoint: Endpoint) -> list[Event]:
+    out = []
+    while (event := endpoint.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+# -- strangers' INVITEs: a stateless 403, nothing held --------------------------------------
+
+
+def test_an_untrusted_invite_gets_a_stateless_403_and_leaves_nothing_behind() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE"), STRANGER, 0.0)
+    [(response, destination)] = sent(endpoint)
+    assert isinstance(response, Response) and response.status == 403
+    assert destination == STRANGER  # the packet's source, not the Via's 203.0.113.77:5070
+    via = response.top_via
+    assert via.params["received"] == STRANGER.host and via.params["rport"] == "40000"
+    assert via.branch == "z9hG4bKg0" and response.call_id == "flood-0"
+    assert response.cseq.method == "INVITE" and response.to.tag
+    assert response.from_.tag == "f0"
+    # Nothing held: no server transaction, no call, no event, no timer (no 100, no 403 resends).
+    assert endpoint._servers == {} and endpoint.active_call_ids() == []
+    assert events(endpoint) == []
+    assert endpoint.get_timer() is None
+    endpoint.handle_timer(5.0)
+    assert sent(endpoint) == []
+
+
+def test_a_retransmitted_invite_gets_the_same_403_again() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE"), STRANGER, 0.0)
+    first = endpoint.datagrams_to_send()
+    endpoint.receive(request("INVITE"), STRANGER, 0.5)
+    assert endpoint.datagrams_to_send() == first  # same To tag: a stateless UAS (§8.2.7)
+
+
+@pytest.mark.parametrize("method", ["SUBSCRIBE", "REFER"])
+def test_other_dialog_creating_requests_from_strangers_get_403(method: str) -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request(method), STRANGER, 0.0)
+    assert statuses(endpoint) == [403]
+    assert endpoint._servers == {}
+
+
+def test_a_trusted_invite_still_reaches_the_application() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE", via_host=SERVER.host), SERVER, 0.0)
+    assert sent(endpoint) == []  # the application has 200 ms to answer
+    [event] = events(endpoint)
+    assert isinstance(event, IncomingCallReceived) and event.source_host == SERVER.host
+    assert len(endpoint._servers) == 1
+
+
+def test_without_a_predicate_everyone_may_call() -> None:
+    endpoint = new_endpoint(trusted=None)
+    endpoint.receive(request("INVITE"), STRANGER, 0.0)
+    assert [type(e) for e in events(endpoint)] == [IncomingCallReceived]
+
+
+def test_options_from_a_stranger_is_answered_the_same_for_every_user() -> None:
+    answers = []
+    for user in ("door", "admin", "nobody"):
+        endpoint = new_endpoint()
+        endpoint.receive(request("OPTIONS", user=user), STRANGER, 0.0)
+        [(response, destination)] = sent(endpoint)
+        assert isinstance(response, Response) and response.status == 200
+        assert destination == STRANGER
+        assert response.headers.get("Allow") and response.headers.get("Supported")
+        assert endpoint._servers == {}  # stateless: nothing held for 32 s
+        answers.append([(n, v) for n, v in response.headers if n != "To"])
+    assert answers[0] == answers[1] == answers[2]
+
+
+def test_other_requests_from_strangers_are_answered_statelessly() -> None:
+    endpoint = new_endpoint()
+    for n, method in enumerate(["REGISTER", "MESSAGE", "PUBLISH", "FOO"]):
+        endpoint.receive(request(method, n), STRANGER, n * 0.1)
+    out = sent(endpoint)
+    assert [m.status for m, _ in out if isinstance(m, Response)] == [405, 405, 405, 501]
+    assert all("INVITE" in (m.headers.get("Allow") or "") for m, _ in out)
+    assert endpoint._servers == {} and endpoint.get_timer() is None
+
+
+def test_an_options_flood_from_fifty_strangers_holds_nothing() -> None:
+    endpoint = new_endpoint()
+    for n in range(5000):
+        source = Address("udp", f"198.51.100.{n % 50 + 1}", 5060)
+        endpoint.receive(request("OPTIONS", n), source, n * 0.001)
+    assert statuses(endpoint) == [200] * 5000
+    assert endpoint._servers == {} and endpoint.get_timer() is None
+
+
+def test_strangers_requests_for_no_call_get_a_stateless_481_and_their_acks_vanish() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("BYE", 1, to_tag="x"), STRANGER, 0.0)
+    endpoint.receive(request("CANCEL", 2), STRANGER, 0.0)
+    endpoint.receive(request("INVITE", 3, to_tag="x"), STRANGER, 0.0)  # a fake re-INVITE
+    endpoint.receive(request("ACK", 4, to_tag="x"), STRANGER, 0.0)
+    assert statuses(endpoint) == [481, 481, 481]
+    assert endpoint._servers == {}
+
+
+def test_the_callee_of_a_direct_call_is_a_stranger_whose_traffic_still_gets_through() -> None:
+    endpoint = new_endpoint()
+    callee = Address("udp", "198.51.100.20", 5060)
+    call = endpoint.call(SipUri(callee.host, "family"), None, 0.0)
+    [(invite, _)] = sent(endpoint)
+    assert isinstance(invite, Request)
+    # Its in-dialog requests pass the gate to the call (which judges them)...
+    bye = request("BYE", 9, to_tag="door-tag", call_id=call.call_id)
+    assert endpoint.gate.screen(bye, callee, 0.05) is None
+    assert endpoint.gate.screen(request("BYE", 9, to_tag="t"), callee, 0.05) != b""  # 481
+    ok = (
+        f"SIP/2.0 200 OK\r\nVia: {invite.headers.get('Via')}\r\n"
+        f"From: {invite.headers.get('From')}\r\nTo: <sip:family@{callee.host}>;tag=c1\r\n"
+        f"Call-ID: {call.call_id}\r\nCSeq: 1 INVITE\r\n"
+        f"Contact: <sip:family@{callee.host}>\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    for n in range(int(RATE_BURST) + 5):  # ...its bucket is empty...
+        endpoint.receive(request("OPTIONS", 100 + n), callee, 0.1)
+    endpoint.datagrams_to_send()
+    endpoint.receive(ok, callee, 0.2)  # ...and its response still reaches the call: ACKed
+    assert [m.method for m, _ in sent(endpoint) if isinstance(m, Request)][:1] == ["ACK"]
+
+
+# -- rate limits ----------------------------------------------------------------------------
+
+
+def test_trusted_sources_are_never_rate_limited() -> None:
+    endpoint = new_endpoint()
+    for n in range(int(RATE_BURST) * 3):
+        endpoint.receive(request("OPTIONS", n, via_host=SERVER.host), SERVER, 0.0)
+    assert statuses(endpoint) == [200] * (int(RATE_BURST) * 3)
+
+
+def test_a_strangers_flood_is_limited_refusals_included() -> None:
+    endpoint = new_endpoint()
+    for n in range(int(RATE_BURST) + 40):
+        endpoint.receive(request("INVITE", n), STRANGER, 0.0)
+    assert statuses(endpoint) == [403] * int(RATE_BURST)
+    endpoint.receive(request("INVITE", 999), STRANGER, 1.0)  # the bucket refills
+    assert statuses(endpoint) == [403]
+
+
+def test_malformed_requests_count_against_the_limit_and_are_answered_to_their_source() -> None:
+    endpoint = new_endpoint()
+    broken = request("OPTIONS", extra="a header line without a colon\r\n")  # 400
+    for _ in range(int(RATE_BURST) + 10):
+        endpoint.receive(broken, STRANGER, 0.0)
+    out = endpoint.datagrams_to_send()
+    assert len(out) == int(RATE_BURST)
+    assert {destination for _, destination in out} == {STRANGER}
+    assert all(data.startswith(b"SIP/2.0 400 ") for data, _ in out)
+    assert all(ELSEWHERE.encode() not in repr(dest).encode() for _, dest in out)
+
+
+def test_a_forged_received_parameter_does_not_redirect_the_answer() -> None:
+    endpoint = new_endpoint()
+    forged = request("OPTIONS", via_host=STRANGER.host).replace(
+        b";rport\r\n", f";received={ELSEWHERE}\r\n".encode()
+    )
+    endpoint.receive(forged, STRANGER, 0.0)
+    [(response, destination)] = sent(endpoint)
+    assert isinstance(response, Response) and response.status == 200
+    assert destination.host == STRANGER.host
+    assert response_destination(response, STRANGER) == Address("udp", STRANGER.host, 5070)
+
+
+def test_rate_limiter_forgets_the_least_recently_seen_source_first() -> None:
+    limiter = RateLimiter(max_sources=3)
+    for _ in range(int(RATE_BURST)):
+        assert limiter.allow("a", 0.0)
+    assert not limiter.allow("a", 0.0)
+    for host in ("b", "c", "d", "e"):  # "a" keeps sending between the newcomers
+        assert limiter.allow(host, 0.0)
+        assert not limiter.allow("a", 0.0)
+    assert len(limiter) == 3
+
+
+def test_a_spoofed_flood_neither_grows_memory_nor_resets_anyones_limit() -> None:
+    endpoint = new_endpoint()
+    for n in range(int(RATE_BURST)):
+        endpoint.receive(request("INVITE", n), STRANGER, 0.0)
+    endpoint.datagrams_to_send()
+    for n in range(10_000):
+        spoofed = Address("udp", f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", 5060)
+        endpoint.receive(request("INVITE", n), spoofed, 0.0)
+        if n % 100 == 0:
+            endpoint.receive(request("INVITE", n), STRANGER, 0.0)
+    answered_to_stranger = [d for _, d in endpoint.datagrams_to_send() if d == STRANGER]
+    assert answered_to_stranger == []
+    assert len(endpoint.gate.limiter) <= 4096
+    assert endpoint.gate.log.sources <= gate_module.MAX_SOURCES
+
+
+# -- logging: once per source and minute, with counts ---------------------------------------
+
+
+def flood_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "intercom.sip.gate"]
+
+
+def test_refusals_are_logged_at_once_then_once_a_minute_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    for n in range(200):  # 10/s: under the rate limit
+        endpoint.receive(request("INVITE", n), STRANGER, n * 0.1)
+        endpoint.datagrams_to_send()
+    lines = flood_log(caplog)
+    assert len(lines) == 1, lines
+    assert "INVITE from 198.51.100.9 refused with 403: untrusted source 198.51.100.9" in lines[0]
+    assert endpoint.get_timer() == pytest.approx(0.1 + REPORT_INTERVAL)
+    endpoint.handle_timer(60.1)
+    assert flood_log(caplog)[1:] == [
+        "x refused 199 INVITEs from 198.51.100.9 in the last 60 s: untrusted source"
+    ]
+    assert endpoint.get_timer() is None  # nothing pending: no wake-ups
+    assert "Mallory" not in caplog.text and "flood-1" not in caplog.text  # no per-message lines
+
+
+def test_drops_are_logged_once_with_a_count_and_flushed_at_shutdown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    for n in range(int(RATE_BURST) + 500):
+        endpoint.receive(request("OPTIONS", n), STRANGER, n * 0.001)
+    lines = flood_log(caplog)
+    assert len(lines) == 1 and "dropping requests from 198.51.100.9: over 20/s" in lines[0]
+    endpoint.gate.log.flush(4.0)
+    [summary] = flood_log(caplog)[1:]
+    assert summary.startswith("x dropped ") and summary.endswith(
+        " requests from 198.51.100.9 in the last 4 s: over 20/s"
+    )
+    dropped = int(summary.split()[2])
+    answered = len(endpoint.datagrams_to_send())
+    assert dropped + 1 + answered == int(RATE_BURST) + 500  # the first drop was announced
+
+
+def test_malformed_messages_are_counted_not_logged_one_by_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    broken = request("OPTIONS", extra="Content-Length: 12\r\n")
+    for n in range(30):
+        endpoint.receive(broken, SERVER, n * 0.5)  # trusted: answered, but not logged each
+    assert len(statuses(endpoint)) == 30
+    lines = flood_log(caplog)
+    assert len(lines) == 1 and lines[0].startswith("x malformed message from udp:192.0.2.5")
+    endpoint.handle_timer(REPORT_INTERVAL + 1)
+    [summary] = flood_log(caplog)[1:]
+    assert summary.startswith("x 29 malformed messages from 192.0.2.5 in the last 60 s (last:")
+
+
+def test_a_flood_from_many_sources_logs_a_bounded_number_of_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    for n in range(5000):
+        source = Address("udp", f"10.0.{n // 256}.{n % 256}", 5060)
+        endpoint.receive(request("INVITE", n), source, n * 0.001)
+        endpoint.receive(request("INVITE", n), source, n * 0.001)
+    endpoint.datagrams_to_send()
+    endpoint.handle_timer(REPORT_INTERVAL + 5)
+    lines = flood_log(caplog)
+    assert len(lines) <= 2 * gate_module.ANNOUNCED_PER_INTERVAL + 1, len(lines)
+    assert re.fullmatch(
+        r"x from \d+ other sources in the last 65 s: \d+ refused \(untrusted source\)", lines[-1]
+    ), lines[-1]
+
+
+# -- the light scan -------------------------------------------------------------------------
+
+
+def test_the_light_scan_reads_what_a_stateless_answer_needs() -> None:
+    data = (
+        b"INVITE sip:door@192.0.2.10 SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n"
+        b"Via: SIP/2.0/UDP 10.0.0.2\r\nf: <sip:a@b>;tag=1\r\nt: sip:door@192.0.2.10\r\n"
+        b"i: abc\r\nCSeq: 7 INVITE\r\nContent-Length: 3\r\n\r\nv=0"
+    )
+    scan = scan_request(data)
+    assert scan is not None
+    assert scan.method == "INVITE" and scan.call_id == "abc" and scan.cseq == "7 INVITE"
+    assert scan.vias == ["SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1", "SIP/2.0/UDP 10.0.0.2"]
+    assert not scan.to_tag
+    assert scan_request(data.replace(b"t: sip:door@192.0.2.10", b"t: <sip:d@x>;tag=9"))
+    assert scan_request(b"SIP/2.0 200 OK\r\n\r\n") is None
+    assert scan_request(data.replace(b"i: abc\r\n", b"")) is None  # no Call-ID: the parser's
+
+
+def test_torture_messages_from_strangers_never_raise() -> None:
+    files = sorted(p for p in (VECTORS / "rfc4475").iterdir() if p.suffix == ".dat")
+    assert files
+    rng = random.Random(11)
+    for path in files:
+        data = path.read_bytes()
+        for sample in (data, data[: rng.randrange(1, len(data))], bytes(rng.sample(data, 40))):
+            endpoint = new_endpoint()
+            endpoint.receive(sample, STRANGER, 0.0)
+            for _, destination in endpoint.datagrams_to_send():
+                assert destination.host == STRANGER.host, path.name
+
+
+def test_the_flood_benchmark_runs_on_a_tiny_count() -> None:
+    figures = measure_endpoint(200)
+    assert figures.refused == figures.invites == 200  # 1000/s from 50 sources: none dropped
+    assert "refused per CPU-second" in figures.lines()[0]
+
+
+def test_a_strangers_own_method_names_are_neither_logged_nor_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    for n in range(30):
+        name = "X" * 2000 + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n % 26]
+        endpoint.receive(request(name, n, to_tag="t"), STRANGER, n * 0.1)
+    assert statuses(endpoint) == [481] * 30
+    endpoint.gate.log.flush(10.0)
+    assert "XXXX" not in caplog.text
+    assert flood_log(caplog)[-1] == (
+        "x refused 29 requests from 198.51.100.9 in the last 10 s: untrusted source"
+    )
+
+
+def test_a_malformed_messages_reason_is_kept_short(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    huge = request("OPTIONS").replace(b"Call-ID: flood-0", b"Call-ID: " + b"a b" * 2000)
+    for n in range(3):
+        endpoint.receive(huge, STRANGER, n * 0.1)
+    endpoint.gate.log.flush(1.0)
+    assert all(len(line) < 300 for line in flood_log(caplog)), flood_log(caplog)
