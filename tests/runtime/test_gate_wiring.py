@@ -69,7 +69,7 @@ def test_the_outbound_proxy_is_reported_with_the_server() -> None:
                 server="pbx.test:5999",
                 user="door",
                 outbound_proxy="127.0.0.11:5998",
-            ),  # fmt: skip
+            ),
             dns=TwoAddressDns(),
             on_server_addresses=reported.append,
         )
