@@ -13,7 +13,9 @@ VENV=.venv
 # sip-tester: sipp, the independent SIP peer of the integration tests.
 # baresip: a real SIP phone (C stack) that the media tests call and compare audio with.
 # iproute2: `ip` for private network namespaces in tests.
-APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2)
+# sipvicious: svwar, the scanner strangers use to find SIP accounts; the door must show none.
+APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2
+    sipvicious)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
