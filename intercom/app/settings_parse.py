@@ -457,11 +457,8 @@ class ValueParser:
 
     def control_socket(self, default: str) -> str:
         key = "INTERCOM_CONTROL_SOCKET"
-        text = self.text(key)
-        if text is None:
-            return default
-        if not text.startswith("/"):
-            self.problem(key, f"{text!r} is not an absolute path")
+        text = self.absolute_path(key, default)
+        if text == default:  # not set, not absolute (a problem), or the default itself
             return default
         size = len(os.fsencode(text))
         if size > MAX_SOCKET_PATH:

@@ -174,23 +174,23 @@ def test_identifiers_come_from_the_os_csprng(tmp_path: Path) -> None:
     from the operating system (design.md, "Security")."""
 
     async def main() -> None:
-        env = {
-            "INTERCOM_SIP_BIND": "127.0.0.1:0",
-            "INTERCOM_GPIO": "mock",
-            "INTERCOM_AUDIO_INPUT": "null",
-            "INTERCOM_AUDIO_OUTPUT": "null",
-            "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
-        }
-        config = load_settings(env, None)
-        hardware = open_hardware(config, asyncio.get_running_loop())
-        door = Intercom(config, hardware, notifier=SystemdNotifier({}))
+        config = load_settings(
+            {
+                "INTERCOM_SIP_BIND": "127.0.0.1:0",
+                "INTERCOM_GPIO": "mock",
+                "INTERCOM_AUDIO_INPUT": "null",
+                "INTERCOM_AUDIO_OUTPUT": "null",
+                "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
+            },
+            None,
+        )
+        door = Intercom(config, open_hardware(config, asyncio.get_running_loop()))
         await door.start()
         try:
             assert door.media is not None
             generators = [door._rng, door.ua._rng, door.ua.endpoint.ids._rng, door.media._rng]
             assert all(type(g) is random.SystemRandom for g in generators)
-            tags = {door.ua.endpoint.ids.tag() for _ in range(200)}
-            assert len(tags) == 200
+            assert len({door.ua.endpoint.ids.tag() for _ in range(200)}) == 200
         finally:
             await door.stop()
 
