@@ -14,8 +14,9 @@ VENV=.venv
 # baresip: a real SIP phone (C stack) that the media tests call and compare audio with.
 # iproute2: `ip` for private network namespaces in tests.
 # sipvicious: svwar, the scanner strangers use to find SIP accounts; the door must show none.
+# The shellcheck package lints the installer scripts and this one.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2
-    sipvicious)
+    sipvicious shellcheck)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -39,7 +40,8 @@ install_python_packages() {
     if [ ! -x "$VENV/bin/python" ]; then
         python3 -m venv "$VENV"
     fi
-    local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+    local stamp
+    stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
     if [ ! -e "$stamp" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip
         "$VENV/bin/python" -m pip install -q -e ".[test]"
