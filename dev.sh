@@ -15,8 +15,10 @@ VENV=.venv
 # iproute2: `ip` for private network namespaces in tests.
 # sipvicious: svwar, the scanner strangers use to find SIP accounts; the door must show none.
 # The shellcheck package lints the installer scripts and this one.
+# kamailio: the registrar and forking proxy of the one-number tests; linphone-cli: linphonec,
+# the second phone implementation ringing on that number beside baresip.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2
-    sipvicious shellcheck)
+    sipvicious shellcheck kamailio linphone-cli)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -265,6 +265,8 @@ class BaresipPeer:
     ``max_lifetime``: baresip's own ``-t``: it quits after this many seconds whatever happens.
     ``sip_trace``: ``-s``, every SIP message in the output (and so in :meth:`explain`).
     ``extra_config``: more ``config`` lines (``name -> value``), replacing defaults by name.
+    ``registrar``, ``password``: ``host:port`` of a server to REGISTER ``USER@registrar`` at
+    (:meth:`wait_registered`), as a phone of a one-number service does; None: no registration.
     """
 
     def __init__(
@@ -279,7 +281,11 @@ class BaresipPeer:
         max_lifetime: float = 120.0,
         sip_trace: bool = True,
         extra_config: Mapping[str, str] | None = None,
+        registrar: str | None = None,
+        password: str | None = None,
     ) -> None:
+        self.registrar = registrar
+        self.password = password
         self.source = Path(source).resolve()
         if not self.source.exists():
             raise FileNotFoundError(f"source WAV not found: {source}")
@@ -383,7 +389,11 @@ class BaresipPeer:
         return "\n".join(lines) + "\n"
 
     def account_line(self) -> str:
-        line = f"<sip:{self.user}@127.0.0.1:{self.port}>;regint=0;answermode={self.answer_mode}"
+        if self.registrar is None:
+            line = f"<sip:{self.user}@127.0.0.1:{self.port}>;regint=0"
+        else:  # registered at a server, as a phone of a one-number service is
+            line = f"<sip:{self.user}@{self.registrar}>;auth_pass={self.password};regint=300"
+        line += f";answermode={self.answer_mode}"
         if self.codecs:
             line += ";audio_codecs=" + ",".join(self.codecs)
         return line
@@ -667,6 +677,14 @@ class BaresipPeer:
             await asyncio.sleep(0.05)
 
     # -- diagnostics ---------------------------------------------------------------------
+
+    async def wait_registered(self, timeout: float = 10.0) -> None:
+        """Until the registrar has answered our REGISTER 200 (read from the output: the
+        ``REGISTER_OK`` event comes before the control socket is connected)."""
+        done = re.compile(rf"{re.escape(self.user)}@\S+: \{{\d+/\w+/v4\}} 200 OK")
+        await self._until(
+            lambda: True if done.search(self.output()) else None, timeout, "registration"
+        )
 
     def output(self) -> str:
         """baresip's stdout and stderr so far, ANSI colours removed."""
