@@ -1,0 +1,133 @@
+"""Faults of the real world, with `intercom run` at kamailio and real phones on loopback.
+
+* The answering phone vanishes mid-call (killed: no BYE, no RTP): the door ends the call by its
+  media timeout, and the next press rings the other phone, which answers.
+* A lossy network: every SIP datagram between the door and kamailio passes a relay that drops
+  10 % of them each way (the door's outbound proxy); registration and a whole call (407
+  challenge, fork, answer, ACK, BYE) still complete, carried by the retransmissions of RFC 3261
+  §17.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .audio_compare import make_test_wav
+from .baresip_harness import BaresipPeer, require_baresip
+from .daemon_process import DaemonProcess
+from .kamailio_harness import Kamailio, require_kamailio
+from .linphone_harness import LinphonePeer, require_linphone
+from .lossy_relay import LossyRelay
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+PASSWORD = "faults-41c9"
+MEDIA_TIMEOUT = 3.0
+
+
+def door(tmp_path: Path, server: str, **settings: str) -> DaemonProcess:
+    microphone = tmp_path / "door.wav"
+    make_test_wav(microphone, 8000, 20.0, "bursts", seed=21)
+    return DaemonProcess(tmp_path, {
+        "INTERCOM_SIP_SERVER": server,
+        "INTERCOM_SIP_USER": "door",
+        "INTERCOM_SIP_PASSWORD": PASSWORD,
+        "INTERCOM_SIP_BIND": "127.0.0.1:0",
+        "INTERCOM_CALL_TARGET": "family",
+        "INTERCOM_CODECS": "PCMU",
+        "INTERCOM_AUDIO_INPUT": f"wav:{microphone}",
+        "INTERCOM_AUDIO_OUTPUT": "null",
+        "INTERCOM_RTP_PORTS": "45000-45999",
+        "INTERCOM_CALL_COOLDOWN": "0",
+        "INTERCOM_LOG_LEVEL": "DEBUG",
+        **settings,
+    })  # fmt: skip
+
+
+def registered(status: dict[str, Any]) -> bool:
+    return bool(status["registration"]["state"] == "registered")
+
+
+async def _phone_vanishes(tmp_path: Path) -> None:
+    require_kamailio(), require_baresip(), require_linphone()
+    phone_wav = tmp_path / "phone.wav"
+    make_test_wav(phone_wav, 8000, 20.0, "bursts", seed=22)
+    async with Kamailio(tmp_path / "kamailio", password=PASSWORD) as server:
+        linphone = LinphonePeer(phone_wav, tmp_path / "linphone")
+        baresip = BaresipPeer(
+            phone_wav, user="family", answer_mode="manual", workdir=tmp_path / "baresip",
+            registrar=server.address, password=PASSWORD,
+        )  # fmt: skip
+        async with linphone, baresip:
+            await linphone.register("family", server.address, PASSWORD)
+            await baresip.wait_registered()
+            daemon = door(tmp_path, server.address, INTERCOM_MEDIA_TIMEOUT=str(MEDIA_TIMEOUT))
+            async with daemon:
+                await daemon.until(registered, 10, "registration")
+                assert (await daemon.cli("press"))[0] == 0
+                first = await linphone.wait_incoming(10)
+                await baresip.wait_event("CALL_INCOMING", timeout=10)
+                await baresip.accept()
+                await linphone.wait_ended(first, 10)
+                await daemon.until(lambda s: s["call"]["state"] == "connected", 10, "answer")
+                await asyncio.sleep(1.0)
+                baresip.kill()  # gone: no BYE, no more RTP
+                status = await daemon.until(
+                    lambda s: s["last_call"]["outcome"] is not None, MEDIA_TIMEOUT + 8,
+                    "the call's end by media timeout",
+                )  # fmt: skip
+                assert status["call"]["state"] == "idle", status
+                assert (await daemon.cli("press"))[0] == 0
+                second = await linphone.wait_incoming(10)  # the next press rings
+                await linphone.answer(second)
+                await daemon.until(lambda s: s["call"]["state"] == "connected", 10, "answer")
+                assert (await daemon.cli("hangup"))[0] == 0
+                await linphone.wait_ended(second, 10)
+                assert await daemon.terminate() == 0
+    log = daemon.log()
+    assert "no RTP for 3 s: media timeout" in log, log
+    assert "Traceback" not in log, log
+
+
+def test_the_answering_phone_vanishes_mid_call(tmp_path: Path) -> None:
+    asyncio.run(_phone_vanishes(tmp_path))
+
+
+async def _lossy_network(tmp_path: Path) -> LossyRelay:
+    require_kamailio(), require_linphone()
+    phone_wav = tmp_path / "phone.wav"
+    make_test_wav(phone_wav, 8000, 20.0, "bursts", seed=23)
+    server = Kamailio(tmp_path / "kamailio", password=PASSWORD)
+    relay = LossyRelay(("127.0.0.1", server.port), loss=0.1, seed=7)
+    linphone = LinphonePeer(phone_wav, tmp_path / "linphone")
+    async with server, relay, linphone:
+        await linphone.register("family", server.address, PASSWORD)
+        host, port = relay.address
+        daemon = door(tmp_path, server.address, INTERCOM_SIP_OUTBOUND_PROXY=f"{host}:{port}")
+        async with daemon:
+            await daemon.until(registered, 20, "registration through the loss")
+            assert (await daemon.cli("press"))[0] == 0
+            call = await linphone.wait_incoming(20)
+            await linphone.answer(call)
+            await daemon.until(
+                lambda s: s["call"]["state"] == "connected", 20, "answer through the loss"
+            )
+            await asyncio.sleep(1.0)
+            assert (await daemon.cli("hangup"))[0] == 0
+            await linphone.wait_ended(call, 20)  # the BYE got through
+            status = await daemon.until(
+                lambda s: s["last_call"]["outcome"] is not None, 20, "the call's end"
+            )
+            assert status["last_call"]["outcome"] == "answered", status
+            assert await daemon.terminate(timeout=10) == 0
+    assert "Traceback" not in daemon.log()
+    return relay
+
+
+def test_registration_and_a_call_survive_ten_percent_loss(tmp_path: Path) -> None:
+    relay = asyncio.run(_lossy_network(tmp_path))
+    assert relay.dropped["to server"] > 0 and relay.dropped["to client"] > 0, relay.dropped
