@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from intercom.hw.audio import AudioDeviceError
+from intercom.hw.audio_base import AudioDeviceError
 from intercom.media.pcm import Pcm, frame_samples, silence
 
 logger = logging.getLogger(__name__)
