@@ -37,8 +37,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
-from intercom.hw.audio_base import AudioDeviceError, AudioSink, AudioSource, Kind
+# Re-exported: callers open devices and name their types through this module.
+from intercom.hw.audio_base import AudioDeviceError as AudioDeviceError
+from intercom.hw.audio_base import AudioSink as AudioSink
+from intercom.hw.audio_base import AudioSource as AudioSource
+from intercom.hw.audio_base import Kind as Kind
 from intercom.hw.audio_files import (
     NullSink,
     NullSource,
@@ -49,19 +54,6 @@ from intercom.hw.audio_files import (
     check_wav_output,
 )
 from intercom.hw.pyaudio_device import PyAudioSink, PyAudioSource, find_device
-
-__all__ = [
-    "BACKENDS",
-    "AudioDeviceError",
-    "AudioSink",
-    "AudioSource",
-    "Backend",
-    "Kind",
-    "open_sink",
-    "open_source",
-    "parse_tone",
-    "validate_spec",
-]
 
 TONE_PREFIX = "tone:"
 WAV_PREFIX = "wav:"
@@ -76,13 +68,15 @@ class Backend:
     check: Callable[[str, Kind], object]
 
 
-def _refuse_tone_sink(spec: str, sample_rate: int) -> AudioSink:
-    raise AudioDeviceError(_tone_output_problem(spec))
+def _no_tone_sink(spec: str, sample_rate: int = 0) -> NoReturn:
+    raise AudioDeviceError(
+        f"audio spec {spec!r}: tone: is an input only; use wav:PATH or null as output"
+    )
 
 
 def _check_tone(spec: str, kind: Kind) -> None:
     if kind == "output":
-        raise AudioDeviceError(_tone_output_problem(spec))
+        _no_tone_sink(spec)
     parse_tone(spec)
 
 
@@ -95,7 +89,7 @@ BACKENDS: dict[str, Backend] = {
         lambda spec, rate: NullSource(rate), lambda spec, rate: NullSink(rate), lambda *_: None
     ),
     TONE_PREFIX: Backend(
-        lambda spec, rate: ToneSource(parse_tone(spec), rate), _refuse_tone_sink, _check_tone
+        lambda spec, rate: ToneSource(parse_tone(spec), rate), _no_tone_sink, _check_tone
     ),
     WAV_PREFIX: Backend(
         lambda spec, rate: WavSource(_wav_path(spec), rate),
@@ -167,10 +161,6 @@ def _wav_path(spec: str) -> str:
     if not path:
         raise AudioDeviceError(f"audio spec {spec!r}: a file path must follow 'wav:'")
     return path
-
-
-def _tone_output_problem(spec: str) -> str:
-    return f"audio spec {spec!r}: tone: is an input only; use wav:PATH or null as output"
 
 
 def _check_not_empty(spec: str, kind: Kind) -> str:
