@@ -27,63 +27,85 @@ The file, tone and null sources are not clocked: they return a frame on every ca
 caller's 20 ms clock paces them. A PyAudio source is clocked by its sound card and returns None
 until the card has delivered a frame.
 
-Backends are imported when first used, so a machine without PortAudio can still run with
-``wav:``, ``tone:`` and ``null``; :func:`validate_spec` reports the missing module instead.
+Each spec prefix names a :class:`Backend` in :data:`BACKENDS`; anything else is a PyAudio
+device. PyAudio itself is imported when a device is first used, so a machine without PortAudio
+can still run with ``wav:``, ``tone:`` and ``null``; :func:`validate_spec` reports the missing
+module instead. The Protocols live in :mod:`intercom.hw.audio_base`, which the backends import.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
 
-from intercom.errors import IntercomError
-from intercom.media.pcm import Pcm
-
-Kind = Literal["input", "output"]
-
-
-class AudioDeviceError(IntercomError):
-    """An audio device or file cannot be opened or used; the message says what to change."""
-
-
-class AudioSource(Protocol):
-    """Delivers 20 ms mono frames at ``sample_rate``."""
-
-    sample_rate: int
-
-    def start(self) -> None:
-        """Begin capturing (a device starts its stream)."""
-
-    def read_frame(self) -> Pcm | None:
-        """One frame, or None when a whole frame is not available yet. Never blocks."""
-
-    def close(self) -> None:
-        """Release the device or file. Idempotent."""
-
-    def stats(self) -> dict[str, int]:
-        """Counters: frames delivered, overflows and the like."""
-
-
-class AudioSink(Protocol):
-    """Accepts 20 ms mono frames at ``sample_rate``."""
-
-    sample_rate: int
-
-    def start(self) -> None:
-        """Begin playing (a device starts its stream)."""
-
-    def write_frame(self, frame: Pcm) -> None:
-        """Queue one frame. Never blocks; a frame that does not fit is dropped and counted."""
-
-    def close(self) -> None:
-        """Release the device; flush and close a file. Idempotent."""
-
-    def stats(self) -> dict[str, int]:
-        """Counters: frames accepted, overflows, underflows and the like."""
-
+# Re-exported: callers open devices and name their types through this module.
+from intercom.hw.audio_base import AudioDeviceError as AudioDeviceError
+from intercom.hw.audio_base import AudioSink as AudioSink
+from intercom.hw.audio_base import AudioSource as AudioSource
+from intercom.hw.audio_base import Kind as Kind
+from intercom.hw.audio_files import (
+    NullSink,
+    NullSource,
+    ToneSource,
+    WavSink,
+    WavSource,
+    check_wav_input,
+    check_wav_output,
+)
+from intercom.hw.pyaudio_device import PyAudioSink, PyAudioSource, find_device
 
 TONE_PREFIX = "tone:"
 WAV_PREFIX = "wav:"
-NULL_SPEC = "null"
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """How one kind of spec opens a source or a sink, and checks it (each is given the spec)."""
+
+    source: Callable[[str, int], AudioSource]
+    sink: Callable[[str, int], AudioSink]
+    check: Callable[[str, Kind], object]
+
+
+def _no_tone_sink(spec: str, sample_rate: int = 0) -> NoReturn:
+    raise AudioDeviceError(
+        f"audio spec {spec!r}: tone: is an input only; use wav:PATH or null as output"
+    )
+
+
+def _check_tone(spec: str, kind: Kind) -> None:
+    if kind == "output":
+        _no_tone_sink(spec)
+    parse_tone(spec)
+
+
+def _check_wav(spec: str, kind: Kind) -> None:
+    (check_wav_input if kind == "input" else check_wav_output)(_wav_path(spec))
+
+
+BACKENDS: dict[str, Backend] = {
+    "null": Backend(
+        lambda spec, rate: NullSource(rate), lambda spec, rate: NullSink(rate), lambda *_: None
+    ),
+    TONE_PREFIX: Backend(
+        lambda spec, rate: ToneSource(parse_tone(spec), rate), _no_tone_sink, _check_tone
+    ),
+    WAV_PREFIX: Backend(
+        lambda spec, rate: WavSource(_wav_path(spec), rate),
+        lambda spec, rate: WavSink(_wav_path(spec), rate),
+        _check_wav,
+    ),
+}
+"""Keyed by the exact spec (``null``) or by its prefix up to and with the colon (``wav:``)."""
+
+PYAUDIO = Backend(PyAudioSource, PyAudioSink, find_device)
+"""Every other spec: ``default``, a device index or a name fragment."""
+
+
+def _backend(spec: str) -> Backend:
+    scheme, colon, _ = spec.partition(":")
+    return BACKENDS.get(scheme.lower() + colon, PYAUDIO)
 
 
 def open_source(spec: str, sample_rate: int) -> AudioSource:
@@ -92,21 +114,7 @@ def open_source(spec: str, sample_rate: int) -> AudioSource:
     Raises :class:`AudioDeviceError` with a message naming the spec and what is wrong.
     """
     spec = _check_not_empty(spec, "input")
-    if spec.lower() == NULL_SPEC:
-        from intercom.hw.audio_files import NullSource
-
-        return NullSource(sample_rate)
-    if spec.lower().startswith(TONE_PREFIX):
-        from intercom.hw.audio_files import ToneSource
-
-        return ToneSource(parse_tone(spec), sample_rate)
-    if spec.lower().startswith(WAV_PREFIX):
-        from intercom.hw.audio_files import WavSource
-
-        return WavSource(_wav_path(spec), sample_rate)
-    from intercom.hw.pyaudio_device import PyAudioSource
-
-    return PyAudioSource(spec, sample_rate)
+    return _backend(spec).source(spec, sample_rate)
 
 
 def open_sink(spec: str, sample_rate: int) -> AudioSink:
@@ -115,19 +123,7 @@ def open_sink(spec: str, sample_rate: int) -> AudioSink:
     Raises :class:`AudioDeviceError` with a message naming the spec and what is wrong.
     """
     spec = _check_not_empty(spec, "output")
-    if spec.lower() == NULL_SPEC:
-        from intercom.hw.audio_files import NullSink
-
-        return NullSink(sample_rate)
-    if spec.lower().startswith(TONE_PREFIX):
-        raise AudioDeviceError(_tone_output_problem(spec))
-    if spec.lower().startswith(WAV_PREFIX):
-        from intercom.hw.audio_files import WavSink
-
-        return WavSink(_wav_path(spec), sample_rate)
-    from intercom.hw.pyaudio_device import PyAudioSink
-
-    return PyAudioSink(spec, sample_rate)
+    return _backend(spec).sink(spec, sample_rate)
 
 
 def validate_spec(spec: str, kind: Kind) -> str | None:
@@ -138,26 +134,7 @@ def validate_spec(spec: str, kind: Kind) -> str | None:
     """
     try:
         spec = _check_not_empty(spec, kind)
-        lowered = spec.lower()
-        if lowered == NULL_SPEC:
-            return None
-        if lowered.startswith(TONE_PREFIX):
-            if kind == "output":
-                return _tone_output_problem(spec)
-            parse_tone(spec)
-            return None
-        if lowered.startswith(WAV_PREFIX):
-            from intercom.hw.audio_files import check_wav_input, check_wav_output
-
-            path = _wav_path(spec)
-            if kind == "input":
-                check_wav_input(path)
-            else:
-                check_wav_output(path)
-            return None
-        from intercom.hw.pyaudio_device import find_device
-
-        find_device(spec, kind)
+        _backend(spec).check(spec, kind)
     except AudioDeviceError as error:
         return str(error)
     return None
@@ -184,10 +161,6 @@ def _wav_path(spec: str) -> str:
     if not path:
         raise AudioDeviceError(f"audio spec {spec!r}: a file path must follow 'wav:'")
     return path
-
-
-def _tone_output_problem(spec: str) -> str:
-    return f"audio spec {spec!r}: tone: is an input only; use wav:PATH or null as output"
 
 
 def _check_not_empty(spec: str, kind: Kind) -> str:

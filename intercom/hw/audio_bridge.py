@@ -48,6 +48,13 @@ class StreamFormat:
     channels: int
 
 
+def _resampler(from_rate: int, to_rate: int) -> soxr.ResampleStream | None:
+    """A mono int16 resampler that keeps its filter state across frames; None for no change."""
+    if from_rate == to_rate:
+        return None
+    return soxr.ResampleStream(from_rate, to_rate, 1, dtype="int16", quality=RESAMPLE_QUALITY)
+
+
 class _Counters:
     """What both sides share: the ring between the threads, and trouble counters written by a
     callback and reported by the media thread's side once each."""
@@ -113,13 +120,7 @@ class CaptureBridge(_Counters):
         super().__init__(sample_rate, device, buffer_ms)
         self._frame = frame_samples(sample_rate)
         self._direct = device.rate == sample_rate and device.channels == 1
-        self._resampler = (
-            None
-            if device.rate == sample_rate
-            else soxr.ResampleStream(
-                device.rate, sample_rate, 1, dtype="int16", quality=RESAMPLE_QUALITY
-            )
-        )
+        self._resampler = _resampler(device.rate, sample_rate)
         self._pending: Pcm = np.zeros(0, dtype=np.int16)
 
     def callback(
@@ -182,13 +183,7 @@ class PlaybackBridge(_Counters):
         self._prebuffer = device.rate * device.channels * prebuffer_ms // 1000
         self._primed = False
         self._silence: dict[int, bytes] = {}
-        self._resampler = (
-            None
-            if device.rate == sample_rate
-            else soxr.ResampleStream(
-                sample_rate, device.rate, 1, dtype="int16", quality=RESAMPLE_QUALITY
-            )
-        )
+        self._resampler = _resampler(sample_rate, device.rate)
 
     def write_frame(self, frame: Pcm) -> None:
         """Queue one mono frame; a frame that does not fit is dropped and counted."""

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from intercom.hw.audio import AudioDeviceError
+from intercom.hw.audio_base import AudioDeviceError
 from intercom.media.pcm import Pcm, frame_samples, silence
 
 logger = logging.getLogger(__name__)
@@ -114,16 +114,32 @@ def check_wav_output(path: str) -> None:
         raise AudioDeviceError(f"audio output wav:{path}: directory {directory} is not writable")
 
 
-class WavSource:
+class _Unclocked:
+    """What these devices share: no stream to start or stop, and a count of frames."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._frames = 0
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def stats(self) -> dict[str, int]:
+        return {"frames": self._frames}
+
+
+class WavSource(_Unclocked):
     """A WAV file played in a loop, as mono frames at ``sample_rate``."""
 
     def __init__(self, path: str, sample_rate: int) -> None:
-        self.sample_rate = sample_rate
+        super().__init__(sample_rate)
         self.path = path
         self._samples = read_wav(path, sample_rate)
         self._frame = frame_samples(sample_rate)
         self._position = 0
-        self._frames = 0
         self._loops = 0
         logger.info(
             "audio input: %s looped, %.2f s at %d Hz",
@@ -131,9 +147,6 @@ class WavSource:
             len(self._samples) / sample_rate,
             sample_rate,
         )
-
-    def start(self) -> None:
-        pass
 
     def read_frame(self) -> Pcm | None:
         total = len(self._samples)
@@ -147,18 +160,15 @@ class WavSource:
         self._frames += 1
         return frame
 
-    def close(self) -> None:
-        pass
-
     def stats(self) -> dict[str, int]:
         return {"frames": self._frames, "loops": self._loops}
 
 
-class WavSink:
+class WavSink(_Unclocked):
     """Records mono 16-bit frames at ``sample_rate`` into a WAV file."""
 
     def __init__(self, path: str, sample_rate: int) -> None:
-        self.sample_rate = sample_rate
+        super().__init__(sample_rate)
         self.path = path
         # Opened here rather than by wave.open(), whose half-built writer complains when it
         # cannot create the file. Both stay open across write_frame() calls until close().
@@ -170,12 +180,8 @@ class WavSink:
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(sample_rate)
-        self._frames = 0
         self._dropped = 0
         logger.info("audio output: recording to %s at %d Hz", path, sample_rate)
-
-    def start(self) -> None:
-        pass
 
     def write_frame(self, frame: Pcm) -> None:
         if self._wav is None:
@@ -196,7 +202,22 @@ class WavSink:
         return {"frames": self._frames, "dropped": self._dropped}
 
 
-class ToneSource:
+class _LoopedFrames(_Unclocked):
+    """The same read-only frames over and over, one per call."""
+
+    def __init__(self, sample_rate: int, frames: list[Pcm]) -> None:
+        super().__init__(sample_rate)
+        for frame in frames:
+            frame.flags.writeable = False
+        self._loop = frames
+
+    def read_frame(self) -> Pcm | None:
+        frame = self._loop[self._frames % len(self._loop)]
+        self._frames += 1
+        return frame
+
+
+class ToneSource(_LoopedFrames):
     """A sine at ``frequency`` Hz and -12 dBFS.
 
     One second of it is computed once and played in a loop, frame by frame, so a frame costs
@@ -209,71 +230,22 @@ class ToneSource:
                 f"audio input tone:{frequency:g}: the frequency must be between 0 and "
                 f"{sample_rate // 2} Hz at a sample rate of {sample_rate} Hz"
             )
-        self.sample_rate = sample_rate
         self.frequency = frequency
         size = frame_samples(sample_rate)
         second = np.arange(sample_rate) * (2 * math.pi * frequency / sample_rate)
         table = np.rint(TONE_AMPLITUDE * np.sin(second)).astype(np.int16)
-        table.flags.writeable = False
-        self._frames_of_a_second: list[Pcm] = [
-            table[i : i + size] for i in range(0, sample_rate, size)
-        ]
-        self._frames = 0
-
-    def start(self) -> None:
-        pass
-
-    def read_frame(self) -> Pcm | None:
-        frames = self._frames_of_a_second
-        frame = frames[self._frames % len(frames)]
-        self._frames += 1
-        return frame
-
-    def close(self) -> None:
-        pass
-
-    def stats(self) -> dict[str, int]:
-        return {"frames": self._frames}
+        super().__init__(sample_rate, [table[i : i + size] for i in range(0, sample_rate, size)])
 
 
-class NullSource:
+class NullSource(_LoopedFrames):
     """Digital silence, one frame per call."""
 
     def __init__(self, sample_rate: int) -> None:
-        self.sample_rate = sample_rate
-        self._frames = 0
-        self._silence = silence(sample_rate)
-        self._silence.flags.writeable = False
-
-    def start(self) -> None:
-        pass
-
-    def read_frame(self) -> Pcm | None:
-        self._frames += 1
-        return self._silence
-
-    def close(self) -> None:
-        pass
-
-    def stats(self) -> dict[str, int]:
-        return {"frames": self._frames}
+        super().__init__(sample_rate, [silence(sample_rate)])
 
 
-class NullSink:
+class NullSink(_Unclocked):
     """Accepts and discards every frame."""
-
-    def __init__(self, sample_rate: int) -> None:
-        self.sample_rate = sample_rate
-        self._frames = 0
-
-    def start(self) -> None:
-        pass
 
     def write_frame(self, frame: Pcm) -> None:
         self._frames += 1
-
-    def close(self) -> None:
-        pass
-
-    def stats(self) -> dict[str, int]:
-        return {"frames": self._frames}

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from intercom.hw.audio import AudioDeviceError, Kind
+from intercom.hw.audio_base import AudioDeviceError, Kind
 from intercom.hw.audio_bridge import (
     DEFAULT_BUFFER_MS,
     DEFAULT_PREBUFFER_MS,

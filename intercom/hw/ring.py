@@ -68,12 +68,6 @@ class SampleRing:
             take = min(count, self._size)
             return self._take(take - take % multiple)
 
-    def clear(self) -> None:
-        """Drop everything buffered."""
-        with self._lock:
-            self._start = 0
-            self._size = 0
-
     def _take(self, count: int) -> Pcm:
         out = np.empty(count, dtype=np.int16)
         first = min(count, self.capacity - self._start)

@@ -77,20 +77,29 @@ class Decoder(Protocol):
     def decode(self, payload: bytes) -> Pcm: ...
 
 
-class _FunctionEncoder:
-    __slots__ = ("encode", "info")
-
-    def __init__(self, info: CodecInfo, encode: Callable[[Pcm], bytes]) -> None:
-        self.info = info
-        self.encode = encode
+@dataclass(slots=True)
+class _Encoder:
+    info: CodecInfo
+    encode: Callable[[Pcm], bytes]
 
 
-class _FunctionDecoder:
-    __slots__ = ("decode", "info")
+@dataclass(slots=True)
+class _Decoder:
+    info: CodecInfo
+    decode: Callable[[bytes], Pcm]
 
-    def __init__(self, info: CodecInfo, decode: Callable[[bytes], Pcm]) -> None:
-        self.info = info
-        self.decode = decode
+
+_NEW_ENCODE: dict[str, Callable[[], Callable[[Pcm], bytes]]] = {
+    "PCMU": lambda: ulaw_encode,
+    "PCMA": lambda: alaw_encode,
+    "G722": lambda: G722Encoder().encode,
+}
+_NEW_DECODE: dict[str, Callable[[], Callable[[bytes], Pcm]]] = {
+    "PCMU": lambda: ulaw_decode,
+    "PCMA": lambda: alaw_decode,
+    "G722": lambda: G722Decoder().decode,
+}
+"""Per codec in :data:`CODECS`, a factory of fresh coding state."""
 
 
 def _info(name: str) -> CodecInfo:
@@ -103,21 +112,13 @@ def _info(name: str) -> CodecInfo:
 def make_encoder(name: str) -> Encoder:
     """A new encoder for the codec called ``name`` (case-insensitive)."""
     info = _info(name)
-    if info.name == "PCMU":
-        return _FunctionEncoder(info, ulaw_encode)
-    if info.name == "PCMA":
-        return _FunctionEncoder(info, alaw_encode)
-    return _FunctionEncoder(info, G722Encoder().encode)
+    return _Encoder(info, _NEW_ENCODE[info.name]())
 
 
 def make_decoder(name: str) -> Decoder:
     """A new decoder for the codec called ``name`` (case-insensitive)."""
     info = _info(name)
-    if info.name == "PCMU":
-        return _FunctionDecoder(info, ulaw_decode)
-    if info.name == "PCMA":
-        return _FunctionDecoder(info, alaw_decode)
-    return _FunctionDecoder(info, G722Decoder().decode)
+    return _Decoder(info, _NEW_DECODE[info.name]())
 
 
 def parse_codec_list(text: str) -> tuple[str, ...]:

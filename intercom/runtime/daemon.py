@@ -56,6 +56,7 @@ from intercom.sip.events import (
 from .control import ControlServer
 from .hardware import Hardware
 from .media_calls import MediaCalls, MediaConfig
+from .rearm import Rearm
 from .state_store import StateStore, state_directory
 from .systemd import SystemdNotifier
 from .tone_output import ToneOutput
@@ -110,8 +111,7 @@ class Intercom:
         self.state = StateStore(directory) if directory is not None else None
         self._kept_lock: tuple[int, float | None] = (0, None)
         self._incoming_sdp: dict[str, tuple[bytes | None, str]] = {}  # offer, source IP
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = Rearm(self._on_timer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         self._first_registration = asyncio.Event()
@@ -168,8 +168,7 @@ class Intercom:
     async def stop(self) -> None:
         logger.info("- stopping")
         self.notifier.stopping()
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
         self.tones.stop()
         try:
             await asyncio.wait_for(self.ua.stop(timeout=STOP_TIMEOUT), STOP_TIMEOUT + 1)
@@ -251,8 +250,6 @@ class Intercom:
         self._act()
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         self.doorbell.handle_timer(self._now())
         self._act()
 
@@ -288,14 +285,7 @@ class Intercom:
             except IntercomError as exc:
                 logger.error("x %s: %s", type(action).__name__, exc)
         self._keep_lock()
-        deadline = self.doorbell.get_timer()
-        if deadline != self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = None
-            self._timer_at = deadline
-            if deadline is not None and self._loop is not None:
-                self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.at(self.doorbell.get_timer(), self._loop)
 
     def _carry_out(self, action: Action) -> None:
         hardware = self.hardware

@@ -41,19 +41,6 @@ class PortRangeError(IntercomError):
     """No free even/odd port pair in INTERCOM_RTP_PORTS."""
 
 
-def parse_port_range(text: str) -> tuple[int, int]:
-    """``"10000-20000"`` -> (10000, 20000); ValueError with a readable message otherwise."""
-    low_text, sep, high_text = text.strip().partition("-")
-    if not sep or not low_text.strip().isdecimal() or not high_text.strip().isdecimal():
-        raise ValueError(f"{text!r} is not a port range like 10000-20000")
-    low, high = int(low_text), int(high_text)
-    if not 1024 <= low < high <= 65535:
-        raise ValueError(f"{text!r}: the range must lie within 1024-65535, low before high")
-    if (high - low + 1 - (low % 2)) < 2:
-        raise ValueError(f"{text!r} holds no even/odd port pair")
-    return low, high
-
-
 class RtpSockets:
     """A bound RTP/RTCP socket pair."""
 

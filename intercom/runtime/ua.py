@@ -32,6 +32,7 @@ from intercom.sip.registration import RegistrationConfig
 from intercom.sip.session import AnswerOffer
 from intercom.sip.uri import SipUri, parse_uri
 
+from .rearm import Rearm
 from .resolver import DnsBackend, ResolveError, SystemDnsBackend, resolve
 from .transport import SipTransport
 
@@ -92,8 +93,7 @@ class UserAgent:
         self._on_event = on_event
         self._on_server_addresses = on_server_addresses
         self._transport = SipTransport(self._on_message, on_error=self._on_transport_error)
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = Rearm(self._on_timer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoint: Endpoint | None = None
         self._server_host: str | None = None
@@ -188,9 +188,7 @@ class UserAgent:
         else:
             self._transmit()
         endpoint.gate.log.flush(self._now())  # what strangers did since the last summary
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self._transport.close()
@@ -273,8 +271,6 @@ class UserAgent:
             self._transmit()
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         if self._endpoint is not None:
             self._endpoint.handle_timer(self._now())
             self._transmit()
@@ -295,15 +291,7 @@ class UserAgent:
             self.events.put_nowait(event)
             if self._on_event is not None:
                 self._on_event(event)
-        deadline = endpoint.get_timer()
-        if deadline != self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = None
-            self._timer_at = deadline
-            if deadline is not None:
-                assert self._loop is not None
-                self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.at(endpoint.get_timer(), self._loop)
 
     async def _resolve(self, host: str, port: int | None) -> Address | None:
         try:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from intercom.sip.grammar import QUOTED_STRING, quote, unquote
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -89,9 +91,7 @@ class AuthFailed:
 # --------------------------------------------------------------------------- parsing
 
 _LEX = re.compile(
-    r'\s*(?:(?P<comma>,)|(?P<eq>=)|(?P<quoted>"(?:[^"\\]|\\.)*")|(?P<token>[^\s,="]+)'
-    r"|(?P<bad>\S))",
-    re.DOTALL,
+    rf'\s*(?:(?P<comma>,)|(?P<eq>=)|(?P<quoted>{QUOTED_STRING})|(?P<token>[^\s,="]+)|(?P<bad>\S))'
 )
 
 
@@ -101,7 +101,7 @@ def _lex(text: str) -> list[tuple[str, str]]:
         kind = match.lastgroup or "bad"
         value = match.group(kind)
         if kind == "quoted":
-            value = re.sub(r"\\(.)", r"\1", value[1:-1], flags=re.DOTALL)
+            value = unquote(value)
         tokens.append((kind, value))
         if kind == "bad":  # e.g. an unterminated quoted-string: the rest cannot be trusted
             break
@@ -232,10 +232,6 @@ def digest_response(
     return h(f"{ha1}:{challenge.nonce}:{nc:08x}:{cnonce}:{qop}:{h(a2)}")
 
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def authorization_value(
     challenge: Challenge,
     *,
@@ -254,19 +250,19 @@ def authorization_value(
         cnonce=cnonce, nc=nc, qop=qop, body=body,
     )  # fmt: skip
     parts = [
-        f"username={_quote(username)}",
-        f"realm={_quote(challenge.realm)}",
-        f"nonce={_quote(challenge.nonce)}",
-        f"uri={_quote(uri)}",
-        f"response={_quote(response)}",
+        f"username={quote(username)}",
+        f"realm={quote(challenge.realm)}",
+        f"nonce={quote(challenge.nonce)}",
+        f"uri={quote(uri)}",
+        f"response={quote(response)}",
         f"algorithm={challenge.algorithm}",
     ]
     if qop is not None or challenge.algorithm.endswith("-sess"):
-        parts.append(f"cnonce={_quote(cnonce)}")
+        parts.append(f"cnonce={quote(cnonce)}")
     if qop is not None:
         parts += [f"qop={qop}", f"nc={nc:08x}"]
     if challenge.opaque is not None:
-        parts.append(f"opaque={_quote(challenge.opaque)}")
+        parts.append(f"opaque={quote(challenge.opaque)}")
     return "Digest " + ", ".join(parts)
 
 

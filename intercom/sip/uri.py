@@ -1,4 +1,4 @@
-"""SIP URIs, name-addr values, Via values and the small grammar they share.
+"""SIP URIs, name-addr values and Via values.
 
 RFC 3261 §19.1 (SIP URIs), §20.10 and §25.1 (name-addr / addr-spec), §20.42 (Via), RFC 5118
 (IPv6 references) and RFC 3581 (rport). Values are parsed once, at the edge, into frozen
@@ -12,25 +12,26 @@ RFC 4475 §3.1.1.4 asks that ``%00`` stays escaped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from intercom.sip.errors import RemoteProtocolError
+from intercom.sip.grammar import TOKEN, is_quoted_string, mask_quoted, unquote
+
+# Re-exported: message parsing reads these through this module.
+from intercom.sip.grammar import is_token as is_token
+from intercom.sip.grammar import quote as quote
+from intercom.sip.grammar import split_outside_quotes as split_outside_quotes
 
 Params = Mapping[str, str | None]
 
 _EMPTY: Params = MappingProxyType({})
-_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _HOSTNAME = re.compile(r"[A-Za-z0-9\-.]+")
 _IPV6_BODY = re.compile(r"[0-9A-Fa-f:.]+")
 _WS = re.compile(r"[ \t\r\n]")
 _DIGITS = re.compile(r"[0-9]+")
-
-
-def is_token(text: str) -> bool:
-    return _TOKEN.fullmatch(text) is not None
 
 
 def parse_uint(text: str, limit: int) -> int | None:
@@ -47,34 +48,6 @@ def parse_uint(text: str, limit: int) -> int | None:
         return None
     value = int(text)
     return value if value <= limit else None
-
-
-def split_outside_quotes(text: str, sep: str) -> Iterator[str]:
-    """Split on ``sep`` where it is not inside a quoted string or ``<...>``."""
-    depth = 0
-    quoted = False
-    escaped = False
-    start = 0
-    for i, ch in enumerate(text):
-        if quoted:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "<":
-            depth += 1
-        elif ch == ">":
-            depth = max(0, depth - 1)
-        elif ch == sep and depth == 0:
-            yield text[start:i]
-            start = i + 1
-    if quoted:
-        raise RemoteProtocolError(f"unterminated quoted string in {text!r}")
-    yield text[start:]
 
 
 def parse_params(text: str, what: str) -> dict[str, str | None]:
@@ -221,15 +194,6 @@ def parse_uri(text: str) -> Uri:
     return SipUri(host, user, port, scheme, password, params, headers)
 
 
-def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", r"\1", body)
-
-
-def quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 @dataclass(frozen=True, slots=True)
 class NameAddr:
     """A From/To/Contact/Route value: optional display name, a URI, header parameters."""
@@ -243,7 +207,7 @@ class NameAddr:
         """Both forms of RFC 3261 §20.10: ``"Name" <uri>;p=1`` and ``uri;p=1`` (params bind to the
         header, not the URI, in the second form)."""
         text = text.strip()
-        lt = _find_unquoted(text, "<")
+        lt = mask_quoted(text)[0].find("<")
         if lt < 0:
             if '"' in text:
                 raise RemoteProtocolError(f"quoted display name without <URI> in {text!r}")
@@ -258,9 +222,9 @@ class NameAddr:
         display = text[:lt].strip()
         display_name: str | None = None
         if display.startswith('"'):
-            if _quoted_end(display) != len(display):
+            if not is_quoted_string(display):
                 raise RemoteProtocolError(f"bad quoted display name in {text!r}")
-            display_name = _unquote(display)
+            display_name = unquote(display)
         elif display:
             if not all(is_token(word) for word in display.split()):
                 raise RemoteProtocolError(f"display name needs quotes: {display!r}")
@@ -283,43 +247,12 @@ class NameAddr:
         return f"{name}<{self.uri}>{format_params(self.params)}"
 
 
-def _find_unquoted(text: str, ch: str) -> int:
-    """Index of ``ch`` outside quoted strings; -1 if absent. A quote pair is skipped whole."""
-    quoted = escaped = False
-    for i, c in enumerate(text):
-        if quoted:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                quoted = False
-        elif c == ch:
-            return i
-        elif c == '"':
-            quoted = True
-    return -1
-
-
-def _quoted_end(text: str) -> int:
-    """Index just past the quoted string that ``text`` starts with; -1 if it never closes."""
-    escaped = False
-    for i in range(1, len(text)):
-        if escaped:
-            escaped = False
-        elif text[i] == "\\":
-            escaped = True
-        elif text[i] == '"':
-            return i + 1
-    return -1
-
-
 def parse_name_addr_list(value: str) -> list[NameAddr]:
     """Comma-separated name-addr values (Contact, Route, Record-Route)."""
     return [NameAddr.parse(part) for part in split_outside_quotes(value, ",") if part.strip()]
 
 
-_VIA_PROTOCOL = re.compile(r"SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+(.+)", re.I | re.S)
+_VIA_PROTOCOL = re.compile(rf"SIP\s*/\s*2\.0\s*/\s*({TOKEN})\s+(.+)", re.I | re.S)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,52 +16,11 @@ from intercom.runtime.rtp_socket import (
     Address,
     PortRangeError,
     RtpSockets,
-    parse_port_range,
 )
 
 pytestmark = pytest.mark.timeout(10)
 
 HOST = "127.0.0.1"
-
-
-# -- parse_port_range -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("10000-20000", (10000, 20000)),
-        (" 10000 - 20000 ", (10000, 20000)),
-        ("1024-1025", (1024, 1025)),
-        ("40001-40003", (40001, 40003)),  # odd low: the pair 40002/40003 fits
-        ("60000-65535", (60000, 65535)),
-    ],
-)
-def test_parse_port_range_accepts(text: str, expected: tuple[int, int]) -> None:
-    assert parse_port_range(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("", "is not a port range like 10000-20000"),
-        ("10000", "is not a port range like 10000-20000"),
-        ("10000:20000", "is not a port range like 10000-20000"),
-        ("ten-twenty", "is not a port range like 10000-20000"),
-        ("-5-10", "is not a port range like 10000-20000"),
-        ("10000-", "is not a port range like 10000-20000"),
-        ("80-2000", "must lie within 1024-65535, low before high"),
-        ("20000-10000", "must lie within 1024-65535, low before high"),
-        ("10000-10000", "must lie within 1024-65535, low before high"),
-        ("60000-70000", "must lie within 1024-65535, low before high"),
-        ("40001-40002", "holds no even/odd port pair"),
-    ],
-)
-def test_parse_port_range_refuses_with_a_readable_message(text: str, message: str) -> None:
-    with pytest.raises(ValueError) as caught:
-        parse_port_range(text)
-    assert message in str(caught.value)
-    assert repr(text) in str(caught.value)  # the message quotes what the user wrote
 
 
 # -- binding --------------------------------------------------------------------------------------

@@ -13,14 +13,11 @@ from intercom.sip.uri import (
     SipUri,
     Via,
     format_host,
-    is_token,
     parse_host_port,
     parse_name_addr_list,
     parse_params,
     parse_uint,
     parse_uri,
-    quote,
-    split_outside_quotes,
 )
 
 
@@ -164,16 +161,7 @@ def test_sip_uri_parse_refuses_other_schemes() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The small grammar
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("INVITE", True), ("!%*_+`'~-.", True), ("a b", False), ("", False), ("a,b", False),
-     ("é", False), ("a:b", False)],
-)  # fmt: skip
-def test_is_token(text: str, expected: bool) -> None:
-    assert is_token(text) is expected
+# Numbers, parameters, hosts
 
 
 @pytest.mark.parametrize(
@@ -186,17 +174,6 @@ def test_is_token(text: str, expected: bool) -> None:
 )  # fmt: skip
 def test_parse_uint(text: str, limit: int, expected: int | None) -> None:
     assert parse_uint(text, limit) == expected
-
-
-def test_split_outside_quotes() -> None:
-    text = '"a,b" <sip:x@y;p=1,2>, c, "\\"q,\\"", <d>'
-    assert list(split_outside_quotes(text, ",")) == [
-        '"a,b" <sip:x@y;p=1,2>', " c", ' "\\"q,\\""', " <d>",
-    ]  # fmt: skip
-    assert list(split_outside_quotes("", ",")) == [""]
-    assert str(error_of(lambda t: list(split_outside_quotes(t, ",")), '"open, x')) == (
-        "unterminated quoted string in '\"open, x'"
-    )
 
 
 def test_parse_params() -> None:
@@ -218,10 +195,9 @@ def test_parse_host_port(text: str, expected: tuple[str, int | None]) -> None:
     assert parse_host_port(text, "test") == expected
 
 
-def test_format_host_and_quote() -> None:
+def test_format_host() -> None:
     assert format_host("::1") == "[::1]"
     assert format_host("example.com") == "example.com"
-    assert quote('a "b" \\c') == '"a \\"b\\" \\\\c"'
 
 
 # ---------------------------------------------------------------------------------------------
