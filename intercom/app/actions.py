@@ -4,17 +4,17 @@
 ``Doorbell.next_action()`` and carries each out in order: ``PlaceCall`` -> ``ua.call`` (then
 reports the Call-ID with ``Doorbell.call_placed``), ``HangUp`` -> ``ua.hangup``,
 ``AcceptCall`` / ``RejectCall`` -> the incoming call's 200 OK or error response, ``PlayTone``
--> the door speaker, ``SetLed`` -> the status LED, ``PulseRelay`` -> the door relay. Actions are
-values: tests compare them with ``==``.
+/ ``StopTone`` -> the door speaker, ``SetLed`` -> the status LED, ``PulseRelay`` -> the door
+relay. Actions are values: tests compare them with ``==``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from intercom.feedback import LedPattern, Tone
+
 __all__ = [
-    "LED_PATTERNS",
-    "TONES",
     "AcceptCall",
     "Action",
     "HangUp",
@@ -23,12 +23,8 @@ __all__ = [
     "PulseRelay",
     "RejectCall",
     "SetLed",
+    "StopTone",
 ]
-
-TONES = ("ringback", "busy", "error", "opened", "none")
-"""Every :attr:`PlayTone.name`."""
-LED_PATTERNS = ("off", "registering", "registered", "ringing", "in-call", "error")
-"""Every :attr:`SetLed.pattern`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +64,21 @@ class RejectCall(Action):
 
 @dataclass(frozen=True, slots=True)
 class PlayTone(Action):
-    """Play a tone at the door speaker: "ringback" loops, "none" stops, others play once."""
+    """Play a tone at the door speaker: the ringback loops, the others play once."""
 
-    name: str
+    name: Tone
+
+
+@dataclass(frozen=True, slots=True)
+class StopTone(Action):
+    """Stop the tone at the door speaker (the call's audio takes it over)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SetLed(Action):
-    """Show ``pattern`` on the status LED (one of :data:`LED_PATTERNS`)."""
+    """Show ``pattern`` on the status LED."""
 
-    pattern: str
+    pattern: LedPattern
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,7 @@ from intercom.app.actions import (
     PulseRelay,
     RejectCall,
     SetLed,
+    StopTone,
 )
 from intercom.app.call_record import (
     CallRecord,
@@ -110,6 +111,7 @@ from intercom.app.door_lock import DoorLock, KeyResult
 from intercom.app.doorbell_config import DoorbellConfig
 from intercom.app.outcome import feedback_tone, outcome_of
 from intercom.app.policy import CallPolicy
+from intercom.feedback import LedPattern, Tone
 from intercom.media.dtmf import DtmfDigit
 from intercom.sip.events import (
     CallAnswered,
@@ -161,6 +163,14 @@ class RegistrationState(Enum):
     FAILED = "failed"  #: the last attempt failed; the registration retries
 
 
+_IDLE_LED = {
+    RegistrationState.DISABLED: LedPattern.REGISTERED,
+    RegistrationState.REGISTERING: LedPattern.REGISTERING,
+    RegistrationState.REGISTERED: LedPattern.REGISTERED,
+    RegistrationState.FAILED: LedPattern.ERROR,
+}
+
+
 class Doorbell:
     """The doorbell state machine (see the module docstring)."""
 
@@ -181,8 +191,8 @@ class Doorbell:
         self._last_call_id: str | None = None
         self._cooldown_until: float | None = None
         self._feedback_until: float | None = None
-        self._led: str | None = None
-        self._tone: str | None = None  # the last tone started (None: stopped or never)
+        self._led: LedPattern | None = None
+        self._tone: Tone | None = None  # the last tone started (None: stopped or never)
         self._actions: deque[Action] = deque()
         self._refresh_led()
 
@@ -224,12 +234,12 @@ class Doorbell:
         if target is None:
             logger.error("button pressed, but no call target is configured "
                          "(INTERCOM_CALL_TARGET)")  # fmt: skip
-            self._feedback("error", now)
+            self._feedback(Tone.ERROR, now)
             return False
         logger.info("button pressed: calling %s", target)
         self._call = CallRecord(outgoing=True, ring_at=now + self.config.ring_timeout)
         self.state = CallState.CALLING
-        self._set_led("ringing")
+        self._set_led(LedPattern.RINGING)
         self._actions.append(PlaceCall(target))
         return True
 
@@ -325,7 +335,7 @@ class Doorbell:
         if result is KeyResult.OPENED:
             self._open(f"by the door code in {call.label}")
         elif result in (KeyResult.WRONG, KeyResult.LOCKED_OUT):
-            self._play("error")
+            self._play(Tone.ERROR)
         elif self.lock.locked_until is not None and not call.lockout_logged:
             call.lockout_logged = True  # once per call: the keys themselves are not logged
             logger.warning("door code keys in %s ignored: locked out for %.0f s more",
@@ -397,7 +407,7 @@ class Doorbell:
             return
         self.state = CallState.RINGING
         # Early media (183 with SDP) brings the callee's own ringback: the speaker is theirs.
-        self._play("none" if event.sdp else "ringback")
+        self._play(None if event.sdp else Tone.RINGBACK)
 
     def _answered(self, call: CallRecord, now: float) -> None:
         if self.state not in (CallState.CALLING, CallState.RINGING):
@@ -431,7 +441,7 @@ class Doorbell:
         call.answer_at = now + self.config.answer_delay
         self._call = call
         self.state = CallState.RINGING
-        self._set_led("ringing")
+        self._set_led(LedPattern.RINGING)
         if self.config.answer_delay == 0:
             self._accept(call, now)
 
@@ -446,14 +456,14 @@ class Doorbell:
         call.answered_at = now
         call.end_at = now + self.config.max_call_duration
         self.state = CallState.CONNECTED
-        self._play("none")  # the call's media owns the speaker now
-        self._set_led("in-call")
+        self._play(None)  # the call's media owns the speaker now
+        self._set_led(LedPattern.IN_CALL)
 
     def _hang_up(self, call: CallRecord, reason: str, now: float) -> None:
         call.ring_at = call.answer_at = call.end_at = None
         call.give_up_at = now + ENDING_TIMEOUT
         self.state = CallState.ENDING
-        self._play("none")
+        self._play(None)
         if call.call_id is None:
             call.pending_hangup = reason
         else:
@@ -473,13 +483,13 @@ class Doorbell:
         if tone is not None:
             self._feedback(tone, now)
         else:
-            self._play("none")
+            self._play(None)
             self._refresh_led()
 
-    def _feedback(self, tone: str, now: float) -> None:
+    def _feedback(self, tone: Tone, now: float) -> None:
         self._play(tone)
         self._feedback_until = now + FEEDBACK_TIME
-        self._set_led("error")
+        self._set_led(LedPattern.ERROR)
 
     def _open(self, how: str) -> bool:
         if not self.config.has_relay:
@@ -489,31 +499,25 @@ class Doorbell:
         self.opened_count += 1
         logger.info("door opened %s", how)
         self._actions.append(PulseRelay(self.config.door_pulse))
-        self._play("opened")
+        self._play(Tone.OPENED)
         return True
 
-    def _play(self, name: str) -> None:
-        if name == "none" and self._tone is None:
+    def _play(self, tone: Tone | None) -> None:
+        """Start ``tone`` (None: stop); a running ringback is not restarted."""
+        if tone is self._tone and tone in (None, Tone.RINGBACK):
             return
-        if name == "ringback" and self._tone == "ringback":
-            return
-        self._tone = None if name == "none" else name
-        self._actions.append(PlayTone(name))
+        self._tone = tone
+        self._actions.append(StopTone() if tone is None else PlayTone(tone))
 
-    def _idle_led(self) -> str:
+    def _idle_led(self) -> LedPattern:
         if self._feedback_until is not None:
-            return "error"
-        return {
-            RegistrationState.DISABLED: "registered",
-            RegistrationState.REGISTERING: "registering",
-            RegistrationState.REGISTERED: "registered",
-            RegistrationState.FAILED: "error",
-        }[self.registration]
+            return LedPattern.ERROR
+        return _IDLE_LED[self.registration]
 
     def _refresh_led(self) -> None:
         self._set_led(self._idle_led())
 
-    def _set_led(self, pattern: str) -> None:
+    def _set_led(self, pattern: LedPattern) -> None:
         if pattern != self._led:
             self._led = pattern
             self._actions.append(SetLed(pattern))

@@ -35,6 +35,7 @@ from intercom.app.actions import (
     PulseRelay,
     RejectCall,
     SetLed,
+    StopTone,
 )
 from intercom.app.doorbell import Doorbell
 from intercom.app.doorbell_config import DoorbellConfig
@@ -312,6 +313,10 @@ class Intercom:
             media = self.media
             if media is None or not media.play_tone(action.name):  # over the call's audio
                 self.tones.play(action.name)  # or alone on the idle speaker
+        elif isinstance(action, StopTone):
+            if self.media is not None:
+                self.media.play_tone(None)
+            self.tones.stop()
         elif isinstance(action, SetLed):
             if hardware.led is not None:
                 hardware.led.show(action.pattern)

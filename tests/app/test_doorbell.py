@@ -17,6 +17,7 @@ from intercom.app.actions import (
     PulseRelay,
     RejectCall,
     SetLed,
+    StopTone,
 )
 from intercom.app.door_lock import ENTRY_TIMEOUT
 from intercom.app.doorbell import ENDING_TIMEOUT, FEEDBACK_TIME, Doorbell
@@ -266,9 +267,7 @@ def test_early_media_owns_the_speaker(bell):
     assert bell.event(CallProgressed("c1", 183, "Session Progress", 1, b"v=0\r\n")) == []
     assert bell.state == "ringing"
     assert bell.event(CallProgressed("c1", 180, "Ringing", 2)) == [PlayTone("ringback")]
-    assert bell.event(CallProgressed("c1", 183, "Session Progress", 2, b"v=1\r\n")) == [
-        PlayTone("none")
-    ]
+    assert bell.event(CallProgressed("c1", 183, "Session Progress", 2, b"v=1\r\n")) == [StopTone()]
 
 
 def test_answer_stops_ringback_and_starts_call_limit(bell):
@@ -276,7 +275,7 @@ def test_answer_stops_ringback_and_starts_call_limit(bell):
     bell.event(CallProgressed("c1", 180, "Ringing", 1))
     bell.at(4.0)
     assert bell.event(CallAnswered("c1", None, "<sip:family@pbx.example>")) == [
-        PlayTone("none"),
+        StopTone(),
         SetLed("in-call"),
     ]
     assert bell.state == "connected"
@@ -300,7 +299,7 @@ def test_ring_timeout_cancels_as_no_answer(bell):
     bell.placed()
     bell.event(CallProgressed("c1", 180, "Ringing", 1))
     assert bell.advance(29.9) == []
-    assert bell.advance(30.0) == [PlayTone("none"), HangUp("c1", "ring timeout")]
+    assert bell.advance(30.0) == [StopTone(), HangUp("c1", "ring timeout")]
     assert bell.state == "ending"
     assert bell.bell.press(30.5) is False
     # the CANCEL's 487 (RFC 3261 §9.1) ends it
@@ -414,7 +413,7 @@ def test_hangup_while_ringing_cancels(bell):
     bell.placed()
     bell.event(CallProgressed("c1", 180, "Ringing", 1))
     assert bell.bell.hangup_request(1.0) is True
-    assert bell.drain() == [PlayTone("none"), HangUp("c1", "hung up")]
+    assert bell.drain() == [StopTone(), HangUp("c1", "hung up")]
     assert bell.state == "ending"
     assert bell.event(CallFailed("c1", 487, "cancelled")) == [SetLed("registered")]  # no tone
     assert bell.bell.status()["last_call"]["outcome"] == "cancelled"

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from intercom.feedback import Tone
 from intercom.hw.audio import AudioSink, AudioSource
 from intercom.hw.audio_files import NullSink, NullSource, ToneSource
 from intercom.media.dtmf import DtmfDigit
@@ -618,16 +619,16 @@ def test_a_tone_during_a_call_is_laid_over_the_call_audio_on_the_same_speaker() 
         rng=random.Random(82),
         open_audio=lambda rate: (ToneSource(400, rate), NullSink(rate)),
     )
-    assert not door.play_tone("opened")  # no call: the caller plays it on the idle speaker
+    assert not door.play_tone(Tone.OPENED)  # no call: the caller plays it on the idle speaker
 
     async def main() -> int:
         _connect(door, phone, "cue@test")
         await asyncio.sleep(0.6)
         (speaker,) = speakers
         before = len(speaker.frames)
-        assert door.play_tone("opened")
+        assert door.play_tone(Tone.OPENED)
         await asyncio.sleep(0.6)
-        assert not door.play_tone("none")  # stopping is always also passed on
+        assert not door.play_tone(None)  # stopping is always also passed on
         door.close_all()
         phone.close_all()
         return before

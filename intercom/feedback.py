@@ -1,0 +1,29 @@
+"""What the door shows and plays: the names the doorbell, the hardware and the media share.
+
+A leaf module (it imports nothing from ``intercom``), below every layer: the doorbell
+(:mod:`intercom.app`) chooses a :class:`Tone` or an :class:`LedPattern`, the media
+(:mod:`intercom.media.tones`) holds each tone's cadence and the hardware (:mod:`intercom.hw.gpio`)
+each pattern's blink, keyed by these enums.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["LedPattern", "Tone"]
+
+
+class Tone(StrEnum):
+    RINGBACK = "ringback"  #: loops while the phones ring
+    BUSY = "busy"  #: the call was refused
+    ERROR = "error"  #: the call failed, or a wrong door code
+    OPENED = "opened"  #: the door opens
+
+
+class LedPattern(StrEnum):
+    OFF = "off"
+    REGISTERING = "registering"
+    REGISTERED = "registered"  #: also with no server: direct calls, ready
+    RINGING = "ringing"
+    IN_CALL = "in-call"
+    ERROR = "error"
