@@ -1,11 +1,11 @@
 """What the doorbell asks the runtime to do: one frozen dataclass per action.
 
 :class:`intercom.app.doorbell.Doorbell` queues these; the runtime drains them with
-``Doorbell.next_action()`` and carries each out in order: ``PlaceCall`` -> ``ua.call`` (then
-reports the Call-ID with ``Doorbell.call_placed``), ``HangUp`` -> ``ua.hangup``,
-``AcceptCall`` / ``RejectCall`` -> the incoming call's 200 OK or error response, ``PlayTone``
-/ ``StopTone`` -> the door speaker, ``SetLed`` -> the status LED, ``PulseRelay`` -> the door
-relay. Actions are values: tests compare them with ``==``.
+``Doorbell.next_action()`` and carries each out in order: ``PlaceCall`` -> ``ua.call`` with
+the Call-ID the doorbell drew, ``HangUp`` -> ``ua.hangup``, ``AcceptCall`` / ``RejectCall`` ->
+the incoming call's 200 OK or error response, ``PlayTone`` / ``StopTone`` -> the door speaker,
+``SetLed`` -> the status LED, ``PulseRelay`` -> the door relay. Actions are values: tests
+compare them with ``==``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from intercom.feedback import LedPattern, Tone
+from intercom.sip.uri import SipUri
 
 __all__ = [
     "AcceptCall",
@@ -34,9 +35,10 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class PlaceCall(Action):
-    """Call ``target``; report the Call-ID with ``Doorbell.call_placed``."""
+    """Call ``target`` with the Call-ID ``call_id`` (the doorbell drew it)."""
 
-    target: str
+    target: SipUri
+    call_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,8 @@ from intercom.app.settings_keys import (
 )
 from intercom.app.settings_parse import MAX_DOOR_PULSE, GpioMode, Transport, ValueParser
 from intercom.errors import IntercomError
+from intercom.sip.locate import HostPort
+from intercom.sip.uri import SipUri
 
 __all__ = [
     "KEYS",
@@ -77,6 +79,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_BIND = HostPort("0.0.0.0", 5060)
+"""Every IPv4 address, the SIP port."""
 _HIDDEN = "***"
 _NOT_SET = "(not set)"
 
@@ -101,14 +105,14 @@ class Settings:
     or :meth:`from_env`; constructing one directly skips all checks (for tests)."""
 
     # SIP account
-    sip_server: str = ""  #: registrar/proxy host[:port]; "": no registration, direct calls
+    sip_server: HostPort | None = None  #: registrar/proxy; None: no registration, direct calls
     sip_user: str = ""  #: the account's user name; required with a server
     sip_password: str | None = field(default=None, repr=False)  #: None: no password
     sip_auth_user: str | None = None  #: digest user name when it differs from sip_user
     sip_expires: int = 600  #: requested registration lifetime, seconds
-    sip_outbound_proxy: str = ""  #: host[:port] every request goes through; "": none
+    sip_outbound_proxy: HostPort | None = None  #: where every request goes through; None: none
     # call
-    call_target: str | None = None  #: SIP URI, user@host or user name at the server
+    call_target: SipUri | None = None  #: the one-number (a bare user name: at the server)
     ring_timeout: float = 30.0  #: seconds before an unanswered call is cancelled
     max_call_duration: float = 180.0  #: seconds before an answered call is ended
     cooldown: float = 5.0  #: seconds after a call during which a press calls nobody
@@ -131,7 +135,7 @@ class Settings:
     codecs: tuple[str, ...] = ("G722", "PCMU", "PCMA")  #: in order of preference
     # network and media
     sip_transport: Transport = "udp"  #: transport of requests to the server
-    sip_bind: str = "0.0.0.0:5060"  #: local "address:port", always with the port
+    sip_bind: HostPort = DEFAULT_BIND  #: local address and port (0: any free)
     trusted_hosts: tuple[str, ...] = ()  #: addresses or networks calls may come in from
     rtp_ports: tuple[int, int] = (10000, 20000)  #: lowest and highest RTP/RTCP port
     media_timeout: float = 30.0  #: seconds without media before a call is ended

@@ -26,7 +26,7 @@ from intercom.app.policy import AllowedCaller, parse_networks
 from intercom.app.settings_keys import SECRET_KEYS
 from intercom.media.codecs import parse_codec_list
 from intercom.sip.errors import RemoteProtocolError
-from intercom.sip.locate import parse_hostport
+from intercom.sip.locate import HostPort
 from intercom.sip.uri import SipUri, parse_uri
 
 __all__ = [
@@ -192,23 +192,22 @@ class ValueParser:
 
     # -- SIP --------------------------------------------------------------------------------
 
-    def host_port(self, key: str) -> str:
-        """``host[:port]`` of a server or proxy, as written; "" when not set."""
+    def host_port(self, key: str) -> HostPort | None:
+        """``host[:port]`` of a server or proxy; None when not set."""
         text = self.text(key)
         if text is None:
-            return ""
+            return None
         if text.lower().startswith(("sip:", "sips:")):
             self.problem(key, f"{text!r} is a URI; write only host[:port], e.g. pbx.example.net")
-            return ""
+            return None
         try:
-            parse_hostport(text)
+            return HostPort.parse(text)
         except ValueError as exc:
             detail = str(exc).removeprefix(f"invalid host:port {text!r}: ")
             self.problem(key, f"{text!r} is not host[:port]: {detail}")
-            return ""
-        return text
+            return None
 
-    def sip_user(self, server: str) -> str:
+    def sip_user(self, server: HostPort | None) -> str:
         key = "INTERCOM_SIP_USER"
         text = self.text(key)
         if text is None:
@@ -240,7 +239,9 @@ class ValueParser:
             return None
         return text
 
-    def call_target(self, server: str) -> str | None:
+    def call_target(self, server: HostPort | None) -> SipUri | None:
+        """The one-number as the URI it calls: ``user@host`` gets ``sip:``, and a bare user
+        name means that user at the server (the only place this rule lives)."""
         key = "INTERCOM_CALL_TARGET"
         text = self.text(key)
         if text is None:
@@ -257,20 +258,21 @@ class ValueParser:
                     key, f"{text!r} is not a SIP URI (sip:user@host), user@host or user name"
                 )
                 return None
-            return text
+            return uri
         if not _SIP_USER.fullmatch(text) or ":" in text:
             self.problem(key, f"{text!r} is not a SIP URI (sip:user@host), user@host or user name")
             return None
-        if not server and not self.text("INTERCOM_SIP_SERVER"):
-            self.problem(
-                key,
-                f"{text!r} is a user name at the server, but INTERCOM_SIP_SERVER "
-                f"is empty; write a SIP URI such as sip:{text}@192.168.1.20",
-            )
+        if server is None:
+            if not self.text("INTERCOM_SIP_SERVER"):  # else the server's own problem says it
+                self.problem(
+                    key,
+                    f"{text!r} is a user name at the server, but INTERCOM_SIP_SERVER "
+                    f"is empty; write a SIP URI such as sip:{text}@192.168.1.20",
+                )
             return None
-        return text
+        return SipUri(server.host, text, server.port)
 
-    def allowed_callers(self, home: str) -> tuple[str, ...]:
+    def allowed_callers(self, home: HostPort | None) -> tuple[str, ...]:
         """The entries; a bare user name means that user at ``home`` (the SIP server or the
         outbound proxy), so without one it must be written user@host."""
         key = "INTERCOM_ALLOWED_CALLERS"
@@ -355,7 +357,7 @@ class ValueParser:
 
     # -- network ----------------------------------------------------------------------------
 
-    def bind(self, default: str) -> str:
+    def bind(self, default: HostPort) -> HostPort:
         """``address[:port]`` to listen on, normalised to ``address:port`` (``[v6]:port``);
         port 0 means any free port."""
         key = "INTERCOM_SIP_BIND"
@@ -393,7 +395,7 @@ class ValueParser:
                 self.problem(key, f"{text!r} has no valid port (0-65535 after the last ':')")
                 return default
             port = int(port_text)
-        return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+        return HostPort(str(address), port)
 
     def trusted_hosts(self) -> tuple[str, ...]:
         key = "INTERCOM_TRUSTED_HOSTS"

@@ -17,8 +17,9 @@ import ipaddress
 import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
@@ -27,16 +28,18 @@ from intercom.sip.events import (
     RegistrationFailed,
     Unregistered,
 )
-from intercom.sip.locate import is_ip_literal, parse_hostport
+from intercom.sip.locate import HostPort, is_ip_literal
 from intercom.sip.registration import RegistrationConfig
 from intercom.sip.session import AnswerOffer
-from intercom.sip.uri import SipUri, parse_uri
+from intercom.sip.uri import SipUri
 
 from .resolver import DnsBackend, ResolveError, SystemDnsBackend, resolve
 from .transport import SipTransport
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_BIND = HostPort("0.0.0.0", 5060)
+"""Every IPv4 address, the SIP port."""
 EVENTS_KEPT = 256
 """Events kept in :attr:`UserAgent.events` for a reader; an application that takes them through
 ``on_event`` never reads the queue, so the oldest are dropped beyond this."""
@@ -46,14 +49,14 @@ EVENTS_KEPT = 256
 class UaConfig:
     """What the user agent needs from the settings."""
 
-    bind: str = "0.0.0.0:5060"
-    server: str = ""  # registrar/proxy host[:port]; empty: no registration
+    bind: HostPort = DEFAULT_BIND  # port 0: any free port
+    server: HostPort | None = None  # registrar/proxy; None: no registration
     transport: str = "udp"
     user: str = "intercom"
     password: str | None = None
     auth_user: str | None = None
     expires: int = 600
-    outbound_proxy: str = ""
+    outbound_proxy: HostPort | None = None
     keepalive_interval: float | None = 25.0
     advertised_host: str | None = None  # IP to write in Via/Contact; default: found by routing
     is_trusted_source: Callable[[str], bool] | None = None
@@ -61,7 +64,7 @@ class UaConfig:
     (the application's policy: the server's addresses, trusted hosts). None: everyone may."""
 
     def __repr__(self) -> str:
-        return f"UaConfig(bind={self.bind!r}, server={self.server!r}, user={self.user!r})"
+        return f"UaConfig(bind='{self.bind}', server='{self.server or ''}', user={self.user!r})"
 
 
 def _no_media(call_id: str, offer: bytes) -> bytes | None:
@@ -101,6 +104,7 @@ class UserAgent:
         self._server_port: int | None = None
         self._server_addresses: list[str] = []  # every address the server resolved to
         self._outbound: Address | None = None
+        self._hangups: dict[str, str | None] = {}  # calls resolving their target: hung up?
 
     @property
     def endpoint(self) -> Endpoint:
@@ -115,18 +119,18 @@ class UserAgent:
     async def start(self) -> None:
         """Listen, resolve the server, and send the first REGISTER (when a server is set)."""
         self._loop = asyncio.get_running_loop()
-        bind_host, bind_port = parse_bind(self.config.bind)
-        await self._transport.start(bind_host, bind_port)
+        bind_host = self.config.bind.host
+        await self._transport.start(bind_host, self.config.bind.port or 0)
         host_addresses: dict[str, Address] = {}
         outbound: Address | None = None
-        if self.config.server:
-            self._server_host, self._server_port = parse_hostport(self.config.server)
+        server, proxy = self.config.server, self.config.outbound_proxy
+        if server is not None:
+            self._server_host, self._server_port = server.host, server.port
             address = await self._resolve_server()
             if address is not None:
                 host_addresses[self._server_host] = address
-        if self.config.outbound_proxy:
-            host, port = parse_hostport(self.config.outbound_proxy)
-            outbound = self._outbound = await self._resolve(host, port)
+        if proxy is not None:
+            outbound = self._outbound = await self._resolve(proxy.host, proxy.port)
             self._report_server_addresses()
         peer = outbound or next(iter(host_addresses.values()), None)
         local_host = self.config.advertised_host or _local_address_towards(bind_host, peer)
@@ -161,7 +165,7 @@ class UserAgent:
         if self.config.transport != "udp":
             registrar = registrar.with_params(transport=self.config.transport)
         config = RegistrationConfig(
-            registrar=self.config.server,
+            registrar=str(self.config.server),
             registrar_uri=registrar,
             aor=SipUri(self._server_host, self.config.user, self._server_port),
             expires=self.config.expires,
@@ -197,35 +201,63 @@ class UserAgent:
 
     # -- commands -------------------------------------------------------------------------
 
-    async def call(self, target: str, offer: bytes | None) -> str:
-        """Place a call; returns its Call-ID. ``target`` is a SIP URI or a user at the server."""
-        uri = self.target_uri(target)
-        host = uri.params.get("maddr") or uri.host
-        endpoint = self.endpoint
-        if not is_ip_literal(host) and host not in endpoint.config.host_addresses:
-            address = await self._resolve(host, uri.port)
-            if address is not None:
-                endpoint.config.host_addresses[host] = address
-        call = endpoint.call(uri, offer, self._now(), display=target)
-        self._transmit()
-        return call.call_id
+    def call(
+        self,
+        target: SipUri,
+        offer: bytes | None,
+        *,
+        call_id: str | None = None,
+        on_sent: Callable[[str], None] | None = None,
+    ) -> str:
+        """Place a call to ``target``; returns its Call-ID (``call_id``, or a new one) at once.
 
-    def target_uri(self, target: str) -> SipUri:
-        """``sip:user@host``, ``user@host`` or a bare user name at the configured server."""
-        text = target.strip()
-        if not text.startswith(("sip:", "sips:")):
-            if "@" not in text:
-                if not self._server_host:
-                    raise ValueError(f"{target!r} is not a SIP URI and no server is configured")
-                text = f"{text}@{self.config.server}"
-            text = "sip:" + text
-        uri = parse_uri(text)
-        if not isinstance(uri, SipUri):
-            raise ValueError(f"{target!r} is not a SIP URI")
-        return uri
+        The INVITE leaves once the target's host is resolved (RFC 3263), at once for an IP
+        address or a host already known; ``on_sent(call_id)`` runs just after it left. A
+        hang-up in between is carried out once the INVITE is out (a CANCEL, RFC 3261 §9.1).
+        """
+        endpoint = self.endpoint
+        call_id = call_id or endpoint.ids.call_id()
+        host = target.params.get("maddr") or target.host
+        if is_ip_literal(host) or host in endpoint.config.host_addresses:
+            self._invite(target, offer, call_id, on_sent)
+        else:
+            self._hangups[call_id] = None
+            self._spawn(self._resolve_and_invite(host, target, offer, call_id, on_sent))
+        return call_id
+
+    async def _resolve_and_invite(
+        self,
+        host: str,
+        target: SipUri,
+        offer: bytes | None,
+        call_id: str,
+        on_sent: Callable[[str], None] | None,
+    ) -> None:
+        address = await self._resolve(host, target.port)
+        if address is not None:
+            self.endpoint.config.host_addresses[host] = address
+        self._invite(target, offer, call_id, on_sent)
+
+    def _invite(
+        self,
+        target: SipUri,
+        offer: bytes | None,
+        call_id: str,
+        on_sent: Callable[[str], None] | None,
+    ) -> None:
+        self.endpoint.call(target, offer, self._now(), call_id=call_id)
+        if on_sent is not None:
+            on_sent(call_id)
+        reason = self._hangups.pop(call_id, None)
+        if reason is not None:  # hung up while the target was being resolved
+            self.endpoint.hangup(call_id, self._now(), reason)
+        self._transmit()
 
     def hangup(self, call_id: str, reason: str = "hung up") -> bool:
         """End a call (BYE, CANCEL or 480); ``reason`` names why in CallEnded ("media timeout")."""
+        if call_id in self._hangups:  # its INVITE waits for DNS: cancelled once sent
+            self._hangups[call_id] = reason
+            return True
         done = self.endpoint.hangup(call_id, self._now(), reason)
         self._transmit()
         return done
@@ -305,6 +337,12 @@ class UserAgent:
                 assert self._loop is not None
                 self._timer = self._loop.call_at(deadline, self._on_timer)
 
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _resolve(self, host: str, port: int | None) -> Address | None:
         try:
             targets = await resolve(host, port, self.config.transport, backend=self._dns)
@@ -341,15 +379,6 @@ class UserAgent:
         address = await self._resolve_server()
         if address is not None:
             self._endpoint.config.host_addresses[self._server_host] = address
-
-
-def parse_bind(text: str) -> tuple[str, int]:
-    """``host[:port]`` where port 0 (any free port) is allowed, unlike for a server."""
-    if text.endswith(":0"):
-        host, _ = parse_hostport(text[:-2])
-        return host, 0
-    host, port = parse_hostport(text, 5060)
-    return host, port or 5060
 
 
 def _local_address_towards(bind_host: str, peer: Address | None) -> str:

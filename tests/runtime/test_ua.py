@@ -9,15 +9,17 @@ import pytest
 
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, IncomingCallReceived
+from intercom.sip.locate import HostPort
 from intercom.sip.message import Response, parse_message
+from intercom.sip.uri import SipUri
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
 
 
 async def call_and_hang_up(transport: str, *, callee_hangs_up: bool) -> None:
-    door = UserAgent(UaConfig(bind="127.0.0.1:0", user="door", transport=transport))
+    door = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0), user="door", transport=transport))
     phone = UserAgent(
-        UaConfig(bind="127.0.0.1:0", user="phone"), answer_offer=lambda call_id, o: SDP
+        UaConfig(bind=HostPort("127.0.0.1", 0), user="phone"), answer_offer=lambda call_id, o: SDP
     )
     await door.start()
     await phone.start()
@@ -25,7 +27,7 @@ async def call_and_hang_up(transport: str, *, callee_hangs_up: bool) -> None:
         target = f"sip:phone@127.0.0.1:{phone.local_port}"
         if transport == "tcp":
             target += ";transport=tcp"
-        call_id = await door.call(target, SDP)
+        call_id = door.call(SipUri.parse(target), SDP)
         incoming = await phone.wait_for(IncomingCallReceived, 5)
         assert isinstance(incoming, IncomingCallReceived)
         assert incoming.sdp == SDP and incoming.source_host == "127.0.0.1"
@@ -53,7 +55,7 @@ def test_call_between_two_user_agents(transport: str, callee_hangs_up: bool) -> 
 
 def test_options_and_garbage_over_udp() -> None:
     async def main() -> tuple[bytes, bytes]:
-        ua = UserAgent(UaConfig(bind="127.0.0.1:0"))
+        ua = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0)))
         await ua.start()
         loop = asyncio.get_running_loop()
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -94,7 +96,7 @@ def test_the_event_queue_keeps_only_the_newest_events_when_nobody_reads_it() -> 
     from intercom.sip.events import RegistrationSucceeded
 
     seen: list[object] = []
-    agent = UserAgent(UaConfig(bind="127.0.0.1:0"), on_event=seen.append)
+    agent = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0)), on_event=seen.append)
 
     class Endpoint:
         events = [RegistrationSucceeded("pbx", n) for n in range(ua_module.EVENTS_KEPT + 50)]
