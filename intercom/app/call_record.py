@@ -10,24 +10,10 @@ When the call is over the doorbell keeps only its :class:`LastCall`, the ``last_
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Protocol
 
-__all__ = ["CallRecord", "LastCall", "StatsLike"]
+from intercom.media.stream import StreamStats
 
-
-class StatsLike(Protocol):
-    """The figures ``Doorbell.call_stats`` reads (``intercom.media.stream.StreamStats``)."""
-
-    @property
-    def codec(self) -> str: ...
-    @property
-    def packets_sent(self) -> int: ...
-    @property
-    def packets_received(self) -> int: ...
-    @property
-    def packets_lost(self) -> int: ...
-    @property
-    def jitter_ms(self) -> float: ...
+__all__ = ["CallRecord", "LastCall"]
 
 
 @dataclass(slots=True)
@@ -39,7 +25,7 @@ class CallRecord:
     deadline: float | None = None  # when the state's timeout input fires
     answered_at: float | None = None
     outcome: str | None = None  # set when we end the call ourselves: "no-answer", "cancelled"
-    stats: StatsLike | None = None
+    stats: StreamStats | None = None
     lockout_logged: bool = False
 
     @property
@@ -69,7 +55,7 @@ class LastCall:
         last = cls(outcome=outcome, duration=duration)
         return last if call is None or call.stats is None else last.with_stats(call.stats)
 
-    def with_stats(self, stats: StatsLike) -> LastCall:
+    def with_stats(self, stats: StreamStats) -> LastCall:
         return replace(
             self, codec=stats.codec, packets_sent=stats.packets_sent,
             packets_received=stats.packets_received, packets_lost=stats.packets_lost,

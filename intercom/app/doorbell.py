@@ -11,65 +11,27 @@ when it is due. Nothing here touches a socket, a pin, a clock or a thread; the C
 it places comes from the injected ``new_call_id``; logging is the only side effect.
 
 One call at a time. Every transition is a row of :data:`TRANSITIONS`, as in h11's
-``_state.py``: (state, input) -> (next state, the handler queuing its actions). An input a state
-has no row for is ignored with a debug line. Each state but IDLE has one deadline, and when it
-passes, the state's input of :data:`TIMEOUTS` arrives. The table, as
-:func:`render_transitions` writes it (a test holds this copy to it)::
-
-    IDLE       press                  -> CALLING    place call
-    IDLE       incoming call          -> ANSWERING  ring in
-    CALLING    progress               -> RINGING    ringback
-    CALLING    answer                 -> CONNECTED  answered
-    CALLING    failure                -> IDLE       failed
-    CALLING    start failed           -> IDLE       not started
-    CALLING    end                    -> IDLE       ended
-    CALLING    ring timeout           -> ENDING     no answer
-    CALLING    hangup request         -> ENDING     cancel
-    RINGING    progress               -> RINGING    ringback
-    RINGING    answer                 -> CONNECTED  answered
-    RINGING    failure                -> IDLE       failed
-    RINGING    end                    -> IDLE       ended
-    RINGING    ring timeout           -> ENDING     no answer
-    RINGING    hangup request         -> ENDING     cancel
-    ANSWERING  answer delay           -> CONNECTED  accept
-    ANSWERING  caller cancelled       -> IDLE       caller cancelled
-    ANSWERING  end                    -> IDLE       ended
-    ANSWERING  hangup request         -> IDLE       refuse
-    CONNECTED  failure                -> IDLE       failed
-    CONNECTED  end                    -> IDLE       ended
-    CONNECTED  max call duration      -> ENDING     time up
-    CONNECTED  media timeout          -> ENDING     no media
-    CONNECTED  hangup request         -> ENDING     hang up on request
-    ENDING     failure                -> IDLE       failed
-    ENDING     start failed           -> IDLE       not started
-    ENDING     end                    -> IDLE       ended
-    ENDING     ending timeout         -> IDLE       give up
+``_state.py``: state -> input -> (next state, the handler queuing the row's actions); the table
+is the diagram. An input a state has no row for is ignored with a debug line. Each state but
+IDLE has one deadline; when it passes, the state's input of :data:`TIMEOUTS` arrives.
 
 The rules the handlers and the few explicit checks add:
 
-* **Press.** A press while a call is under way does nothing (a bouncing button never makes two
-  calls), nor does one within ``cooldown`` seconds after a call ended. Without a target the
-  door plays the error tone and the LED shows "error" for :data:`FEEDBACK_TIME`. The ring
-  timeout counts from the press.
-* **Ringing.** A 180/183 plays the ringback at the door; with early media (a 183 with SDP) the
-  callee's audio owns the speaker instead. The ring timeout and ``intercom hangup`` cancel the
-  call: ``HangUp``, which the user agent turns into a CANCEL (RFC 3261 §9.1).
-* **Outcomes** (:mod:`intercom.app.outcome`): a failure plays the busy or error tone of its
-  outcome and shows "error"; a call we cancelled on request ends "cancelled", silently.
-* **Talking.** The answer starts the ``max_call_duration`` timer; it, a media timeout or
-  ``intercom hangup`` send a BYE (RFC 3261 §15.1.1). After our ``HangUp`` the doorbell waits in
-  ENDING for the CANCEL's 487 or the end, at most :data:`ENDING_TIMEOUT`.
-* **Incoming calls** (design.md, "Security"). An INVITE is considered only from the SIP
-  server's addresses or ``trusted_hosts`` and only when its identity (P-Asserted-Identity, else
-  From) is an allowed caller; anything else gets 403 (:mod:`intercom.app.policy`), an allowed
-  call while busy 486, both without a trace in ``status``. An allowed call rings (ANSWERING,
-  shown as "ringing") for ``answer_delay`` and is then accepted.
-* **Door code.** DTMF keys count only inside the current, connected call; a correct code pulses
-  the relay and plays "opened", wrong codes count towards a lockout that outlives the call
-  (:mod:`intercom.app.door_lock`). ``intercom open`` pulses the relay as a correct code would.
-* **LED.** Idle, it shows the registration ("registered" also without a server: direct calls
-  only, the door is ready); during a call "ringing" or "in-call". A ``SetLed`` is queued only
-  when the pattern changes; the constructor queues the first.
+* **Press.** A press during a call, or within ``cooldown`` seconds after one, does nothing (a
+  bouncing button never makes two calls); without a target it only shows the error feedback.
+* **Outgoing.** The ring timeout counts from the press and, like ``intercom hangup``, cancels
+  the call: ``HangUp``, a CANCEL (RFC 3261 §9.1). A 180/183 plays the ringback unless it brings
+  early media. The answer arms ``max_call_duration``; it, a media timeout or ``intercom hangup``
+  end the call with a BYE (RFC 3261 §15.1.1). ENDING waits for the 487 or the end, at most
+  :data:`ENDING_TIMEOUT`. A failure plays its outcome's tone (:mod:`intercom.app.outcome`).
+* **Incoming** (design.md, "Security"). Only from the SIP server's addresses or
+  ``trusted_hosts``, and only an allowed identity (P-Asserted-Identity, else From): else 403
+  (:mod:`intercom.app.policy`); 486 while busy; neither leaves a trace in ``status``. An allowed
+  call rings for ``answer_delay`` (ANSWERING, shown as "ringing") and is then accepted.
+* **Door code.** Keys count only in the connected call; a correct code pulses the relay, wrong
+  ones count towards a lockout that outlives the call (:mod:`intercom.app.door_lock`).
+* **LED.** Idle, the registration ("registered" also without a server); in a call "ringing"
+  or "in-call". A ``SetLed`` is queued only when the pattern changes.
 
 What is kept of a call is in :mod:`intercom.app.call_record`; the status object is rendered by
 :mod:`intercom.app.status` from :meth:`Doorbell.snapshot`.
@@ -94,7 +56,7 @@ from intercom.app.actions import (
     SetLed,
     StopTone,
 )
-from intercom.app.call_record import CallRecord, LastCall, StatsLike
+from intercom.app.call_record import CallRecord, LastCall
 from intercom.app.door_lock import DoorLock, KeyResult
 from intercom.app.outcome import feedback_tone, outcome_of
 from intercom.app.policy import CallPolicy, parse_networks
@@ -102,6 +64,7 @@ from intercom.app.settings import Settings
 from intercom.app.status import DoorbellStatus
 from intercom.feedback import LedPattern, Tone
 from intercom.media.dtmf import DtmfDigit
+from intercom.media.stream import StreamStats
 from intercom.sip.events import (
     CallAnswered,
     CallEnded,
@@ -125,7 +88,6 @@ __all__ = [
     "Doorbell",
     "Input",
     "RegistrationState",
-    "render_transitions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -223,9 +185,7 @@ class Doorbell:
             parse_networks(settings.trusted_hosts),
             [server.host for server in servers if server is not None],  # a bare name's home
         )
-        self.lock = DoorLock(
-            settings.door_code or None, settings.door_code_attempts, settings.door_lockout
-        )
+        self.lock = DoorLock(settings.door_code, settings.door_code_attempts, settings.door_lockout)
         self.state = CallState.IDLE
         self.registration = (
             RegistrationState.REGISTERING if settings.sip_server else RegistrationState.DISABLED
@@ -250,10 +210,8 @@ class Doorbell:
 
     def get_timer(self) -> float | None:
         """The next deadline at which :meth:`handle_timer` has something to do."""
-        call = self._call
-        deadlines = [self._feedback_until, self.lock.get_timer()]
-        if call is not None:
-            deadlines.append(call.deadline)
+        call = self._call.deadline if self._call is not None else None
+        deadlines = [self._feedback_until, self.lock.get_timer(), call]
         return min((t for t in deadlines if t is not None), default=None)
 
     def snapshot(self) -> DoorbellStatus:
@@ -346,7 +304,7 @@ class Doorbell:
         if self._ours(call_id):
             self._step(Input.MEDIA_TIMEOUT, now)
 
-    def call_stats(self, call_id: str, stats: StatsLike) -> None:
+    def call_stats(self, call_id: str, stats: StreamStats) -> None:
         """The media figures of a call (during it, or once its media closed)."""
         if call_id == self._last_call_id:
             self.last_call = self.last_call.with_stats(stats)
@@ -594,13 +552,3 @@ TRANSITIONS: dict[CallState, dict[Input, tuple[CallState, Handler]]] = {
     },
 }
 """state -> input -> (next state, handler); what is not here is ignored."""
-
-
-def render_transitions() -> str:
-    """:data:`TRANSITIONS` as the lines of the module docstring's table."""
-    return "\n".join(
-        f"{state.name:<10} {kind.value:<22} -> {target.name:<10} "
-        + handler.__name__.strip("_").replace("_", " ")
-        for state, row in TRANSITIONS.items()
-        for kind, (target, handler) in row.items()
-    )

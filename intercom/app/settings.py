@@ -63,7 +63,15 @@ from intercom.app.settings_keys import (
     near_miss,
     unknown_key_problem,
 )
-from intercom.app.settings_parse import MAX_DOOR_PULSE, GpioMode, Transport, ValueParser
+from intercom.app.settings_parse import (
+    GPIO_MODES,
+    LOG_LEVELS,
+    MAX_DOOR_PULSE,
+    TRANSPORTS,
+    GpioMode,
+    Transport,
+    ValueParser,
+)
 from intercom.errors import IntercomError
 from intercom.sip.locate import HostPort
 from intercom.sip.uri import SipUri
@@ -309,7 +317,7 @@ def _read_all(check: ValueParser) -> Settings:
             "INTERCOM_DOOR_CODE_ATTEMPTS", d.door_code_attempts, 1, 1000
         ),
         door_lockout=check.seconds("INTERCOM_DOOR_LOCKOUT", d.door_lockout),
-        gpio=check.gpio(),
+        gpio=check.choice("INTERCOM_GPIO", GPIO_MODES, d.gpio),
         button_pin=check.button_pin(d.button_pin),
         led_pin=check.pin("INTERCOM_LED_PIN", None),
         door_relay_pin=relay_pin,
@@ -317,14 +325,14 @@ def _read_all(check: ValueParser) -> Settings:
         audio_input=check.audio("INTERCOM_AUDIO_INPUT", output=False),
         audio_output=check.audio("INTERCOM_AUDIO_OUTPUT", output=True),
         codecs=check.codecs(d.codecs),
-        sip_transport=check.transport(),
+        sip_transport=check.choice("INTERCOM_SIP_TRANSPORT", TRANSPORTS, d.sip_transport),
         sip_bind=check.bind(d.sip_bind),
         trusted_hosts=check.trusted_hosts(),
         rtp_ports=check.rtp_ports(d.rtp_ports),
         media_timeout=check.seconds("INTERCOM_MEDIA_TIMEOUT", d.media_timeout, positive=True),
         control_socket=check.control_socket(d.control_socket),
         state_dir=check.absolute_path("INTERCOM_STATE_DIR", d.state_dir),
-        log_level=check.log_level(d.log_level),
+        log_level=check.choice("INTERCOM_LOG_LEVEL", LOG_LEVELS, d.log_level),
     )
     _distinct_pins(check, settings)
     _cross_warnings(check, settings)

@@ -20,7 +20,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypeVar, get_args
 
 from intercom.app.policy import AllowedCaller, parse_networks
 from intercom.app.settings_keys import SECRET_KEYS
@@ -31,10 +31,12 @@ from intercom.sip.uri import SipUri, parse_uri
 
 __all__ = [
     "DOOR_CODE_LENGTH",
+    "GPIO_MODES",
     "LOG_LEVELS",
     "MAX_DOOR_PULSE",
     "MAX_PIN",
     "MAX_SOCKET_PATH",
+    "TRANSPORTS",
     "GpioMode",
     "Transport",
     "ValueParser",
@@ -42,6 +44,9 @@ __all__ = [
 
 Transport = Literal["udp", "tcp"]
 GpioMode = Literal["pi", "mock", "auto"]
+TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
+GPIO_MODES: tuple[GpioMode, ...] = get_args(GpioMode)
+_C = TypeVar("_C", bound=str)
 
 MAX_DOOR_PULSE = 30.0
 """Longest relay pulse, seconds: door openers are made for seconds, not for minutes."""
@@ -161,34 +166,17 @@ class ValueParser:
 
     # -- choices ----------------------------------------------------------------------------
 
-    def transport(self) -> Transport:
-        text = self.text("INTERCOM_SIP_TRANSPORT")
-        choices: dict[str, Transport] = {"udp": "udp", "tcp": "tcp"}
-        if text is None:
-            return "udp"
-        if text.lower() not in choices:
-            self.problem("INTERCOM_SIP_TRANSPORT", f"{text!r} is not udp or tcp")
-            return "udp"
-        return choices[text.lower()]
-
-    def gpio(self) -> GpioMode:
-        text = self.text("INTERCOM_GPIO")
-        choices: dict[str, GpioMode] = {"pi": "pi", "mock": "mock", "auto": "auto"}
-        if text is None:
-            return "auto"
-        if text.lower() not in choices:
-            self.problem("INTERCOM_GPIO", f"{text!r} is not pi, mock or auto")
-            return "auto"
-        return choices[text.lower()]
-
-    def log_level(self, default: str) -> str:
-        text = self.text("INTERCOM_LOG_LEVEL")
+    def choice(self, key: str, choices: tuple[_C, ...], default: _C) -> _C:
+        """One of ``choices``, in any case; ``default`` when not set."""
+        text = self.text(key)
         if text is None:
             return default
-        if text.upper() not in LOG_LEVELS:
-            self.problem("INTERCOM_LOG_LEVEL", f"{text!r} is not DEBUG, INFO, WARNING or ERROR")
-            return default
-        return text.upper()
+        for choice in choices:
+            if text.lower() == choice.lower():
+                return choice
+        words = ", ".join(choices[:-1]) + " or " + choices[-1]
+        self.problem(key, f"{text!r} is not {words}")
+        return default
 
     # -- SIP --------------------------------------------------------------------------------
 

@@ -17,9 +17,8 @@ import ipaddress
 import logging
 import random
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
@@ -38,8 +37,8 @@ from .transport import SipTransport
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BIND = HostPort("0.0.0.0", 5060)
-"""Every IPv4 address, the SIP port."""
+OnSent = Callable[[str], None]
+"""Told the Call-ID once its INVITE is out (``UserAgent.call``)."""
 EVENTS_KEPT = 256
 """Events kept in :attr:`UserAgent.events` for a reader; an application that takes them through
 ``on_event`` never reads the queue, so the oldest are dropped beyond this."""
@@ -49,7 +48,7 @@ EVENTS_KEPT = 256
 class UaConfig:
     """What the user agent needs from the settings."""
 
-    bind: HostPort = DEFAULT_BIND  # port 0: any free port
+    bind: HostPort  # port 0: any free port
     server: HostPort | None = None  # registrar/proxy; None: no registration
     transport: str = "udp"
     user: str = "intercom"
@@ -207,55 +206,41 @@ class UserAgent:
         offer: bytes | None,
         *,
         call_id: str | None = None,
-        on_sent: Callable[[str], None] | None = None,
+        on_sent: OnSent | None = None,
     ) -> str:
         """Place a call to ``target``; returns its Call-ID (``call_id``, or a new one) at once.
 
-        The INVITE leaves once the target's host is resolved (RFC 3263), at once for an IP
-        address or a host already known; ``on_sent(call_id)`` runs just after it left. A
-        hang-up in between is carried out once the INVITE is out (a CANCEL, RFC 3261 §9.1).
+        The INVITE leaves from a task once the target's host is resolved (RFC 3263), and
+        ``on_sent(call_id)`` runs just after; a hang-up before then cancels it once it is out.
         """
-        endpoint = self.endpoint
-        call_id = call_id or endpoint.ids.call_id()
-        host = target.params.get("maddr") or target.host
-        if is_ip_literal(host) or host in endpoint.config.host_addresses:
-            self._invite(target, offer, call_id, on_sent)
-        else:
-            self._hangups[call_id] = None
-            self._spawn(self._resolve_and_invite(host, target, offer, call_id, on_sent))
+        call_id = call_id or self.endpoint.ids.call_id()
+        self._hangups[call_id] = None
+        assert self._loop is not None
+        task = self._loop.create_task(self._invite(target, offer, call_id, on_sent))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return call_id
 
-    async def _resolve_and_invite(
-        self,
-        host: str,
-        target: SipUri,
-        offer: bytes | None,
-        call_id: str,
-        on_sent: Callable[[str], None] | None,
+    async def _invite(
+        self, target: SipUri, offer: bytes | None, call_id: str, on_sent: OnSent | None
     ) -> None:
-        address = await self._resolve(host, target.port)
-        if address is not None:
-            self.endpoint.config.host_addresses[host] = address
-        self._invite(target, offer, call_id, on_sent)
-
-    def _invite(
-        self,
-        target: SipUri,
-        offer: bytes | None,
-        call_id: str,
-        on_sent: Callable[[str], None] | None,
-    ) -> None:
-        self.endpoint.call(target, offer, self._now(), call_id=call_id)
+        host = target.params.get("maddr") or target.host
+        endpoint = self.endpoint
+        if not is_ip_literal(host) and host not in endpoint.config.host_addresses:
+            address = await self._resolve(host, target.port)
+            if address is not None:
+                endpoint.config.host_addresses[host] = address
+        endpoint.call(target, offer, self._now(), call_id=call_id)
         if on_sent is not None:
             on_sent(call_id)
-        reason = self._hangups.pop(call_id, None)
-        if reason is not None:  # hung up while the target was being resolved
-            self.endpoint.hangup(call_id, self._now(), reason)
+        reason = self._hangups.pop(call_id)
+        if reason is not None:  # hung up while the target was being resolved: CANCEL
+            endpoint.hangup(call_id, self._now(), reason)
         self._transmit()
 
     def hangup(self, call_id: str, reason: str = "hung up") -> bool:
         """End a call (BYE, CANCEL or 480); ``reason`` names why in CallEnded ("media timeout")."""
-        if call_id in self._hangups:  # its INVITE waits for DNS: cancelled once sent
+        if call_id in self._hangups:  # its INVITE waits for DNS: cancelled once it is out
             self._hangups[call_id] = reason
             return True
         done = self.endpoint.hangup(call_id, self._now(), reason)
@@ -336,12 +321,6 @@ class UserAgent:
             if deadline is not None:
                 assert self._loop is not None
                 self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        assert self._loop is not None
-        task = self._loop.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _resolve(self, host: str, port: int | None) -> Address | None:
         try:
