@@ -1,9 +1,8 @@
-"""What the door shows and plays: the names the doorbell, the hardware and the media share.
+"""What the door shows and plays, by name: the enums the doorbell, media and hardware share.
 
-A leaf module (it imports nothing from ``intercom``), below every layer: the doorbell
-(:mod:`intercom.app`) chooses a :class:`Tone` or an :class:`LedPattern`, the media
-(:mod:`intercom.media.tones`) holds each tone's cadence and the hardware (:mod:`intercom.hw.gpio`)
-each pattern's blink, keyed by these enums.
+A leaf (it imports nothing from ``intercom``), below every layer: the doorbell chooses a
+:class:`Tone` or :class:`LedPattern`, :mod:`intercom.media.tones` holds each tone's cadence
+and :mod:`intercom.hw.gpio` each pattern's blink.
 """
 
 from __future__ import annotations

@@ -23,9 +23,7 @@ __all__ = ["OUTCOMES", "feedback_tone", "outcome_of"]
 
 OUTCOMES = ("answered", "busy", "declined", "no-answer", "failed", "cancelled")
 
-_FEEDBACK_TONE = {
-    "busy": Tone.BUSY, "declined": Tone.BUSY, "no-answer": Tone.ERROR, "failed": Tone.ERROR,
-}  # fmt: skip
+_TONES = {"busy": Tone.BUSY, "declined": Tone.BUSY, "no-answer": Tone.ERROR, "failed": Tone.ERROR}
 
 
 def outcome_of(status: int | None, reason: str) -> str:
@@ -43,4 +41,4 @@ def outcome_of(status: int | None, reason: str) -> str:
 
 def feedback_tone(outcome: str) -> Tone | None:
     """The tone the door plays once a call ends with ``outcome``; None: none (silence)."""
-    return _FEEDBACK_TONE.get(outcome)
+    return _TONES.get(outcome)

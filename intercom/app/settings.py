@@ -52,6 +52,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import get_args
 
 from intercom.app.env_file import EnvFile, parse_env_text
 from intercom.app.settings_keys import (
@@ -63,15 +64,7 @@ from intercom.app.settings_keys import (
     near_miss,
     unknown_key_problem,
 )
-from intercom.app.settings_parse import (
-    GPIO_MODES,
-    LOG_LEVELS,
-    MAX_DOOR_PULSE,
-    TRANSPORTS,
-    GpioMode,
-    Transport,
-    ValueParser,
-)
+from intercom.app.settings_parse import LOG_LEVELS, MAX_DOOR_PULSE, GpioMode, Transport, ValueParser
 from intercom.errors import IntercomError
 from intercom.sip.locate import HostPort
 from intercom.sip.uri import SipUri
@@ -317,7 +310,7 @@ def _read_all(check: ValueParser) -> Settings:
             "INTERCOM_DOOR_CODE_ATTEMPTS", d.door_code_attempts, 1, 1000
         ),
         door_lockout=check.seconds("INTERCOM_DOOR_LOCKOUT", d.door_lockout),
-        gpio=check.choice("INTERCOM_GPIO", GPIO_MODES, d.gpio),
+        gpio=check.choice("INTERCOM_GPIO", get_args(GpioMode), d.gpio),
         button_pin=check.button_pin(d.button_pin),
         led_pin=check.pin("INTERCOM_LED_PIN", None),
         door_relay_pin=relay_pin,
@@ -325,7 +318,7 @@ def _read_all(check: ValueParser) -> Settings:
         audio_input=check.audio("INTERCOM_AUDIO_INPUT", output=False),
         audio_output=check.audio("INTERCOM_AUDIO_OUTPUT", output=True),
         codecs=check.codecs(d.codecs),
-        sip_transport=check.choice("INTERCOM_SIP_TRANSPORT", TRANSPORTS, d.sip_transport),
+        sip_transport=check.choice("INTERCOM_SIP_TRANSPORT", get_args(Transport), d.sip_transport),
         sip_bind=check.bind(d.sip_bind),
         trusted_hosts=check.trusted_hosts(),
         rtp_ports=check.rtp_ports(d.rtp_ports),

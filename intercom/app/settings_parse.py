@@ -20,7 +20,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from typing import Literal, TypeVar, get_args
+from typing import Literal, TypeVar
 
 from intercom.app.policy import AllowedCaller, parse_networks
 from intercom.app.settings_keys import SECRET_KEYS
@@ -31,12 +31,10 @@ from intercom.sip.uri import SipUri, parse_uri
 
 __all__ = [
     "DOOR_CODE_LENGTH",
-    "GPIO_MODES",
     "LOG_LEVELS",
     "MAX_DOOR_PULSE",
     "MAX_PIN",
     "MAX_SOCKET_PATH",
-    "TRANSPORTS",
     "GpioMode",
     "Transport",
     "ValueParser",
@@ -44,8 +42,6 @@ __all__ = [
 
 Transport = Literal["udp", "tcp"]
 GpioMode = Literal["pi", "mock", "auto"]
-TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
-GPIO_MODES: tuple[GpioMode, ...] = get_args(GpioMode)
 _C = TypeVar("_C", bound=str)
 
 MAX_DOOR_PULSE = 30.0

@@ -1,8 +1,7 @@
 """The ``intercom status --json`` object of design.md, rendered from the doorbell's snapshot.
 
-:meth:`intercom.app.doorbell.Doorbell.snapshot` returns a :class:`DoorbellStatus` (typed, frozen);
-:func:`render_status` turns it into the JSON-ready object the control socket, ``intercom status``
-and the tests read. The state machine itself never builds JSON.
+:meth:`intercom.app.doorbell.Doorbell.snapshot` is a typed, frozen :class:`DoorbellStatus`;
+:func:`render_status` makes the JSON object of it. The state machine never builds JSON.
 """
 
 from __future__ import annotations

@@ -25,19 +25,15 @@ RAMP_MS = 5
 
 @dataclass(frozen=True, slots=True)
 class Cadence:
-    name: Tone
     steps: tuple[tuple[float, int], ...]  # (Hz, 0 = silence; duration ms, a multiple of 20)
     repeat: bool  # loop until stopped, else play once
 
 
 TONES: dict[Tone, Cadence] = {
-    cadence.name: cadence
-    for cadence in (
-        Cadence(Tone.RINGBACK, ((425, 1000), (0, 4000)), repeat=True),
-        Cadence(Tone.BUSY, ((425, 500), (0, 500)) * 3, repeat=False),
-        Cadence(Tone.ERROR, ((950, 340), (1400, 340), (1800, 340), (0, 1000)), repeat=False),
-        Cadence(Tone.OPENED, ((1500, 100), (0, 60), (1500, 100)), repeat=False),
-    )
+    Tone.RINGBACK: Cadence(((425, 1000), (0, 4000)), repeat=True),
+    Tone.BUSY: Cadence(((425, 500), (0, 500)) * 3, repeat=False),
+    Tone.ERROR: Cadence(((950, 340), (1400, 340), (1800, 340), (0, 1000)), repeat=False),
+    Tone.OPENED: Cadence(((1500, 100), (0, 60), (1500, 100)), repeat=False),
 }
 """The cadence of every :class:`~intercom.feedback.Tone`."""
 
