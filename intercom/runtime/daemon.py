@@ -330,11 +330,7 @@ class Intercom:
         def sent(call_id: str) -> None:  # the media may come from where the INVITE went
             media.attach(call_id, audio, peer_host=self.ua.endpoint.call_peer_host(call_id))
 
-        try:
-            self.ua.call(action.target, offer, call_id=action.call_id, on_sent=sent)
-        except IntercomError as exc:
-            audio.sockets.close()
-            self.doorbell.call_failed_to_start(action.call_id, str(exc), self._now())
+        self.ua.call(action.target, offer, call_id=action.call_id, on_sent=sent)
 
     def _accept(self, call_id: str) -> None:
         media = self.media

@@ -81,7 +81,7 @@ def target(sipp: Sipp, user: str = "family") -> str:
 def test_digest_registration_then_unregister(transport: str) -> None:
     sipp = Sipp("registrar_digest.xml", transport=transport, timeout=30)  # type: ignore[arg-type]
     ua = UserAgent(
-        ua_config(server=f"127.0.0.1:{sipp.port}", password="secret", transport=transport)
+        ua_config(server=HostPort("127.0.0.1", sipp.port), password="secret", transport=transport)
     )
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
@@ -98,7 +98,7 @@ def test_digest_registration_then_unregister(transport: str) -> None:
 
 def test_wrong_password_fails_after_one_retry() -> None:
     sipp = Sipp("registrar_wrong_password.xml", timeout=20)
-    ua = UserAgent(ua_config(server=f"127.0.0.1:{sipp.port}", password="not-the-password"))
+    ua = UserAgent(ua_config(server=HostPort("127.0.0.1", sipp.port), password="not-the-password"))
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
         event = await ua.wait_for((RegistrationSucceeded, RegistrationFailed), 10)
@@ -114,7 +114,7 @@ def test_wrong_password_fails_after_one_retry() -> None:
 
 def test_423_interval_too_brief_is_honoured() -> None:
     sipp = Sipp("registrar_423.xml", timeout=30)
-    ua = UserAgent(ua_config(server=f"127.0.0.1:{sipp.port}", expires=60))
+    ua = UserAgent(ua_config(server=HostPort("127.0.0.1", sipp.port), expires=60))
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
         event = await ua.wait_for((RegistrationSucceeded, RegistrationFailed), 10)
