@@ -1,20 +1,21 @@
 """What the doorbell asks the runtime to do: one frozen dataclass per action.
 
 :class:`intercom.app.doorbell.Doorbell` queues these; the runtime drains them with
-``Doorbell.next_action()`` and carries each out in order: ``PlaceCall`` -> ``ua.call`` (then
-reports the Call-ID with ``Doorbell.call_placed``), ``HangUp`` -> ``ua.hangup``,
-``AcceptCall`` / ``RejectCall`` -> the incoming call's 200 OK or error response, ``PlayTone``
--> the door speaker, ``SetLed`` -> the status LED, ``PulseRelay`` -> the door relay. Actions are
-values: tests compare them with ``==``.
+``Doorbell.next_action()`` and carries each out in order: ``PlaceCall`` -> ``ua.call`` with
+the Call-ID the doorbell drew, ``HangUp`` -> ``ua.hangup``, ``AcceptCall`` / ``RejectCall`` ->
+the incoming call's 200 OK or error response, ``PlayTone`` / ``StopTone`` -> the door speaker,
+``SetLed`` -> the status LED, ``PulseRelay`` -> the door relay. Actions are values: tests
+compare them with ``==``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from intercom.feedback import LedPattern, Tone
+from intercom.sip.uri import SipUri
+
 __all__ = [
-    "LED_PATTERNS",
-    "TONES",
     "AcceptCall",
     "Action",
     "HangUp",
@@ -23,12 +24,8 @@ __all__ = [
     "PulseRelay",
     "RejectCall",
     "SetLed",
+    "StopTone",
 ]
-
-TONES = ("ringback", "busy", "error", "opened", "none")
-"""Every :attr:`PlayTone.name`."""
-LED_PATTERNS = ("off", "registering", "registered", "ringing", "in-call", "error")
-"""Every :attr:`SetLed.pattern`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +35,10 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class PlaceCall(Action):
-    """Call ``target``; report the Call-ID with ``Doorbell.call_placed``."""
+    """Call ``target`` with the Call-ID ``call_id`` (the doorbell drew it)."""
 
-    target: str
+    target: SipUri
+    call_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +66,21 @@ class RejectCall(Action):
 
 @dataclass(frozen=True, slots=True)
 class PlayTone(Action):
-    """Play a tone at the door speaker: "ringback" loops, "none" stops, others play once."""
+    """Play a tone at the door speaker: the ringback loops, the others play once."""
 
-    name: str
+    name: Tone
+
+
+@dataclass(frozen=True, slots=True)
+class StopTone(Action):
+    """Stop the tone at the door speaker (the call's audio takes it over)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SetLed(Action):
-    """Show ``pattern`` on the status LED (one of :data:`LED_PATTERNS`)."""
+    """Show ``pattern`` on the status LED."""
 
-    pattern: str
+    pattern: LedPattern
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,13 @@ tone after "busy" and "declined", the error tone after "no-answer" and "failed";
 
 from __future__ import annotations
 
+from intercom.feedback import Tone
+
 __all__ = ["OUTCOMES", "feedback_tone", "outcome_of"]
 
 OUTCOMES = ("answered", "busy", "declined", "no-answer", "failed", "cancelled")
 
-_FEEDBACK_TONE = {"busy": "busy", "declined": "busy", "no-answer": "error", "failed": "error"}
+_TONES = {"busy": Tone.BUSY, "declined": Tone.BUSY, "no-answer": Tone.ERROR, "failed": Tone.ERROR}
 
 
 def outcome_of(status: int | None, reason: str) -> str:
@@ -37,6 +39,6 @@ def outcome_of(status: int | None, reason: str) -> str:
     return "failed"
 
 
-def feedback_tone(outcome: str) -> str | None:
+def feedback_tone(outcome: str) -> Tone | None:
     """The tone the door plays once a call ends with ``outcome``; None: none (silence)."""
-    return _FEEDBACK_TONE.get(outcome)
+    return _TONES.get(outcome)

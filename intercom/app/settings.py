@@ -52,6 +52,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import get_args
 
 from intercom.app.env_file import EnvFile, parse_env_text
 from intercom.app.settings_keys import (
@@ -63,8 +64,10 @@ from intercom.app.settings_keys import (
     near_miss,
     unknown_key_problem,
 )
-from intercom.app.settings_parse import MAX_DOOR_PULSE, GpioMode, Transport, ValueParser
+from intercom.app.settings_parse import LOG_LEVELS, MAX_DOOR_PULSE, GpioMode, Transport, ValueParser
 from intercom.errors import IntercomError
+from intercom.sip.locate import HostPort
+from intercom.sip.uri import SipUri
 
 __all__ = [
     "KEYS",
@@ -77,6 +80,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_BIND = HostPort("0.0.0.0", 5060)
+"""Every IPv4 address, the SIP port."""
 _HIDDEN = "***"
 _NOT_SET = "(not set)"
 
@@ -101,14 +106,14 @@ class Settings:
     or :meth:`from_env`; constructing one directly skips all checks (for tests)."""
 
     # SIP account
-    sip_server: str = ""  #: registrar/proxy host[:port]; "": no registration, direct calls
+    sip_server: HostPort | None = None  #: registrar/proxy; None: no registration, direct calls
     sip_user: str = ""  #: the account's user name; required with a server
     sip_password: str | None = field(default=None, repr=False)  #: None: no password
     sip_auth_user: str | None = None  #: digest user name when it differs from sip_user
     sip_expires: int = 600  #: requested registration lifetime, seconds
-    sip_outbound_proxy: str = ""  #: host[:port] every request goes through; "": none
+    sip_outbound_proxy: HostPort | None = None  #: where every request goes through; None: none
     # call
-    call_target: str | None = None  #: SIP URI, user@host or user name at the server
+    call_target: SipUri | None = None  #: the one-number (a bare user name: at the server)
     ring_timeout: float = 30.0  #: seconds before an unanswered call is cancelled
     max_call_duration: float = 180.0  #: seconds before an answered call is ended
     cooldown: float = 5.0  #: seconds after a call during which a press calls nobody
@@ -131,7 +136,7 @@ class Settings:
     codecs: tuple[str, ...] = ("G722", "PCMU", "PCMA")  #: in order of preference
     # network and media
     sip_transport: Transport = "udp"  #: transport of requests to the server
-    sip_bind: str = "0.0.0.0:5060"  #: local "address:port", always with the port
+    sip_bind: HostPort = DEFAULT_BIND  #: local address and port (0: any free)
     trusted_hosts: tuple[str, ...] = ()  #: addresses or networks calls may come in from
     rtp_ports: tuple[int, int] = (10000, 20000)  #: lowest and highest RTP/RTCP port
     media_timeout: float = 30.0  #: seconds without media before a call is ended
@@ -305,7 +310,7 @@ def _read_all(check: ValueParser) -> Settings:
             "INTERCOM_DOOR_CODE_ATTEMPTS", d.door_code_attempts, 1, 1000
         ),
         door_lockout=check.seconds("INTERCOM_DOOR_LOCKOUT", d.door_lockout),
-        gpio=check.gpio(),
+        gpio=check.choice("INTERCOM_GPIO", get_args(GpioMode), d.gpio),
         button_pin=check.button_pin(d.button_pin),
         led_pin=check.pin("INTERCOM_LED_PIN", None),
         door_relay_pin=relay_pin,
@@ -313,14 +318,14 @@ def _read_all(check: ValueParser) -> Settings:
         audio_input=check.audio("INTERCOM_AUDIO_INPUT", output=False),
         audio_output=check.audio("INTERCOM_AUDIO_OUTPUT", output=True),
         codecs=check.codecs(d.codecs),
-        sip_transport=check.transport(),
+        sip_transport=check.choice("INTERCOM_SIP_TRANSPORT", get_args(Transport), d.sip_transport),
         sip_bind=check.bind(d.sip_bind),
         trusted_hosts=check.trusted_hosts(),
         rtp_ports=check.rtp_ports(d.rtp_ports),
         media_timeout=check.seconds("INTERCOM_MEDIA_TIMEOUT", d.media_timeout, positive=True),
         control_socket=check.control_socket(d.control_socket),
         state_dir=check.absolute_path("INTERCOM_STATE_DIR", d.state_dir),
-        log_level=check.log_level(d.log_level),
+        log_level=check.choice("INTERCOM_LOG_LEVEL", LOG_LEVELS, d.log_level),
     )
     _distinct_pins(check, settings)
     _cross_warnings(check, settings)

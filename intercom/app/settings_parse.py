@@ -20,13 +20,13 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypeVar
 
 from intercom.app.policy import AllowedCaller, parse_networks
 from intercom.app.settings_keys import SECRET_KEYS
 from intercom.media.codecs import parse_codec_list
 from intercom.sip.errors import RemoteProtocolError
-from intercom.sip.locate import parse_hostport
+from intercom.sip.locate import HostPort
 from intercom.sip.uri import SipUri, parse_uri
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
 
 Transport = Literal["udp", "tcp"]
 GpioMode = Literal["pi", "mock", "auto"]
+_C = TypeVar("_C", bound=str)
 
 MAX_DOOR_PULSE = 30.0
 """Longest relay pulse, seconds: door openers are made for seconds, not for minutes."""
@@ -161,54 +162,36 @@ class ValueParser:
 
     # -- choices ----------------------------------------------------------------------------
 
-    def transport(self) -> Transport:
-        text = self.text("INTERCOM_SIP_TRANSPORT")
-        choices: dict[str, Transport] = {"udp": "udp", "tcp": "tcp"}
-        if text is None:
-            return "udp"
-        if text.lower() not in choices:
-            self.problem("INTERCOM_SIP_TRANSPORT", f"{text!r} is not udp or tcp")
-            return "udp"
-        return choices[text.lower()]
-
-    def gpio(self) -> GpioMode:
-        text = self.text("INTERCOM_GPIO")
-        choices: dict[str, GpioMode] = {"pi": "pi", "mock": "mock", "auto": "auto"}
-        if text is None:
-            return "auto"
-        if text.lower() not in choices:
-            self.problem("INTERCOM_GPIO", f"{text!r} is not pi, mock or auto")
-            return "auto"
-        return choices[text.lower()]
-
-    def log_level(self, default: str) -> str:
-        text = self.text("INTERCOM_LOG_LEVEL")
+    def choice(self, key: str, choices: tuple[_C, ...], default: _C) -> _C:
+        """One of ``choices``, in any case; ``default`` when not set."""
+        text = self.text(key)
         if text is None:
             return default
-        if text.upper() not in LOG_LEVELS:
-            self.problem("INTERCOM_LOG_LEVEL", f"{text!r} is not DEBUG, INFO, WARNING or ERROR")
-            return default
-        return text.upper()
+        for choice in choices:
+            if text.lower() == choice.lower():
+                return choice
+        words = ", ".join(choices[:-1]) + " or " + choices[-1]
+        self.problem(key, f"{text!r} is not {words}")
+        return default
 
     # -- SIP --------------------------------------------------------------------------------
 
-    def host_port(self, key: str) -> str:
-        """``host[:port]`` of a server or proxy, as written; "" when not set."""
+    def host_port(self, key: str) -> HostPort | None:
+        """``host[:port]`` of a server or proxy; None when not set."""
         text = self.text(key)
         if text is None:
-            return ""
+            return None
         if text.lower().startswith(("sip:", "sips:")):
             self.problem(key, f"{text!r} is a URI; write only host[:port], e.g. pbx.example.net")
-            return ""
+            return None
         try:
-            parse_hostport(text)
+            return HostPort.parse(text)
         except ValueError as exc:
             detail = str(exc).removeprefix(f"invalid host:port {text!r}: ")
             self.problem(key, f"{text!r} is not host[:port]: {detail}")
-            return ""
-        return text
+            return None
 
-    def sip_user(self, server: str) -> str:
+    def sip_user(self, server: HostPort | None) -> str:
         key = "INTERCOM_SIP_USER"
         text = self.text(key)
         if text is None:
@@ -240,7 +223,9 @@ class ValueParser:
             return None
         return text
 
-    def call_target(self, server: str) -> str | None:
+    def call_target(self, server: HostPort | None) -> SipUri | None:
+        """The one-number as the URI it calls: ``user@host`` gets ``sip:``, and a bare user
+        name means that user at the server (the only place this rule lives)."""
         key = "INTERCOM_CALL_TARGET"
         text = self.text(key)
         if text is None:
@@ -257,20 +242,21 @@ class ValueParser:
                     key, f"{text!r} is not a SIP URI (sip:user@host), user@host or user name"
                 )
                 return None
-            return text
+            return uri
         if not _SIP_USER.fullmatch(text) or ":" in text:
             self.problem(key, f"{text!r} is not a SIP URI (sip:user@host), user@host or user name")
             return None
-        if not server and not self.text("INTERCOM_SIP_SERVER"):
-            self.problem(
-                key,
-                f"{text!r} is a user name at the server, but INTERCOM_SIP_SERVER "
-                f"is empty; write a SIP URI such as sip:{text}@192.168.1.20",
-            )
+        if server is None:
+            if not self.text("INTERCOM_SIP_SERVER"):  # else the server's own problem says it
+                self.problem(
+                    key,
+                    f"{text!r} is a user name at the server, but INTERCOM_SIP_SERVER "
+                    f"is empty; write a SIP URI such as sip:{text}@192.168.1.20",
+                )
             return None
-        return text
+        return SipUri(server.host, text, server.port)
 
-    def allowed_callers(self, home: str) -> tuple[str, ...]:
+    def allowed_callers(self, home: HostPort | None) -> tuple[str, ...]:
         """The entries; a bare user name means that user at ``home`` (the SIP server or the
         outbound proxy), so without one it must be written user@host."""
         key = "INTERCOM_ALLOWED_CALLERS"
@@ -355,7 +341,7 @@ class ValueParser:
 
     # -- network ----------------------------------------------------------------------------
 
-    def bind(self, default: str) -> str:
+    def bind(self, default: HostPort) -> HostPort:
         """``address[:port]`` to listen on, normalised to ``address:port`` (``[v6]:port``);
         port 0 means any free port."""
         key = "INTERCOM_SIP_BIND"
@@ -393,7 +379,7 @@ class ValueParser:
                 self.problem(key, f"{text!r} has no valid port (0-65535 after the last ':')")
                 return default
             port = int(port_text)
-        return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+        return HostPort(str(address), port)
 
     def trusted_hosts(self) -> tuple[str, ...]:
         key = "INTERCOM_TRUSTED_HOSTS"

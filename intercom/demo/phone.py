@@ -13,6 +13,7 @@ from intercom.media.stream import StreamStats
 from intercom.runtime.media_calls import MediaCalls, MediaConfig
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallEnded, Event, IncomingCallReceived
+from intercom.sip.locate import HostPort
 
 
 class DemoPhone:
@@ -40,7 +41,9 @@ class DemoPhone:
             rng=random.Random(2),
         )
         self.ua = UserAgent(
-            UaConfig(bind=f"{host}:0", server=server, user=user, password=password),
+            UaConfig(
+                bind=HostPort(host, 0), server=HostPort.parse(server), user=user, password=password
+            ),
             answer_offer=self.media.answer_offer,
             on_event=self._on_event,
             rng=random.Random(3),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from intercom.feedback import LedPattern
 from intercom.hw.gpio import LED_PATTERNS
 
 
@@ -37,14 +38,14 @@ class FakeLed:
     """Records every pattern change in :attr:`shown`, validating names like the real LED."""
 
     def __init__(self) -> None:
-        self.shown: list[str] = []
+        self.shown: list[LedPattern] = []
         self.closed = False
 
     @property
-    def pattern(self) -> str | None:
+    def pattern(self) -> LedPattern | None:
         return self.shown[-1] if self.shown else None
 
-    def show(self, pattern: str) -> None:
+    def show(self, pattern: LedPattern) -> None:
         if pattern not in LED_PATTERNS:
             raise ValueError(f"unknown LED pattern {pattern!r}")
         if not self.closed and pattern != self.pattern:

@@ -78,6 +78,7 @@ from gpiozero.exc import GPIOPinInUse, PinInvalidPin, PinUnknownPi  # type: igno
 from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
 
 from intercom.errors import IntercomError
+from intercom.feedback import LedPattern
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +119,8 @@ class Button(Protocol):
 class Led(Protocol):
     """The status LED."""
 
-    def show(self, pattern: str) -> None:
-        """Show one of :data:`LED_PATTERNS` until told otherwise; ValueError for an unknown name."""
+    def show(self, pattern: LedPattern) -> None:
+        """Show ``pattern`` until told otherwise; ValueError for an unknown name."""
 
     def close(self) -> None:
         """Turn the LED off and release the pin. Idempotent."""
@@ -136,7 +137,7 @@ class Relay(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class LedPattern:
+class Blink:
     """One LED state: lit for ``on_time`` then dark for ``off_time`` seconds, forever.
 
     A zero ``off_time`` is steady on and a zero ``on_time`` steady off.
@@ -154,14 +155,15 @@ class LedPattern:
         return self.on_time > 0 and self.off_time > 0
 
 
-LED_PATTERNS: Mapping[str, LedPattern] = {
-    "off": LedPattern(on_time=0.0, off_time=1.0),
-    "registering": LedPattern(on_time=1.0, off_time=1.0),
-    "registered": LedPattern(on_time=0.1, off_time=2.9),
-    "ringing": LedPattern(on_time=0.2, off_time=0.2),
-    "in-call": LedPattern(on_time=1.0, off_time=0.0),
-    "error": LedPattern(on_time=0.05, off_time=0.05),
+LED_PATTERNS: Mapping[LedPattern, Blink] = {
+    LedPattern.OFF: Blink(on_time=0.0, off_time=1.0),
+    LedPattern.REGISTERING: Blink(on_time=1.0, off_time=1.0),
+    LedPattern.REGISTERED: Blink(on_time=0.1, off_time=2.9),
+    LedPattern.RINGING: Blink(on_time=0.2, off_time=0.2),
+    LedPattern.IN_CALL: Blink(on_time=1.0, off_time=0.0),
+    LedPattern.ERROR: Blink(on_time=0.05, off_time=0.05),
 }
+"""The blink of every :class:`~intercom.feedback.LedPattern`."""
 
 
 def make_pin_factory(mode: GpioMode | str, *, chip: str = GPIO_CHIP) -> Any:
@@ -322,7 +324,7 @@ class GpioLed:
 
     def __init__(self, pin: int, *, pin_factory: Any, active_high: bool = True) -> None:
         self.pin = pin
-        self._pattern: str | None = None
+        self._pattern: LedPattern | None = None
         self._closed = False
         self._device = _make_device(
             "LED",
@@ -333,11 +335,11 @@ class GpioLed:
         )
 
     @property
-    def pattern(self) -> str | None:
+    def pattern(self) -> LedPattern | None:
         """The pattern shown, None before the first :meth:`show`."""
         return self._pattern
 
-    def show(self, pattern: str) -> None:
+    def show(self, pattern: LedPattern) -> None:
         shape = LED_PATTERNS.get(pattern)
         if shape is None:
             known = ", ".join(LED_PATTERNS)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from intercom.feedback import Tone
 from intercom.media.pcm import FRAME_MS, Pcm, frame_samples
 
 AMPLITUDE = 0.25 * 32767  # -12 dBFS: audible at a door, far from clipping
@@ -23,27 +24,24 @@ RAMP_MS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class Tone:
-    name: str
+class Cadence:
     steps: tuple[tuple[float, int], ...]  # (Hz, 0 = silence; duration ms, a multiple of 20)
     repeat: bool  # loop until stopped, else play once
 
 
-TONES: dict[str, Tone] = {
-    tone.name: tone
-    for tone in (
-        Tone("ringback", ((425, 1000), (0, 4000)), repeat=True),
-        Tone("busy", ((425, 500), (0, 500)) * 3, repeat=False),
-        Tone("error", ((950, 340), (1400, 340), (1800, 340), (0, 1000)), repeat=False),
-        Tone("opened", ((1500, 100), (0, 60), (1500, 100)), repeat=False),
-    )
+TONES: dict[Tone, Cadence] = {
+    Tone.RINGBACK: Cadence(((425, 1000), (0, 4000)), repeat=True),
+    Tone.BUSY: Cadence(((425, 500), (0, 500)) * 3, repeat=False),
+    Tone.ERROR: Cadence(((950, 340), (1400, 340), (1800, 340), (0, 1000)), repeat=False),
+    Tone.OPENED: Cadence(((1500, 100), (0, 60), (1500, 100)), repeat=False),
 }
+"""The cadence of every :class:`~intercom.feedback.Tone`."""
 
 
 class TonePlayer:
     """Frames of one tone at ``sample_rate``; :meth:`next_frame` is None once it has ended."""
 
-    def __init__(self, tone: Tone, sample_rate: int) -> None:
+    def __init__(self, tone: Cadence, sample_rate: int) -> None:
         self.tone = tone
         self._rate = sample_rate
         self._frame = frame_samples(sample_rate)

@@ -41,7 +41,7 @@ from intercom.media.dtmf import DtmfDigit
 from intercom.media.offer_answer import NegotiatedMedia
 from intercom.media.pcm import FRAME_MS, silence
 from intercom.media.stream import MediaStream, StreamStats
-from intercom.media.tones import Tone, TonePlayer, mix
+from intercom.media.tones import Cadence, TonePlayer, mix
 
 from .rtp_socket import Address, RtpSockets
 
@@ -122,7 +122,7 @@ class CallMedia:
         with self._lock:
             self.stream.send_dtmf(digits)
 
-    def play_cue(self, tone: Tone | None) -> None:
+    def play_cue(self, tone: Cadence | None) -> None:
         """Lay ``tone`` over the call's audio at the speaker (the visitor hears both); None
         stops a cue that is playing. The speaker is the call's, so a tone cannot open it."""
         with self._lock:

@@ -35,10 +35,11 @@ from intercom.app.actions import (
     PulseRelay,
     RejectCall,
     SetLed,
+    StopTone,
 )
 from intercom.app.doorbell import Doorbell
-from intercom.app.doorbell_config import DoorbellConfig
 from intercom.app.settings import Settings
+from intercom.app.status import render_status
 from intercom.errors import IntercomError
 from intercom.hw.audio import open_sink
 from intercom.media.dtmf import DtmfDigit
@@ -60,7 +61,7 @@ from .rearm import Rearm
 from .state_store import StateStore, state_directory
 from .systemd import SystemdNotifier
 from .tone_output import ToneOutput
-from .ua import UaConfig, UserAgent, parse_bind
+from .ua import UaConfig, UserAgent
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Intercom:
         self.hardware = hardware
         self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self.notifier = notifier or SystemdNotifier()
-        self.doorbell = Doorbell(DoorbellConfig.from_settings(settings))
+        self.doorbell = Doorbell(settings, lambda: self.ua.endpoint.ids.call_id())
         self.ua = UserAgent(
             UaConfig(
                 bind=settings.sip_bind,
@@ -115,7 +116,6 @@ class Intercom:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         self._first_registration = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -126,11 +126,10 @@ class Intercom:
         await self.ua.start()
         endpoint = self.ua.endpoint
         settings = self.settings
-        bind_host, _ = parse_bind(settings.sip_bind)  # RTP listens where SIP does
         self.media = MediaCalls(
             MediaConfig(
                 address=endpoint.config.local_host,
-                bind_host=bind_host,
+                bind_host=settings.sip_bind.host,  # RTP listens where SIP does
                 port_range=settings.rtp_ports,
                 codecs=settings.codecs,
                 audio_input=settings.audio_input,
@@ -179,13 +178,10 @@ class Intercom:
         await self.control.close()
         self.hardware.close()
         self.notifier.close()
-        for task in list(self._tasks):
-            task.cancel()
 
     def _summary(self) -> str:
-        registration = self.doorbell.status()["registration"]
         server = self.settings.sip_server or "no server (direct calls)"
-        return f"{server}: {registration['state']}"
+        return f"{server}: {self.doorbell.registration.value}"
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -217,7 +213,7 @@ class Intercom:
                 stats = media.stats(call_id)
                 if stats is not None:
                     self.doorbell.call_stats(call_id, stats)
-        return self.doorbell.status()
+        return render_status(self.doorbell.snapshot())
 
     def _answer_offer(self, call_id: str, offer: bytes) -> bytes | None:
         return self.media.answer_offer(call_id, offer) if self.media is not None else None
@@ -290,7 +286,7 @@ class Intercom:
     def _carry_out(self, action: Action) -> None:
         hardware = self.hardware
         if isinstance(action, PlaceCall):
-            self._spawn(self._place_call(action.target))
+            self._place_call(action)
         elif isinstance(action, HangUp):
             self.ua.hangup(action.call_id, action.reason)
         elif isinstance(action, AcceptCall):
@@ -302,31 +298,29 @@ class Intercom:
             media = self.media
             if media is None or not media.play_tone(action.name):  # over the call's audio
                 self.tones.play(action.name)  # or alone on the idle speaker
+        elif isinstance(action, StopTone):
+            if self.media is not None:
+                self.media.play_tone(None)
+            self.tones.stop()
         elif isinstance(action, SetLed):
             if hardware.led is not None:
                 hardware.led.show(action.pattern)
         elif isinstance(action, PulseRelay) and hardware.relay is not None:
             hardware.relay.pulse(action.seconds)
 
-    async def _place_call(self, target: str) -> None:
+    def _place_call(self, action: PlaceCall) -> None:
         media = self.media
         assert media is not None
         try:
             audio, offer = media.new_offer()
         except IntercomError as exc:
-            self.doorbell.call_failed_to_start(str(exc), self._now())
-            self._act()
+            self.doorbell.call_failed_to_start(action.call_id, str(exc), self._now())
             return
-        try:
-            call_id = await self.ua.call(target, offer)
-        except (ValueError, IntercomError) as exc:
-            audio.sockets.close()
-            self.doorbell.call_failed_to_start(str(exc), self._now())
-            self._act()
-            return
-        media.attach(call_id, audio, peer_host=self.ua.endpoint.call_peer_host(call_id))
-        self.doorbell.call_placed(call_id, self._now())
-        self._act()
+
+        def sent(call_id: str) -> None:  # the media may come from where the INVITE went
+            media.attach(call_id, audio, peer_host=self.ua.endpoint.call_peer_host(call_id))
+
+        self.ua.call(action.target, offer, call_id=action.call_id, on_sent=sent)
 
     def _accept(self, call_id: str) -> None:
         media = self.media
@@ -338,12 +332,6 @@ class Intercom:
             return
         self.tones.stop()
         self.ua.accept(call_id, answer)
-
-    def _spawn(self, coroutine: Any) -> None:
-        assert self._loop is not None
-        task = self._loop.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _now(self) -> float:
         assert self._loop is not None

@@ -24,6 +24,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from intercom.feedback import Tone
 from intercom.hw.audio import AudioDeviceError, AudioSink, AudioSource, open_sink, open_source
 from intercom.media.dtmf import DtmfDigit, check_digits, parse_info_dtmf
 from intercom.media.offer_answer import LocalMedia, NegotiatedMedia, NotAcceptable, OfferAnswer
@@ -220,13 +221,13 @@ class MediaCalls:
         else:
             audio.media.send_dtmf(digits)
 
-    def play_tone(self, name: str) -> bool:
-        """Lay a tone of :data:`TONES` ("none": stop) over the audio of the call whose media
-        runs; False when no call's media runs, so the caller plays it on the idle speaker."""
+    def play_tone(self, name: Tone | None) -> bool:
+        """Lay tone ``name`` (None: stop) over the audio of the call whose media runs; False
+        when no call's media runs, so the caller plays it on the idle speaker."""
         running = [audio.media for audio in self._calls.values() if audio.media is not None]
         for media in running:
-            media.play_cue(TONES.get(name))
-        return bool(running) and name != "none"
+            media.play_cue(None if name is None else TONES[name])
+        return bool(running) and name is not None
 
     def stats(self, call_id: str) -> StreamStats | None:
         audio = self._calls.get(call_id)

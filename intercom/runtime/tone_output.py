@@ -1,7 +1,7 @@
 """Plays call-progress tones at the door speaker while no call audio uses it.
 
 The speaker belongs to the call's media once audio flows (an answer or early media); before
-that, and after a failed call, this class has it: ``play("ringback")`` opens the configured
+that, and after a failed call, this class has it: ``play(Tone.RINGBACK)`` opens the configured
 output, and a thread writes one 20 ms frame per absolute deadline (t0 + n x 20 ms, as the media
 clock does) until the tone ends or :meth:`stop` is called, which closes the device again so the
 call's media can open it. A device that fails to open is logged once per attempt, never raised:
@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from intercom.feedback import Tone
 from intercom.hw.audio import AudioSink
 from intercom.media.pcm import FRAME_MS
 from intercom.media.tones import TONES, TonePlayer
@@ -34,13 +35,11 @@ class ToneOutput:
         self._open_sink = open_sink
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self.playing: str | None = None
+        self.playing: Tone | None = None
 
-    def play(self, name: str) -> None:
-        """Start ``name`` (a key of :data:`TONES`), replacing any tone; "none" stops."""
+    def play(self, name: Tone) -> None:
+        """Start ``name``, replacing any tone."""
         self.stop()
-        if name == "none":
-            return
         tone = TONES[name]
         try:
             sink = self._open_sink(TONE_RATE)

@@ -27,10 +27,10 @@ from intercom.sip.events import (
     RegistrationFailed,
     Unregistered,
 )
-from intercom.sip.locate import is_ip_literal, parse_hostport
+from intercom.sip.locate import HostPort, is_ip_literal
 from intercom.sip.registration import RegistrationConfig
 from intercom.sip.session import AnswerOffer
-from intercom.sip.uri import SipUri, parse_uri
+from intercom.sip.uri import SipUri
 
 from .rearm import Rearm
 from .resolver import DnsBackend, ResolveError, SystemDnsBackend, resolve
@@ -38,6 +38,8 @@ from .transport import SipTransport
 
 logger = logging.getLogger(__name__)
 
+OnSent = Callable[[str], None]
+"""Told the Call-ID once its INVITE is out (``UserAgent.call``)."""
 EVENTS_KEPT = 256
 """Events kept in :attr:`UserAgent.events` for a reader; an application that takes them through
 ``on_event`` never reads the queue, so the oldest are dropped beyond this."""
@@ -47,14 +49,14 @@ EVENTS_KEPT = 256
 class UaConfig:
     """What the user agent needs from the settings."""
 
-    bind: str = "0.0.0.0:5060"
-    server: str = ""  # registrar/proxy host[:port]; empty: no registration
+    bind: HostPort  # port 0: any free port
+    server: HostPort | None = None  # registrar/proxy; None: no registration
     transport: str = "udp"
     user: str = "intercom"
     password: str | None = None
     auth_user: str | None = None
     expires: int = 600
-    outbound_proxy: str = ""
+    outbound_proxy: HostPort | None = None
     keepalive_interval: float | None = 25.0
     advertised_host: str | None = None  # IP to write in Via/Contact; default: found by routing
     is_trusted_source: Callable[[str], bool] | None = None
@@ -62,7 +64,7 @@ class UaConfig:
     (the application's policy: the server's addresses, trusted hosts). None: everyone may."""
 
     def __repr__(self) -> str:
-        return f"UaConfig(bind={self.bind!r}, server={self.server!r}, user={self.user!r})"
+        return f"UaConfig(bind='{self.bind}', server='{self.server or ''}', user={self.user!r})"
 
 
 def _no_media(call_id: str, offer: bytes) -> bytes | None:
@@ -101,6 +103,7 @@ class UserAgent:
         self._server_port: int | None = None
         self._server_addresses: list[str] = []  # every address the server resolved to
         self._outbound: Address | None = None
+        self._hangups: dict[str, str | None] = {}  # calls resolving their target: hung up?
 
     @property
     def endpoint(self) -> Endpoint:
@@ -115,18 +118,18 @@ class UserAgent:
     async def start(self) -> None:
         """Listen, resolve the server, and send the first REGISTER (when a server is set)."""
         self._loop = asyncio.get_running_loop()
-        bind_host, bind_port = parse_bind(self.config.bind)
-        await self._transport.start(bind_host, bind_port)
+        bind_host = self.config.bind.host
+        await self._transport.start(bind_host, self.config.bind.port or 0)
         host_addresses: dict[str, Address] = {}
         outbound: Address | None = None
-        if self.config.server:
-            self._server_host, self._server_port = parse_hostport(self.config.server)
+        server, proxy = self.config.server, self.config.outbound_proxy
+        if server is not None:
+            self._server_host, self._server_port = server.host, server.port
             address = await self._resolve_server()
             if address is not None:
                 host_addresses[self._server_host] = address
-        if self.config.outbound_proxy:
-            host, port = parse_hostport(self.config.outbound_proxy)
-            outbound = self._outbound = await self._resolve(host, port)
+        if proxy is not None:
+            outbound = self._outbound = await self._resolve(proxy.host, proxy.port)
             self._report_server_addresses()
         peer = outbound or next(iter(host_addresses.values()), None)
         local_host = self.config.advertised_host or _local_address_towards(bind_host, peer)
@@ -161,7 +164,7 @@ class UserAgent:
         if self.config.transport != "udp":
             registrar = registrar.with_params(transport=self.config.transport)
         config = RegistrationConfig(
-            registrar=self.config.server,
+            registrar=str(self.config.server),
             registrar_uri=registrar,
             aor=SipUri(self._server_host, self.config.user, self._server_port),
             expires=self.config.expires,
@@ -195,35 +198,49 @@ class UserAgent:
 
     # -- commands -------------------------------------------------------------------------
 
-    async def call(self, target: str, offer: bytes | None) -> str:
-        """Place a call; returns its Call-ID. ``target`` is a SIP URI or a user at the server."""
-        uri = self.target_uri(target)
-        host = uri.params.get("maddr") or uri.host
+    def call(
+        self,
+        target: SipUri,
+        offer: bytes | None,
+        *,
+        call_id: str | None = None,
+        on_sent: OnSent | None = None,
+    ) -> str:
+        """Place a call to ``target``; returns its Call-ID (``call_id``, or a new one) at once.
+
+        The INVITE leaves from a task once the target's host is resolved (RFC 3263), and
+        ``on_sent(call_id)`` runs just after; a hang-up before then cancels it once it is out.
+        """
+        call_id = call_id or self.endpoint.ids.call_id()
+        self._hangups[call_id] = None
+        assert self._loop is not None
+        task = self._loop.create_task(self._invite(target, offer, call_id, on_sent))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return call_id
+
+    async def _invite(
+        self, target: SipUri, offer: bytes | None, call_id: str, on_sent: OnSent | None
+    ) -> None:
+        host = target.params.get("maddr") or target.host
         endpoint = self.endpoint
         if not is_ip_literal(host) and host not in endpoint.config.host_addresses:
-            address = await self._resolve(host, uri.port)
+            address = await self._resolve(host, target.port)
             if address is not None:
                 endpoint.config.host_addresses[host] = address
-        call = endpoint.call(uri, offer, self._now(), display=target)
+        endpoint.call(target, offer, self._now(), call_id=call_id)
+        if on_sent is not None:
+            on_sent(call_id)
+        reason = self._hangups.pop(call_id)
+        if reason is not None:  # hung up while the target was being resolved: CANCEL
+            endpoint.hangup(call_id, self._now(), reason)
         self._transmit()
-        return call.call_id
-
-    def target_uri(self, target: str) -> SipUri:
-        """``sip:user@host``, ``user@host`` or a bare user name at the configured server."""
-        text = target.strip()
-        if not text.startswith(("sip:", "sips:")):
-            if "@" not in text:
-                if not self._server_host:
-                    raise ValueError(f"{target!r} is not a SIP URI and no server is configured")
-                text = f"{text}@{self.config.server}"
-            text = "sip:" + text
-        uri = parse_uri(text)
-        if not isinstance(uri, SipUri):
-            raise ValueError(f"{target!r} is not a SIP URI")
-        return uri
 
     def hangup(self, call_id: str, reason: str = "hung up") -> bool:
         """End a call (BYE, CANCEL or 480); ``reason`` names why in CallEnded ("media timeout")."""
+        if call_id in self._hangups:  # its INVITE waits for DNS: cancelled once it is out
+            self._hangups[call_id] = reason
+            return True
         done = self.endpoint.hangup(call_id, self._now(), reason)
         self._transmit()
         return done
@@ -329,15 +346,6 @@ class UserAgent:
         address = await self._resolve_server()
         if address is not None:
             self._endpoint.config.host_addresses[self._server_host] = address
-
-
-def parse_bind(text: str) -> tuple[str, int]:
-    """``host[:port]`` where port 0 (any free port) is allowed, unlike for a server."""
-    if text.endswith(":0"):
-        host, _ = parse_hostport(text[:-2])
-        return host, 0
-    host, port = parse_hostport(text, 5060)
-    return host, port or 5060
 
 
 def _local_address_towards(bind_host: str, peer: Address | None) -> str:

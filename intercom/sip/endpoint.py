@@ -292,7 +292,7 @@ class Endpoint:
             self.registration.stop(now)
 
     def call(
-        self, target: SipUri, offer: bytes | None, now: float, *, display: str | None = None
+        self, target: SipUri, offer: bytes | None, now: float, *, call_id: str | None = None
     ) -> OutgoingCall:
         self._now = now
         local = NameAddr(SipUri(self.config.local_host, self.config.user))
@@ -307,7 +307,7 @@ class Endpoint:
             contact=self.contact,
             offer=offer,
             answer_offer=self._answer_offer,
-            display=display or str(target),
+            call_id=call_id,
         )
         self._outgoing[call.call_id] = call
         call.start(now)

@@ -1,6 +1,7 @@
 """Pure helpers for locating a SIP server (RFC 3263, RFC 2782).
 
-* ``parse_hostport`` splits the ``host[:port]`` form of RFC 3261 §25.1 (IPv6 in brackets).
+* ``parse_hostport`` splits the ``host[:port]`` form of RFC 3261 §25.1 (IPv6 in brackets);
+  :class:`HostPort` is its typed value.
 * ``srv_name`` builds the ``_sip._udp.host`` query name of RFC 3263 §4.2.
 * ``order_srv`` orders SRV records as RFC 2782 ("Usage rules") requires: ascending priority,
   weighted random selection within a priority, and a lone ``.`` target meaning
@@ -16,7 +17,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from intercom.sip.uri import format_hostport
+
 __all__ = [
+    "HostPort",
     "SrvRecord",
     "Target",
     "is_ip_literal",
@@ -80,6 +84,23 @@ def _check_hostname(text: str, host: str) -> None:
     if all(label.isdigit() for label in labels):
         # All-numeric names are IPv4 attempts (RFC 3986 §3.2.2); this one was not valid.
         raise ValueError(f"invalid host:port {text!r}: {host!r} is not a valid IPv4 address")
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    """A ``host[:port]`` (RFC 3261 §25.1): ``host`` without IPv6 brackets, ``port`` None
+    when absent. ``str()`` writes it back, bracketing an IPv6 address."""
+
+    host: str
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str, default_port: int | None = None) -> HostPort:
+        """As :func:`parse_hostport`; ``ValueError`` for anything else."""
+        return cls(*parse_hostport(text, default_port))
+
+    def __str__(self) -> str:
+        return format_hostport(self.host, self.port)
 
 
 def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int | None]:

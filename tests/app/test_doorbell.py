@@ -17,11 +17,20 @@ from intercom.app.actions import (
     PulseRelay,
     RejectCall,
     SetLed,
+    StopTone,
 )
 from intercom.app.door_lock import ENTRY_TIMEOUT
-from intercom.app.doorbell import ENDING_TIMEOUT, FEEDBACK_TIME, Doorbell
-from intercom.app.doorbell_config import DoorbellConfig
+from intercom.app.doorbell import (
+    ENDING_TIMEOUT,
+    FEEDBACK_TIME,
+    TIMEOUTS,
+    TRANSITIONS,
+    CallState,
+    Doorbell,
+)
 from intercom.app.outcome import outcome_of
+from intercom.app.settings import Settings, SettingsError
+from intercom.app.status import render_status
 from intercom.media.dtmf import DtmfDigit
 from intercom.media.stream import StreamStats
 from intercom.sip.events import (
@@ -37,8 +46,11 @@ from intercom.sip.events import (
     RegistrationSucceeded,
     Unregistered,
 )
+from intercom.sip.locate import HostPort
+from intercom.sip.uri import SipUri
 
-TARGET = "sip:family@pbx.example"
+TARGET = SipUri.parse("sip:family@pbx.example")
+PLACE = PlaceCall(TARGET, "c1")
 SERVER = "192.0.2.10"
 STRANGER = "203.0.113.66"
 ALICE = '"Alice" <sip:alice@pbx.example>;tag=a1'
@@ -52,14 +64,15 @@ class Bell:
         options: dict[str, object] = {
             "call_target": TARGET,
             "door_code": CODE,
-            "has_relay": True,
+            "door_relay_pin": 22,
             "allowed_callers": ("alice@pbx.example",),
-            "trusted_networks": (ipaddress.ip_network("10.0.0.0/24"),),
+            "trusted_hosts": ("10.0.0.0/24",),
             "answer_delay": 2.0,
         }
         options.update(overrides)
-        self.config = DoorbellConfig(**options)  # type: ignore[arg-type]
-        self.bell = Doorbell(self.config)
+        self.settings = Settings(**options)  # type: ignore[arg-type]
+        self.next_call_id = "c1"  # the Call-ID of the next call placed
+        self.bell = Doorbell(self.settings, lambda: self.next_call_id)
         self.bell.set_server_addresses([SERVER])
         self.now = 0.0
         self.initial = self.drain()
@@ -96,17 +109,20 @@ class Bell:
             self.bell.on_digit(call_id, DtmfDigit(key, 160, "rtp"), self.now)
         return self.drain()
 
+    def status(self) -> dict:
+        return render_status(self.bell.snapshot())
+
     @property
     def state(self) -> str:
-        return str(self.bell.status()["call"]["state"])
+        return str(self.status()["call"]["state"])
 
     # -- whole scenarios -------------------------------------------------------------------
 
     def placed(self, call_id: str = "c1") -> list[Action]:
+        self.next_call_id = call_id
         actions = self.press()
-        assert PlaceCall(TARGET) in actions
-        self.bell.call_placed(call_id, self.now)
-        return actions + self.drain()
+        assert PlaceCall(TARGET, call_id) in actions
+        return actions
 
     def connected(self, call_id: str = "c1") -> list[Action]:
         actions = self.placed(call_id)
@@ -140,7 +156,7 @@ def stats(**overrides) -> StreamStats:
 
 def test_initial_led_and_status(bell):
     assert bell.initial == [SetLed("registered")]  # no server: direct calls, ready
-    assert bell.bell.status() == {
+    assert bell.status() == {
         "registration": {"state": "disabled", "last_status": None},
         "call": {"state": "idle"},
         "last_call": {
@@ -153,34 +169,34 @@ def test_initial_led_and_status(bell):
 
 
 def test_registration_states_and_led():
-    b = Bell(registration=True)
+    b = Bell(sip_server=HostPort("pbx.example"))
     assert b.initial == [SetLed("registering")]
-    assert b.bell.status()["registration"] == {"state": "registering", "last_status": None}
+    assert b.status()["registration"] == {"state": "registering", "last_status": None}
     assert b.event(RegistrationFailed("pbx", 401, "401 Unauthorized", 60.0)) == [SetLed("error")]
-    assert b.bell.status()["registration"] == {"state": "failed", "last_status": 401}
+    assert b.status()["registration"] == {"state": "failed", "last_status": 401}
     assert b.event(RegistrationFailed("pbx", None, "timeout", 60.0)) == []  # LED unchanged
-    assert b.bell.status()["registration"] == {"state": "failed", "last_status": None}
+    assert b.status()["registration"] == {"state": "failed", "last_status": None}
     assert b.event(RegistrationSucceeded("pbx", 600)) == [SetLed("registered")]
     assert b.event(RegistrationSucceeded("pbx", 600)) == []  # a refresh: no new SetLed
-    assert b.bell.status()["registration"] == {"state": "registered", "last_status": 200}
+    assert b.status()["registration"] == {"state": "registered", "last_status": 200}
     assert b.event(Unregistered("pbx")) == []  # "disabled" shows as ready too
-    assert b.bell.status()["registration"] == {"state": "disabled", "last_status": 200}
+    assert b.status()["registration"] == {"state": "disabled", "last_status": 200}
 
 
 def test_registration_change_during_a_call_leaves_the_call_led(bell):
     bell.connected()
     assert bell.event(RegistrationFailed("pbx", 503, "503 Service Unavailable", 30.0)) == []
-    assert bell.bell.status()["registration"]["state"] == "failed"
+    assert bell.status()["registration"]["state"] == "failed"
     bell.event(CallEnded("c1", "BYE from peer", True))
     assert bell.drain() == []
-    assert bell.bell.status()["call"]["state"] == "idle"
+    assert bell.status()["call"]["state"] == "idle"
 
 
 # ---- press ---------------------------------------------------------------------------------
 
 
 def test_press_places_one_call(bell):
-    assert bell.press() == [SetLed("ringing"), PlaceCall(TARGET)]
+    assert bell.press() == [SetLed("ringing"), PLACE]
     assert bell.state == "calling"
     assert bell.bell.get_timer() == 30.0  # the ring timeout counts from the press
 
@@ -189,14 +205,13 @@ def test_bounce_makes_one_call(bell):
     assert bell.bell.press(0.0) is True
     assert bell.bell.press(0.010) is False
     actions = bell.drain()
-    assert actions.count(PlaceCall(TARGET)) == 1
+    assert actions.count(PLACE) == 1
 
 
 @pytest.mark.parametrize("stage", ["calling", "ringing", "connected", "ending"])
 def test_press_during_a_call_does_nothing(bell, stage, caplog):
     bell.press()
     if stage != "calling":
-        bell.bell.call_placed("c1", 0.0)
         bell.event(CallProgressed("c1", 180, "Ringing", 1))
     if stage in ("connected", "ending"):
         bell.event(CallAnswered("c1", None, "<sip:family@pbx.example>"))
@@ -230,7 +245,7 @@ def test_cooldown_after_a_call():
     b.at(14.99)
     assert b.press() == []
     b.at(15.0)
-    assert PlaceCall(TARGET) in b.press()
+    assert PLACE in b.press()
 
 
 def test_cooldown_after_a_failed_call():
@@ -239,16 +254,16 @@ def test_cooldown_after_a_failed_call():
     b.at(1.0)
     b.event(CallFailed("c1", 486, "busy"))
     b.at(5.9)
-    assert PlaceCall(TARGET) not in b.press()
+    assert PLACE not in b.press()
     b.at(6.0)
-    assert PlaceCall(TARGET) in b.press()
+    assert PLACE in b.press()
 
 
 def test_zero_cooldown():
     b = Bell(cooldown=0.0)
     b.connected()
     b.event(CallEnded("c1", "BYE from peer", True))
-    assert PlaceCall(TARGET) in b.press()
+    assert PLACE in b.press()
 
 
 # ---- ringing, answer, failure --------------------------------------------------------------
@@ -266,9 +281,7 @@ def test_early_media_owns_the_speaker(bell):
     assert bell.event(CallProgressed("c1", 183, "Session Progress", 1, b"v=0\r\n")) == []
     assert bell.state == "ringing"
     assert bell.event(CallProgressed("c1", 180, "Ringing", 2)) == [PlayTone("ringback")]
-    assert bell.event(CallProgressed("c1", 183, "Session Progress", 2, b"v=1\r\n")) == [
-        PlayTone("none")
-    ]
+    assert bell.event(CallProgressed("c1", 183, "Session Progress", 2, b"v=1\r\n")) == [StopTone()]
 
 
 def test_answer_stops_ringback_and_starts_call_limit(bell):
@@ -276,7 +289,7 @@ def test_answer_stops_ringback_and_starts_call_limit(bell):
     bell.event(CallProgressed("c1", 180, "Ringing", 1))
     bell.at(4.0)
     assert bell.event(CallAnswered("c1", None, "<sip:family@pbx.example>")) == [
-        PlayTone("none"),
+        StopTone(),
         SetLed("in-call"),
     ]
     assert bell.state == "connected"
@@ -292,15 +305,15 @@ def test_max_call_duration_ends_the_call(bell):
     assert bell.state == "ending"
     assert bell.event(CallEnded("c1", "max call duration", False)) == [SetLed("registered")]
     assert bell.state == "idle"
-    assert bell.bell.status()["last_call"]["outcome"] == "answered"
-    assert bell.bell.status()["last_call"]["duration"] == 180.0
+    assert bell.status()["last_call"]["outcome"] == "answered"
+    assert bell.status()["last_call"]["duration"] == 180.0
 
 
 def test_ring_timeout_cancels_as_no_answer(bell):
     bell.placed()
     bell.event(CallProgressed("c1", 180, "Ringing", 1))
     assert bell.advance(29.9) == []
-    assert bell.advance(30.0) == [PlayTone("none"), HangUp("c1", "ring timeout")]
+    assert bell.advance(30.0) == [StopTone(), HangUp("c1", "ring timeout")]
     assert bell.state == "ending"
     assert bell.bell.press(30.5) is False
     # the CANCEL's 487 (RFC 3261 §9.1) ends it
@@ -309,21 +322,19 @@ def test_ring_timeout_cancels_as_no_answer(bell):
         PlayTone("error"),
         SetLed("error"),
     ]
-    assert bell.bell.status()["last_call"] == {
+    assert bell.status()["last_call"] == {
         "outcome": "no-answer", "codec": None, "duration": 0.0, "packets_sent": None,
         "packets_received": None, "packets_lost": None, "jitter_ms": None,
     }  # fmt: skip
     assert bell.advance(30.2 + FEEDBACK_TIME) == [SetLed("registered")]
 
 
-def test_ring_timeout_before_the_call_id_is_known(bell):
-    bell.press()
-    assert bell.advance(30.0) == []  # no HangUp without a Call-ID; no tone was playing
+def test_ring_timeout_before_anything_was_heard(bell):
+    bell.placed("late")
+    assert bell.advance(30.0) == [HangUp("late", "ring timeout")]  # no tone was playing
     assert bell.state == "ending"
-    bell.bell.call_placed("late", 30.1)
-    assert bell.drain() == [HangUp("late", "ring timeout")]
     bell.event(CallFailed("late", 487, "cancelled"))
-    assert bell.bell.status()["last_call"]["outcome"] == "no-answer"
+    assert bell.status()["last_call"]["outcome"] == "no-answer"
 
 
 @pytest.mark.parametrize(
@@ -346,7 +357,7 @@ def test_failures_give_feedback(bell, status, reason, outcome, tone):
     bell.at(3.0)
     assert bell.event(CallFailed("c1", status, reason)) == [PlayTone(tone), SetLed("error")]
     assert bell.state == "idle"
-    assert bell.bell.status()["last_call"]["outcome"] == outcome
+    assert bell.status()["last_call"]["outcome"] == outcome
     assert outcome_of(status, reason) == outcome
     assert bell.advance(3.0 + FEEDBACK_TIME) == [SetLed("registered")]
 
@@ -354,23 +365,23 @@ def test_failures_give_feedback(bell, status, reason, outcome, tone):
 def test_call_failed_to_start(bell, caplog):
     bell.press()
     with caplog.at_level(logging.ERROR, "intercom.app.doorbell"):
-        bell.bell.call_failed_to_start("no free RTP port in 10000-10001", 0.0)
+        bell.bell.call_failed_to_start("c1", "no free RTP port in 10000-10001", 0.0)
     assert bell.drain() == [PlayTone("error"), SetLed("error")]
     assert "could not start: no free RTP port in 10000-10001" in caplog.text
     assert bell.state == "idle"
-    assert bell.bell.status()["last_call"]["outcome"] == "failed"
+    assert bell.status()["last_call"]["outcome"] == "failed"
 
 
 def test_call_failed_to_start_without_a_call_is_ignored(bell):
-    bell.bell.call_failed_to_start("whatever", 0.0)
+    bell.bell.call_failed_to_start("c1", "whatever", 0.0)
     assert bell.drain() == []
-    assert bell.bell.status()["last_call"]["outcome"] is None
+    assert bell.status()["last_call"]["outcome"] is None
 
 
-def test_events_before_call_placed_adopt_the_call_id(bell):
-    bell.press()
+def test_the_call_id_is_known_from_the_press(bell):
+    bell.next_call_id = "early"
+    assert bell.press() == [SetLed("ringing"), PlaceCall(TARGET, "early")]
     assert bell.event(CallProgressed("early", 180, "Ringing", 1)) == [PlayTone("ringback")]
-    bell.bell.call_placed("early", 0.1)
     assert bell.drain() == []
     bell.event(CallAnswered("early", None, "<sip:family@pbx.example>"))
     assert bell.state == "connected"
@@ -387,9 +398,9 @@ def test_events_of_other_calls_are_ignored(bell):
     assert bell.state == "calling"
 
 
-def test_call_placed_when_not_wanted_is_hung_up(bell):
-    bell.bell.call_placed("stray", 0.0)
-    assert bell.drain() == [HangUp("stray", "not wanted")]
+def test_events_of_a_call_not_placed_are_ignored(bell):
+    assert bell.event(CallAnswered("stray", None, "x")) == []
+    assert bell.state == "idle"
 
 
 def test_ending_gives_up_waiting(bell):
@@ -399,7 +410,7 @@ def test_ending_gives_up_waiting(bell):
     assert bell.bell.get_timer() == ENDING_TIMEOUT
     assert bell.advance(ENDING_TIMEOUT) == [SetLed("registered")]
     assert bell.state == "idle"
-    assert bell.bell.status()["last_call"]["outcome"] == "answered"
+    assert bell.status()["last_call"]["outcome"] == "answered"
 
 
 # ---- hangup and media timeout --------------------------------------------------------------
@@ -414,20 +425,18 @@ def test_hangup_while_ringing_cancels(bell):
     bell.placed()
     bell.event(CallProgressed("c1", 180, "Ringing", 1))
     assert bell.bell.hangup_request(1.0) is True
-    assert bell.drain() == [PlayTone("none"), HangUp("c1", "hung up")]
+    assert bell.drain() == [StopTone(), HangUp("c1", "hung up")]
     assert bell.state == "ending"
     assert bell.event(CallFailed("c1", 487, "cancelled")) == [SetLed("registered")]  # no tone
-    assert bell.bell.status()["last_call"]["outcome"] == "cancelled"
+    assert bell.status()["last_call"]["outcome"] == "cancelled"
 
 
-def test_hangup_before_the_call_id_is_known(bell):
-    bell.press()
+def test_hangup_before_anything_was_heard(bell):
+    bell.placed("c9")
     assert bell.bell.hangup_request(0.0) is True
-    assert bell.drain() == []
-    bell.bell.call_placed("c9", 0.05)
     assert bell.drain() == [HangUp("c9", "hung up")]
     bell.event(CallFailed("c9", 487, "cancelled"))
-    assert bell.bell.status()["last_call"]["outcome"] == "cancelled"
+    assert bell.status()["last_call"]["outcome"] == "cancelled"
 
 
 def test_hangup_when_connected_sends_bye(bell):
@@ -437,8 +446,8 @@ def test_hangup_when_connected_sends_bye(bell):
     assert bell.drain() == [HangUp("c1", "hung up")]
     assert bell.bell.hangup_request(7.6) is False  # already ending
     bell.event(CallEnded("c1", "hung up", False))
-    assert bell.bell.status()["last_call"]["outcome"] == "answered"
-    assert bell.bell.status()["last_call"]["duration"] == 7.5
+    assert bell.status()["last_call"]["outcome"] == "answered"
+    assert bell.status()["last_call"]["duration"] == 7.5
 
 
 def test_media_timeout_hangs_up(bell):
@@ -463,7 +472,7 @@ def test_correct_code_opens(bell):
     bell.connected()
     assert bell.key("c1", "123") == []
     assert bell.key("c1", "4") == [PulseRelay(3.0), PlayTone("opened")]
-    assert bell.bell.status()["door"] == {"opened_count": 1, "locked_out": False}
+    assert bell.status()["door"] == {"opened_count": 1, "locked_out": False}
 
 
 def test_hash_judges_early_and_star_clears(bell):
@@ -488,7 +497,7 @@ def test_digits_only_count_in_the_connected_call(bell):
     assert bell.key("c1", CODE) == []  # early media: not yet answered
     bell.event(CallAnswered("c1", None, "x"))
     assert bell.key("other", CODE) == []
-    assert bell.bell.status()["door"]["opened_count"] == 0
+    assert bell.status()["door"]["opened_count"] == 0
     assert bell.key("c1", CODE) == [PulseRelay(3.0), PlayTone("opened")]
 
 
@@ -524,14 +533,14 @@ def test_digit_entry_does_not_outlive_the_call():
 
 
 def test_lockout_spans_two_calls(caplog):
-    b = Bell(code_attempts=3, lockout=300.0)
+    b = Bell(door_code_attempts=3, door_lockout=300.0)
     b.connected("c1")
     assert b.key("c1", "0000") == [PlayTone("error")]
     assert b.key("c1", "1111") == [PlayTone("error")]
     with caplog.at_level(logging.WARNING):
         assert b.key("c1", "2222") == [PlayTone("error")]
     assert "wrong door code (3 of 3): locked out for 300 s" in caplog.text
-    assert b.bell.status()["door"] == {"opened_count": 0, "locked_out": True}
+    assert b.status()["door"] == {"opened_count": 0, "locked_out": True}
     assert b.key("c1", CODE) == []  # ignored, even the right code
     b.at(20.0)
     b.event(CallEnded("c1", "BYE from peer", True))
@@ -542,41 +551,41 @@ def test_lockout_spans_two_calls(caplog):
     with caplog.at_level(logging.WARNING):
         assert b.key("c2", CODE + CODE) == []
     assert caplog.text.count("door code keys in call c2 ignored: locked out for 270 s") == 1
-    assert b.bell.status()["door"] == {"opened_count": 0, "locked_out": True}
+    assert b.status()["door"] == {"opened_count": 0, "locked_out": True}
     assert b.bell.get_timer() == 210.0  # max call duration comes first
     b.event(CallEnded("c2", "BYE from peer", True))
     assert b.bell.get_timer() == 300.0  # the lockout's end
     b.advance(300.0)
-    assert b.bell.status()["door"]["locked_out"] is False
+    assert b.status()["door"]["locked_out"] is False
     b.connected("c3")
     assert b.key("c3", CODE) == [PulseRelay(3.0), PlayTone("opened")]
 
 
 def test_wrong_codes_accumulate_across_calls():
-    b = Bell(code_attempts=3)
+    b = Bell(door_code_attempts=3)
     b.connected("c1")
     b.key("c1", "00000000")
     b.event(CallEnded("c1", "BYE from peer", True))
     b.at(10.0)
     b.connected("c2")
     b.key("c2", "0000")
-    assert b.bell.status()["door"]["locked_out"] is True
+    assert b.status()["door"]["locked_out"] is True
 
 
 def test_correct_code_resets_the_count():
-    b = Bell(code_attempts=2)
+    b = Bell(door_code_attempts=2)
     b.connected()
     b.key("c1", "0000")
     b.key("c1", CODE)
     b.key("c1", "0000")
-    assert b.bell.status()["door"]["locked_out"] is False
+    assert b.status()["door"]["locked_out"] is False
 
 
 def test_no_code_configured_ignores_digits():
     b = Bell(door_code=None)
     b.connected()
     assert b.key("c1", "1234#") == []
-    assert b.bell.status()["door"]["opened_count"] == 0
+    assert b.status()["door"]["opened_count"] == 0
 
 
 # ---- intercom open -------------------------------------------------------------------------
@@ -587,11 +596,11 @@ def test_open_request_pulses_the_relay(bell, caplog):
         assert bell.bell.open_request(0.0) is True
     assert bell.drain() == [PulseRelay(3.0), PlayTone("opened")]
     assert "door opened from the control socket" in caplog.text
-    assert bell.bell.status()["door"]["opened_count"] == 1
+    assert bell.status()["door"]["opened_count"] == 1
 
 
 def test_open_request_during_lockout_still_opens():
-    b = Bell(code_attempts=1)
+    b = Bell(door_code_attempts=1)
     b.connected()
     b.key("c1", "0000")
     assert b.bell.open_request(1.0) is True  # the control socket is the house's own
@@ -599,12 +608,12 @@ def test_open_request_during_lockout_still_opens():
 
 
 def test_open_without_a_relay(caplog):
-    b = Bell(has_relay=False, door_code=None)
+    b = Bell(door_relay_pin=None, door_code=None)
     with caplog.at_level(logging.ERROR, "intercom.app.doorbell"):
         assert b.bell.open_request(0.0) is False
     assert b.drain() == []
     assert "no door relay is configured (INTERCOM_DOOR_RELAY_PIN)" in caplog.text
-    assert b.bell.status()["door"]["opened_count"] == 0
+    assert b.status()["door"]["opened_count"] == 0
 
 
 # ---- incoming calls ------------------------------------------------------------------------
@@ -615,7 +624,7 @@ def test_forged_from_is_refused_while_the_same_caller_through_the_server_is_answ
         assert bell.incoming("forged", source=STRANGER) == [RejectCall("forged", 403)]
     assert "untrusted source 203.0.113.66" in caplog.text
     assert bell.state == "idle"
-    assert bell.bell.status()["last_call"]["outcome"] is None  # refusals leave no trace
+    assert bell.status()["last_call"]["outcome"] is None  # refusals leave no trace
     # the same From, sent by the SIP server
     assert bell.incoming("real", source=SERVER) == [SetLed("ringing")]
     assert bell.state == "ringing"
@@ -681,8 +690,8 @@ def test_incoming_cancelled_before_the_answer(bell):
     assert bell.event(IncomingCallCancelled("in1", "answered elsewhere")) == [SetLed("registered")]
     assert bell.state == "idle"
     assert bell.bell.get_timer() is None  # no AcceptCall will come
-    assert bell.bell.status()["last_call"]["outcome"] == "cancelled"
-    assert PlaceCall(TARGET) in bell.press()  # no cooldown after a call never answered
+    assert bell.status()["last_call"]["outcome"] == "cancelled"
+    assert PLACE in bell.press()  # no cooldown after a call never answered
 
 
 def test_hangup_during_answer_delay_refuses(bell):
@@ -710,8 +719,8 @@ def test_accepted_incoming_call_ends(bell):
     bell.advance(2.0)
     bell.at(12.0)
     assert bell.event(CallEnded("in1", "BYE from peer", True)) == [SetLed("registered")]
-    assert bell.bell.status()["last_call"]["outcome"] == "answered"
-    assert bell.bell.status()["last_call"]["duration"] == 10.0
+    assert bell.status()["last_call"]["outcome"] == "answered"
+    assert bell.status()["last_call"]["duration"] == 10.0
 
 
 # ---- status --------------------------------------------------------------------------------
@@ -721,12 +730,12 @@ def test_status_json_after_an_answered_call(bell):
     bell.event(RegistrationSucceeded("pbx", 600))
     bell.connected("c1")
     bell.bell.call_stats("c1", stats(packets_sent=100))  # during the call
-    assert bell.bell.status()["last_call"]["outcome"] is None  # not over yet
+    assert bell.status()["last_call"]["outcome"] is None  # not over yet
     bell.at(12.34)
     bell.event(CallEnded("c1", "BYE from peer", True))
     bell.bell.call_stats("c1", stats())  # the final figures, once the media closed
     bell.bell.call_stats("unknown", stats(codec="G722"))
-    status = json.loads(json.dumps(bell.bell.status()))
+    status = json.loads(json.dumps(bell.status()))
     assert status == {
         "registration": {"state": "registered", "last_status": 200},
         "call": {"state": "idle"},
@@ -742,7 +751,7 @@ def test_status_keeps_stats_reported_during_the_call(bell):
     bell.connected("c1")
     bell.bell.call_stats("c1", stats(packets_sent=42))
     bell.event(CallEnded("c1", "BYE from peer", True))
-    assert bell.bell.status()["last_call"]["packets_sent"] == 42
+    assert bell.status()["last_call"]["packets_sent"] == 42
 
 
 @pytest.mark.parametrize(
@@ -753,17 +762,79 @@ def test_status_keeps_stats_reported_during_the_call(bell):
 def test_status_call_states(bell, stage, expected):
     bell.press()
     if stage != "calling":
-        bell.bell.call_placed("c1", 0.0)
         bell.event(CallProgressed("c1", 180, "Ringing", 1))
     if stage in ("connected", "ending"):
         bell.event(CallAnswered("c1", None, "x"))
     if stage == "ending":
         bell.bell.hangup_request(0.0)
-    assert bell.bell.status()["call"] == {"state": expected}
+    assert bell.status()["call"] == {"state": expected}
 
 
 def test_status_is_a_copy(bell):
-    bell.bell.status()["door"]["opened_count"] = 99
-    bell.bell.status()["last_call"]["outcome"] = "busy"
-    assert bell.bell.status()["door"]["opened_count"] == 0
-    assert bell.bell.status()["last_call"]["outcome"] is None
+    bell.status()["door"]["opened_count"] = 99
+    bell.status()["last_call"]["outcome"] = "busy"
+    assert bell.status()["door"]["opened_count"] == 0
+    assert bell.status()["last_call"]["outcome"] is None
+
+
+# ---- the table -----------------------------------------------------------------------------
+
+
+def test_every_state_but_idle_has_a_timeout_with_a_row():
+    assert set(TIMEOUTS) == set(CallState) - {CallState.IDLE}
+    assert all(TIMEOUTS[state] in TRANSITIONS[state] for state in TIMEOUTS)
+
+
+def test_an_input_a_state_has_no_row_for_is_ignored(bell, caplog):
+    with caplog.at_level(logging.DEBUG, "intercom.app.doorbell"):
+        bell.bell.on_media_timeout("c1", 0.0)  # no call
+        bell.placed()
+        bell.bell.on_media_timeout("c1", 0.0)  # not connected yet
+    assert bell.drain() == [] and bell.state == "calling"
+    assert "media timeout while CALLING: ignored" in caplog.text
+
+
+def test_the_doorbell_takes_its_part_of_the_settings():
+    settings = Settings(
+        call_target=TARGET, door_code="4711", door_code_attempts=5, door_lockout=600.0,
+        allowed_callers=("alice",), trusted_hosts=("10.0.0.0/8", "192.0.2.1"),
+        door_relay_pin=27, sip_server=HostPort("pbx.example"),
+        sip_outbound_proxy=HostPort("2001:db8::5", 5070),
+    )  # fmt: skip
+    bell = Doorbell(settings, lambda: "c1")
+    assert (bell.lock.code, bell.lock.attempts, bell.lock.lockout) == ("4711", 5, 600.0)
+    assert bell.policy.trusted_networks == (
+        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.0.2.1/32"),
+    )  # fmt: skip
+    assert bell.policy.home_domains == {"pbx.example", "2001:db8::5"}
+    assert bell.snapshot().registration == "registering"
+    bare = Doorbell(Settings(), lambda: "c1")
+    assert (bare.lock.code, bare.snapshot().registration, bare.policy.home_domains) == (
+        None, "disabled", frozenset(),
+    )  # fmt: skip
+    assert bare.open_request(0.0) is False  # no relay
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("INTERCOM_RING_TIMEOUT", "0", "'0' must be more than 0 seconds"),
+        ("INTERCOM_MAX_CALL_DURATION", "-1", "'-1' must be more than 0 seconds"),
+        ("INTERCOM_DOOR_PULSE", "0.0", "'0.0' must be more than 0 seconds"),
+        ("INTERCOM_CALL_COOLDOWN", "-0.5", "'-0.5' must not be negative"),
+        ("INTERCOM_DOOR_LOCKOUT", "-1", "'-1' must not be negative"),
+        ("INTERCOM_ANSWER_DELAY", "-1", "'-1' must not be negative"),
+        ("INTERCOM_DOOR_CODE_ATTEMPTS", "0", "'0' must be between 1 and 1000"),
+    ],
+)
+def test_impossible_doorbell_settings_never_reach_the_doorbell(key, value, message):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({key: value})
+    assert info.value.problems == [f"{key}: {message}"]
+
+
+def test_bad_door_code_or_caller_is_refused():
+    with pytest.raises(ValueError, match="door code key 'x' is not a DTMF digit"):
+        Doorbell(Settings(door_code="12x4"), lambda: "c1")
+    with pytest.raises(ValueError, match="names no user"):
+        Doorbell(Settings(allowed_callers=("sip:pbx.example",)), lambda: "c1")

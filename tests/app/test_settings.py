@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from intercom.app.doorbell_config import DoorbellConfig
+from intercom.app.doorbell import Doorbell
 from intercom.app.settings import KEYS, Settings, SettingsError, load_settings
 from intercom.errors import IntercomError
+from intercom.sip.locate import HostPort
+from intercom.sip.uri import SipUri
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "systemd" / "intercom.env.example"
 PASSWORD = "s3cr3t-Pa55"
@@ -74,12 +76,12 @@ def problems_of(environ: dict[str, str], env_file: str | None = None) -> list[st
 def test_defaults_are_design_md():
     settings = load_settings({})
     assert settings == Settings()  # warnings do not take part in ==
-    assert (settings.sip_server, settings.sip_user, settings.sip_password) == ("", "", None)
+    assert (settings.sip_server, settings.sip_user, settings.sip_password) == (None, "", None)
     assert settings.sip_transport == "udp"
-    assert settings.sip_bind == "0.0.0.0:5060"
+    assert settings.sip_bind == HostPort("0.0.0.0", 5060)
     assert settings.sip_expires == 600
     assert settings.call_target is None
-    assert settings.sip_outbound_proxy == ""
+    assert settings.sip_outbound_proxy is None
     assert (settings.ring_timeout, settings.max_call_duration) == (30.0, 180.0)
     assert settings.gpio == "auto"
     assert (settings.button_pin, settings.led_pin, settings.door_relay_pin) == (17, None, None)
@@ -98,13 +100,13 @@ def test_defaults_are_design_md():
 def test_full_file(tmp_path):
     settings = load_settings({"PATH": "/usr/bin", "HOME": "/root"}, write(tmp_path, FULL_FILE))
     assert settings == Settings(
-        sip_server="pbx.example.net:5070",
+        sip_server=HostPort("pbx.example.net", 5070),
         sip_user="door",
         sip_password=PASSWORD,
         sip_auth_user="door-auth",
         sip_expires=300,
-        sip_outbound_proxy="[2001:db8::5]:5060",
-        call_target="sip:family@pbx.example.net",
+        sip_outbound_proxy=HostPort("2001:db8::5", 5060),
+        call_target=SipUri("pbx.example.net", "family"),
         ring_timeout=45.0,
         max_call_duration=2.5,
         cooldown=0.0,
@@ -122,7 +124,7 @@ def test_full_file(tmp_path):
         audio_output="USB Audio",
         codecs=("PCMU", "G722"),
         sip_transport="tcp",
-        sip_bind="[::]:5060",
+        sip_bind=HostPort("::", 5060),
         trusted_hosts=("192.168.1.10", "10.0.0.0/8", "[2001:db8::1]", "2001:db8::/32"),
         rtp_ports=(16384, 16483),
         media_timeout=20.0,
@@ -131,8 +133,9 @@ def test_full_file(tmp_path):
     )
     assert settings.warnings == ()
     # What the doorbell builds from it must not fail at runtime either.
-    config = DoorbellConfig.from_settings(settings)
-    assert config.has_relay and config.registration and len(config.trusted_networks) == 4
+    bell = Doorbell(settings, lambda: "c1")
+    assert bell.open_request(0.0) and bell.snapshot().registration == "registering"
+    assert len(bell.policy.trusted_networks) == 4
 
 
 def test_environment_overrides_the_file_key_by_key(tmp_path):
@@ -172,7 +175,7 @@ def test_keys_outside_the_prefix_are_ignored(tmp_path):
     ],
 )
 def test_bind_is_normalised_to_address_and_port(value, expected):
-    assert load_settings({"INTERCOM_SIP_BIND": value}).sip_bind == expected
+    assert str(load_settings({"INTERCOM_SIP_BIND": value}).sip_bind) == expected
 
 
 @pytest.mark.parametrize(
@@ -180,13 +183,15 @@ def test_bind_is_normalised_to_address_and_port(value, expected):
     ["sip:alice@192.168.1.20", "sips:alice@pbx.example.net:5061", "alice@pbx", "sip:10.0.0.9"],
 )
 def test_call_targets_without_a_server(target):
-    assert load_settings({"INTERCOM_CALL_TARGET": f" {target} "}).call_target == target
+    uri = target if target.startswith(("sip:", "sips:")) else f"sip:{target}"
+    assert load_settings({"INTERCOM_CALL_TARGET": f" {target} "}).call_target == SipUri.parse(uri)
 
 
 @pytest.mark.parametrize("target", ["family", "**9", "+4930123456", "620"])
 def test_call_target_user_names_at_the_server(target):
-    environ = {"INTERCOM_SIP_SERVER": "fritz.box", "INTERCOM_SIP_USER": "door"}
-    assert load_settings({**environ, "INTERCOM_CALL_TARGET": target}).call_target == target
+    environ = {"INTERCOM_SIP_SERVER": "fritz.box:5070", "INTERCOM_SIP_USER": "door"}
+    settings = load_settings({**environ, "INTERCOM_CALL_TARGET": target})
+    assert settings.call_target == SipUri("fritz.box", target, 5070)  # completed here, once
 
 
 def test_password_is_taken_exactly_as_written():
@@ -714,9 +719,9 @@ def test_example_with_every_line_uncommented_is_a_clean_configuration(tmp_path):
     path = write(tmp_path, text)
     settings = load_settings({}, path)
     assert settings.warnings == ()
-    assert settings.sip_server == "pbx.example.net"
+    assert settings.sip_server == HostPort("pbx.example.net")
     assert settings.sip_password == "change-me"
     assert settings.door_code == "2580#"
     assert settings.audio_input == "USB Audio"
     assert (settings.button_pin, settings.led_pin, settings.door_relay_pin) == (17, 27, 22)
-    DoorbellConfig.from_settings(settings)
+    Doorbell(settings, lambda: "c1")

@@ -21,6 +21,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
 
 from intercom.errors import IntercomError
+from intercom.feedback import LedPattern
 from intercom.hw import gpio
 from intercom.hw.fake_gpio import FakeButton, FakeLed, FakeRelay
 from intercom.hw.gpio import (
@@ -253,7 +254,7 @@ def test_relay_refuses_a_senseless_pulse(factory, seconds):
 
 
 def test_led_patterns_are_all_there_and_distinct():
-    assert set(LED_PATTERNS) == {"off", "registering", "registered", "ringing", "in-call", "error"}
+    assert set(LED_PATTERNS) == set(LedPattern)
     assert len(set(LED_PATTERNS.values())) == len(LED_PATTERNS)
     assert not LED_PATTERNS["off"].blinks and LED_PATTERNS["off"].on_time == 0
     assert not LED_PATTERNS["in-call"].blinks and LED_PATTERNS["in-call"].on_time > 0

@@ -26,6 +26,8 @@ from intercom.media.stream import StreamStats
 from intercom.runtime.media_calls import MediaCalls, MediaConfig
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, IncomingCallReceived
+from intercom.sip.locate import HostPort
+from intercom.sip.uri import SipUri
 from tests.integration.audio_compare import Comparison, compare_wavs, make_test_wav
 from tests.integration.baresip_harness import BaresipPeer, CallRecording, require_baresip
 
@@ -77,7 +79,7 @@ async def _call_baresip(codec: str, rate: int, tmp_path: Path) -> CallResult:
         on_digit=lambda call_id, digit: digits.append(digit),
     )
     ua = UserAgent(
-        UaConfig(bind="127.0.0.1:0", user="door"),
+        UaConfig(bind=HostPort("127.0.0.1", 0), user="door"),
         answer_offer=media.answer_offer,
         on_event=media.handle,
     )
@@ -87,7 +89,7 @@ async def _call_baresip(codec: str, rate: int, tmp_path: Path) -> CallResult:
         await ua.start()
         try:
             audio, offer = media.new_offer()
-            call_id = await ua.call(phone.sip_uri, offer)
+            call_id = ua.call(SipUri.parse(phone.sip_uri), offer)
             media.attach(call_id, audio)
             await ua.wait_for(CallAnswered, 5)
             await phone.wait_event("CALL_RTPESTAB", 5)
@@ -156,7 +158,7 @@ async def _baresip_calls_door(tmp_path: Path) -> CallResult:
         rng=random.Random(8),
     )
     ua = UserAgent(
-        UaConfig(bind="127.0.0.1:0", user="door"),
+        UaConfig(bind=HostPort("127.0.0.1", 0), user="door"),
         answer_offer=media.answer_offer,
         on_event=media.handle,
     )

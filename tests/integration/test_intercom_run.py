@@ -17,6 +17,7 @@ import pytest
 from intercom.runtime.media_calls import MediaCalls, MediaConfig
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallEnded, Event, IncomingCallReceived
+from intercom.sip.locate import HostPort
 
 from .daemon_process import DaemonProcess
 
@@ -48,7 +49,7 @@ async def _scenario(tmp_path: Path) -> None:
             ended.append(event)
 
     phone = UserAgent(
-        UaConfig(bind=f"{HOST}:0", user="phone"),
+        UaConfig(bind=HostPort(HOST, 0), user="phone"),
         answer_offer=phone_media.answer_offer,
         on_event=on_event,
     )

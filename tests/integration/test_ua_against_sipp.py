@@ -21,7 +21,9 @@ from intercom.sip.events import (
     RegistrationFailed,
     RegistrationSucceeded,
 )
+from intercom.sip.locate import HostPort
 from intercom.sip.registration import RegistrationState
+from intercom.sip.uri import SipUri
 
 from .sipp_harness import Sipp, SippResult, require_sipp
 
@@ -39,7 +41,7 @@ def _sipp_installed() -> None:
 
 
 def ua_config(**overrides: object) -> UaConfig:
-    config = UaConfig(bind="127.0.0.1:0", user="door", keepalive_interval=None)
+    config = UaConfig(bind=HostPort("127.0.0.1", 0), user="door", keepalive_interval=None)
     for name, value in overrides.items():
         setattr(config, name, value)
     return config
@@ -79,7 +81,7 @@ def target(sipp: Sipp, user: str = "family") -> str:
 def test_digest_registration_then_unregister(transport: str) -> None:
     sipp = Sipp("registrar_digest.xml", transport=transport, timeout=30)  # type: ignore[arg-type]
     ua = UserAgent(
-        ua_config(server=f"127.0.0.1:{sipp.port}", password="secret", transport=transport)
+        ua_config(server=HostPort("127.0.0.1", sipp.port), password="secret", transport=transport)
     )
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
@@ -96,7 +98,7 @@ def test_digest_registration_then_unregister(transport: str) -> None:
 
 def test_wrong_password_fails_after_one_retry() -> None:
     sipp = Sipp("registrar_wrong_password.xml", timeout=20)
-    ua = UserAgent(ua_config(server=f"127.0.0.1:{sipp.port}", password="not-the-password"))
+    ua = UserAgent(ua_config(server=HostPort("127.0.0.1", sipp.port), password="not-the-password"))
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
         event = await ua.wait_for((RegistrationSucceeded, RegistrationFailed), 10)
@@ -112,7 +114,7 @@ def test_wrong_password_fails_after_one_retry() -> None:
 
 def test_423_interval_too_brief_is_honoured() -> None:
     sipp = Sipp("registrar_423.xml", timeout=30)
-    ua = UserAgent(ua_config(server=f"127.0.0.1:{sipp.port}", expires=60))
+    ua = UserAgent(ua_config(server=HostPort("127.0.0.1", sipp.port), expires=60))
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
         event = await ua.wait_for((RegistrationSucceeded, RegistrationFailed), 10)
@@ -131,7 +133,7 @@ def test_proxy_demanding_407_on_invite() -> None:
     ua = UserAgent(ua_config(password="secret"))
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
-        call_id = await ua.call(target(sipp), SDP)
+        call_id = ua.call(SipUri.parse(target(sipp)), SDP)
         answered = await ua.wait_for((CallAnswered, CallFailed), 10)
         assert isinstance(answered, CallAnswered), answered
         assert answered.call_id == call_id and answered.sdp
@@ -146,7 +148,7 @@ def test_callee_answers_then_hangs_up(transport: str) -> None:
     ua = UserAgent(ua_config(transport=transport))
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
-        call_id = await ua.call(target(sipp), SDP)
+        call_id = ua.call(SipUri.parse(target(sipp)), SDP)
         answered = await ua.wait_for((CallAnswered, CallFailed), 10)
         assert isinstance(answered, CallAnswered), answered
         ended = await ua.wait_for(CallEnded, 10)
@@ -161,7 +163,7 @@ def test_door_hangs_up_an_answered_call() -> None:
     ua = UserAgent(ua_config())
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
-        call_id = await ua.call(target(sipp), SDP)
+        call_id = ua.call(SipUri.parse(target(sipp)), SDP)
         answered = await ua.wait_for((CallAnswered, CallFailed), 10)
         assert isinstance(answered, CallAnswered), answered
         await asyncio.sleep(0.2)
@@ -175,7 +177,7 @@ def test_busy_callee() -> None:
     ua = UserAgent(ua_config())
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
-        await ua.call(target(sipp), SDP)
+        ua.call(SipUri.parse(target(sipp)), SDP)
         failed = await ua.wait_for((CallAnswered, CallFailed), 10)
         assert isinstance(failed, CallFailed), failed
         assert failed.status == 486 and failed.reason == "busy"
@@ -188,7 +190,7 @@ def test_unanswered_call_is_cancelled() -> None:
     ua = UserAgent(ua_config())
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
-        call_id = await ua.call(target(sipp), SDP)
+        call_id = ua.call(SipUri.parse(target(sipp)), SDP)
         ringing = await ua.wait_for(CallProgressed, 10)
         assert isinstance(ringing, CallProgressed) and ringing.status == 180
         ua.hangup(call_id)  # the ring timeout of the application does the same
@@ -204,7 +206,7 @@ def test_forked_call_answered_twice_leaves_no_ghost_leg() -> None:
     ua = UserAgent(ua_config())
 
     async def drive(ua: UserAgent, sipp: Sipp) -> None:
-        call_id = await ua.call(target(sipp), SDP)
+        call_id = ua.call(SipUri.parse(target(sipp)), SDP)
         answered = await ua.wait_for((CallAnswered, CallFailed), 10)
         assert isinstance(answered, CallAnswered), answered
         assert "forkA" in answered.remote

@@ -20,6 +20,8 @@ from intercom.runtime.daemon import Intercom
 from intercom.runtime.media_calls import MediaCalls, MediaConfig
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, Event, IncomingCallReceived
+from intercom.sip.locate import HostPort
+from intercom.sip.uri import SipUri
 
 from .test_daemon import running_door, wait_until
 
@@ -46,7 +48,7 @@ class Phone:
             rng=random.Random(78),
         )
         self.ua = UserAgent(
-            UaConfig(bind=f"{PHONE_HOST}:0", user="phone"),
+            UaConfig(bind=HostPort(PHONE_HOST, 0), user="phone"),
             answer_offer=self.media.answer_offer,
             on_event=self._on_event,
         )
@@ -63,7 +65,7 @@ class Phone:
 
     async def call(self, uri: str) -> str:
         audio, offer = self.media.new_offer()
-        call_id = await self.ua.call(uri, offer)
+        call_id = self.ua.call(SipUri.parse(uri), offer)
         self.media.attach(call_id, audio)
         return call_id
 
@@ -72,7 +74,7 @@ async def _talk_and_count(door: Intercom, phone: Phone) -> tuple[int, int, int]:
     """After TALK seconds of the call: (packets the phone got, the door got, door strangers)."""
     await wait_until(lambda: bool(phone.media.call_ids), 5, "the phone's call")
     (call_id,) = phone.media.call_ids
-    await wait_until(lambda: door.doorbell.status()["call"]["state"] == "connected", 5, "answer")
+    await wait_until(lambda: door.doorbell.snapshot().call == "connected", 5, "answer")
     await asyncio.sleep(TALK)
     phone_stats = phone.media.stats(call_id)
     assert door.media is not None

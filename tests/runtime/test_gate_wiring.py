@@ -24,7 +24,7 @@ from intercom.runtime.systemd import SystemdNotifier
 from intercom.runtime.transport import UDP_RECEIVE_BUFFER, SipTransport
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.build import make_response
-from intercom.sip.locate import SrvRecord
+from intercom.sip.locate import HostPort, SrvRecord
 from intercom.sip.message import Request, parse_message
 
 pytestmark = pytest.mark.timeout(20)
@@ -47,7 +47,7 @@ def test_every_address_of_the_server_is_reported_when_it_is_resolved() -> None:
 
     async def main() -> None:
         ua = UserAgent(
-            UaConfig(bind="127.0.0.1:0", server="pbx.test:5999", user="door"),
+            UaConfig(bind=HostPort("127.0.0.1", 0), server=HostPort("pbx.test", 5999), user="door"),
             dns=TwoAddressDns(),
             on_server_addresses=reported.append,
         )
@@ -65,10 +65,10 @@ def test_the_outbound_proxy_is_reported_with_the_server() -> None:
     async def main() -> None:
         ua = UserAgent(
             UaConfig(
-                bind="127.0.0.1:0",
-                server="pbx.test:5999",
+                bind=HostPort("127.0.0.1", 0),
+                server=HostPort("pbx.test", 5999),
                 user="door",
-                outbound_proxy="127.0.0.11:5998",
+                outbound_proxy=HostPort("127.0.0.11", 5998),
             ),
             dns=TwoAddressDns(),
             on_server_addresses=reported.append,

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from intercom.feedback import Tone
 from intercom.hw.audio import AudioSink, AudioSource
 from intercom.hw.audio_files import NullSink, NullSource, ToneSource
 from intercom.media.dtmf import DtmfDigit
@@ -35,6 +36,8 @@ from intercom.runtime.media_calls import MediaCalls, MediaConfig
 from intercom.runtime.rtp_socket import RtpSockets
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, Event, IncomingCallReceived
+from intercom.sip.locate import HostPort
+from intercom.sip.uri import SipUri
 
 HOST = "127.0.0.1"
 DOOR_TONE = 500
@@ -136,7 +139,7 @@ def _door(codecs: tuple[str, ...], tmp_path: Path) -> Side:
         on_digit=lambda call_id, digit: digits.append(digit),
     )
     ua = UserAgent(
-        UaConfig(bind=f"{HOST}:0", user="door"),
+        UaConfig(bind=HostPort(HOST, 0), user="door"),
         answer_offer=media.answer_offer,
         on_event=media.handle,
     )
@@ -176,7 +179,7 @@ def _phone(codecs: tuple[str, ...], tmp_path: Path) -> Side:
             asyncio.get_running_loop().call_soon(answer, event)
 
     ua = UserAgent(
-        UaConfig(bind=f"{HOST}:0", user="phone"),
+        UaConfig(bind=HostPort(HOST, 0), user="phone"),
         answer_offer=media.answer_offer,
         on_event=on_event,
     )
@@ -188,7 +191,7 @@ async def _start_call(door: Side, phone: Side) -> str:
     await door.ua.start()
     await phone.ua.start()
     audio, offer = door.media.new_offer()
-    call_id = await door.ua.call(f"sip:phone@{HOST}:{phone.ua.local_port}", offer)
+    call_id = door.ua.call(SipUri.parse(f"sip:phone@{HOST}:{phone.ua.local_port}"), offer)
     door.media.attach(call_id, audio)
     answered = await door.ua.wait_for(CallAnswered, 5)
     assert isinstance(answered, CallAnswered) and answered.call_id == call_id
@@ -301,7 +304,7 @@ def test_an_invite_without_offer_gets_ours_and_media_starts_with_the_answer_in_t
     listener.settimeout(2.0)
     caller_media = OfferAnswer(LocalMedia(HOST, listener.getsockname()[1], ("PCMU",)), 9)
     caller = UserAgent(
-        UaConfig(bind=f"{HOST}:0", user="caller"),
+        UaConfig(bind=HostPort(HOST, 0), user="caller"),
         answer_offer=lambda call_id, offer: caller_media.answer(offer)[0],
     )
 
@@ -309,7 +312,7 @@ def test_an_invite_without_offer_gets_ours_and_media_starts_with_the_answer_in_t
         await caller.start()
         await phone.ua.start()
         try:
-            await caller.call(f"sip:phone@{HOST}:{phone.ua.local_port}", None)
+            caller.call(SipUri.parse(f"sip:phone@{HOST}:{phone.ua.local_port}"), None)
             await caller.wait_for(CallAnswered, 5)
             return await asyncio.get_running_loop().run_in_executor(None, listener.recv, 2048)
         finally:
@@ -618,16 +621,16 @@ def test_a_tone_during_a_call_is_laid_over_the_call_audio_on_the_same_speaker() 
         rng=random.Random(82),
         open_audio=lambda rate: (ToneSource(400, rate), NullSink(rate)),
     )
-    assert not door.play_tone("opened")  # no call: the caller plays it on the idle speaker
+    assert not door.play_tone(Tone.OPENED)  # no call: the caller plays it on the idle speaker
 
     async def main() -> int:
         _connect(door, phone, "cue@test")
         await asyncio.sleep(0.6)
         (speaker,) = speakers
         before = len(speaker.frames)
-        assert door.play_tone("opened")
+        assert door.play_tone(Tone.OPENED)
         await asyncio.sleep(0.6)
-        assert not door.play_tone("none")  # stopping is always also passed on
+        assert not door.play_tone(None)  # stopping is always also passed on
         door.close_all()
         phone.close_all()
         return before

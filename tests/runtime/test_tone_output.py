@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from intercom.feedback import Tone
 from intercom.hw.audio import AudioDeviceError
 from intercom.media.tones import TONES, TonePlayer
 from intercom.runtime.tone_output import TONE_RATE, ToneOutput
@@ -48,9 +49,9 @@ def test_a_finite_tone_plays_whole_then_releases_the_speaker() -> None:
         return sinks[-1]
 
     output = ToneOutput(open_sink)
-    output.play("opened")  # 260 ms
+    output.play(Tone.OPENED)  # 260 ms
     _wait(lambda: sinks and sinks[0].closed)
-    expected = TonePlayer(TONES["opened"], TONE_RATE)
+    expected = TonePlayer(TONES[Tone.OPENED], TONE_RATE)
     wanted = []
     while (frame := expected.next_frame()) is not None:
         wanted.append(frame)
@@ -62,13 +63,13 @@ def test_a_finite_tone_plays_whole_then_releases_the_speaker() -> None:
 def test_ringback_runs_until_stopped_and_a_new_tone_replaces_it() -> None:
     sinks: list[RecordingSink] = []
     output = ToneOutput(lambda rate: sinks.append(RecordingSink()) or sinks[-1])
-    output.play("ringback")
+    output.play(Tone.RINGBACK)
     time.sleep(0.15)
-    assert output.playing == "ringback" and not sinks[0].closed
-    output.play("busy")
+    assert output.playing is Tone.RINGBACK and not sinks[0].closed
+    output.play(Tone.BUSY)
     assert sinks[0].closed  # released before the next tone opens the speaker
     assert 4 <= len(sinks[0].frames) <= 12  # paced at 20 ms, not burst
-    output.play("none")
+    output.stop()
     assert sinks[1].closed and output.playing is None
 
 
@@ -79,6 +80,6 @@ def test_a_speaker_that_does_not_open_is_logged_not_raised(
         raise AudioDeviceError("audio output 'USB': no such device")
 
     output = ToneOutput(broken)
-    output.play("busy")
+    output.play(Tone.BUSY)
     assert output.playing is None
     assert "the speaker does not open" in caplog.text

@@ -8,16 +8,18 @@ import socket
 import pytest
 
 from intercom.runtime.ua import UaConfig, UserAgent
-from intercom.sip.events import CallAnswered, CallEnded, IncomingCallReceived
+from intercom.sip.events import CallAnswered, CallEnded, CallFailed, IncomingCallReceived
+from intercom.sip.locate import HostPort
 from intercom.sip.message import Response, parse_message
+from intercom.sip.uri import SipUri
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
 
 
 async def call_and_hang_up(transport: str, *, callee_hangs_up: bool) -> None:
-    door = UserAgent(UaConfig(bind="127.0.0.1:0", user="door", transport=transport))
+    door = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0), user="door", transport=transport))
     phone = UserAgent(
-        UaConfig(bind="127.0.0.1:0", user="phone"), answer_offer=lambda call_id, o: SDP
+        UaConfig(bind=HostPort("127.0.0.1", 0), user="phone"), answer_offer=lambda call_id, o: SDP
     )
     await door.start()
     await phone.start()
@@ -25,7 +27,7 @@ async def call_and_hang_up(transport: str, *, callee_hangs_up: bool) -> None:
         target = f"sip:phone@127.0.0.1:{phone.local_port}"
         if transport == "tcp":
             target += ";transport=tcp"
-        call_id = await door.call(target, SDP)
+        call_id = door.call(SipUri.parse(target), SDP)
         incoming = await phone.wait_for(IncomingCallReceived, 5)
         assert isinstance(incoming, IncomingCallReceived)
         assert incoming.sdp == SDP and incoming.source_host == "127.0.0.1"
@@ -53,7 +55,7 @@ def test_call_between_two_user_agents(transport: str, callee_hangs_up: bool) -> 
 
 def test_options_and_garbage_over_udp() -> None:
     async def main() -> tuple[bytes, bytes]:
-        ua = UserAgent(UaConfig(bind="127.0.0.1:0"))
+        ua = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0)))
         await ua.start()
         loop = asyncio.get_running_loop()
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -94,7 +96,7 @@ def test_the_event_queue_keeps_only_the_newest_events_when_nobody_reads_it() -> 
     from intercom.sip.events import RegistrationSucceeded
 
     seen: list[object] = []
-    agent = UserAgent(UaConfig(bind="127.0.0.1:0"), on_event=seen.append)
+    agent = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0)), on_event=seen.append)
 
     class Endpoint:
         events = [RegistrationSucceeded("pbx", n) for n in range(ua_module.EVENTS_KEPT + 50)]
@@ -113,3 +115,48 @@ def test_the_event_queue_keeps_only_the_newest_events_when_nobody_reads_it() -> 
     assert len(seen) == ua_module.EVENTS_KEPT + 50  # the application saw every one
     assert agent.events.qsize() == ua_module.EVENTS_KEPT
     assert agent.events.get_nowait() == RegistrationSucceeded("pbx", 50)  # the oldest went
+
+
+class SlowDns:
+    """Answers ``phone.test`` with 127.0.0.1 once :attr:`release` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def srv(self, name: str) -> list[object]:
+        return []
+
+    async def addresses(self, host: str) -> list[str]:
+        await self.release.wait()
+        return ["127.0.0.1"] if host == "phone.test" else []
+
+
+@pytest.mark.parametrize("hang_up_first", [False, True], ids=["call", "hangup-during-dns"])
+def test_the_call_id_exists_before_the_target_is_resolved(hang_up_first: bool) -> None:
+    async def main() -> None:
+        dns = SlowDns()
+        door = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0), user="door"), dns=dns)
+        phone = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0), user="phone"))
+        await door.start()
+        await phone.start()
+        try:
+            sent: list[str] = []
+            target = SipUri("phone.test", "phone", phone.local_port)
+            call_id = door.call(target, SDP, call_id="drawn-before", on_sent=sent.append)
+            assert call_id == "drawn-before" and sent == []  # DNS has not answered yet
+            if hang_up_first:
+                assert door.hangup(call_id) is True  # carried out once the INVITE is out
+            dns.release.set()
+            incoming = await phone.wait_for(IncomingCallReceived, 5)
+            assert isinstance(incoming, IncomingCallReceived)
+            assert incoming.call_id == call_id and sent == [call_id]
+            if hang_up_first:
+                phone.ring(incoming.call_id)  # a provisional response lets the CANCEL go
+                failed = await door.wait_for(CallFailed, 5)
+                assert isinstance(failed, CallFailed) and failed.call_id == call_id
+                assert failed.status == 487
+        finally:
+            await door.stop()
+            await phone.stop()
+
+    asyncio.run(main())
