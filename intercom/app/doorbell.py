@@ -59,7 +59,7 @@ from intercom.app.actions import (
 from intercom.app.call_record import CallRecord, LastCall
 from intercom.app.door_lock import DoorLock, KeyResult
 from intercom.app.outcome import feedback_tone, outcome_of
-from intercom.app.policy import CallPolicy, parse_networks
+from intercom.app.policy import CallPolicy
 from intercom.app.settings import Settings
 from intercom.app.status import DoorbellStatus
 from intercom.feedback import LedPattern, Tone
@@ -182,7 +182,7 @@ class Doorbell:
         servers = (settings.sip_server, settings.sip_outbound_proxy)
         self.policy = CallPolicy(
             settings.allowed_callers,
-            parse_networks(settings.trusted_hosts),
+            settings.trusted_hosts,
             [server.host for server in servers if server is not None],  # a bare name's home
         )
         self.lock = DoorLock(settings.door_code, settings.door_code_attempts, settings.door_lockout)

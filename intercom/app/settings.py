@@ -55,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from typing import get_args
 
 from intercom.app.env_file import EnvFile, parse_env_text
+from intercom.app.policy import Network
 from intercom.app.settings_keys import (
     FIELD_OF_KEY,
     KEYS,
@@ -137,7 +138,7 @@ class Settings:
     # network and media
     sip_transport: Transport = "udp"  #: transport of requests to the server
     sip_bind: HostPort = DEFAULT_BIND  #: local address and port (0: any free)
-    trusted_hosts: tuple[str, ...] = ()  #: addresses or networks calls may come in from
+    trusted_hosts: tuple[Network, ...] = ()  #: networks calls may come in from
     rtp_ports: tuple[int, int] = (10000, 20000)  #: lowest and highest RTP/RTCP port
     media_timeout: float = 30.0  #: seconds without media before a call is ended
     # control
@@ -170,13 +171,20 @@ class Settings:
         return shown
 
 
+def _item(item: object) -> str:
+    """A list item as written: a one-address network as its address."""
+    if isinstance(item, Network) and item.num_addresses == 1:
+        return str(item.network_address)
+    return str(item)
+
+
 def _display(key: str, value: object) -> str:
     if value is None or value == "" or value == ():
         return _NOT_SET
     if key == "INTERCOM_RTP_PORTS" and isinstance(value, tuple):
         return f"{value[0]}-{value[1]}"
     if isinstance(value, tuple):
-        return ",".join(str(item) for item in value)
+        return ",".join(_item(item) for item in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):

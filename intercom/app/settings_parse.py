@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal, TypeVar
 
-from intercom.app.policy import AllowedCaller, parse_networks
+from intercom.app.policy import AllowedCaller, Network, parse_networks
 from intercom.app.settings_keys import SECRET_KEYS
 from intercom.media.codecs import parse_codec_list
 from intercom.sip.errors import RemoteProtocolError
@@ -381,9 +381,9 @@ class ValueParser:
             port = int(port_text)
         return HostPort(str(address), port)
 
-    def trusted_hosts(self) -> tuple[str, ...]:
+    def trusted_hosts(self) -> tuple[Network, ...]:
         key = "INTERCOM_TRUSTED_HOSTS"
-        entries: list[str] = []
+        entries: list[Network] = []
         for entry in self.items(key):
             try:
                 (network,) = parse_networks([entry])
@@ -407,7 +407,7 @@ class ValueParser:
                     f"{key}: {entry!r} trusts every address, so anyone can "
                     "call in with a forged From header"
                 )
-            entries.append(entry)
+            entries.append(network)
         return tuple(entries)
 
     def rtp_ports(self, default: tuple[int, int]) -> tuple[int, int]:

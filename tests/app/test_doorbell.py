@@ -66,7 +66,7 @@ class Bell:
             "door_code": CODE,
             "door_relay_pin": 22,
             "allowed_callers": ("alice@pbx.example",),
-            "trusted_hosts": ("10.0.0.0/24",),
+            "trusted_hosts": (ipaddress.ip_network("10.0.0.0/24"),),
             "answer_delay": 2.0,
         }
         options.update(overrides)
@@ -797,7 +797,8 @@ def test_an_input_a_state_has_no_row_for_is_ignored(bell, caplog):
 def test_the_doorbell_takes_its_part_of_the_settings():
     settings = Settings(
         call_target=TARGET, door_code="4711", door_code_attempts=5, door_lockout=600.0,
-        allowed_callers=("alice",), trusted_hosts=("10.0.0.0/8", "192.0.2.1"),
+        allowed_callers=("alice",),
+        trusted_hosts=(ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.0.2.1")),
         door_relay_pin=27, sip_server=HostPort("pbx.example"),
         sip_outbound_proxy=HostPort("2001:db8::5", 5070),
     )  # fmt: skip

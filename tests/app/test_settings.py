@@ -3,6 +3,7 @@ environment over the file, secrets kept out of every output, and the shipped exa
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -125,7 +126,10 @@ def test_full_file(tmp_path):
         codecs=("PCMU", "G722"),
         sip_transport="tcp",
         sip_bind=HostPort("::", 5060),
-        trusted_hosts=("192.168.1.10", "10.0.0.0/8", "[2001:db8::1]", "2001:db8::/32"),
+        trusted_hosts=tuple(
+            ipaddress.ip_network(n)
+            for n in ("192.168.1.10", "10.0.0.0/8", "2001:db8::1", "2001:db8::/32")
+        ),
         rtp_ports=(16384, 16483),
         media_timeout=20.0,
         control_socket="/run/door/control.sock",
