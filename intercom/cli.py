@@ -181,7 +181,8 @@ def _status_table(status: dict[str, Any]) -> str:
     last_status = registration.get("last_status")
     rows = [
         ("registration", f"{registration.get('state')}"
-         + (f" (last SIP status {last_status})" if last_status else "")),
+         + (f" (last SIP status {last_status})" if last_status else "")
+         + (f": {registration['reason']}" if registration.get("reason") else "")),
         ("call", str(call.get("state"))),
         ("last call", _last_call(last)),
         ("door", _opened(door.get("opened_count", 0))

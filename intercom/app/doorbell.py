@@ -191,6 +191,7 @@ class Doorbell:
             RegistrationState.REGISTERING if settings.sip_server else RegistrationState.DISABLED
         )
         self.last_status: int | None = None
+        self.registration_reason: str | None = None  #: why it failed, while it retries
         self.opened_count = 0
         self.last_call = LastCall()
         self._call: CallRecord | None = None
@@ -218,7 +219,7 @@ class Doorbell:
         """What ``intercom status`` shows (:func:`intercom.app.status.render_status`)."""
         return DoorbellStatus(
             self.registration.value, self.last_status, self.state.status, self.last_call,
-            self.opened_count, self.lock.locked_out,
+            self.opened_count, self.lock.locked_out, self.registration_reason,
         )  # fmt: skip
 
     # -- inputs ---------------------------------------------------------------------------
@@ -268,10 +269,12 @@ class Doorbell:
         """Follow one event of the user agent (hand every event here; others are ignored)."""
         if isinstance(event, RegistrationSucceeded):
             self.registration, self.last_status = RegistrationState.REGISTERED, 200
+            self.registration_reason = None
         elif isinstance(event, RegistrationFailed):
             self.registration, self.last_status = RegistrationState.FAILED, event.status
+            self.registration_reason = f"{event.reason}; retrying in {event.retry_in:.0f} s"
         elif isinstance(event, Unregistered):
-            self.registration = RegistrationState.DISABLED
+            self.registration, self.registration_reason = RegistrationState.DISABLED, None
         elif isinstance(event, IncomingCallReceived):
             self._incoming(event, now)
         elif isinstance(event, _CallEvent):

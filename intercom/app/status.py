@@ -24,12 +24,18 @@ class DoorbellStatus:
     last_call: LastCall
     opened_count: int  #: door openings since the start
     locked_out: bool  #: the door code is locked out after too many wrong codes
+    registration_reason: str | None = None  #: one line why, while a failed one retries
 
 
 def render_status(status: DoorbellStatus) -> dict[str, Any]:
     """The status object of design.md (a fresh one each time)."""
+    registration: dict[str, Any] = {
+        "state": status.registration, "last_status": status.last_status
+    }  # fmt: skip
+    if status.registration_reason is not None:
+        registration["reason"] = status.registration_reason
     return {
-        "registration": {"state": status.registration, "last_status": status.last_status},
+        "registration": registration,
         "call": {"state": status.call},
         "last_call": asdict(status.last_call),
         "door": {"opened_count": status.opened_count, "locked_out": status.locked_out},

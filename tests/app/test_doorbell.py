@@ -173,9 +173,13 @@ def test_registration_states_and_led():
     assert b.initial == [SetLed("registering")]
     assert b.status()["registration"] == {"state": "registering", "last_status": None}
     assert b.event(RegistrationFailed("pbx", 401, "401 Unauthorized", 60.0)) == [SetLed("error")]
-    assert b.status()["registration"] == {"state": "failed", "last_status": 401}
+    assert b.status()["registration"] == {
+        "state": "failed", "last_status": 401, "reason": "401 Unauthorized; retrying in 60 s"
+    }  # fmt: skip
     assert b.event(RegistrationFailed("pbx", None, "timeout", 60.0)) == []  # LED unchanged
-    assert b.status()["registration"] == {"state": "failed", "last_status": None}
+    assert b.status()["registration"] == {
+        "state": "failed", "last_status": None, "reason": "timeout; retrying in 60 s"
+    }  # fmt: skip
     assert b.event(RegistrationSucceeded("pbx", 600)) == [SetLed("registered")]
     assert b.event(RegistrationSucceeded("pbx", 600)) == []  # a refresh: no new SetLed
     assert b.status()["registration"] == {"state": "registered", "last_status": 200}

@@ -131,3 +131,40 @@ async def _lossy_network(tmp_path: Path) -> LossyRelay:
 def test_registration_and_a_call_survive_ten_percent_loss(tmp_path: Path) -> None:
     relay = asyncio.run(_lossy_network(tmp_path))
     assert relay.dropped["to server"] > 0 and relay.dropped["to client"] > 0, relay.dropped
+
+
+async def _registrar_down_at_boot(tmp_path: Path) -> dict[str, Any]:
+    require_kamailio(), require_linphone()
+    phone_wav = tmp_path / "phone.wav"
+    make_test_wav(phone_wav, 8000, 20.0, "bursts", seed=24)
+    server = Kamailio(tmp_path / "kamailio", password=PASSWORD)  # not started yet
+    daemon = door(tmp_path, server.address)
+    async with daemon:
+        failed = await daemon.until(
+            lambda s: s["registration"]["state"] == "failed", 40, "a failed registration"
+        )
+        started = asyncio.get_running_loop().time()
+        async with server, LinphonePeer(phone_wav, tmp_path / "linphone") as linphone:
+            await linphone.register("family", server.address, PASSWORD)
+            status = await daemon.until(registered, 40, "registration once the server is up")
+            assert "reason" not in status["registration"], status
+            recovered = asyncio.get_running_loop().time() - started
+            assert (await daemon.cli("press"))[0] == 0
+            call = await linphone.wait_incoming(10)  # and the next press rings
+            await linphone.answer(call)
+            await daemon.until(lambda s: s["call"]["state"] == "connected", 10, "answer")
+            assert (await daemon.cli("hangup"))[0] == 0
+            await linphone.wait_ended(call, 10)
+            assert await daemon.terminate() == 0
+    assert "Traceback" not in daemon.log()
+    return {"failed": failed, "recovered": recovered}
+
+
+def test_a_registrar_down_at_boot_is_retried_and_found(tmp_path: Path) -> None:
+    result = asyncio.run(_registrar_down_at_boot(tmp_path))
+    registration = result["failed"]["registration"]
+    # status says why, and when the next try comes
+    assert registration["reason"].endswith(" s") and "retrying in" in registration["reason"]
+    # the retry ladder starts at 5 s (nominal, drawn in [2.5, 5]) and doubles: the server
+    # that appears after the first failure is found within two steps
+    assert result["recovered"] < 20.0, result
