@@ -50,7 +50,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import get_args
 
@@ -372,6 +373,8 @@ def _cross_warnings(check: ValueParser, s: Settings) -> None:
         )
     if s.call_target is None:
         add("INTERCOM_CALL_TARGET is not set: a press of the button only logs an error")
+    else:
+        _call_target_warnings(add, s.call_target.user or "", s.sip_server)
     if s.allowed_callers and not s.sip_server and not s.trusted_hosts:
         add(
             "INTERCOM_ALLOWED_CALLERS is set, but with neither INTERCOM_SIP_SERVER nor "
@@ -393,4 +396,27 @@ def _cross_warnings(check: ValueParser, s: Settings) -> None:
         add(
             f"INTERCOM_SIP_EXPIRES: {s.sip_expires} s is shorter than most servers accept "
             "(they answer 423 Interval Too Brief and the intercom retries with theirs)"
+        )
+
+
+_NUMBER_LIST = re.compile(r"\*{0,2}\d+(?:\s*[,;&]\s*\*{0,2}\d+)+")
+_FRITZ_INTERNAL = re.compile(r"[1-9]|6[0-2][0-9]")
+"""A FRITZ!Box's internal numbers: 1-9 (ports, **9 the group call), 600-629 (answering
+machines, DECT handsets from 610, IP phones from 620)."""
+
+
+def _call_target_warnings(add: Callable[[str], None], user: str, server: HostPort | None) -> None:
+    """A target that is probably not the one-number the user meant."""
+    if _NUMBER_LIST.fullmatch(user):
+        add(
+            f"INTERCOM_CALL_TARGET: {user!r} looks like a list of numbers, but the intercom "
+            "calls one target; let the server ring several phones (a FRITZ!Box's group call "
+            "**9, a ring group, or one user that several phones register as)"
+        )
+    host = server.host.lower() if server is not None else ""
+    if (host.startswith("fritz.") or host == "192.168.178.1") and _FRITZ_INTERNAL.fullmatch(user):
+        add(
+            f"INTERCOM_CALL_TARGET: {user!r} looks like a FRITZ!Box internal number without "
+            f"its stars; the FRITZ!Box dials internal numbers as **{user} (**9 rings every "
+            "phone, **610 the first DECT handset, **620 the first IP phone)"
         )

@@ -729,3 +729,28 @@ def test_example_with_every_line_uncommented_is_a_clean_configuration(tmp_path):
     assert settings.audio_input == "USB Audio"
     assert (settings.button_pin, settings.led_pin, settings.door_relay_pin) == (17, 27, 22)
     Doorbell(settings, lambda: "c1")
+
+
+@pytest.mark.parametrize(
+    ("server", "target", "warning"),
+    [
+        ("fritz.box", "**610,**620", "looks like a list of numbers"),
+        ("pbx.example", "601;602", "looks like a list of numbers"),
+        ("fritz.box", "620", "looks like a FRITZ!Box internal number without its stars"),
+        ("192.168.178.1", "9", "the FRITZ!Box dials internal numbers as **9"),
+        ("fritz.box", "**9", None),
+        ("fritz.box", "**620", None),
+        ("pbx.example", "620", None),  # not a FRITZ!Box: 620 may well be an extension
+        ("fritz.box", "family", None),
+    ],
+)
+def test_call_targets_that_are_probably_not_meant_warn(server, target, warning):
+    settings = load_settings(
+        {"INTERCOM_SIP_SERVER": server, "INTERCOM_SIP_USER": "door",
+         "INTERCOM_SIP_PASSWORD": "x", "INTERCOM_CALL_TARGET": target}
+    )  # fmt: skip
+    found = [w for w in settings.warnings if w.startswith("INTERCOM_CALL_TARGET")]
+    if warning is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and warning in found[0], found
