@@ -13,9 +13,8 @@ Theory of operation (RFC 3261 §13.3, §12.2.2, RFC 6026):
   response through ``respond`` (a callable to the server transaction). That transaction sends
   100 Trying only if nothing went out within 200 ms (RFC 3261 §17.2.1), so a call refused or
   rung at once gets its 403 or 180 alone.
-* A 2xx is retransmitted by this TU, not by the transaction (§13.3.1.4, RFC 6026): at T1,
-  doubling up to T2, until the ACK arrives; after 64*T1 without ACK the dialog is ended with a
-  BYE (§13.3.1.4).
+* A 2xx is retransmitted by this TU (:class:`~intercom.sip.session.Unacked2xx`, §13.3.1.4,
+  RFC 6026) until the ACK arrives; after 64*T1 without ACK the dialog is ended with a BYE.
 * The To-tag is chosen on arrival so that a 180 and the 2xx carry the same one.
 * The application decides (accept, reject, or rings and decides later); if it never does, the
   core refuses the INVITE with 480 after :data:`UNDECIDED_LIMIT` (the 3 minutes a proxy's
@@ -35,12 +34,12 @@ from collections.abc import Callable
 from enum import Enum
 
 from intercom.sip.build import add_capabilities, make_response
-from intercom.sip.core import T1, T2, Sender
+from intercom.sip.core import Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import IncomingCallCancelled, MediaUpdated
 from intercom.sip.message import Request, Response
-from intercom.sip.session import AnswerOffer, Session, uas_session_timer
+from intercom.sip.session import AnswerOffer, Session, Unacked2xx, uas_session_timer
 from intercom.sip.uri import NameAddr, parse_params
 
 logger = logging.getLogger(__name__)
@@ -97,9 +96,7 @@ class IncomingCall:
         self._dialog = Dialog.from_uas_request(invite, local_tag)
         self._caller = str(self._dialog.remote.uri)
         self._ok: Response | None = None
-        self._retransmit_at: float | None = None
-        self._interval = T1
-        self._give_up_at = 0.0
+        self._unacked: Unacked2xx | None = None
         self._decide_by: float | None = now + UNDECIDED_LIMIT
 
     @property
@@ -132,9 +129,7 @@ class IncomingCall:
         logger.info("incoming call from %s answered", self._caller)
         self.state = IncomingState.ANSWERED
         self._dialog.state = DialogState.CONFIRMED
-        self._interval = T1
-        self._retransmit_at = now + T1
-        self._give_up_at = now + 64 * T1
+        self._unacked = Unacked2xx(ok, now)
         self.session = Session(
             self._dialog,
             sender=self._sender,
@@ -160,7 +155,7 @@ class IncomingCall:
         after an error). True if it was still waiting for the application's decision."""
         undecided = self.state is IncomingState.RECEIVED
         self.state = IncomingState.ENDED
-        self._retransmit_at = self._decide_by = None
+        self._unacked = self._decide_by = None
         return undecided
 
     def cancelled(self, cancel: Request) -> bool:
@@ -187,7 +182,7 @@ class IncomingCall:
         if request.method == "ACK" and self.state is IncomingState.ANSWERED:
             if request.cseq.seq == self.invite.cseq.seq:
                 self.state = IncomingState.CONFIRMED
-                self._retransmit_at = None
+                self._unacked = None
                 offer = self._ok.body if self._ok is not None else b""
                 if not self.invite.body and offer and request.body:  # §13.2.1: answer in ACK
                     self._sender.emit(MediaUpdated(self.call_id, offer, request.body))
@@ -195,7 +190,7 @@ class IncomingCall:
         if self.session is not None:
             if self.state is IncomingState.ANSWERED and request.method == "BYE":
                 self.state = IncomingState.CONFIRMED  # §15.1.2: BYE may precede the ACK
-                self._retransmit_at = None
+                self._unacked = None
             return self.session.on_request(request, now)
         if request.method == "ACK":
             return None
@@ -205,7 +200,7 @@ class IncomingCall:
         if self.state is IncomingState.RECEIVED:
             self.reject(480, "Temporarily Unavailable")
         elif self.session is not None and not self.session.ended:
-            self._retransmit_at = None
+            self._unacked = None
             self.state = IncomingState.CONFIRMED
             self.session.hangup(now, reason)
 
@@ -216,7 +211,7 @@ class IncomingCall:
         return self.session is not None and self.session.ended
 
     def get_timer(self) -> float | None:
-        timers = [self._retransmit_at]
+        timers = [self._unacked.get_timer() if self._unacked else None]
         if self.state is IncomingState.RECEIVED:
             timers.append(self._decide_by)
         if self.session is not None:
@@ -236,16 +231,11 @@ class IncomingCall:
             self.reject(480)
             self._sender.emit(IncomingCallCancelled(self.call_id, "not answered"))
             return
-        if self._retransmit_at is not None and now >= self._retransmit_at and self._ok:
-            if now >= self._give_up_at:
-                self._retransmit_at = None
-                logger.warning("x call %s: no ACK for our 200 OK, hanging up", self.call_id)
-                assert self.session is not None
-                self.state = IncomingState.CONFIRMED
-                self.session.hangup(now, reason="no ACK")
-            else:
-                self._sender.send_response(self._ok)
-                self._interval = min(self._interval * 2, T2)
-                self._retransmit_at = now + self._interval
+        if self._unacked and not self._unacked.handle_timer(now, self._sender.send_response):
+            self._unacked = None
+            logger.warning("x call %s: no ACK for our 200 OK, hanging up", self.call_id)
+            assert self.session is not None
+            self.state = IncomingState.CONFIRMED
+            self.session.hangup(now, reason="no ACK")
         if self.session is not None:
             self.session.handle_timer(now)
