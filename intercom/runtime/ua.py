@@ -5,7 +5,7 @@ is handed to the endpoint with ``now = loop.time()``; then :meth:`UserAgent._tra
 the endpoint queued, delivers its events, and re-arms the single ``loop.call_at`` timer on the
 endpoint's next deadline. There is no polling: with nothing to do, nothing runs.
 
-Host names are resolved here (RFC 3263) and handed to the endpoint as ``host_addresses``; the
+Host names are resolved here (RFC 3263) and handed to the endpoint (``learn_address``); the
 endpoint itself never does DNS.
 """
 
@@ -202,10 +202,10 @@ class UserAgent:
         uri = self.target_uri(target)
         host = uri.params.get("maddr") or uri.host
         endpoint = self.endpoint
-        if not is_ip_literal(host) and host not in endpoint.config.host_addresses:
+        if not is_ip_literal(host) and not endpoint.knows_host(host):
             address = await self._resolve(host, uri.port)
             if address is not None:
-                endpoint.config.host_addresses[host] = address
+                endpoint.learn_address(host, address)
         call = endpoint.call(uri, offer, self._now(), display=target)
         self._transmit()
         return call.call_id
@@ -340,7 +340,7 @@ class UserAgent:
             return
         address = await self._resolve_server()
         if address is not None:
-            self._endpoint.config.host_addresses[self._server_host] = address
+            self._endpoint.learn_address(self._server_host, address)
 
 
 def parse_bind(text: str) -> tuple[str, int]:

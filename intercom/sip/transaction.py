@@ -99,7 +99,7 @@ from intercom.sip.message import Headers, Message, Request, Response
 __all__ = [
     "TRYING_DELAY", "ClientTransaction", "InviteClientTransaction", "InviteServerTransaction",
     "NonInviteClientTransaction", "NonInviteServerTransaction", "ServerTransaction",
-    "TransactionState", "build_ack", "client_key", "server_key",
+    "TransactionState", "build_ack", "build_cancel", "client_key", "server_key",
 ]  # fmt: skip
 
 MAGIC_COOKIE = "z9hG4bK"
@@ -346,6 +346,20 @@ def build_ack(invite: Request, response: Response) -> Request:
     headers.add("Call-ID", invite.call_id)
     headers.add("CSeq", f"{invite.cseq.seq} ACK")
     return Request(headers=headers, method="ACK", uri=invite.uri)
+
+
+def build_cancel(invite: Request) -> Request:
+    """The CANCEL of ``invite`` (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top
+    Via (hence branch) and Route set as the INVITE."""
+    headers = Headers()
+    headers.add("Via", invite.headers.get_list("Via")[0])
+    for name in ("From", "To", "Call-ID"):
+        headers.add(name, invite.headers.get(name) or "")
+    headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
+    for route in invite.headers.get_all("Route"):
+        headers.add("Route", route)
+    headers.add("Max-Forwards", "70")
+    return Request(headers=headers, method="CANCEL", uri=invite.uri)
 
 
 class NonInviteClientTransaction(ClientTransaction):
