@@ -91,7 +91,7 @@ class Dialog:
             local=request.to.with_params(tag=local_tag),
             remote=request.from_,
             remote_target=target,
-            route_set=request.record_route,
+            route_set=list(request.record_route),
             local_seq=0,
             remote_seq=request.cseq.seq,
         )

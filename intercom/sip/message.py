@@ -14,8 +14,9 @@ Text is decoded as UTF-8 with ``surrogateescape`` so that any octet survives a r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.uri import (
@@ -57,6 +58,7 @@ _CANONICAL = {
         "User-Agent", "Via", "Warning", "WWW-Authenticate",
     )
 }  # fmt: skip
+_T = TypeVar("_T")
 _SINGLE = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type")
 _LEADING_CRLF = re.compile(rb"[\r\n]*")
 _LWS = re.compile(r"[ \t]+")
@@ -73,12 +75,22 @@ def canonical_name(name: str) -> str:
 
 
 class Headers:
-    """An ordered, case-insensitive multimap of header fields, names in canonical form."""
+    """An ordered, case-insensitive multimap of header fields, names in canonical form, with
+    the values parsed from them (:meth:`parsed`) kept until a field changes."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_memo")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
+        self._memo: dict[str, Any] = {}
+
+    def parsed(self, key: str, parse: Callable[[Headers], _T]) -> _T:
+        """``parse(self)``, computed once (an immutable value) until the headers change."""
+        try:
+            return self._memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._memo[key] = parse(self)
+            return value
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = canonical_name(name).lower()
@@ -100,13 +112,16 @@ class Headers:
         return values
 
     def add(self, name: str, value: str) -> None:
+        self._memo.clear()
         self._items.append((canonical_name(name), value))
 
     def prepend(self, name: str, value: str) -> None:
+        self._memo.clear()
         self._items.insert(0, (canonical_name(name), value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one, at the place of the first."""
+        self._memo.clear()
         name = canonical_name(name)
         key = name.lower()
         for i, (n, _) in enumerate(self._items):
@@ -120,6 +135,7 @@ class Headers:
     def set_list(self, name: str, values: Iterable[str]) -> None:
         """Replace every field of that name with one field per value, at the place of the
         first (appended when there was none; removed when ``values`` is empty)."""
+        self._memo.clear()
         name = canonical_name(name)
         key = name.lower()
         at = next((i for i, (n, _) in enumerate(self._items) if n.lower() == key), None)
@@ -129,12 +145,14 @@ class Headers:
         self._items = kept
 
     def remove(self, name: str) -> None:
+        self._memo.clear()
         key = canonical_name(name).lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != key]
 
     def copy(self) -> Headers:
         clone = Headers()
         clone._items = list(self._items)
+        clone._memo = dict(self._memo)
         return clone
 
     def __contains__(self, name: object) -> bool:
@@ -180,49 +198,45 @@ class _Message:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
 
-    # Typed views of the mandatory headers. parse_message() has validated them already; on a
-    # message built by our own code a missing one is a bug and raises LocalProtocolError-like
-    # RemoteProtocolError from the parsers below.
+    # Typed views of the headers the stack reads, parsed once (until the headers change).
+    # parse_message() has validated them already; on a message built by our own code a
+    # missing one is a bug and raises RemoteProtocolError from the parsers below.
 
     @property
     def call_id(self) -> str:
-        return self.headers.get("Call-ID") or ""
+        return self.headers.parsed("call_id", _call_id)
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self.headers.get("CSeq") or "")
+        return self.headers.parsed("cseq", _cseq)
 
     @property
-    def vias(self) -> list[Via]:
-        return [Via.parse(v) for v in self.headers.get_list("Via")]
+    def vias(self) -> tuple[Via, ...]:
+        return self.headers.parsed("vias", _vias)
 
     @property
     def top_via(self) -> Via:
-        values = self.headers.get_list("Via")
-        if not values:
-            raise RemoteProtocolError("no Via")
-        return Via.parse(values[0])
+        return self.headers.parsed("top_via", _top_via)
 
     @property
     def from_(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("From") or "")
+        return self.headers.parsed("from", _from)
 
     @property
     def to(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("To") or "")
+        return self.headers.parsed("to", _to)
 
     @property
-    def contacts(self) -> list[NameAddr]:
-        return [c for v in self.headers.get_all("Contact") for c in parse_name_addr_list(v)]
+    def contacts(self) -> tuple[NameAddr, ...]:
+        return self.headers.parsed("contacts", _contacts)
 
     @property
-    def record_route(self) -> list[NameAddr]:
-        return [c for v in self.headers.get_all("Record-Route") for c in parse_name_addr_list(v)]
+    def record_route(self) -> tuple[NameAddr, ...]:
+        return self.headers.parsed("record_route", _record_route)
 
     @property
     def content_type(self) -> str | None:
-        value = self.headers.get("Content-Type")
-        return value.split(";", 1)[0].strip().lower() if value else None
+        return self.headers.parsed("content_type", _content_type)
 
     def _start_line(self) -> str:
         raise NotImplementedError
@@ -264,6 +278,46 @@ class Response(_Message):
 
 
 Message = Request | Response
+
+
+def _call_id(headers: Headers) -> str:
+    return headers.get("Call-ID") or ""
+
+
+def _cseq(headers: Headers) -> CSeq:
+    return CSeq.parse(headers.get("CSeq") or "")
+
+
+def _vias(headers: Headers) -> tuple[Via, ...]:
+    return tuple(Via.parse(v) for v in headers.get_list("Via"))
+
+
+def _top_via(headers: Headers) -> Via:
+    values = headers.get_list("Via")
+    if not values:
+        raise RemoteProtocolError("no Via")
+    return Via.parse(values[0])
+
+
+def _from(headers: Headers) -> NameAddr:
+    return NameAddr.parse(headers.get("From") or "")
+
+
+def _to(headers: Headers) -> NameAddr:
+    return NameAddr.parse(headers.get("To") or "")
+
+
+def _contacts(headers: Headers) -> tuple[NameAddr, ...]:
+    return tuple(c for v in headers.get_all("Contact") for c in parse_name_addr_list(v))
+
+
+def _record_route(headers: Headers) -> tuple[NameAddr, ...]:
+    return tuple(c for v in headers.get_all("Record-Route") for c in parse_name_addr_list(v))
+
+
+def _content_type(headers: Headers) -> str | None:
+    value = headers.get("Content-Type")
+    return value.split(";", 1)[0].strip().lower() if value else None
 
 
 def split_head(data: bytes) -> tuple[bytes, bytes] | None:

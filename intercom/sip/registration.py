@@ -360,7 +360,7 @@ def _granted(response: Response, ours: Uri, requested: int) -> int:
     try:
         contacts = response.contacts
     except RemoteProtocolError:  # e.g. "Contact: *" on a broken registrar
-        contacts = []
+        contacts = ()
     for contact in contacts:
         value = _leading_int(contact.params.get("expires"))
         if value is not None and _same_uri(contact.uri, ours):
