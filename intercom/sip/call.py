@@ -104,12 +104,6 @@ def _sdp(message: Request | Response) -> bytes | None:
     return message.body if message.body and message.content_type == "application/sdp" else None
 
 
-def _copy(request: Request) -> Request:
-    return Request(
-        headers=request.headers.copy(), body=request.body, method=request.method, uri=request.uri
-    )
-
-
 class OutgoingCall:
     """One INVITE (with its auth and redirect retries) and, once answered, its Session."""
 
@@ -243,9 +237,9 @@ class OutgoingCall:
         if self._offer is not None:
             headers.add("Content-Type", "application/sdp")
         invite = Request(headers=headers, body=self._body, method="INVITE", uri=str(self._uri))
-        self._invite = invite
         self._provisional = False
-        self._sender.send_request(invite, self, None if self._redirected else self._destination)
+        destination = None if self._redirected else self._destination
+        self._invite = self._sender.send_request(invite, self, destination)
 
     def _send_cancel(self, now: float) -> None:
         assert self._invite is not None
@@ -362,7 +356,7 @@ class OutgoingCall:
             return
         ack = self._acks.get(tag)
         if ack is not None:  # a retransmission: the same ACK again (§13.2.2.4)
-            self._sender.send_ack(_copy(ack))
+            self._sender.send_ack(ack)
             return
         dialog = Dialog.from_uac_response(request, response)
         sdp = _sdp(response)
@@ -377,7 +371,7 @@ class OutgoingCall:
             ack.headers.add("Content-Type", "application/sdp")
             ack.body = answer
         self._acks[tag] = ack
-        self._sender.send_ack(_copy(ack))
+        self._sender.send_ack(ack)
         if self._state is CallState.CANCELLING:
             self._reap(dialog, "answered as we cancelled")
             self._fail(response.status, "cancelled")

@@ -55,7 +55,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from intercom import __version__
 from intercom.sip.auth import DigestClient
@@ -126,6 +126,7 @@ class Endpoint:
         )
         self._answer_offer = answer_offer
         self._tx = Transactions(self._send)
+        self._unroutable: deque[tuple[TransactionUser, Request]] = deque()
         self._router = Router(config.transport, config.outbound_proxy, config.host_addresses)
         self._our_branches: deque[str] = deque(maxlen=256)
         self._outgoing: dict[str, OutgoingCall] = {}
@@ -147,28 +148,22 @@ class Endpoint:
 
     def send_request(
         self, request: Request, tu: TransactionUser, destination: Address | None = None
-    ) -> None:
+    ) -> Request:
         destination = destination or self._router.route(request)
         if destination is None:
             logger.warning("x cannot route %s to %s", request.method, request.uri)
-            tu.on_transaction_failed(request, "transport", self._now)
-            return
-        if not request.headers.get_all("Via"):
-            request.headers.prepend("Via", str(self._new_via(destination)))
-        if "Max-Forwards" not in request.headers:
-            request.headers.add("Max-Forwards", "70")
-        if "User-Agent" not in request.headers:
-            request.headers.add("User-Agent", f"intercom/{__version__}")
-        self._tx.start_client(request, tu, destination, self._now)
+            self._unroutable.append((tu, request))  # failed once the TU's step is over
+            return request
+        sent = self._as_sent(request, destination)
+        self._tx.start_client(sent, tu, destination, self._now)
+        return sent
 
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
         destination = destination or self._router.route(ack)
         if destination is None:
             logger.warning("x cannot route ACK to %s", ack.uri)
             return
-        if not ack.headers.get_all("Via"):
-            ack.headers.prepend("Via", str(self._new_via(destination)))
-        self._send(ack, destination)
+        self._send(self._as_sent(ack, destination), destination)
 
     def send_cancel(self, invite: Request, tu: TransactionUser) -> None:
         self._tx.cancel(invite, tu, self._now)
@@ -243,12 +238,14 @@ class Endpoint:
             config, sender=self, auth=self.auth, ids=self.ids, contact=self.contact
         )
         self.registration.start(now)
+        self._reap()
         return self.registration
 
     def unregister(self, now: float) -> None:
         self._now = now
         if self.registration is not None:
             self.registration.stop(now)
+            self._reap()
 
     def call(
         self, target: SipUri, offer: bytes | None, now: float, *, display: str | None = None
@@ -519,20 +516,34 @@ class Endpoint:
         if destination is not None:
             self._out.append((b"\r\n\r\n", destination))
 
-    def _new_via(self, destination: Address) -> Via:
-        branch = self.ids.branch()
-        self._our_branches.append(branch)
-        return Via(
-            destination.transport.upper(),
-            self.config.local_host,
-            self.config.local_port,
-            {"branch": branch, "rport": None},
-        )
+    def _as_sent(self, request: Request, destination: Address) -> Request:
+        """``request`` with a Via of ours (fresh branch, ``rport``), Max-Forwards and
+        User-Agent when missing; the TU's object stays as it was."""
+        headers = request.headers.copy()
+        if request.method != "ACK":
+            headers.set("Max-Forwards", headers.get("Max-Forwards") or "70")
+            headers.set("User-Agent", headers.get("User-Agent") or f"intercom/{__version__}")
+        if not headers.get_all("Via"):
+            branch = self.ids.branch()
+            self._our_branches.append(branch)
+            via = Via(
+                destination.transport.upper(), self.config.local_host, self.config.local_port,
+                {"branch": branch, "rport": None},
+            )  # fmt: skip
+            headers.prepend("Via", str(via))
+        return replace(request, headers=headers)
 
     def _known_call(self, call_id: str) -> bool:
         return call_id in self._outgoing or call_id in self._incoming
 
     def _reap(self) -> None:
+        """Fail the requests that found no route, then drop the calls that ended."""
+        while self._unroutable:
+            tu, request = self._unroutable.popleft()
+            try:
+                tu.on_transaction_failed(request, "transport", self._now)
+            except Exception as exc:  # as for a response: logged, never escapes
+                logger.error("x %s failing %s: %s: %s", tu, request.method, type(exc).__name__, exc)
         for call_id in [c for c, call in self._outgoing.items() if call.ended]:
             del self._outgoing[call_id]
         for call_id in [c for c, call in self._incoming.items() if call.ended]:

@@ -356,8 +356,7 @@ class Session:
         self._timer = self._refresh_at = self._expires_at = None
         self.dialog.state = DialogState.TERMINATED
         if send_bye:
-            self._bye = self.dialog.create_request("BYE")
-            self._sender.send_request(self._bye, self)
+            self._bye = self._sender.send_request(self.dialog.create_request("BYE"), self)
         logger.info("%s ended: %s", self._label, reason)
         self._sender.emit(CallEnded(self.call_id, reason, by_peer))
 
@@ -374,8 +373,7 @@ class Session:
 
     def _send_refresh(self) -> None:
         self._refresh_chain = _AuthChain()
-        self._refresh = update = self._refresh_request()
-        self._sender.send_request(update, self)
+        self._refresh = self._sender.send_request(self._refresh_request(), self)
 
     def _refresh_request(self) -> Request:
         assert self._timer is not None
@@ -440,7 +438,7 @@ class Session:
             elif request is self._bye:
                 self._bye = self._authenticated(request, response, self._bye_chain, "BYE")
                 if self._bye is not None:
-                    self._sender.send_request(self._bye, self)
+                    self._bye = self._sender.send_request(self._bye, self)
             return
         if request is not self._refresh or self.ended:
             return
@@ -465,8 +463,7 @@ class Session:
             if retry is None:
                 self._refresh_refused = True  # the session will expire
             else:
-                self._refresh = retry
-                self._sender.send_request(retry, self)
+                self._refresh = self._sender.send_request(retry, self)
         elif status in (408, 481):
             self._end("session refresh failed", by_peer=False, send_bye=True)
         else:
