@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.uri import (
@@ -76,21 +76,13 @@ def canonical_name(name: str) -> str:
 
 class Headers:
     """An ordered, case-insensitive multimap of header fields, names in canonical form, with
-    the values parsed from them (:meth:`parsed`) kept until a field changes."""
+    the values parsed from them (``_memo``, see :class:`_Parsed`) kept until a field changes."""
 
     __slots__ = ("_items", "_memo")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
         self._memo: dict[str, Any] = {}
-
-    def parsed(self, key: str, parse: Callable[[Headers], _T]) -> _T:
-        """``parse(self)``, computed once (an immutable value) until the headers change."""
-        try:
-            return self._memo[key]  # type: ignore[no-any-return]
-        except KeyError:
-            value = self._memo[key] = parse(self)
-            return value
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = canonical_name(name).lower()
@@ -193,6 +185,41 @@ class CSeq:
         return f"{self.seq} {self.method}"
 
 
+class _Parsed(Generic[_T]):
+    """A typed view of a message's headers: parsed on first use, kept until they change."""
+
+    def __init__(self, parse: Callable[[Headers], _T]) -> None:
+        self._parse = parse
+        self._key = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = name
+
+    def __get__(self, message: _Message, owner: type | None = None) -> _T:
+        memo = message.headers._memo
+        try:
+            return memo[self._key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = memo[self._key] = self._parse(message.headers)
+            return value
+
+
+def _top_via(headers: Headers) -> Via:
+    values = headers.get_list("Via")
+    if not values:
+        raise RemoteProtocolError("no Via")
+    return Via.parse(values[0])
+
+
+def _name_addrs(headers: Headers, name: str) -> tuple[NameAddr, ...]:
+    return tuple(c for v in headers.get_all(name) for c in parse_name_addr_list(v))
+
+
+def _content_type(headers: Headers) -> str | None:
+    value = headers.get("Content-Type")
+    return value.split(";", 1)[0].strip().lower() if value else None
+
+
 @dataclass(slots=True)
 class _Message:
     headers: Headers = field(default_factory=Headers)
@@ -201,42 +228,15 @@ class _Message:
     # Typed views of the headers the stack reads, parsed once (until the headers change).
     # parse_message() has validated them already; on a message built by our own code a
     # missing one is a bug and raises RemoteProtocolError from the parsers below.
-
-    @property
-    def call_id(self) -> str:
-        return self.headers.parsed("call_id", _call_id)
-
-    @property
-    def cseq(self) -> CSeq:
-        return self.headers.parsed("cseq", _cseq)
-
-    @property
-    def vias(self) -> tuple[Via, ...]:
-        return self.headers.parsed("vias", _vias)
-
-    @property
-    def top_via(self) -> Via:
-        return self.headers.parsed("top_via", _top_via)
-
-    @property
-    def from_(self) -> NameAddr:
-        return self.headers.parsed("from", _from)
-
-    @property
-    def to(self) -> NameAddr:
-        return self.headers.parsed("to", _to)
-
-    @property
-    def contacts(self) -> tuple[NameAddr, ...]:
-        return self.headers.parsed("contacts", _contacts)
-
-    @property
-    def record_route(self) -> tuple[NameAddr, ...]:
-        return self.headers.parsed("record_route", _record_route)
-
-    @property
-    def content_type(self) -> str | None:
-        return self.headers.parsed("content_type", _content_type)
+    call_id = _Parsed(lambda h: h.get("Call-ID") or "")
+    cseq = _Parsed(lambda h: CSeq.parse(h.get("CSeq") or ""))
+    vias = _Parsed(lambda h: tuple(Via.parse(v) for v in h.get_list("Via")))
+    top_via = _Parsed(_top_via)
+    from_ = _Parsed(lambda h: NameAddr.parse(h.get("From") or ""))
+    to = _Parsed(lambda h: NameAddr.parse(h.get("To") or ""))
+    contacts = _Parsed(lambda h: _name_addrs(h, "Contact"))
+    record_route = _Parsed(lambda h: _name_addrs(h, "Record-Route"))
+    content_type = _Parsed(_content_type)
 
     def _start_line(self) -> str:
         raise NotImplementedError
@@ -278,46 +278,6 @@ class Response(_Message):
 
 
 Message = Request | Response
-
-
-def _call_id(headers: Headers) -> str:
-    return headers.get("Call-ID") or ""
-
-
-def _cseq(headers: Headers) -> CSeq:
-    return CSeq.parse(headers.get("CSeq") or "")
-
-
-def _vias(headers: Headers) -> tuple[Via, ...]:
-    return tuple(Via.parse(v) for v in headers.get_list("Via"))
-
-
-def _top_via(headers: Headers) -> Via:
-    values = headers.get_list("Via")
-    if not values:
-        raise RemoteProtocolError("no Via")
-    return Via.parse(values[0])
-
-
-def _from(headers: Headers) -> NameAddr:
-    return NameAddr.parse(headers.get("From") or "")
-
-
-def _to(headers: Headers) -> NameAddr:
-    return NameAddr.parse(headers.get("To") or "")
-
-
-def _contacts(headers: Headers) -> tuple[NameAddr, ...]:
-    return tuple(c for v in headers.get_all("Contact") for c in parse_name_addr_list(v))
-
-
-def _record_route(headers: Headers) -> tuple[NameAddr, ...]:
-    return tuple(c for v in headers.get_all("Record-Route") for c in parse_name_addr_list(v))
-
-
-def _content_type(headers: Headers) -> str | None:
-    value = headers.get("Content-Type")
-    return value.split(";", 1)[0].strip().lower() if value else None
 
 
 def split_head(data: bytes) -> tuple[bytes, bytes] | None:
