@@ -1,52 +1,32 @@
-"""The user agent's façade: bytes in, bytes and events out.
+"""The user agent's façade: bytes in, bytes and events out; a thin dispatcher.
 
-Theory of operation. The runtime drives one :class:`Endpoint` with three calls, as aioquic's
-protocol drives a connection:
+Theory of operation. The runtime drives one :class:`Endpoint` as aioquic's protocol drives a
+connection: :meth:`~Endpoint.receive` with each framed message and its source,
+:meth:`~Endpoint.handle_timer` when :meth:`~Endpoint.get_timer` is due, and the application's
+commands (:meth:`~Endpoint.call`, :meth:`~Endpoint.hangup`, :meth:`~Endpoint.accept`, ...);
+after each it sends :meth:`~Endpoint.datagrams_to_send` and drains :meth:`~Endpoint.next_event`.
 
-* :meth:`Endpoint.receive` with each framed message and its source address;
-* :meth:`Endpoint.handle_timer` when :meth:`Endpoint.get_timer` is due;
-* commands from the application (:meth:`call`, :meth:`hangup`, :meth:`accept`, ...).
+A message goes: :class:`~intercom.sip.gate.Gate` (strangers rate-limited and refused
+statelessly, holding nothing) -> :func:`~intercom.sip.message.parse_message` (malformed
+requests whose Via, Call-ID and CSeq can be read get the parser's status hint, to the packet's
+source; anything else is dropped) -> a request's top Via stamped with ``received`` and
+``rport`` (§18.2.1, RFC 3581) -> :class:`~intercom.sip.transactions.Transactions` (§17:
+retransmissions and ACKs of non-2xx absorbed; responses matching no transaction dropped, but
+a 2xx retransmission goes to its live call to be ACKed again) -> for a new request, the UAS
+checks of §8.2 (:func:`~intercom.sip.uas.check_request`) -> the TU: CANCEL to its INVITE (§9.2);
+requests with a To-tag to the call whose dialog they match whole, Call-ID and both tags (481
+otherwise, an ACK dropped, §12.2.2); OPTIONS answered alike whatever the Request-URI user
+(§11.2, nobody can enumerate users); a new INVITE to the application as
+:class:`IncomingCallReceived`; BYE, INFO, UPDATE outside a dialog 481.
 
-After each, the runtime sends :meth:`datagrams_to_send` and drains :meth:`next_event`.
-
-Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17 and §18:
-
-* Received requests get ``received``/``rport`` on their top Via (§18.2.1, RFC 3581), are matched
-  to a server transaction (§17.2.3) or start one, then pass the UAS checks of §8.2 in order:
-  416 unsupported URI scheme, 482 loop (our own branch in Via, or a merged request §8.2.2.2),
-  483 Max-Forwards 0 (OPTIONS is answered, §11), 420 unsupported Require (§8.2.2.3),
-  415 unsupported body (§8.2.3), 406 unacceptable Accept, and the headers the dialog layer
-  relies on (400 "Bad Contact" for ``Contact: *``, 400 "Bad Session-Expires", 422 for a new
-  INVITE's too-small interval, RFC 4028 §9); then dispatched: in-dialog requests to the call
-  whose dialog they match whole, Call-ID, our tag and the peer's (481 when none, an ACK
-  dropped, §12.2.2), CANCEL to its INVITE (§9.2), OPTIONS answered
-  with Allow/Accept/Supported whatever the Request-URI user (§11.2; nobody can enumerate users),
-  INVITE to the application as :class:`IncomingCallReceived`, REGISTER and other known methods
-  405 with Allow, unknown methods 501 (§8.2.1).
-* An INVITE's 100 (Trying) is its server transaction's: sent after ``TRYING_DELAY`` (0.2 s,
-  the 200 ms of §17.2.1) unless a response went first, or at once when the INVITE is
-  retransmitted before any response. The application refusing or ringing at once therefore
-  sends a lone 403 or 180; :meth:`get_timer` includes the pending 100's deadline.
-* Transactions, their TUs and addresses live in :class:`~intercom.sip.transactions.Transactions`
-  (§17); received responses no transaction matches are dropped, except 2xx retransmissions to
-  an INVITE whose call still lives, which go to that call so it can ACK again.
-* Requests from TUs get a Via with a fresh branch and ``rport``, and a destination: the given
-  one, else :class:`~intercom.sip.routing.Router`'s (§8.1.2), from the addresses the runtime
-  hands over with :meth:`Endpoint.learn_address` (RFC 3263); this core does no DNS.
-* Malformed requests whose Via, Call-ID and CSeq could be read get the parser's status hint;
-  anything else is dropped. Nothing raised by the peer's bytes escapes ``receive``: an
-  exception while handling a parsed request is logged in one line and answered 500 if its
-  transaction has no final response yet (the transaction then ends by its timers); one raised
-  by a TU on a response is logged and the response dropped.
-* Nothing is held forever: every transaction ends by its timers (an INVITE whose CANCEL gets
-  no final response 64*T1 after the CANCEL, §9.1), an incoming INVITE the application never
-  decides on is refused 480 after ``UNDECIDED_LIMIT`` (incoming.py), and a request no TU
-  answered gets 500. Only calls in a live session stay; :meth:`Endpoint.held` tells.
-* Before any of this, :class:`~intercom.sip.gate.Gate` screens each message: strangers (not
-  the trusted sources the runtime names) are rate-limited per source, their INVITEs get a
-  stateless 403 from a light scan and their other requests for no call of ours stateless
-  answers too, holding nothing (see intercom/sip/gate.py). Refusals, drops and malformed
-  messages are logged once per source and minute, with counts.
+Requests from TUs get our Via (fresh branch, ``rport``) and a destination from
+:class:`~intercom.sip.routing.Router` (§8.1.2, with the addresses the runtime hands over through
+:meth:`~Endpoint.learn_address`; this core does no DNS). Nothing the peer sends escapes
+``receive``: an exception while handling a request is logged in one line and answered 500 if
+its transaction is unanswered; one a TU raises on a response is logged and the response
+dropped. Nothing is held forever: transactions end by their timers, an undecided incoming
+INVITE is refused after ``UNDECIDED_LIMIT`` (incoming.py), a request no TU answered gets 500;
+only calls in a live session stay (:meth:`~Endpoint.held`).
 """
 
 from __future__ import annotations
@@ -129,8 +109,7 @@ class Endpoint:
         self._unroutable: deque[tuple[TransactionUser, Request]] = deque()
         self._router = Router(config.transport, config.outbound_proxy, config.host_addresses)
         self._our_branches: deque[str] = deque(maxlen=256)
-        self._outgoing: dict[str, OutgoingCall] = {}
-        self._incoming: dict[str, IncomingCall] = {}
+        self._calls: dict[str, OutgoingCall | IncomingCall] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
         self.gate = Gate(is_trusted_source, known_call=self._known_call)
@@ -187,8 +166,7 @@ class Endpoint:
 
     def get_timer(self) -> float | None:
         timers = list(self._tx.timers())
-        timers.extend(call.get_timer() for call in self._outgoing.values())
-        timers.extend(call.get_timer() for call in self._incoming.values())
+        timers.extend(call.get_timer() for call in self._calls.values())
         if self.registration is not None:
             timers.append(self.registration.get_timer())
         timers.append(self.gate.log.get_timer())
@@ -197,12 +175,9 @@ class Endpoint:
     def handle_timer(self, now: float) -> None:
         self._now = now
         self._tx.handle_timer(now)
-        for call in list(self._outgoing.values()):
+        for call in list(self._calls.values()):
             if due(call.get_timer(), now):
                 call.handle_timer(now)
-        for incoming in list(self._incoming.values()):
-            if due(incoming.get_timer(), now):
-                incoming.handle_timer(now)
         if self.registration is not None:
             if due(self.registration.get_timer(), now):
                 self.registration.handle_timer(now)
@@ -265,7 +240,7 @@ class Endpoint:
             answer_offer=self._answer_offer,
             display=display or str(target),
         )
-        self._outgoing[call.call_id] = call
+        self._calls[call.call_id] = call
         call.start(now)
         self._reap()
         return call
@@ -273,7 +248,7 @@ class Endpoint:
     def hangup(self, call_id: str, now: float, reason: str = "hung up") -> bool:
         """End a call: BYE (CallEnded with ``reason``), CANCEL, or 480 while it rings."""
         self._now = now
-        owner = self._outgoing.get(call_id) or self._incoming.get(call_id)
+        owner = self._calls.get(call_id)
         if owner is None:
             return False
         owner.hangup(now, reason)
@@ -282,30 +257,29 @@ class Endpoint:
 
     def accept(self, call_id: str, sdp: bytes | None, now: float) -> None:
         self._now = now
-        incoming = self._incoming.get(call_id)
+        incoming = self._incoming(call_id)
         if incoming is not None:
             incoming.accept(sdp, now)
             self._reap()
 
     def reject(self, call_id: str, status: int, now: float) -> None:
         self._now = now
-        incoming = self._incoming.get(call_id)
+        incoming = self._incoming(call_id)
         if incoming is not None:
             incoming.reject(status)
             self._reap()
 
     def ring(self, call_id: str) -> None:
-        incoming = self._incoming.get(call_id)
+        incoming = self._incoming(call_id)
         if incoming is not None:
             incoming.ring()
 
     def active_call_ids(self) -> list[str]:
-        return [*self._outgoing, *self._incoming]
+        return list(self._calls)
 
     def held(self) -> Held:
         """Transactions and calls held now (status, tests: nothing may be held forever)."""
-        calls = {cid: call.state.value for cid, call in self._outgoing.items()}
-        calls.update((cid, call.state.value) for cid, call in self._incoming.items())
+        calls = {cid: call.state.value for cid, call in self._calls.items()}
         return Held(len(self._tx.servers), len(self._tx.clients), calls)
 
     def transport_failed(self, destination: Address, now: float) -> None:
@@ -366,7 +340,7 @@ class Endpoint:
 
     def _awaits_decision(self, request: Request) -> bool:
         """True for an INVITE an IncomingCall holds: the application answers it (in time)."""
-        incoming = self._incoming.get(request.call_id)
+        incoming = self._incoming(request.call_id)
         return incoming is not None and incoming.invite is request
 
     def _request_failed(self, request: Request, source: Address, exc: Exception) -> None:
@@ -380,9 +354,9 @@ class Endpoint:
             exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
         )  # fmt: skip
         try:
-            incoming = self._incoming.get(request.call_id)
+            incoming = self._incoming(request.call_id)
             if incoming is not None and incoming.invite is request:
-                del self._incoming[request.call_id]
+                del self._calls[request.call_id]
                 if incoming.drop():  # the application may have heard of it: it is over
                     self.emit(IncomingCallCancelled(request.call_id, "failed"))
             if request.method == "ACK":
@@ -406,7 +380,7 @@ class Endpoint:
         return make_response(request, 481)  # BYE, INFO, UPDATE outside any dialog
 
     def _receive_invite(self, request: Request, source: Address) -> Response | None:
-        if request.call_id in self._incoming or request.call_id in self._outgoing:
+        if request.call_id in self._calls:
             return make_response(request, 482)
         # No 100 here: the server transaction sends it after TRYING_DELAY unless the
         # application rings, answers or refuses first (§17.2.1).
@@ -419,7 +393,7 @@ class Endpoint:
             answer_offer=self._answer_offer,
             now=self._now,
         )
-        self._incoming[request.call_id] = incoming
+        self._calls[request.call_id] = incoming
         logger.info("incoming call from %s (sent by %s)", incoming.dialog.remote.uri, source)
         self.emit(
             IncomingCallReceived(
@@ -438,7 +412,7 @@ class Endpoint:
         invite = self._tx.cancelled_invite(request)
         if invite is None:
             return make_response(request, 481)
-        incoming = self._incoming.get(request.call_id)
+        incoming = self._incoming(request.call_id)
         if incoming is not None and incoming.invite is invite.tx.request:
             incoming.cancelled(request)
         return make_response(request, 200)
@@ -446,9 +420,7 @@ class Endpoint:
     def _dispatch_in_dialog(self, request: Request) -> Response | None:
         """§12.2.2: Call-ID, To-tag (ours) and From-tag (theirs) must all match a dialog."""
         call_id = request.call_id
-        owner: OutgoingCall | IncomingCall | None = self._outgoing.get(call_id)
-        if owner is None:
-            owner = self._incoming.get(call_id)
+        owner = self._calls.get(call_id)
         if owner is not None and owner.matches(request):
             return owner.on_request(request, self._now)
         if request.method == "ACK":
@@ -467,8 +439,12 @@ class Endpoint:
             return
         record = self._tx.client_for(response)
         if record is None:
-            call = self._outgoing.get(response.call_id)
-            if call is not None and response.cseq.method == "INVITE" and response.status < 300:
+            call = self._calls.get(response.call_id)
+            if (
+                isinstance(call, OutgoingCall)
+                and response.cseq.method == "INVITE"
+                and response.status < 300
+            ):
                 self._deliver(call, call.invite, response)
             else:
                 logger.debug("x stray response %d (Call-ID %s)", response.status, response.call_id)
@@ -533,8 +509,12 @@ class Endpoint:
             headers.prepend("Via", str(via))
         return replace(request, headers=headers)
 
+    def _incoming(self, call_id: str) -> IncomingCall | None:
+        call = self._calls.get(call_id)
+        return call if isinstance(call, IncomingCall) else None
+
     def _known_call(self, call_id: str) -> bool:
-        return call_id in self._outgoing or call_id in self._incoming
+        return call_id in self._calls
 
     def _reap(self) -> None:
         """Fail the requests that found no route, then drop the calls that ended."""
@@ -544,7 +524,5 @@ class Endpoint:
                 tu.on_transaction_failed(request, "transport", self._now)
             except Exception as exc:  # as for a response: logged, never escapes
                 logger.error("x %s failing %s: %s: %s", tu, request.method, type(exc).__name__, exc)
-        for call_id in [c for c, call in self._outgoing.items() if call.ended]:
-            del self._outgoing[call_id]
-        for call_id in [c for c, call in self._incoming.items() if call.ended]:
-            del self._incoming[call_id]
+        for call_id in [c for c, call in self._calls.items() if call.ended]:
+            del self._calls[call_id]
