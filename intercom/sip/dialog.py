@@ -149,10 +149,6 @@ class Dialog:
         headers.add("CSeq", f"{seq} {method}")
         return Request(headers=headers, method=method, uri=str(uri))
 
-    def next_hop(self) -> Uri:
-        """Where requests inside the dialog go first (§8.1.2): first route, else the target."""
-        return self.route_set[0].uri if self.route_set else self.remote_target
-
     def _routing(self) -> tuple[Uri, list[NameAddr]]:
         if not self.route_set:
             return self.remote_target, []

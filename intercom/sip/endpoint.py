@@ -200,7 +200,10 @@ class Endpoint:
             return
         log_message("<", message, source)
         if isinstance(message, Request):
-            self._receive_request(message, source)
+            try:
+                self._receive_request(message, source)
+            except Exception as exc:  # peer input must never stop the endpoint: one log line,
+                self._request_failed(message, source, exc)  # 500 if still unanswered
         else:
             self._receive_response(message)
         self._reap()
@@ -306,14 +309,6 @@ class Endpoint:
     # -- receiving ------------------------------------------------------------------------
 
     def _receive_request(self, request: Request, source: Address) -> None:
-        """A parsed request; nothing raised while handling it escapes (the last line of
-        defence: one log line, 500 on its transaction if still unanswered)."""
-        try:
-            self._handle_request(request, source)
-        except Exception as exc:  # peer input must never stop the endpoint
-            self._request_failed(request, source, exc)
-
-    def _handle_request(self, request: Request, source: Address) -> None:
         stamp_via(request, source.host, source.port)
         existing = self._tx.server(request)
         if existing is not None:

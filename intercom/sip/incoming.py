@@ -95,7 +95,6 @@ class IncomingCall:
         self._answer_offer = answer_offer
         self._dialog = Dialog.from_uas_request(invite, local_tag)
         self._caller = str(self._dialog.remote.uri)
-        self._ok: Response | None = None
         self._unacked: Unacked2xx | None = None
         self._decide_by: float | None = now + UNDECIDED_LIMIT
 
@@ -124,12 +123,11 @@ class IncomingCall:
         if sdp:
             ok.headers.add("Content-Type", "application/sdp")
             ok.body = sdp
-        self._ok = ok
         self._respond(ok)
         logger.info("incoming call from %s answered", self._caller)
         self.state = IncomingState.ANSWERED
         self._dialog.state = DialogState.CONFIRMED
-        self._unacked = Unacked2xx(ok, now)
+        self._unacked = Unacked2xx(ok, now, offer=None if self.invite.body else sdp)
         self.session = Session(
             self._dialog,
             sender=self._sender,
@@ -182,9 +180,8 @@ class IncomingCall:
         if request.method == "ACK" and self.state is IncomingState.ANSWERED:
             if request.cseq.seq == self.invite.cseq.seq:
                 self.state = IncomingState.CONFIRMED
-                self._unacked = None
-                offer = self._ok.body if self._ok is not None else b""
-                if not self.invite.body and offer and request.body:  # §13.2.1: answer in ACK
+                offer, self._unacked = self._unacked.offer if self._unacked else None, None
+                if offer and request.body:  # §13.2.1: our offer in the 2xx, the answer in ACK
                     self._sender.emit(MediaUpdated(self.call_id, offer, request.body))
             return None
         if self.session is not None:

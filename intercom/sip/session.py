@@ -80,18 +80,10 @@ from intercom.sip.message import Request, Response
 from intercom.sip.uri import NameAddr, parse_params, parse_uint
 
 __all__ = [
-    "MAX_AUTH_ANSWERS",
-    "MAX_SESSION_EXPIRES",
-    "MIN_SE",
-    "AnswerOffer",
-    "Session",
-    "SessionTimer",
-    "Unacked2xx",
-    "interval_too_small",
-    "parse_session_expires",
-    "uac_session_timer",
+    "MAX_AUTH_ANSWERS", "MAX_SESSION_EXPIRES", "MIN_SE", "AnswerOffer", "Session", "SessionTimer",
+    "Unacked2xx", "interval_too_small", "parse_session_expires", "uac_session_timer",
     "uas_session_timer",
-]
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 

@@ -90,7 +90,7 @@ class Transactions:
     def receive_response(self, record: ClientRecord, response: Response, now: float) -> bool:
         """True if the TU must see ``response``; the transaction's ACK goes out first."""
         deliver = record.tx.receive_response(response, now)
-        self._flush_client(client_key(record.tx.request), now)
+        self._flush_client(record.tx.key, now)
         return deliver
 
     def transport_failed(self, destination: Address, now: float) -> None:
