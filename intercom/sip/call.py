@@ -120,6 +120,7 @@ class OutgoingCall:
         answer_offer: AnswerOffer,
         destination: Address | None = None,
         display: str | None = None,
+        call_id: str | None = None,
     ) -> None:
         """
         Args:
@@ -128,8 +129,10 @@ class OutgoingCall:
             offer: our SDP offer; None sends an offerless INVITE (the answer goes in the ACK).
             destination: where the INVITE goes; None lets the endpoint route it.
             display: how log lines name the target ("family"); ``str(target)`` by default.
+            call_id: chosen beforehand (so the caller knows the call before any DNS wait);
+                a fresh one by default.
         """
-        self.call_id = ids.call_id()
+        self.call_id = call_id or ids.call_id()
         self.session: Session | None = None
         self.display = display if display is not None else str(target)
         self._sender = sender

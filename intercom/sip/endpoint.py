@@ -226,7 +226,13 @@ class Endpoint:
             self._reap()
 
     def call(
-        self, target: SipUri, offer: bytes | None, now: float, *, display: str | None = None
+        self,
+        target: SipUri,
+        offer: bytes | None,
+        now: float,
+        *,
+        display: str | None = None,
+        call_id: str | None = None,
     ) -> OutgoingCall:
         self._now = now
         local = NameAddr(SipUri(self.config.local_host, self.config.user))
@@ -242,6 +248,7 @@ class Endpoint:
             offer=offer,
             answer_offer=self._answer_offer,
             display=display or str(target),
+            call_id=call_id,
         )
         self._calls[call.call_id] = call
         call.start(now)
