@@ -59,10 +59,6 @@ class Dialog:
     def remote_tag(self) -> str:
         return self.remote.tag or ""
 
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.call_id, self.local_tag, self.remote_tag)
-
     @classmethod
     def from_uac_response(cls, request: Request, response: Response) -> Dialog:
         """§12.1.2: the dialog a 1xx (with To-tag) or 2xx to our INVITE creates."""

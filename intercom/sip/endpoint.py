@@ -112,7 +112,7 @@ class Endpoint:
         self._calls: dict[str, OutgoingCall | IncomingCall] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
-        self.gate = Gate(is_trusted_source, known_call=self._known_call)
+        self.gate = Gate(is_trusted_source, known_call=self._calls.__contains__)
         self._now = 0.0
         self.registration: Registration | None = None
 
@@ -514,9 +514,6 @@ class Endpoint:
     def _incoming(self, call_id: str) -> IncomingCall | None:
         call = self._calls.get(call_id)
         return call if isinstance(call, IncomingCall) else None
-
-    def _known_call(self, call_id: str) -> bool:
-        return call_id in self._calls
 
     def _reap(self) -> None:
         """Fail the requests that found no route, then drop the calls that ended."""

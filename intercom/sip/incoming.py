@@ -93,14 +93,10 @@ class IncomingCall:
         self._local_tag = local_tag
         self._contact = contact
         self._answer_offer = answer_offer
-        self._dialog = Dialog.from_uas_request(invite, local_tag)
-        self._caller = str(self._dialog.remote.uri)
+        self.dialog = Dialog.from_uas_request(invite, local_tag)
+        self._caller = str(self.dialog.remote.uri)
         self._unacked: Unacked2xx | None = None
         self._decide_by: float | None = now + UNDECIDED_LIMIT
-
-    @property
-    def dialog(self) -> Dialog:
-        return self._dialog
 
     def ring(self) -> None:
         """Send 180 Ringing (only before a decision)."""
@@ -126,10 +122,10 @@ class IncomingCall:
         self._respond(ok)
         logger.info("incoming call from %s answered", self._caller)
         self.state = IncomingState.ANSWERED
-        self._dialog.state = DialogState.CONFIRMED
+        self.dialog.state = DialogState.CONFIRMED
         self._unacked = Unacked2xx(ok, now, offer=None if self.invite.body else sdp)
         self.session = Session(
-            self._dialog,
+            self.dialog,
             sender=self._sender,
             answer_offer=self._answer_offer,
             contact=self._contact,
@@ -170,7 +166,7 @@ class IncomingCall:
 
     def matches(self, request: Request) -> bool:
         """§12.2.2: Call-ID, our To-tag and the caller's From-tag are this call's dialog."""
-        return self._dialog.matches(request)
+        return self.dialog.matches(request)
 
     def on_request(self, request: Request, now: float) -> Response | None:
         """A request inside this call's dialog (ACK for our 2xx, BYE, re-INVITE...); one

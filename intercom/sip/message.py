@@ -113,16 +113,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one, at the place of the first."""
-        self._memo.clear()
-        name = canonical_name(name)
-        key = name.lower()
-        for i, (n, _) in enumerate(self._items):
-            if n.lower() == key:
-                self._items[i] = (name, value)
-                self._items[i + 1 :] = [(n2, v2) for n2, v2 in self._items[i + 1 :]
-                                        if n2.lower() != key]  # fmt: skip
-                return
-        self._items.append((name, value))
+        self.set_list(name, (value,))
 
     def set_list(self, name: str, values: Iterable[str]) -> None:
         """Replace every field of that name with one field per value, at the place of the

@@ -309,33 +309,26 @@ class InviteClientTransaction(ClientTransaction):
 
 
 def build_ack(invite: Request, response: Response) -> Request:
-    """The ACK for a 300-699 answer to ``invite`` (§17.1.1.3): same Request-URI, Call-ID, From
-    and CSeq number, the To of the response (with its tag), only the INVITE's top Via (hence
-    its branch), the INVITE's Route set."""
-    headers = Headers()
-    headers.add("Via", invite.headers.get_list("Via")[0])
-    headers.add("Max-Forwards", "70")
-    for route in invite.headers.get_all("Route"):
-        headers.add("Route", route)
-    headers.add("From", invite.headers.get("From") or "")
-    headers.add("To", response.headers.get("To") or "")
-    headers.add("Call-ID", invite.call_id)
-    headers.add("CSeq", f"{invite.cseq.seq} ACK")
-    return Request(headers=headers, method="ACK", uri=invite.uri)
+    """The ACK for a 300-699 answer to ``invite`` (§17.1.1.3): the To of the response (with its
+    tag), the rest as :func:`build_cancel` copies it."""
+    return _beside(invite, "ACK", response.headers.get("To") or "")
 
 
 def build_cancel(invite: Request) -> Request:
-    """The CANCEL of ``invite`` (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top
-    Via (hence branch) and Route set as the INVITE."""
-    headers = Headers()
-    headers.add("Via", invite.headers.get_list("Via")[0])
-    for name in ("From", "To", "Call-ID"):
-        headers.add(name, invite.headers.get(name) or "")
-    headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
-    for route in invite.headers.get_all("Route"):
-        headers.add("Route", route)
-    headers.add("Max-Forwards", "70")
-    return Request(headers=headers, method="CANCEL", uri=invite.uri)
+    """The CANCEL of ``invite`` (§9.1)."""
+    return _beside(invite, "CANCEL", invite.headers.get("To") or "")
+
+
+def _beside(invite: Request, method: str, to: str) -> Request:
+    """A request that goes with ``invite`` in its transaction: the same Request-URI, Call-ID,
+    From, CSeq number, top Via only (hence its branch) and Route set; ``to`` as given."""
+    headers = Headers([
+        ("Via", invite.headers.get_list("Via")[0]), ("Max-Forwards", "70"),
+        *(("Route", route) for route in invite.headers.get_all("Route")),
+        ("From", invite.headers.get("From") or ""), ("To", to), ("Call-ID", invite.call_id),
+        ("CSeq", f"{invite.cseq.seq} {method}"),
+    ])  # fmt: skip
+    return Request(headers=headers, method=method, uri=invite.uri)
 
 
 class NonInviteClientTransaction(ClientTransaction):

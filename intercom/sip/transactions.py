@@ -35,9 +35,6 @@ from intercom.sip.uas import response_destination
 
 logger = logging.getLogger(__name__)
 
-ClientKey = tuple[str, str]
-ServerKey = tuple[str, str, str]
-
 
 @dataclass(slots=True)
 class ClientRecord:
@@ -57,8 +54,8 @@ class Transactions:
 
     def __init__(self, send: Callable[[Message, Address], None]) -> None:
         self._send = send
-        self.clients: dict[ClientKey, ClientRecord] = {}
-        self.servers: dict[ServerKey, ServerRecord] = {}
+        self.clients: dict[tuple[str, str], ClientRecord] = {}
+        self.servers: dict[tuple[str, str, str], ServerRecord] = {}
 
     # -- client side (§17.1) ----------------------------------------------------------------
 
@@ -68,21 +65,17 @@ class Transactions:
         """``request`` carries its Via with our branch already."""
         invite = request.method == "INVITE"
         tx_class = InviteClientTransaction if invite else NonInviteClientTransaction
-        key = client_key(request)
-        self.clients[key] = ClientRecord(
-            tx_class(request, reliable=destination.reliable, now=now), tu, destination
-        )
-        self._flush_client(key, now)
+        tx = tx_class(request, reliable=destination.reliable, now=now)
+        self.clients[tx.key] = record = ClientRecord(tx, tu, destination)
+        self._flush_client(record, now)
 
     def cancel(self, invite: Request, tu: TransactionUser, now: float) -> None:
         """§9.1: CANCEL ``invite`` (sent through :meth:`start_client`) at its destination."""
-        key = client_key(invite)
-        record = self.clients.get(key)
-        if record is None:
-            return
-        self.start_client(build_cancel(invite), tu, record.destination, now)
-        if isinstance(record.tx, InviteClientTransaction):
-            record.tx.cancel_sent(now)  # §9.1: given up 64*T1 after the CANCEL
+        record = self.clients.get(client_key(invite))
+        if record is not None:
+            self.start_client(build_cancel(invite), tu, record.destination, now)
+            if isinstance(record.tx, InviteClientTransaction):
+                record.tx.cancel_sent(now)  # §9.1: given up 64*T1 after the CANCEL
 
     def client_for(self, response: Response) -> ClientRecord | None:
         return self.clients.get(client_key(response))
@@ -90,14 +83,13 @@ class Transactions:
     def receive_response(self, record: ClientRecord, response: Response, now: float) -> bool:
         """True if the TU must see ``response``; the transaction's ACK goes out first."""
         deliver = record.tx.receive_response(response, now)
-        self._flush_client(record.tx.key, now)
+        self._flush_client(record, now)
         return deliver
 
     def transport_failed(self, destination: Address, now: float) -> None:
-        for key in [k for k, r in self.clients.items() if r.destination == destination]:
-            if key in self.clients:
-                self.clients[key].tx.transport_failed(now)
-                self._flush_client(key, now)
+        for record in [r for r in self.clients.values() if r.destination == destination]:
+            record.tx.transport_failed(now)
+            self._flush_client(record, now)
 
     def invite_destination(self, call_id: str) -> Address | None:
         for record in self.clients.values():
@@ -115,28 +107,26 @@ class Transactions:
         branch, sent_by, _ = server_key(cancel)
         return self.servers.get((branch, sent_by, "INVITE"))
 
-    def start_server(self, request: Request, source: Address, now: float) -> ServerRecord:
+    def start_server(self, request: Request, source: Address, now: float) -> None:
         invite = request.method == "INVITE"
         tx_class = InviteServerTransaction if invite else NonInviteServerTransaction
-        record = ServerRecord(tx_class(request, reliable=source.reliable, now=now), source)
-        self.servers[server_key(request)] = record
-        return record
+        tx = tx_class(request, reliable=source.reliable, now=now)
+        self.servers[tx.key] = ServerRecord(tx, source)
 
     def retransmitted(self, record: ServerRecord, request: Request, now: float) -> None:
         record.tx.receive_request(request, now)  # a retransmission, or the ACK of a non-2xx
-        self._flush_server(server_key(request))
+        self._flush_server(record)
 
     def respond(self, request: Request, response: Response, now: float) -> None:
         """The TU's response to ``request``, through its server transaction."""
-        key = server_key(request)
-        record = self.servers.get(key)
+        record = self.server(request)
         if record is None:
             return
         try:
             record.tx.send_response(response, now)
         except LocalProtocolError as exc:  # a TU racing its transaction: never worth a crash
             logger.error("x %d to %s not sent: %s", response.status, request.method, exc)
-        self._flush_server(key)
+        self._flush_server(record)
 
     def is_merged(self, request: Request) -> bool:
         """§8.2.2.2: same From-tag, Call-ID and CSeq as a pending request, another branch."""
@@ -157,36 +147,32 @@ class Transactions:
         yield from (record.tx.get_timer() for record in self.servers.values())
 
     def handle_timer(self, now: float) -> None:
-        for key in list(self.clients):
-            client = self.clients.get(key)
-            if client is not None and due(client.tx.get_timer(), now):
+        for client in list(self.clients.values()):
+            if due(client.tx.get_timer(), now):
                 client.tx.handle_timer(now)
-                self._flush_client(key, now)
-        for skey in list(self.servers):
-            server = self.servers.get(skey)
-            if server is not None and due(server.tx.get_timer(), now):
+                self._flush_client(client, now)
+        for server in list(self.servers.values()):
+            if due(server.tx.get_timer(), now):
                 server.tx.handle_timer(now)
-                self._flush_server(skey)
+                self._flush_server(server)
 
     # -- flushing ---------------------------------------------------------------------------
 
-    def _flush_client(self, key: ClientKey, now: float) -> None:
-        record = self.clients[key]
+    def _flush_client(self, record: ClientRecord, now: float) -> None:
         for request in record.tx.take_outbox():
             self._send(request, record.destination)
-        if record.tx.terminated:
-            del self.clients[key]
+        if record.tx.terminated and self.clients.get(record.tx.key) is record:
+            del self.clients[record.tx.key]
             if record.tx.failed_reason is not None:
                 record.tu.on_transaction_failed(record.tx.request, record.tx.failed_reason, now)
 
-    def _flush_server(self, key: ServerKey) -> None:
-        record = self.servers[key]
+    def _flush_server(self, record: ServerRecord) -> None:
         for response in record.tx.take_outbox():
             destination = response_destination(response, record.source)
             if destination is not None:
                 self._send(response, destination)
-        if record.tx.terminated:
-            del self.servers[key]
+        if record.tx.terminated and self.servers.get(record.tx.key) is record:
+            del self.servers[record.tx.key]
 
 
 def due(deadline: float | None, now: float) -> bool:
