@@ -73,8 +73,8 @@ class Sender(Protocol):
     def send_request(
         self, request: Request, tu: TransactionUser, destination: Address | None = None
     ) -> Request:
-        """Start a client transaction. Without ``destination`` the endpoint routes the request
-        (outbound proxy, first Route, the server, or the Request-URI host)."""
+        """Start a client transaction; returns the request as sent. Without ``destination``
+        the endpoint routes it (outbound proxy, first Route, or the Request-URI host)."""
 
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
         """Send an ACK for a 2xx (no transaction, new branch, §13.2.2.4)."""

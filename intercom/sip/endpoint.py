@@ -433,11 +433,7 @@ class Endpoint:
         return make_response(request, 481)
 
     def _receive_response(self, response: Response) -> None:
-        try:
-            via = response.top_via
-        except RemoteProtocolError:
-            return
-        if via.branch is None:
+        if response.top_via.branch is None:  # parse_message checked the Via already
             return
         record = self._tx.client_for(response)
         if record is None:
