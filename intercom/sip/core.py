@@ -90,6 +90,11 @@ class Sender(Protocol):
         """Report an event to the application."""
 
 
+def due(deadline: float | None, now: float) -> bool:
+    """Whether a ``get_timer()`` deadline has come at ``now``."""
+    return deadline is not None and deadline <= now
+
+
 class Ids:
     """Every random token the SIP layer needs, from one injected generator."""
 

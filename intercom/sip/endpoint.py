@@ -41,7 +41,7 @@ from intercom import __version__
 from intercom.sip.auth import DigestClient
 from intercom.sip.build import add_capabilities, make_response, stamp_via
 from intercom.sip.call import OutgoingCall
-from intercom.sip.core import Address, Ids, TransactionUser
+from intercom.sip.core import Address, Ids, TransactionUser, due
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
 from intercom.sip.gate import Gate
@@ -51,7 +51,7 @@ from intercom.sip.registration import Registration, RegistrationConfig
 from intercom.sip.routing import Router
 from intercom.sip.session import AnswerOffer
 from intercom.sip.transaction import TransactionState
-from intercom.sip.transactions import Transactions, due
+from intercom.sip.transactions import Transactions
 from intercom.sip.uas import check_request, response_destination, salvage_request
 from intercom.sip.uri import NameAddr, SipUri, Via
 from intercom.sip.wirelog import log_message

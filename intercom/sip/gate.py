@@ -54,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED
-from intercom.sip.core import Address
+from intercom.sip.core import Address, due
 from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
 
 __all__ = [
@@ -265,8 +265,7 @@ class FloodLog:
         return None if start is None else start + REPORT_INTERVAL
 
     def handle_timer(self, now: float) -> None:
-        start = self._window_start
-        if start is not None and start + REPORT_INTERVAL <= now:
+        if due(self.get_timer(), now):
             self.flush(now)
 
     def flush(self, now: float) -> None:
@@ -278,18 +277,14 @@ class FloodLog:
         span = f"in the last {max(1, round(now - start))} s"
         pending = [(h, t) for h, t in self._tallies.items() if any(t.counts)]
         pending.sort(key=lambda item: -sum(item[1].counts))
-        for host, tally in pending[:REPORTED_SOURCES]:
-            _report(host, tally, span)
-            tally.counts = [0, 0, 0]
-            tally.method = ""
-        rest = [0, 0, 0]
-        others = self._evicted_sources
-        for _, tally in pending[REPORTED_SOURCES:]:
-            rest = [a + b for a, b in zip(rest, tally.counts, strict=True)]
-            others += 1
-            tally.counts = [0, 0, 0]
-            tally.method = ""
-        rest = [a + b for a, b in zip(rest, self._evicted, strict=True)]
+        rest, others = self._evicted, self._evicted_sources
+        for rank, (host, tally) in enumerate(pending):
+            if rank < REPORTED_SOURCES:
+                _report(host, tally, span)
+            else:
+                rest = [a + b for a, b in zip(rest, tally.counts, strict=True)]
+                others += 1
+            tally.counts, tally.method = [0, 0, 0], ""
         if any(rest):
             parts = [f"{n} {what}" for n, what in zip(rest, _KINDS, strict=True) if n]
             logger.warning("x from %d other sources %s: %s", others, span, ", ".join(parts))

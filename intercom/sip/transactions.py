@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from intercom.sip.core import Address, TransactionUser
+from intercom.sip.core import Address, TransactionUser, due
 from intercom.sip.errors import LocalProtocolError
 from intercom.sip.message import Message, Request, Response
 from intercom.sip.transaction import (
@@ -173,7 +173,3 @@ class Transactions:
                 self._send(response, destination)
         if record.tx.terminated and self.servers.get(record.tx.key) is record:
             del self.servers[record.tx.key]
-
-
-def due(deadline: float | None, now: float) -> bool:
-    return deadline is not None and deadline <= now
