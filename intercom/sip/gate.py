@@ -53,7 +53,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, stamped_via
 from intercom.sip.core import Address, due
 from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
 
@@ -163,7 +163,7 @@ def stateless_response(
     ``received``/``rport`` of ``source`` on the top one, From, To (with a tag derived from the
     request when it had none), Call-ID, CSeq, then the ``extra`` header lines."""
     top, comma, others = scan.vias[0].partition(",")
-    vias = [_stamp(top.strip(), source)]
+    vias = [stamped_via(top.strip(), source.host, source.port)]
     if comma:
         vias.append(others.strip())
     vias.extend(scan.vias[1:])
@@ -186,27 +186,6 @@ def stateless_response(
         "",
     ]
     return "\r\n".join(lines).encode(errors="replace")
-
-
-def _stamp(via: str, source: Address) -> str:
-    """§18.2.1 and RFC 3581 §4 on one Via value: ``received`` when the sent-by host differs
-    or ``rport`` was asked for, ``rport`` filled with the source port."""
-    parts = via.split(";")
-    sent_by = parts[0].split()[-1]
-    host = sent_by.rsplit("]", 1)[0].lstrip("[") if sent_by.startswith("[") else sent_by
-    host = host.split(":", 1)[0] if host.count(":") == 1 else host
-    params = []
-    rport = False
-    for part in parts[1:]:
-        name = part.split("=", 1)[0].strip().lower()
-        if name == "rport":
-            rport = True
-            params.append(f"rport={source.port}")
-        elif name != "received":  # the sender's own "received" is not evidence
-            params.append(part.strip())
-    if rport or host != source.host:
-        params.append(f"received={source.host}")
-    return ";".join([parts[0].rstrip(), *params])
 
 
 class _Tally:
