@@ -99,11 +99,8 @@ class Endpoint:
         bypass the rate limit (the server, trusted hosts); None admits everyone."""
         self.config = config
         self.ids = Ids(rng)
-        self.auth = DigestClient(
-            credentials[0] if credentials else None,
-            credentials[1] if credentials else None,
-            cnonce_factory=self.ids.cnonce,
-        )
+        user, password = credentials or (None, None)
+        self.auth = DigestClient(user, password, cnonce_factory=self.ids.cnonce)
         self._answer_offer = answer_offer
         self._tx = Transactions(self._send)
         self._unroutable: deque[tuple[TransactionUser, Request]] = deque()
@@ -119,11 +116,10 @@ class Endpoint:
     # -- the Sender protocol of intercom.sip.core ------------------------------------------
 
     def contact(self) -> NameAddr:
-        params: dict[str, str | None] = {}
-        if self.config.transport != "udp":
-            params["transport"] = self.config.transport
         uri = SipUri(self.config.local_host, self.config.user, self.config.local_port)
-        return NameAddr(uri.with_params(**params) if params else uri)
+        if self.config.transport != "udp":
+            uri = uri.with_params(transport=self.config.transport)
+        return NameAddr(uri)
 
     def send_request(
         self, request: Request, tu: TransactionUser, destination: Address | None = None
