@@ -70,6 +70,13 @@ def add_capabilities(response: Response) -> Response:
     return response
 
 
+def with_headers(response: Response, *headers: tuple[str, str]) -> Response:
+    """``response`` with ``headers`` added, for one-expression answers."""
+    for name, value in headers:
+        response.headers.add(name, value)
+    return response
+
+
 def reason_phrase(status: int) -> str:
     return REASONS.get(status, "")
 

@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable
 from enum import Enum
 
-from intercom.sip.build import add_capabilities, make_response
+from intercom.sip.build import add_capabilities, make_response, with_headers
 from intercom.sip.core import Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
@@ -101,9 +101,8 @@ class IncomingCall:
     def ring(self) -> None:
         """Send 180 Ringing (only before a decision)."""
         if self.state is IncomingState.RECEIVED:
-            response = make_response(self.invite, 180, to_tag=self._local_tag)
-            response.headers.add("Contact", str(self._contact()))
-            self._respond(response)
+            ringing = make_response(self.invite, 180, to_tag=self._local_tag)
+            self._respond(with_headers(ringing, ("Contact", str(self._contact()))))
 
     def accept(self, sdp: bytes | None, now: float) -> None:
         """Answer with 200 OK carrying ``sdp`` and start retransmitting it until the ACK."""
@@ -111,11 +110,9 @@ class IncomingCall:
             return
         self._decide_by = None
         timer, timer_headers = uas_session_timer(self.invite)
-        ok = make_response(self.invite, 200, to_tag=self._local_tag)
-        ok.headers.add("Contact", str(self._contact()))
-        add_capabilities(ok)
-        for name, value in timer_headers:
-            ok.headers.add(name, value)
+        contact = ("Contact", str(self._contact()))
+        ok = with_headers(make_response(self.invite, 200, to_tag=self._local_tag), contact)
+        with_headers(add_capabilities(ok), *timer_headers)
         if sdp:
             ok.headers.add("Content-Type", "application/sdp")
             ok.body = sdp

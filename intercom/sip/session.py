@@ -71,6 +71,7 @@ from intercom.sip.build import (
     add_capabilities,
     make_response,
     reason_phrase,
+    with_headers,
 )
 from intercom.sip.core import T1, T2, Sender
 from intercom.sip.dialog import Dialog, DialogState
@@ -286,7 +287,7 @@ class Session:
             return add_capabilities(make_response(request, 200))
         if method == "CANCEL":
             return make_response(request, 481)  # matched no pending INVITE (§9.2)
-        return _with(make_response(request, 501), ("Allow", ALLOWED_METHODS))
+        return with_headers(make_response(request, 501), ("Allow", ALLOWED_METHODS))
 
     def _on_ack(self, request: Request) -> None:
         unacked = self._unacked
@@ -304,9 +305,9 @@ class Session:
         if pending and (is_invite or offered):
             return make_response(request, 491)  # our offer is still unanswered
         if offered and request.content_type not in (None, "application/sdp"):
-            return _with(make_response(request, 415), ("Accept", ACCEPTED_BODIES))
+            return with_headers(make_response(request, 415), ("Accept", ACCEPTED_BODIES))
         if interval_too_small(request):
-            return _with(make_response(request, 422), ("Min-SE", str(MIN_SE)))
+            return with_headers(make_response(request, 422), ("Min-SE", str(MIN_SE)))
         body: bytes | None = None
         our_offer: bytes | None = None
         if offered:
@@ -321,7 +322,7 @@ class Session:
                 return make_response(request, 488)
             body = our_offer = self._local_sdp
         timer, timer_headers = uas_session_timer(request)
-        response = _with(
+        response = with_headers(
             make_response(request, 200),
             ("Contact", str(self._contact())), ("Allow", ALLOWED_METHODS),
             ("Supported", SUPPORTED), *timer_headers,
@@ -495,9 +496,3 @@ class Session:
         if self._refresh_at is not None and now >= self._refresh_at:
             self._refresh_at = None
             self._send_refresh()
-
-
-def _with(response: Response, *headers: tuple[str, str]) -> Response:
-    for name, value in headers:
-        response.headers.add(name, value)
-    return response
