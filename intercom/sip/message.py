@@ -229,12 +229,12 @@ class _Message:
     record_route = _Parsed(lambda h: _name_addrs(h, "Record-Route"))
     content_type = _Parsed(_content_type)
 
-    def _start_line(self) -> str:
+    def start_line(self) -> str:
         raise NotImplementedError
 
     def encode(self) -> bytes:
         """Wire form, with Content-Length set from the body (§18.3: always sent)."""
-        lines = [self._start_line()]
+        lines = [self.start_line()]
         lines.extend(f"{n}: {v}" for n, v in self.headers if n != "Content-Length")
         lines.append(f"Content-Length: {len(self.body)}")
         head = "\r\n".join(lines) + "\r\n\r\n"
@@ -249,7 +249,7 @@ class Request(_Message):
     method: str = ""
     uri: str = ""
 
-    def _start_line(self) -> str:
+    def start_line(self) -> str:
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
     def __repr__(self) -> str:
@@ -261,7 +261,7 @@ class Response(_Message):
     status: int = 0
     reason: str = ""
 
-    def _start_line(self) -> str:
+    def start_line(self) -> str:
         return f"{SIP_VERSION} {self.status} {self.reason}"
 
     def __repr__(self) -> str:
