@@ -344,13 +344,8 @@ class Endpoint:
     def _request_failed(self, request: Request, source: Address, exc: Exception) -> None:
         """One line for the log, 500 if the request's transaction is still unanswered, and
         no half-made incoming call left behind (§8.2: every request gets a final response)."""
-        peer_input = isinstance(exc, RemoteProtocolError)
-        logger.log(
-            logging.INFO if peer_input else logging.ERROR,
-            "x %s from %s (Call-ID %s) failed: %s: %s; answering 500",
-            request.method, source, request.call_id, type(exc).__name__, exc,
-            exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
-        )  # fmt: skip
+        _log_failure(exc, "x %s from %s (Call-ID %s) failed: %s: %s; answering 500",
+                     request.method, source, request.call_id)  # fmt: skip
         try:
             incoming = self._incoming(request.call_id)
             if incoming is not None and incoming.invite is request:
@@ -451,13 +446,8 @@ class Endpoint:
         try:
             tu.on_response(request, response, self._now)
         except Exception as exc:  # peer input must never stop the endpoint
-            peer_input = isinstance(exc, RemoteProtocolError)
-            logger.log(
-                logging.INFO if peer_input else logging.ERROR,
-                "x %d to %s (Call-ID %s) dropped: %s: %s", response.status,
-                request.method, response.call_id, type(exc).__name__, exc,
-                exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
-            )  # fmt: skip
+            _log_failure(exc, "x %d to %s (Call-ID %s) dropped: %s: %s", response.status,
+                         request.method, response.call_id)  # fmt: skip
 
     def _answer_malformed(self, data: bytes, source: Address, exc: RemoteProtocolError) -> None:
         """Answer a malformed request when its Via, Call-ID and CSeq can be read (§8.2), to the
@@ -514,6 +504,16 @@ class Endpoint:
             try:
                 tu.on_transaction_failed(request, "transport", self._now)
             except Exception as exc:  # as for a response: logged, never escapes
-                logger.error("x %s failing %s: %s: %s", tu, request.method, type(exc).__name__, exc)
+                _log_failure(exc, "x telling the TU its %s found no route: %s: %s", request.method)
         for call_id in [c for c, call in self._calls.items() if call.ended]:
             del self._calls[call_id]
+
+
+def _log_failure(exc: Exception, fmt: str, *args: object) -> None:
+    """One line for what raised: INFO for the peer's bad input, else ERROR (traceback at
+    DEBUG); ``fmt`` takes ``args`` then the exception's type name and text."""
+    peer_input = isinstance(exc, RemoteProtocolError)
+    logger.log(
+        logging.INFO if peer_input else logging.ERROR, fmt, *args, type(exc).__name__, exc,
+        exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
+    )  # fmt: skip
