@@ -90,10 +90,8 @@ _ALLOW = (f"Allow: {ALLOWED_METHODS}",)
 _CAPABILITIES = (*_ALLOW, f"Accept: {ACCEPTED_BODIES}", f"Supported: {SUPPORTED}")
 _REFUSED, _DROPPED, _MALFORMED = 0, 1, 2
 _KINDS = ("refused (untrusted source)", f"dropped (over {RATE_PER_SECOND:.0f}/s)", "malformed")
-_VIA = ("via", "v")
-_FROM = ("from", "f")
-_TO = ("to", "t")
-_CALL_ID = ("call-id", "i")
+_SCANNED = {"via": "via", "v": "via", "from": "from", "f": "from", "to": "to", "t": "to",
+            "call-id": "call-id", "i": "call-id", "cseq": "cseq"}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -119,30 +117,19 @@ def scan_request(data: bytes) -> Scan | None:
     if not method.isalpha() or not rest.endswith(" SIP/2.0"):
         return None
     vias: list[str] = []
-    from_ = to = call_id = cseq = None
+    single: dict[str, str] = {}  # From, To, Call-ID, CSeq: one each
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon or not name or name[0] in " \t":
             return None  # folded or broken: the parser's job
-        key = name.rstrip(" \t").lower()
-        if key in _VIA:
+        key = _SCANNED.get(name.rstrip(" \t").lower())
+        if key == "via":
             vias.append(value.strip())
-        elif key in _FROM:
-            if from_ is not None:
+        elif key is not None:
+            if key in single:
                 return None
-            from_ = value.strip()
-        elif key in _TO:
-            if to is not None:
-                return None
-            to = value.strip()
-        elif key in _CALL_ID:
-            if call_id is not None:
-                return None
-            call_id = value.strip()
-        elif key == "cseq":
-            if cseq is not None:
-                return None
-            cseq = value.strip()
+            single[key] = value.strip()
+    from_, to, call_id, cseq = (single.get(k) for k in ("from", "to", "call-id", "cseq"))
     if not vias or from_ is None or to is None or not call_id or not cseq:
         return None
     if not LOOSE_VIA.match(vias[0]):
