@@ -5,7 +5,7 @@ is handed to the endpoint with ``now = loop.time()``; then :meth:`UserAgent._tra
 the endpoint queued, delivers its events, and re-arms the single ``loop.call_at`` timer on the
 endpoint's next deadline. There is no polling: with nothing to do, nothing runs.
 
-Host names are resolved here (RFC 3263) and handed to the endpoint as ``host_addresses``; the
+Host names are resolved here (RFC 3263) and handed to the endpoint (``learn_address``); the
 endpoint itself never does DNS.
 """
 
@@ -224,10 +224,10 @@ class UserAgent:
     ) -> None:
         host = target.params.get("maddr") or target.host
         endpoint = self.endpoint
-        if not is_ip_literal(host) and host not in endpoint.config.host_addresses:
+        if not is_ip_literal(host) and not endpoint.knows_host(host):
             address = await self._resolve(host, target.port)
             if address is not None:
-                endpoint.config.host_addresses[host] = address
+                endpoint.learn_address(host, address)
         endpoint.call(target, offer, self._now(), call_id=call_id)
         if on_sent is not None:
             on_sent(call_id)
@@ -345,7 +345,7 @@ class UserAgent:
             return
         address = await self._resolve_server()
         if address is not None:
-            self._endpoint.config.host_addresses[self._server_host] = address
+            self._endpoint.learn_address(self._server_host, address)
 
 
 def _local_address_towards(bind_host: str, peer: Address | None) -> str:

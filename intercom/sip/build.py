@@ -31,20 +31,34 @@ ACCEPTED_BODIES = "application/sdp, application/dtmf-relay, application/dtmf"
 
 
 def stamp_via(request: Request, host: str, port: int) -> None:
-    """Note on the top Via where ``request`` really came from, so responses find the way back:
-    ``received`` when the sent-by host differs (RFC 3261 §18.2.1), and ``received`` plus the
-    source port in ``rport`` when the sender asked for it (RFC 3581 §4)."""
-    via = request.top_via
-    params: dict[str, str | None] = {}
-    if via.host != host:
-        params["received"] = host
-    if "rport" in via.params:
-        params["rport"] = str(port)
-        params.setdefault("received", host)
-    if params:
-        values = request.headers.get_list("Via")
-        values[0] = str(via.with_params(**params))
+    """Note on the top Via where ``request`` really came from (:func:`stamped_via`), so
+    responses find the way back."""
+    values = request.headers.get_list("Via")
+    top = stamped_via(values[0], host, port)
+    if top != values[0]:
+        values[0] = top
         request.headers.set_list("Via", values)
+
+
+def stamped_via(via: str, host: str, port: int) -> str:
+    """§18.2.1 and RFC 3581 §4 on one Via value from ``host``:``port``: ``received`` when the
+    sent-by host differs or ``rport`` was asked for, ``rport`` filled with the port."""
+    parts = via.split(";")
+    sent_by = parts[0].split()[-1]
+    sent_host = sent_by.rsplit("]", 1)[0].lstrip("[") if sent_by.startswith("[") else sent_by
+    sent_host = sent_host.split(":", 1)[0] if sent_host.count(":") == 1 else sent_host
+    params = []
+    rport = False
+    for part in parts[1:]:
+        name = part.split("=", 1)[0].strip().lower()
+        if name == "rport":
+            rport = True
+            params.append(f"rport={port}")
+        elif name != "received":  # the sender's own "received" is not evidence
+            params.append(part.strip())
+    if rport or sent_host != host:
+        params.append(f"received={host}")
+    return ";".join([parts[0].rstrip(), *params])
 
 
 def add_capabilities(response: Response) -> Response:
@@ -53,6 +67,13 @@ def add_capabilities(response: Response) -> Response:
     response.headers.add("Allow", ALLOWED_METHODS)
     response.headers.add("Accept", ACCEPTED_BODIES)
     response.headers.add("Supported", SUPPORTED)
+    return response
+
+
+def with_headers(response: Response, *headers: tuple[str, str]) -> Response:
+    """``response`` with ``headers`` added, for one-expression answers."""
+    for name, value in headers:
+        response.headers.add(name, value)
     return response
 
 

@@ -104,12 +104,6 @@ def _sdp(message: Request | Response) -> bytes | None:
     return message.body if message.body and message.content_type == "application/sdp" else None
 
 
-def _copy(request: Request) -> Request:
-    return Request(
-        headers=request.headers.copy(), body=request.body, method=request.method, uri=request.uri
-    )
-
-
 class OutgoingCall:
     """One INVITE (with its auth and redirect retries) and, once answered, its Session."""
 
@@ -135,7 +129,8 @@ class OutgoingCall:
             offer: our SDP offer; None sends an offerless INVITE (the answer goes in the ACK).
             destination: where the INVITE goes; None lets the endpoint route it.
             display: how log lines name the target ("family"); ``str(target)`` by default.
-            call_id: the Call-ID, drawn beforehand; None draws one from ``ids``.
+            call_id: chosen beforehand (so the caller knows the call before any DNS wait);
+                a fresh one by default.
         """
         self.call_id = call_id or ids.call_id()
         self.session: Session | None = None
@@ -245,9 +240,9 @@ class OutgoingCall:
         if self._offer is not None:
             headers.add("Content-Type", "application/sdp")
         invite = Request(headers=headers, body=self._body, method="INVITE", uri=str(self._uri))
-        self._invite = invite
         self._provisional = False
-        self._sender.send_request(invite, self, None if self._redirected else self._destination)
+        destination = None if self._redirected else self._destination
+        self._invite = self._sender.send_request(invite, self, destination)
 
     def _send_cancel(self, now: float) -> None:
         assert self._invite is not None
@@ -364,7 +359,7 @@ class OutgoingCall:
             return
         ack = self._acks.get(tag)
         if ack is not None:  # a retransmission: the same ACK again (§13.2.2.4)
-            self._sender.send_ack(_copy(ack))
+            self._sender.send_ack(ack)
             return
         dialog = Dialog.from_uac_response(request, response)
         sdp = _sdp(response)
@@ -379,7 +374,7 @@ class OutgoingCall:
             ack.headers.add("Content-Type", "application/sdp")
             ack.body = answer
         self._acks[tag] = ack
-        self._sender.send_ack(_copy(ack))
+        self._sender.send_ack(ack)
         if self._state is CallState.CANCELLING:
             self._reap(dialog, "answered as we cancelled")
             self._fail(response.status, "cancelled")

@@ -1,12 +1,12 @@
 """The contract between the endpoint and the transaction users (TUs) it hosts.
 
-The :class:`~intercom.sip.endpoint.Endpoint` owns the transaction table and the transport
-addresses. Each TU (a registration, an outgoing call, an incoming call, an established dialog)
-is a small state machine that:
+The :class:`~intercom.sip.endpoint.Endpoint` hosts the TUs. Each (a registration, an outgoing
+call, an incoming call, an established dialog) is a small state machine that:
 
-* builds requests *without* a Via and hands them to :meth:`Sender.send_request`; the endpoint adds
-  the Via (fresh branch, ``rport``), Max-Forwards if missing, runs the client transaction, and
-  calls the TU back with every response (:meth:`TransactionUser.on_response`) or with the failure
+* builds requests *without* a Via and hands them to :meth:`Sender.send_request`, which returns
+  the request as sent (our Via with a fresh branch and ``rport``, Max-Forwards, User-Agent),
+  runs its client transaction and calls the TU back with every response
+  (:meth:`TransactionUser.on_response`) or the failure
   (:meth:`TransactionUser.on_transaction_failed`: Timer B/F or a transport error, RFC 3261
   §8.1.3.1, both to be treated as 408);
 * sends an ACK for a 2xx or a CANCEL (which reuse the INVITE's branch, §9.1) through
@@ -15,8 +15,9 @@ is a small state machine that:
   the core, 2xx retransmission);
 * reports what happened through :meth:`Sender.emit` (events from :mod:`intercom.sip.events`).
 
-Requests sent through ``send_request`` are mutated in place: after the call they carry their Via,
-so a TU that kept the object can build a CANCEL or match responses with it.
+A TU keeps the request as sent to build a CANCEL or ACK and to know its responses (they come
+with that very object). A request that cannot be routed fails with "transport" once the TU's
+step is over, never inside ``send_request``.
 
 Randomness comes from :class:`Ids`, seeded by the runtime and by tests.
 """
@@ -71,9 +72,9 @@ class Sender(Protocol):
 
     def send_request(
         self, request: Request, tu: TransactionUser, destination: Address | None = None
-    ) -> None:
-        """Start a client transaction. Without ``destination`` the endpoint routes the request
-        (outbound proxy, first Route, the server, or the Request-URI host)."""
+    ) -> Request:
+        """Start a client transaction; returns the request as sent. Without ``destination``
+        the endpoint routes it (outbound proxy, first Route, or the Request-URI host)."""
 
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
         """Send an ACK for a 2xx (no transaction, new branch, §13.2.2.4)."""
@@ -87,6 +88,11 @@ class Sender(Protocol):
 
     def emit(self, event: Event) -> None:
         """Report an event to the application."""
+
+
+def due(deadline: float | None, now: float) -> bool:
+    """Whether a ``get_timer()`` deadline has come at ``now``."""
+    return deadline is not None and deadline <= now
 
 
 class Ids:

@@ -59,10 +59,6 @@ class Dialog:
     def remote_tag(self) -> str:
         return self.remote.tag or ""
 
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.call_id, self.local_tag, self.remote_tag)
-
     @classmethod
     def from_uac_response(cls, request: Request, response: Response) -> Dialog:
         """§12.1.2: the dialog a 1xx (with To-tag) or 2xx to our INVITE creates."""
@@ -91,7 +87,7 @@ class Dialog:
             local=request.to.with_params(tag=local_tag),
             remote=request.from_,
             remote_target=target,
-            route_set=request.record_route,
+            route_set=list(request.record_route),
             local_seq=0,
             remote_seq=request.cseq.seq,
         )
@@ -148,10 +144,6 @@ class Dialog:
         headers.add("Call-ID", self.call_id)
         headers.add("CSeq", f"{seq} {method}")
         return Request(headers=headers, method=method, uri=str(uri))
-
-    def next_hop(self) -> Uri:
-        """Where requests inside the dialog go first (§8.1.2): first route, else the target."""
-        return self.route_set[0].uri if self.route_set else self.remote_target
 
     def _routing(self) -> tuple[Uri, list[NameAddr]]:
         if not self.route_set:

@@ -1,54 +1,32 @@
-"""The user agent's façade: bytes in, bytes and events out.
+"""The user agent's façade: bytes in, bytes and events out; a thin dispatcher.
 
-Theory of operation. The runtime drives one :class:`Endpoint` with three calls, as aioquic's
-protocol drives a connection:
+Theory of operation. The runtime drives one :class:`Endpoint` as aioquic's protocol drives a
+connection: :meth:`~Endpoint.receive` with each framed message and its source,
+:meth:`~Endpoint.handle_timer` when :meth:`~Endpoint.get_timer` is due, and the application's
+commands (:meth:`~Endpoint.call`, :meth:`~Endpoint.hangup`, :meth:`~Endpoint.accept`, ...);
+after each it sends :meth:`~Endpoint.datagrams_to_send` and drains :meth:`~Endpoint.next_event`.
 
-* :meth:`Endpoint.receive` with each framed message and its source address;
-* :meth:`Endpoint.handle_timer` when :meth:`Endpoint.get_timer` is due;
-* commands from the application (:meth:`call`, :meth:`hangup`, :meth:`accept`, ...).
+A message goes: :class:`~intercom.sip.gate.Gate` (strangers rate-limited and refused
+statelessly, holding nothing) -> :func:`~intercom.sip.message.parse_message` (malformed
+requests whose Via, Call-ID and CSeq can be read get the parser's status hint, to the packet's
+source; anything else is dropped) -> a request's top Via stamped with ``received`` and
+``rport`` (§18.2.1, RFC 3581) -> :class:`~intercom.sip.transactions.Transactions` (§17:
+retransmissions and ACKs of non-2xx absorbed; responses matching no transaction dropped, but
+a 2xx retransmission goes to its live call to be ACKed again) -> for a new request, the UAS
+checks of §8.2 (:func:`~intercom.sip.uas.check_request`) -> the TU: CANCEL to its INVITE (§9.2);
+requests with a To-tag to the call whose dialog they match whole, Call-ID and both tags (481
+otherwise, an ACK dropped, §12.2.2); OPTIONS answered alike whatever the Request-URI user
+(§11.2, nobody can enumerate users); a new INVITE to the application as
+:class:`IncomingCallReceived`; BYE, INFO, UPDATE outside a dialog 481.
 
-After each, the runtime sends :meth:`datagrams_to_send` and drains :meth:`next_event`.
-
-Inside, the endpoint is the transport and transaction user of RFC 3261 §8, §17 and §18:
-
-* Received requests get ``received``/``rport`` on their top Via (§18.2.1, RFC 3581), are matched
-  to a server transaction (§17.2.3) or start one, then pass the UAS checks of §8.2 in order:
-  416 unsupported URI scheme, 482 loop (our own branch in Via, or a merged request §8.2.2.2),
-  483 Max-Forwards 0 (OPTIONS is answered, §11), 420 unsupported Require (§8.2.2.3),
-  415 unsupported body (§8.2.3), 406 unacceptable Accept, and the headers the dialog layer
-  relies on (400 "Bad Contact" for ``Contact: *``, 400 "Bad Session-Expires", 422 for a new
-  INVITE's too-small interval, RFC 4028 §9); then dispatched: in-dialog requests to the call
-  whose dialog they match whole, Call-ID, our tag and the peer's (481 when none, an ACK
-  dropped, §12.2.2), CANCEL to its INVITE (§9.2), OPTIONS answered
-  with Allow/Accept/Supported whatever the Request-URI user (§11.2; nobody can enumerate users),
-  INVITE to the application as :class:`IncomingCallReceived`, REGISTER and other known methods
-  405 with Allow, unknown methods 501 (§8.2.1).
-* An INVITE's 100 (Trying) is its server transaction's: sent after ``TRYING_DELAY`` (0.2 s,
-  the 200 ms of §17.2.1) unless a response went first, or at once when the INVITE is
-  retransmitted before any response. The application refusing or ringing at once therefore
-  sends a lone 403 or 180; :meth:`get_timer` includes the pending 100's deadline.
-* Received responses are matched to a client transaction by branch and CSeq method (§17.1.3);
-  strays are dropped, except 2xx retransmissions to an INVITE whose call still lives, which go to
-  that call so it can ACK again.
-* Requests from TUs get a Via with a fresh branch and ``rport``, and a destination: the given one,
-  the outbound proxy, the first Route, or the Request-URI host (§8.1.2). Host names are looked up
-  in ``host_addresses``, filled by the runtime's resolver (RFC 3263); this core does no DNS.
-* Responses go where §18.2.2 says: back over the connection for TCP, else to ``received`` and
-  ``rport`` of the top Via.
-* Malformed requests whose Via, Call-ID and CSeq could be read get the parser's status hint;
-  anything else is dropped. Nothing raised by the peer's bytes escapes ``receive``: an
-  exception while handling a parsed request is logged in one line and answered 500 if its
-  transaction has no final response yet (the transaction then ends by its timers); one raised
-  by a TU on a response is logged and the response dropped.
-* Nothing is held forever: every transaction ends by its timers (an INVITE whose CANCEL gets
-  no final response 64*T1 after the CANCEL, §9.1), an incoming INVITE the application never
-  decides on is refused 480 after ``UNDECIDED_LIMIT`` (incoming.py), and a request no TU
-  answered gets 500. Only calls in a live session stay; :meth:`Endpoint.held` tells.
-* Before any of this, :class:`~intercom.sip.gate.Gate` screens each message: strangers (not
-  the trusted sources the runtime names) are rate-limited per source, their INVITEs get a
-  stateless 403 from a light scan and their other requests for no call of ours stateless
-  answers too, holding nothing (see intercom/sip/gate.py). Refusals, drops and malformed
-  messages are logged once per source and minute, with counts.
+Requests from TUs get our Via (fresh branch, ``rport``) and a destination from
+:class:`~intercom.sip.routing.Router` (§8.1.2, with the addresses the runtime hands over through
+:meth:`~Endpoint.learn_address`; this core does no DNS). Nothing the peer sends escapes
+``receive``: an exception while handling a request is logged in one line and answered 500 if
+its transaction is unanswered; one a TU raises on a response is logged and the response
+dropped. Nothing is held forever: transactions end by their timers, an undecided incoming
+INVITE is refused after ``UNDECIDED_LIMIT`` (incoming.py), a request no TU answered gets 500;
+only calls in a live session stay (:meth:`~Endpoint.held`).
 """
 
 from __future__ import annotations
@@ -56,35 +34,26 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from intercom import __version__
 from intercom.sip.auth import DigestClient
 from intercom.sip.build import add_capabilities, make_response, stamp_via
 from intercom.sip.call import OutgoingCall
-from intercom.sip.core import Address, Ids, TransactionUser
-from intercom.sip.errors import LocalProtocolError, RemoteProtocolError
+from intercom.sip.core import Address, Ids, TransactionUser, due
+from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
 from intercom.sip.gate import Gate
 from intercom.sip.incoming import IncomingCall
-from intercom.sip.locate import is_ip_literal
 from intercom.sip.message import Message, Request, Response, parse_message
 from intercom.sip.registration import Registration, RegistrationConfig
+from intercom.sip.routing import Router
 from intercom.sip.session import AnswerOffer
-from intercom.sip.transaction import (
-    ClientTransaction,
-    InviteClientTransaction,
-    InviteServerTransaction,
-    NonInviteClientTransaction,
-    NonInviteServerTransaction,
-    ServerTransaction,
-    TransactionState,
-    client_key,
-    server_key,
-)
+from intercom.sip.transaction import TransactionState
+from intercom.sip.transactions import Transactions
 from intercom.sip.uas import check_request, response_destination, salvage_request
-from intercom.sip.uri import NameAddr, SipUri, Via, parse_uri
+from intercom.sip.uri import NameAddr, SipUri, Via
 from intercom.sip.wirelog import log_message
 
 logger = logging.getLogger(__name__)
@@ -100,7 +69,7 @@ class Held:
     calls: dict[str, str]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class EndpointConfig:
     """Where we are and who we are."""
 
@@ -109,8 +78,9 @@ class EndpointConfig:
     user: str = "intercom"  # Contact user part
     transport: str = "udp"  # transport of requests we originate
     outbound_proxy: Address | None = None
-    host_addresses: dict[str, Address] = field(default_factory=dict)
-    """Resolved server names: ``{"pbx.example": Address("udp", "192.0.2.5", 5060)}``."""
+    host_addresses: Mapping[str, Address] = field(default_factory=dict)
+    """Names resolved at start: ``{"pbx.example": Address("udp", "192.0.2.5", 5060)}``; later
+    ones come through :meth:`Endpoint.learn_address`."""
 
 
 class Endpoint:
@@ -129,77 +99,49 @@ class Endpoint:
         bypass the rate limit (the server, trusted hosts); None admits everyone."""
         self.config = config
         self.ids = Ids(rng)
-        self.auth = DigestClient(
-            credentials[0] if credentials else None,
-            credentials[1] if credentials else None,
-            cnonce_factory=self.ids.cnonce,
-        )
+        user, password = credentials or (None, None)
+        self.auth = DigestClient(user, password, cnonce_factory=self.ids.cnonce)
         self._answer_offer = answer_offer
-        self._clients: dict[tuple[str, str], tuple[ClientTransaction, TransactionUser]] = {}
-        self._client_destinations: dict[tuple[str, str], Address] = {}
-        self._servers: dict[tuple[str, str, str], ServerTransaction] = {}
-        self._server_sources: dict[tuple[str, str, str], Address] = {}
+        self._tx = Transactions(self._send)
+        self._unroutable: deque[tuple[TransactionUser, Request]] = deque()
+        self._router = Router(config.transport, config.outbound_proxy, config.host_addresses)
         self._our_branches: deque[str] = deque(maxlen=256)
-        self._outgoing: dict[str, OutgoingCall] = {}
-        self._incoming: dict[str, IncomingCall] = {}
+        self._calls: dict[str, OutgoingCall | IncomingCall] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
-        self.gate = Gate(is_trusted_source, known_call=self._known_call)
+        self.gate = Gate(is_trusted_source, known_call=self._calls.__contains__)
         self._now = 0.0
         self.registration: Registration | None = None
 
     # -- the Sender protocol of intercom.sip.core ------------------------------------------
 
     def contact(self) -> NameAddr:
-        params: dict[str, str | None] = {}
-        if self.config.transport != "udp":
-            params["transport"] = self.config.transport
         uri = SipUri(self.config.local_host, self.config.user, self.config.local_port)
-        return NameAddr(uri.with_params(**params) if params else uri)
+        if self.config.transport != "udp":
+            uri = uri.with_params(transport=self.config.transport)
+        return NameAddr(uri)
 
     def send_request(
         self, request: Request, tu: TransactionUser, destination: Address | None = None
-    ) -> None:
-        destination = destination or self._route(request)
+    ) -> Request:
+        destination = destination or self._router.route(request)
         if destination is None:
             logger.warning("x cannot route %s to %s", request.method, request.uri)
-            tu.on_transaction_failed(request, "transport", self._now)
-            return
-        if not request.headers.get_all("Via"):
-            request.headers.prepend("Via", str(self._new_via(destination)))
-        if "Max-Forwards" not in request.headers:
-            request.headers.add("Max-Forwards", "70")
-        if "User-Agent" not in request.headers:
-            request.headers.add("User-Agent", f"intercom/{__version__}")
-        self._start_client(request, tu, destination)
+            self._unroutable.append((tu, request))  # failed once the TU's step is over
+            return request
+        sent = self._as_sent(request, destination)
+        self._tx.start_client(sent, tu, destination, self._now)
+        return sent
 
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
-        destination = destination or self._route(ack)
+        destination = destination or self._router.route(ack)
         if destination is None:
             logger.warning("x cannot route ACK to %s", ack.uri)
             return
-        if not ack.headers.get_all("Via"):
-            ack.headers.prepend("Via", str(self._new_via(destination)))
-        self._send(ack, destination)
+        self._send(self._as_sent(ack, destination), destination)
 
     def send_cancel(self, invite: Request, tu: TransactionUser) -> None:
-        """§9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via as the INVITE."""
-        key = client_key(invite)
-        destination = self._client_destinations.get(key)
-        if destination is None:
-            return
-        cancel = Request(method="CANCEL", uri=invite.uri)
-        cancel.headers.add("Via", invite.headers.get_list("Via")[0])
-        for name in ("From", "To", "Call-ID"):
-            cancel.headers.add(name, invite.headers.get(name) or "")
-        cancel.headers.add("CSeq", f"{invite.cseq.seq} CANCEL")
-        for value in invite.headers.get_all("Route"):
-            cancel.headers.add("Route", value)
-        cancel.headers.add("Max-Forwards", "70")
-        self._start_client(cancel, tu, destination)
-        entry = self._clients.get(key)
-        if entry is not None and isinstance(entry[0], InviteClientTransaction):
-            entry[0].cancel_sent(self._now)  # §9.1: given up 64*T1 after the CANCEL
+        self._tx.cancel(invite, tu, self._now)
 
     def send_response(self, response: Response) -> None:
         destination = response_destination(response)
@@ -219,10 +161,8 @@ class Endpoint:
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
-        timers: list[float | None] = [tx.get_timer() for tx, _ in self._clients.values()]
-        timers.extend(tx.get_timer() for tx in self._servers.values())
-        timers.extend(call.get_timer() for call in self._outgoing.values())
-        timers.extend(call.get_timer() for call in self._incoming.values())
+        timers = list(self._tx.timers())
+        timers.extend(call.get_timer() for call in self._calls.values())
         if self.registration is not None:
             timers.append(self.registration.get_timer())
         timers.append(self.gate.log.get_timer())
@@ -230,27 +170,12 @@ class Endpoint:
 
     def handle_timer(self, now: float) -> None:
         self._now = now
-        for key in list(self._clients):
-            entry = self._clients.get(key)
-            if entry is None:
-                continue
-            tx = entry[0]
-            if _due(tx.get_timer(), now):
-                tx.handle_timer(now)
-                self._flush_client(key)
-        for skey in list(self._servers):
-            server = self._servers.get(skey)
-            if server is not None and _due(server.get_timer(), now):
-                server.handle_timer(now)
-                self._flush_server(skey)
-        for call in list(self._outgoing.values()):
-            if _due(call.get_timer(), now):
+        self._tx.handle_timer(now)
+        for call in list(self._calls.values()):
+            if due(call.get_timer(), now):
                 call.handle_timer(now)
-        for incoming in list(self._incoming.values()):
-            if _due(incoming.get_timer(), now):
-                incoming.handle_timer(now)
         if self.registration is not None:
-            if _due(self.registration.get_timer(), now):
+            if due(self.registration.get_timer(), now):
                 self.registration.handle_timer(now)
             self._send_keepalive()
         self.gate.log.handle_timer(now)
@@ -271,7 +196,10 @@ class Endpoint:
             return
         log_message("<", message, source)
         if isinstance(message, Request):
-            self._receive_request(message, source)
+            try:
+                self._receive_request(message, source)
+            except Exception as exc:  # peer input must never stop the endpoint: one log line,
+                self._request_failed(message, source, exc)  # 500 if still unanswered
         else:
             self._receive_response(message)
         self._reap()
@@ -284,12 +212,14 @@ class Endpoint:
             config, sender=self, auth=self.auth, ids=self.ids, contact=self.contact
         )
         self.registration.start(now)
+        self._reap()
         return self.registration
 
     def unregister(self, now: float) -> None:
         self._now = now
         if self.registration is not None:
             self.registration.stop(now)
+            self._reap()
 
     def call(
         self, target: SipUri, offer: bytes | None, now: float, *, call_id: str | None = None
@@ -309,7 +239,7 @@ class Endpoint:
             answer_offer=self._answer_offer,
             call_id=call_id,
         )
-        self._outgoing[call.call_id] = call
+        self._calls[call.call_id] = call
         call.start(now)
         self._reap()
         return call
@@ -317,7 +247,7 @@ class Endpoint:
     def hangup(self, call_id: str, now: float, reason: str = "hung up") -> bool:
         """End a call: BYE (CallEnded with ``reason``), CANCEL, or 480 while it rings."""
         self._now = now
-        owner = self._outgoing.get(call_id) or self._incoming.get(call_id)
+        owner = self._calls.get(call_id)
         if owner is None:
             return False
         owner.hangup(now, reason)
@@ -326,139 +256,104 @@ class Endpoint:
 
     def accept(self, call_id: str, sdp: bytes | None, now: float) -> None:
         self._now = now
-        incoming = self._incoming.get(call_id)
+        incoming = self._incoming(call_id)
         if incoming is not None:
             incoming.accept(sdp, now)
             self._reap()
 
     def reject(self, call_id: str, status: int, now: float) -> None:
         self._now = now
-        incoming = self._incoming.get(call_id)
+        incoming = self._incoming(call_id)
         if incoming is not None:
             incoming.reject(status)
             self._reap()
 
     def ring(self, call_id: str) -> None:
-        incoming = self._incoming.get(call_id)
+        incoming = self._incoming(call_id)
         if incoming is not None:
             incoming.ring()
 
     def active_call_ids(self) -> list[str]:
-        return [*self._outgoing, *self._incoming]
+        return list(self._calls)
 
     def held(self) -> Held:
         """Transactions and calls held now (status, tests: nothing may be held forever)."""
-        calls = {cid: call.state.value for cid, call in self._outgoing.items()}
-        calls.update((cid, call.state.value) for cid, call in self._incoming.items())
-        return Held(len(self._servers), len(self._clients), calls)
+        calls = {cid: call.state.value for cid, call in self._calls.items()}
+        return Held(len(self._tx.servers), len(self._tx.clients), calls)
 
     def transport_failed(self, destination: Address, now: float) -> None:
         """The transport could not reach ``destination``: fail its client transactions
         (§8.1.3.1: treated like a 503 / timeout by their TUs)."""
         self._now = now
-        for key in [k for k, d in self._client_destinations.items() if d == destination]:
-            if key in self._clients:
-                self._clients[key][0].transport_failed(now)
-                self._flush_client(key)
+        self._tx.transport_failed(destination, now)
         self._reap()
 
     def call_peer_host(self, call_id: str) -> str | None:
         """The host our INVITE of ``call_id`` is being sent to (server, outbound proxy or
         target): the call's media may come from there. None without an INVITE transaction."""
-        for key, (tx, _) in self._clients.items():
-            if tx.request.method == "INVITE" and tx.request.call_id == call_id:
-                return self._client_destinations[key].host
-        return None
+        destination = self._tx.invite_destination(call_id)
+        return destination.host if destination is not None else None
+
+    def learn_address(self, host: str, address: Address) -> None:
+        """The runtime resolved ``host`` to ``address`` (RFC 3263): route requests there."""
+        self._router.learn(host, address)
+
+    def knows_host(self, host: str) -> bool:
+        """Whether ``host`` (a name) has a learned address."""
+        return self._router.knows(host)
 
     # -- receiving ------------------------------------------------------------------------
 
     def _receive_request(self, request: Request, source: Address) -> None:
-        """A parsed request; nothing raised while handling it escapes (the last line of
-        defence: one log line, 500 on its transaction if still unanswered)."""
-        try:
-            self._handle_request(request, source)
-        except Exception as exc:  # peer input must never stop the endpoint
-            self._request_failed(request, source, exc)
-
-    def _handle_request(self, request: Request, source: Address) -> None:
         stamp_via(request, source.host, source.port)
-        key = server_key(request)
-        existing = self._servers.get(key)
+        existing = self._tx.server(request)
         if existing is not None:
-            existing.receive_request(request, self._now)  # retransmission, or ACK for a non-2xx
-            self._flush_server(key)
-            if request.method == "ACK" and existing.state is TransactionState.ACCEPTED:
+            self._tx.retransmitted(existing, request, self._now)
+            if request.method == "ACK" and existing.tx.state is TransactionState.ACCEPTED:
                 self._dispatch_in_dialog(request)  # a 2xx ACK that reused the INVITE's branch
             return
         if request.method == "ACK":
             self._dispatch_in_dialog(request)  # ACK for a 2xx: no transaction (§17.1.1.3)
             return
-        tx_class = (
-            InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
-        )
-        self._servers[key] = tx_class(request, reliable=source.reliable, now=self._now)
-        self._server_sources[key] = source
+        self._tx.start_server(request, source, self._now)
         response = check_request(
-            request, our_branches=self._our_branches, is_merged=self._is_merged
+            request, our_branches=self._our_branches, is_merged=self._tx.is_merged
         )
         if response is not None and response.status == 400:
             logger.info("x %s from %s: 400 %s", request.method, source, response.reason)
         if response is None:
-            response = self._dispatch(request, key, source)
+            response = self._dispatch(request, source)
         if response is None and not self._awaits_decision(request):
             logger.warning("x %s from %s got no answer from its TU: 500", request.method, source)
             response = make_response(request, 500)
         if response is not None:
-            self._respond(key, response)
+            self._tx.respond(request, response, self._now)
 
     def _awaits_decision(self, request: Request) -> bool:
         """True for an INVITE an IncomingCall holds: the application answers it (in time)."""
-        incoming = self._incoming.get(request.call_id)
+        incoming = self._incoming(request.call_id)
         return incoming is not None and incoming.invite is request
 
     def _request_failed(self, request: Request, source: Address, exc: Exception) -> None:
         """One line for the log, 500 if the request's transaction is still unanswered, and
         no half-made incoming call left behind (§8.2: every request gets a final response)."""
-        peer_input = isinstance(exc, RemoteProtocolError)
-        logger.log(
-            logging.INFO if peer_input else logging.ERROR,
-            "x %s from %s (Call-ID %s) failed: %s: %s; answering 500",
-            request.method, source, request.call_id, type(exc).__name__, exc,
-            exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
-        )  # fmt: skip
+        _log_failure(exc, "x %s from %s (Call-ID %s) failed: %s: %s; answering 500",
+                     request.method, source, request.call_id)  # fmt: skip
         try:
-            incoming = self._incoming.get(request.call_id)
+            incoming = self._incoming(request.call_id)
             if incoming is not None and incoming.invite is request:
-                del self._incoming[request.call_id]
+                del self._calls[request.call_id]
                 if incoming.drop():  # the application may have heard of it: it is over
                     self.emit(IncomingCallCancelled(request.call_id, "failed"))
             if request.method == "ACK":
                 return
-            key = server_key(request)
-            tx = self._servers.get(key)
-            if tx is not None and not tx.answered:
-                self._respond(key, make_response(request, 500))
+            record = self._tx.server(request)
+            if record is not None and not record.tx.answered:
+                self._tx.respond(request, make_response(request, 500), self._now)
         except Exception as again:  # never let the recovery itself escape
             logger.error("x %s from %s: cannot answer 500: %s", request.method, source, again)
 
-    def _is_merged(self, request: Request) -> bool:
-        """§8.2.2.2: same From-tag, Call-ID and CSeq as a pending request, another branch."""
-        own_key = server_key(request)
-        for key, tx in self._servers.items():
-            other = tx.request
-            if (
-                key != own_key
-                and other.call_id == request.call_id
-                and other.from_.tag == request.from_.tag
-                and other.cseq == request.cseq
-                and not tx.terminated
-            ):
-                return True
-        return False
-
-    def _dispatch(
-        self, request: Request, key: tuple[str, str, str], source: Address
-    ) -> Response | None:
+    def _dispatch(self, request: Request, source: Address) -> Response | None:
         method = request.method
         if method == "CANCEL":
             return self._receive_cancel(request)
@@ -467,26 +362,24 @@ class Endpoint:
         if method == "OPTIONS":
             return add_capabilities(make_response(request, 200, to_tag=self.ids.tag()))
         if method == "INVITE":
-            return self._receive_invite(request, key, source)
+            return self._receive_invite(request, source)
         return make_response(request, 481)  # BYE, INFO, UPDATE outside any dialog
 
-    def _receive_invite(
-        self, request: Request, key: tuple[str, str, str], source: Address
-    ) -> Response | None:
-        if request.call_id in self._incoming or request.call_id in self._outgoing:
+    def _receive_invite(self, request: Request, source: Address) -> Response | None:
+        if request.call_id in self._calls:
             return make_response(request, 482)
         # No 100 here: the server transaction sends it after TRYING_DELAY unless the
         # application rings, answers or refuses first (§17.2.1).
         incoming = IncomingCall(
             request,
             sender=self,
-            respond=lambda response: self._respond(key, response),
+            respond=lambda response: self._tx.respond(request, response, self._now),
             local_tag=self.ids.tag(),
             contact=self.contact,
             answer_offer=self._answer_offer,
             now=self._now,
         )
-        self._incoming[request.call_id] = incoming
+        self._calls[request.call_id] = incoming
         logger.info("incoming call from %s (sent by %s)", incoming.dialog.remote.uri, source)
         self.emit(
             IncomingCallReceived(
@@ -502,22 +395,18 @@ class Endpoint:
 
     def _receive_cancel(self, request: Request) -> Response:
         """§9.2: the CANCEL matches the INVITE server transaction with the same branch."""
-        branch, sent_by, _ = server_key(request)
-        invite_key = (branch, sent_by, "INVITE")
-        invite_tx = self._servers.get(invite_key)
-        if invite_tx is None:
+        invite = self._tx.cancelled_invite(request)
+        if invite is None:
             return make_response(request, 481)
-        incoming = self._incoming.get(request.call_id)
-        if incoming is not None and incoming.invite is invite_tx.request:
+        incoming = self._incoming(request.call_id)
+        if incoming is not None and incoming.invite is invite.tx.request:
             incoming.cancelled(request)
         return make_response(request, 200)
 
     def _dispatch_in_dialog(self, request: Request) -> Response | None:
         """§12.2.2: Call-ID, To-tag (ours) and From-tag (theirs) must all match a dialog."""
         call_id = request.call_id
-        owner: OutgoingCall | IncomingCall | None = self._outgoing.get(call_id)
-        if owner is None:
-            owner = self._incoming.get(call_id)
+        owner = self._calls.get(call_id)
         if owner is not None and owner.matches(request):
             return owner.on_request(request, self._now)
         if request.method == "ACK":
@@ -528,39 +417,30 @@ class Endpoint:
         return make_response(request, 481)
 
     def _receive_response(self, response: Response) -> None:
-        try:
-            via = response.top_via
-        except RemoteProtocolError:
+        if response.top_via.branch is None:  # parse_message checked the Via already
             return
-        if via.branch is None:
-            return
-        key = client_key(response)
-        entry = self._clients.get(key)
-        if entry is None:
-            call = self._outgoing.get(response.call_id)
-            if call is not None and response.cseq.method == "INVITE" and response.status < 300:
+        record = self._tx.client_for(response)
+        if record is None:
+            call = self._calls.get(response.call_id)
+            if (
+                isinstance(call, OutgoingCall)
+                and response.cseq.method == "INVITE"
+                and response.status < 300
+            ):
                 self._deliver(call, call.invite, response)
             else:
                 logger.debug("x stray response %d (Call-ID %s)", response.status, response.call_id)
             return
-        tx, tu = entry
-        deliver = tx.receive_response(response, self._now)
-        self._flush_client(key)  # the transaction's ACK goes before anything the TU sends
-        if deliver:
-            self._deliver(tu, tx.request, response)
+        if self._tx.receive_response(record, response, self._now):
+            self._deliver(record.tu, record.tx.request, response)
 
     def _deliver(self, tu: TransactionUser, request: Request, response: Response) -> None:
         """Hand ``response`` to its TU; what it raises is logged in one line, never escapes."""
         try:
             tu.on_response(request, response, self._now)
         except Exception as exc:  # peer input must never stop the endpoint
-            peer_input = isinstance(exc, RemoteProtocolError)
-            logger.log(
-                logging.INFO if peer_input else logging.ERROR,
-                "x %d to %s (Call-ID %s) dropped: %s: %s", response.status,
-                request.method, response.call_id, type(exc).__name__, exc,
-                exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
-            )  # fmt: skip
+            _log_failure(exc, "x %d to %s (Call-ID %s) dropped: %s: %s", response.status,
+                         request.method, response.call_id)  # fmt: skip
 
     def _answer_malformed(self, data: bytes, source: Address, exc: RemoteProtocolError) -> None:
         """Answer a malformed request when its Via, Call-ID and CSeq can be read (§8.2), to the
@@ -575,48 +455,6 @@ class Endpoint:
 
     # -- sending --------------------------------------------------------------------------
 
-    def _respond(self, key: tuple[str, str, str], response: Response) -> None:
-        tx = self._servers.get(key)
-        if tx is None:
-            return
-        try:
-            tx.send_response(response, self._now)
-        except LocalProtocolError as exc:  # a TU racing its transaction: never worth a crash
-            logger.error("x %d to %s not sent: %s", response.status, tx.request.method, exc)
-        self._flush_server(key)
-
-    def _start_client(self, request: Request, tu: TransactionUser, destination: Address) -> None:
-        tx_class = (
-            InviteClientTransaction if request.method == "INVITE" else NonInviteClientTransaction
-        )
-        tx = tx_class(request, reliable=destination.reliable, now=self._now)
-        key = client_key(request)
-        self._clients[key] = (tx, tu)
-        self._client_destinations[key] = destination
-        self._flush_client(key)
-
-    def _flush_client(self, key: tuple[str, str]) -> None:
-        tx, tu = self._clients[key]
-        destination = self._client_destinations[key]
-        for request in tx.take_outbox():
-            self._send(request, destination)
-        if tx.terminated:
-            del self._clients[key]
-            del self._client_destinations[key]
-            if tx.failed_reason is not None:
-                tu.on_transaction_failed(tx.request, tx.failed_reason, self._now)
-
-    def _flush_server(self, key: tuple[str, str, str]) -> None:
-        tx = self._servers[key]
-        source = self._server_sources[key]
-        for response in tx.take_outbox():
-            destination = response_destination(response, source)
-            if destination is not None:
-                self._send(response, destination)
-        if tx.terminated:
-            del self._servers[key]
-            del self._server_sources[key]
-
     def _send(self, message: Message, destination: Address) -> None:
         log_message(">", message, destination)
         self._out.append((message.encode(), destination))
@@ -625,52 +463,50 @@ class Endpoint:
         registration = self.registration
         if registration is None or not registration.take_keepalive():
             return
-        destination = self.config.outbound_proxy or self._address_for(
+        destination = self._router.outbound_proxy or self._router.address_for(
             registration.config.registrar_uri
         )
         if destination is not None:
             self._out.append((b"\r\n\r\n", destination))
 
-    def _new_via(self, destination: Address) -> Via:
-        branch = self.ids.branch()
-        self._our_branches.append(branch)
-        return Via(
-            destination.transport.upper(),
-            self.config.local_host,
-            self.config.local_port,
-            {"branch": branch, "rport": None},
-        )
+    def _as_sent(self, request: Request, destination: Address) -> Request:
+        """``request`` with a Via of ours (fresh branch, ``rport``), Max-Forwards and
+        User-Agent when missing; the TU's object stays as it was."""
+        headers = request.headers.copy()
+        if request.method != "ACK":
+            headers.set("Max-Forwards", headers.get("Max-Forwards") or "70")
+            headers.set("User-Agent", headers.get("User-Agent") or f"intercom/{__version__}")
+        if not headers.get_all("Via"):
+            branch = self.ids.branch()
+            self._our_branches.append(branch)
+            via = Via(
+                destination.transport.upper(), self.config.local_host, self.config.local_port,
+                {"branch": branch, "rport": None},
+            )  # fmt: skip
+            headers.prepend("Via", str(via))
+        return replace(request, headers=headers)
 
-    def _route(self, request: Request) -> Address | None:
-        """§8.1.2: outbound proxy, else the first Route, else the Request-URI."""
-        if self.config.outbound_proxy is not None:
-            return self.config.outbound_proxy
-        routes = request.headers.get_list("Route")
-        uri = NameAddr.parse(routes[0]).uri if routes else parse_uri(request.uri)
-        if not isinstance(uri, SipUri):
-            return None
-        return self._address_for(uri)
-
-    def _address_for(self, uri: SipUri) -> Address | None:
-        transport = uri.transport or self.config.transport
-        host = uri.params.get("maddr") or uri.host
-        if is_ip_literal(host):
-            return Address(transport, host, uri.port or 5060)
-        known = self.config.host_addresses.get(host)
-        if known is None:
-            return None
-        port = uri.port or known.port
-        return Address(transport, known.host, port)
-
-    def _known_call(self, call_id: str) -> bool:
-        return call_id in self._outgoing or call_id in self._incoming
+    def _incoming(self, call_id: str) -> IncomingCall | None:
+        call = self._calls.get(call_id)
+        return call if isinstance(call, IncomingCall) else None
 
     def _reap(self) -> None:
-        for call_id in [c for c, call in self._outgoing.items() if call.ended]:
-            del self._outgoing[call_id]
-        for call_id in [c for c, call in self._incoming.items() if call.ended]:
-            del self._incoming[call_id]
+        """Fail the requests that found no route, then drop the calls that ended."""
+        while self._unroutable:
+            tu, request = self._unroutable.popleft()
+            try:
+                tu.on_transaction_failed(request, "transport", self._now)
+            except Exception as exc:  # as for a response: logged, never escapes
+                _log_failure(exc, "x telling the TU its %s found no route: %s: %s", request.method)
+        for call_id in [c for c, call in self._calls.items() if call.ended]:
+            del self._calls[call_id]
 
 
-def _due(deadline: float | None, now: float) -> bool:
-    return deadline is not None and deadline <= now
+def _log_failure(exc: Exception, fmt: str, *args: object) -> None:
+    """One line for what raised: INFO for the peer's bad input, else ERROR (traceback at
+    DEBUG); ``fmt`` takes ``args`` then the exception's type name and text."""
+    peer_input = isinstance(exc, RemoteProtocolError)
+    logger.log(
+        logging.INFO if peer_input else logging.ERROR, fmt, *args, type(exc).__name__, exc,
+        exc_info=not peer_input and logger.isEnabledFor(logging.DEBUG),
+    )  # fmt: skip

@@ -119,10 +119,3 @@ class MediaUpdated(Event):
     call_id: str
     offer: bytes
     answer: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class MessageDropped(Event):
-    """A message was refused or dropped (logged with the ``x`` marker)."""
-
-    reason: str

@@ -53,8 +53,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED
-from intercom.sip.core import Address
+from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, stamped_via
+from intercom.sip.core import Address, due
 from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
 
 __all__ = [
@@ -90,10 +90,8 @@ _ALLOW = (f"Allow: {ALLOWED_METHODS}",)
 _CAPABILITIES = (*_ALLOW, f"Accept: {ACCEPTED_BODIES}", f"Supported: {SUPPORTED}")
 _REFUSED, _DROPPED, _MALFORMED = 0, 1, 2
 _KINDS = ("refused (untrusted source)", f"dropped (over {RATE_PER_SECOND:.0f}/s)", "malformed")
-_VIA = ("via", "v")
-_FROM = ("from", "f")
-_TO = ("to", "t")
-_CALL_ID = ("call-id", "i")
+_SCANNED = {"via": "via", "v": "via", "from": "from", "f": "from", "to": "to", "t": "to",
+            "call-id": "call-id", "i": "call-id", "cseq": "cseq"}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -119,30 +117,19 @@ def scan_request(data: bytes) -> Scan | None:
     if not method.isalpha() or not rest.endswith(" SIP/2.0"):
         return None
     vias: list[str] = []
-    from_ = to = call_id = cseq = None
+    single: dict[str, str] = {}  # From, To, Call-ID, CSeq: one each
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon or not name or name[0] in " \t":
             return None  # folded or broken: the parser's job
-        key = name.rstrip(" \t").lower()
-        if key in _VIA:
+        key = _SCANNED.get(name.rstrip(" \t").lower())
+        if key == "via":
             vias.append(value.strip())
-        elif key in _FROM:
-            if from_ is not None:
+        elif key is not None:
+            if key in single:
                 return None
-            from_ = value.strip()
-        elif key in _TO:
-            if to is not None:
-                return None
-            to = value.strip()
-        elif key in _CALL_ID:
-            if call_id is not None:
-                return None
-            call_id = value.strip()
-        elif key == "cseq":
-            if cseq is not None:
-                return None
-            cseq = value.strip()
+            single[key] = value.strip()
+    from_, to, call_id, cseq = (single.get(k) for k in ("from", "to", "call-id", "cseq"))
     if not vias or from_ is None or to is None or not call_id or not cseq:
         return None
     if not LOOSE_VIA.match(vias[0]):
@@ -163,7 +150,7 @@ def stateless_response(
     ``received``/``rport`` of ``source`` on the top one, From, To (with a tag derived from the
     request when it had none), Call-ID, CSeq, then the ``extra`` header lines."""
     top, comma, others = scan.vias[0].partition(",")
-    vias = [_stamp(top.strip(), source)]
+    vias = [stamped_via(top.strip(), source.host, source.port)]
     if comma:
         vias.append(others.strip())
     vias.extend(scan.vias[1:])
@@ -186,27 +173,6 @@ def stateless_response(
         "",
     ]
     return "\r\n".join(lines).encode(errors="replace")
-
-
-def _stamp(via: str, source: Address) -> str:
-    """§18.2.1 and RFC 3581 §4 on one Via value: ``received`` when the sent-by host differs
-    or ``rport`` was asked for, ``rport`` filled with the source port."""
-    parts = via.split(";")
-    sent_by = parts[0].split()[-1]
-    host = sent_by.rsplit("]", 1)[0].lstrip("[") if sent_by.startswith("[") else sent_by
-    host = host.split(":", 1)[0] if host.count(":") == 1 else host
-    params = []
-    rport = False
-    for part in parts[1:]:
-        name = part.split("=", 1)[0].strip().lower()
-        if name == "rport":
-            rport = True
-            params.append(f"rport={source.port}")
-        elif name != "received":  # the sender's own "received" is not evidence
-            params.append(part.strip())
-    if rport or host != source.host:
-        params.append(f"received={source.host}")
-    return ";".join([parts[0].rstrip(), *params])
 
 
 class _Tally:
@@ -265,8 +231,7 @@ class FloodLog:
         return None if start is None else start + REPORT_INTERVAL
 
     def handle_timer(self, now: float) -> None:
-        start = self._window_start
-        if start is not None and start + REPORT_INTERVAL <= now:
+        if due(self.get_timer(), now):
             self.flush(now)
 
     def flush(self, now: float) -> None:
@@ -278,18 +243,14 @@ class FloodLog:
         span = f"in the last {max(1, round(now - start))} s"
         pending = [(h, t) for h, t in self._tallies.items() if any(t.counts)]
         pending.sort(key=lambda item: -sum(item[1].counts))
-        for host, tally in pending[:REPORTED_SOURCES]:
-            _report(host, tally, span)
-            tally.counts = [0, 0, 0]
-            tally.method = ""
-        rest = [0, 0, 0]
-        others = self._evicted_sources
-        for _, tally in pending[REPORTED_SOURCES:]:
-            rest = [a + b for a, b in zip(rest, tally.counts, strict=True)]
-            others += 1
-            tally.counts = [0, 0, 0]
-            tally.method = ""
-        rest = [a + b for a, b in zip(rest, self._evicted, strict=True)]
+        rest, others = self._evicted, self._evicted_sources
+        for rank, (host, tally) in enumerate(pending):
+            if rank < REPORTED_SOURCES:
+                _report(host, tally, span)
+            else:
+                rest = [a + b for a, b in zip(rest, tally.counts, strict=True)]
+                others += 1
+            tally.counts, tally.method = [0, 0, 0], ""
         if any(rest):
             parts = [f"{n} {what}" for n, what in zip(rest, _KINDS, strict=True) if n]
             logger.warning("x from %d other sources %s: %s", others, span, ", ".join(parts))

@@ -13,9 +13,8 @@ Theory of operation (RFC 3261 §13.3, §12.2.2, RFC 6026):
   response through ``respond`` (a callable to the server transaction). That transaction sends
   100 Trying only if nothing went out within 200 ms (RFC 3261 §17.2.1), so a call refused or
   rung at once gets its 403 or 180 alone.
-* A 2xx is retransmitted by this TU, not by the transaction (§13.3.1.4, RFC 6026): at T1,
-  doubling up to T2, until the ACK arrives; after 64*T1 without ACK the dialog is ended with a
-  BYE (§13.3.1.4).
+* A 2xx is retransmitted by this TU (:class:`~intercom.sip.session.Unacked2xx`, §13.3.1.4,
+  RFC 6026) until the ACK arrives; after 64*T1 without ACK the dialog is ended with a BYE.
 * The To-tag is chosen on arrival so that a 180 and the 2xx carry the same one.
 * The application decides (accept, reject, or rings and decides later); if it never does, the
   core refuses the INVITE with 480 after :data:`UNDECIDED_LIMIT` (the 3 minutes a proxy's
@@ -34,13 +33,13 @@ import logging
 from collections.abc import Callable
 from enum import Enum
 
-from intercom.sip.build import add_capabilities, make_response
-from intercom.sip.core import T1, T2, Sender
+from intercom.sip.build import add_capabilities, make_response, with_headers
+from intercom.sip.core import Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import IncomingCallCancelled, MediaUpdated
 from intercom.sip.message import Request, Response
-from intercom.sip.session import AnswerOffer, Session, uas_session_timer
+from intercom.sip.session import AnswerOffer, Session, Unacked2xx, uas_session_timer
 from intercom.sip.uri import NameAddr, parse_params
 
 logger = logging.getLogger(__name__)
@@ -94,24 +93,16 @@ class IncomingCall:
         self._local_tag = local_tag
         self._contact = contact
         self._answer_offer = answer_offer
-        self._dialog = Dialog.from_uas_request(invite, local_tag)
-        self._caller = str(self._dialog.remote.uri)
-        self._ok: Response | None = None
-        self._retransmit_at: float | None = None
-        self._interval = T1
-        self._give_up_at = 0.0
+        self.dialog = Dialog.from_uas_request(invite, local_tag)
+        self._caller = str(self.dialog.remote.uri)
+        self._unacked: Unacked2xx | None = None
         self._decide_by: float | None = now + UNDECIDED_LIMIT
-
-    @property
-    def dialog(self) -> Dialog:
-        return self._dialog
 
     def ring(self) -> None:
         """Send 180 Ringing (only before a decision)."""
         if self.state is IncomingState.RECEIVED:
-            response = make_response(self.invite, 180, to_tag=self._local_tag)
-            response.headers.add("Contact", str(self._contact()))
-            self._respond(response)
+            ringing = make_response(self.invite, 180, to_tag=self._local_tag)
+            self._respond(with_headers(ringing, ("Contact", str(self._contact()))))
 
     def accept(self, sdp: bytes | None, now: float) -> None:
         """Answer with 200 OK carrying ``sdp`` and start retransmitting it until the ACK."""
@@ -119,24 +110,19 @@ class IncomingCall:
             return
         self._decide_by = None
         timer, timer_headers = uas_session_timer(self.invite)
-        ok = make_response(self.invite, 200, to_tag=self._local_tag)
-        ok.headers.add("Contact", str(self._contact()))
-        add_capabilities(ok)
-        for name, value in timer_headers:
-            ok.headers.add(name, value)
+        contact = ("Contact", str(self._contact()))
+        ok = with_headers(make_response(self.invite, 200, to_tag=self._local_tag), contact)
+        with_headers(add_capabilities(ok), *timer_headers)
         if sdp:
             ok.headers.add("Content-Type", "application/sdp")
             ok.body = sdp
-        self._ok = ok
         self._respond(ok)
         logger.info("incoming call from %s answered", self._caller)
         self.state = IncomingState.ANSWERED
-        self._dialog.state = DialogState.CONFIRMED
-        self._interval = T1
-        self._retransmit_at = now + T1
-        self._give_up_at = now + 64 * T1
+        self.dialog.state = DialogState.CONFIRMED
+        self._unacked = Unacked2xx(ok, now, offer=None if self.invite.body else sdp)
         self.session = Session(
-            self._dialog,
+            self.dialog,
             sender=self._sender,
             answer_offer=self._answer_offer,
             contact=self._contact,
@@ -160,7 +146,7 @@ class IncomingCall:
         after an error). True if it was still waiting for the application's decision."""
         undecided = self.state is IncomingState.RECEIVED
         self.state = IncomingState.ENDED
-        self._retransmit_at = self._decide_by = None
+        self._unacked = self._decide_by = None
         return undecided
 
     def cancelled(self, cancel: Request) -> bool:
@@ -177,7 +163,7 @@ class IncomingCall:
 
     def matches(self, request: Request) -> bool:
         """§12.2.2: Call-ID, our To-tag and the caller's From-tag are this call's dialog."""
-        return self._dialog.matches(request)
+        return self.dialog.matches(request)
 
     def on_request(self, request: Request, now: float) -> Response | None:
         """A request inside this call's dialog (ACK for our 2xx, BYE, re-INVITE...); one
@@ -187,15 +173,14 @@ class IncomingCall:
         if request.method == "ACK" and self.state is IncomingState.ANSWERED:
             if request.cseq.seq == self.invite.cseq.seq:
                 self.state = IncomingState.CONFIRMED
-                self._retransmit_at = None
-                offer = self._ok.body if self._ok is not None else b""
-                if not self.invite.body and offer and request.body:  # §13.2.1: answer in ACK
+                offer, self._unacked = self._unacked.offer if self._unacked else None, None
+                if offer and request.body:  # §13.2.1: our offer in the 2xx, the answer in ACK
                     self._sender.emit(MediaUpdated(self.call_id, offer, request.body))
             return None
         if self.session is not None:
             if self.state is IncomingState.ANSWERED and request.method == "BYE":
                 self.state = IncomingState.CONFIRMED  # §15.1.2: BYE may precede the ACK
-                self._retransmit_at = None
+                self._unacked = None
             return self.session.on_request(request, now)
         if request.method == "ACK":
             return None
@@ -205,7 +190,7 @@ class IncomingCall:
         if self.state is IncomingState.RECEIVED:
             self.reject(480, "Temporarily Unavailable")
         elif self.session is not None and not self.session.ended:
-            self._retransmit_at = None
+            self._unacked = None
             self.state = IncomingState.CONFIRMED
             self.session.hangup(now, reason)
 
@@ -216,7 +201,7 @@ class IncomingCall:
         return self.session is not None and self.session.ended
 
     def get_timer(self) -> float | None:
-        timers = [self._retransmit_at]
+        timers = [self._unacked.get_timer() if self._unacked else None]
         if self.state is IncomingState.RECEIVED:
             timers.append(self._decide_by)
         if self.session is not None:
@@ -236,16 +221,11 @@ class IncomingCall:
             self.reject(480)
             self._sender.emit(IncomingCallCancelled(self.call_id, "not answered"))
             return
-        if self._retransmit_at is not None and now >= self._retransmit_at and self._ok:
-            if now >= self._give_up_at:
-                self._retransmit_at = None
-                logger.warning("x call %s: no ACK for our 200 OK, hanging up", self.call_id)
-                assert self.session is not None
-                self.state = IncomingState.CONFIRMED
-                self.session.hangup(now, reason="no ACK")
-            else:
-                self._sender.send_response(self._ok)
-                self._interval = min(self._interval * 2, T2)
-                self._retransmit_at = now + self._interval
+        if self._unacked and not self._unacked.handle_timer(now, self._sender.send_response):
+            self._unacked = None
+            logger.warning("x call %s: no ACK for our 200 OK, hanging up", self.call_id)
+            assert self.session is not None
+            self.state = IncomingState.CONFIRMED
+            self.session.hangup(now, reason="no ACK")
         if self.session is not None:
             self.session.handle_timer(now)

@@ -14,8 +14,9 @@ Text is decoded as UTF-8 with ``surrogateescape`` so that any octet survives a r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.uri import (
@@ -57,6 +58,7 @@ _CANONICAL = {
         "User-Agent", "Via", "Warning", "WWW-Authenticate",
     )
 }  # fmt: skip
+_T = TypeVar("_T")
 _SINGLE = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type")
 _LEADING_CRLF = re.compile(rb"[\r\n]*")
 _LWS = re.compile(r"[ \t]+")
@@ -73,12 +75,14 @@ def canonical_name(name: str) -> str:
 
 
 class Headers:
-    """An ordered, case-insensitive multimap of header fields, names in canonical form."""
+    """An ordered, case-insensitive multimap of header fields, names in canonical form, with
+    the values parsed from them (``_memo``, see :class:`_Parsed`) kept until a field changes."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_memo")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
+        self._memo: dict[str, Any] = {}
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = canonical_name(name).lower()
@@ -100,26 +104,21 @@ class Headers:
         return values
 
     def add(self, name: str, value: str) -> None:
+        self._memo.clear()
         self._items.append((canonical_name(name), value))
 
     def prepend(self, name: str, value: str) -> None:
+        self._memo.clear()
         self._items.insert(0, (canonical_name(name), value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one, at the place of the first."""
-        name = canonical_name(name)
-        key = name.lower()
-        for i, (n, _) in enumerate(self._items):
-            if n.lower() == key:
-                self._items[i] = (name, value)
-                self._items[i + 1 :] = [(n2, v2) for n2, v2 in self._items[i + 1 :]
-                                        if n2.lower() != key]  # fmt: skip
-                return
-        self._items.append((name, value))
+        self.set_list(name, (value,))
 
     def set_list(self, name: str, values: Iterable[str]) -> None:
         """Replace every field of that name with one field per value, at the place of the
         first (appended when there was none; removed when ``values`` is empty)."""
+        self._memo.clear()
         name = canonical_name(name)
         key = name.lower()
         at = next((i for i, (n, _) in enumerate(self._items) if n.lower() == key), None)
@@ -129,12 +128,14 @@ class Headers:
         self._items = kept
 
     def remove(self, name: str) -> None:
+        self._memo.clear()
         key = canonical_name(name).lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != key]
 
     def copy(self) -> Headers:
         clone = Headers()
         clone._items = list(self._items)
+        clone._memo = dict(self._memo)
         return clone
 
     def __contains__(self, name: object) -> bool:
@@ -175,61 +176,65 @@ class CSeq:
         return f"{self.seq} {self.method}"
 
 
+class _Parsed(Generic[_T]):
+    """A typed view of a message's headers: parsed on first use, kept until they change."""
+
+    def __init__(self, parse: Callable[[Headers], _T]) -> None:
+        self._parse = parse
+        self._key = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = name
+
+    def __get__(self, message: _Message, owner: type | None = None) -> _T:
+        memo = message.headers._memo
+        try:
+            return memo[self._key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = memo[self._key] = self._parse(message.headers)
+            return value
+
+
+def _top_via(headers: Headers) -> Via:
+    values = headers.get_list("Via")
+    if not values:
+        raise RemoteProtocolError("no Via")
+    return Via.parse(values[0])
+
+
+def _name_addrs(headers: Headers, name: str) -> tuple[NameAddr, ...]:
+    return tuple(c for v in headers.get_all(name) for c in parse_name_addr_list(v))
+
+
+def _content_type(headers: Headers) -> str | None:
+    value = headers.get("Content-Type")
+    return value.split(";", 1)[0].strip().lower() if value else None
+
+
 @dataclass(slots=True)
 class _Message:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
 
-    # Typed views of the mandatory headers. parse_message() has validated them already; on a
-    # message built by our own code a missing one is a bug and raises LocalProtocolError-like
-    # RemoteProtocolError from the parsers below.
+    # Typed views of the headers the stack reads, parsed once (until the headers change).
+    # parse_message() has validated them already; on a message built by our own code a
+    # missing one is a bug and raises RemoteProtocolError from the parsers below.
+    call_id = _Parsed(lambda h: h.get("Call-ID") or "")
+    cseq = _Parsed(lambda h: CSeq.parse(h.get("CSeq") or ""))
+    vias = _Parsed(lambda h: tuple(Via.parse(v) for v in h.get_list("Via")))
+    top_via = _Parsed(_top_via)
+    from_ = _Parsed(lambda h: NameAddr.parse(h.get("From") or ""))
+    to = _Parsed(lambda h: NameAddr.parse(h.get("To") or ""))
+    contacts = _Parsed(lambda h: _name_addrs(h, "Contact"))
+    record_route = _Parsed(lambda h: _name_addrs(h, "Record-Route"))
+    content_type = _Parsed(_content_type)
 
-    @property
-    def call_id(self) -> str:
-        return self.headers.get("Call-ID") or ""
-
-    @property
-    def cseq(self) -> CSeq:
-        return CSeq.parse(self.headers.get("CSeq") or "")
-
-    @property
-    def vias(self) -> list[Via]:
-        return [Via.parse(v) for v in self.headers.get_list("Via")]
-
-    @property
-    def top_via(self) -> Via:
-        values = self.headers.get_list("Via")
-        if not values:
-            raise RemoteProtocolError("no Via")
-        return Via.parse(values[0])
-
-    @property
-    def from_(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("From") or "")
-
-    @property
-    def to(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("To") or "")
-
-    @property
-    def contacts(self) -> list[NameAddr]:
-        return [c for v in self.headers.get_all("Contact") for c in parse_name_addr_list(v)]
-
-    @property
-    def record_route(self) -> list[NameAddr]:
-        return [c for v in self.headers.get_all("Record-Route") for c in parse_name_addr_list(v)]
-
-    @property
-    def content_type(self) -> str | None:
-        value = self.headers.get("Content-Type")
-        return value.split(";", 1)[0].strip().lower() if value else None
-
-    def _start_line(self) -> str:
+    def start_line(self) -> str:
         raise NotImplementedError
 
     def encode(self) -> bytes:
         """Wire form, with Content-Length set from the body (§18.3: always sent)."""
-        lines = [self._start_line()]
+        lines = [self.start_line()]
         lines.extend(f"{n}: {v}" for n, v in self.headers if n != "Content-Length")
         lines.append(f"Content-Length: {len(self.body)}")
         head = "\r\n".join(lines) + "\r\n\r\n"
@@ -244,7 +249,7 @@ class Request(_Message):
     method: str = ""
     uri: str = ""
 
-    def _start_line(self) -> str:
+    def start_line(self) -> str:
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
     def __repr__(self) -> str:
@@ -256,7 +261,7 @@ class Response(_Message):
     status: int = 0
     reason: str = ""
 
-    def _start_line(self) -> str:
+    def start_line(self) -> str:
         return f"{SIP_VERSION} {self.status} {self.reason}"
 
     def __repr__(self) -> str:

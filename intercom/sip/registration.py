@@ -246,8 +246,8 @@ class Registration:
         for header in self._auth_headers.values():
             headers.add(header.name, header.value)
         request = Request(headers=headers, method="REGISTER", uri=str(self.config.registrar_uri))
-        self._pending, self._sent_contact = request, contact
-        self._sender.send_request(request, self)
+        self._sent_contact = contact
+        self._pending = self._sender.send_request(request, self)
 
     def _on_challenge(self, response: Response, now: float) -> None:
         status = response.status
@@ -360,7 +360,7 @@ def _granted(response: Response, ours: Uri, requested: int) -> int:
     try:
         contacts = response.contacts
     except RemoteProtocolError:  # e.g. "Contact: *" on a broken registrar
-        contacts = []
+        contacts = ()
     for contact in contacts:
         value = _leading_int(contact.params.get("expires"))
         if value is not None and _same_uri(contact.uri, ours):

@@ -18,9 +18,8 @@ dialog's gets 481 and changes nothing, an ACK is dropped; a CSeq not above the l
   without SDP gets our current SDP as the offer; the answer comes in the ACK (MediaUpdated). While
   such an offer of ours is unanswered, a new offer (re-INVITE, UPDATE with SDP) gets 491
   (RFC 3261 §14.2, RFC 3311 §5.2).
-* The 2xx to a re-INVITE is retransmitted here, not by the transaction (§13.3.1.4, RFC 6026),
-  whatever the transport: T1 after sending, then doubling up to T2 (0.5, 1.5, 3.5, 7.5,
-  11.5 ... s), until the ACK with its CSeq arrives. After 64*T1 without ACK: BYE, "no ACK".
+* The 2xx to a re-INVITE is retransmitted here by :class:`Unacked2xx` (§13.3.1.4, RFC 6026)
+  until the ACK with its CSeq arrives. After 64*T1 without ACK: BYE, "no ACK".
 * INFO -> 200 and InfoReceived (RFC 6086). OPTIONS -> 200 with Allow, Accept, Supported.
   CANCEL (the endpoint's business) -> 481. Anything else -> 501 with Allow.
 
@@ -72,6 +71,7 @@ from intercom.sip.build import (
     add_capabilities,
     make_response,
     reason_phrase,
+    with_headers,
 )
 from intercom.sip.core import T1, T2, Sender
 from intercom.sip.dialog import Dialog, DialogState
@@ -81,17 +81,10 @@ from intercom.sip.message import Request, Response
 from intercom.sip.uri import NameAddr, parse_params, parse_uint
 
 __all__ = [
-    "MAX_AUTH_ANSWERS",
-    "MAX_SESSION_EXPIRES",
-    "MIN_SE",
-    "AnswerOffer",
-    "Session",
-    "SessionTimer",
-    "interval_too_small",
-    "parse_session_expires",
-    "uac_session_timer",
+    "MAX_AUTH_ANSWERS", "MAX_SESSION_EXPIRES", "MIN_SE", "AnswerOffer", "Session", "SessionTimer",
+    "Unacked2xx", "interval_too_small", "parse_session_expires", "uac_session_timer",
     "uas_session_timer",
-]
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -178,16 +171,33 @@ def uac_session_timer(response: Response) -> SessionTimer | None:
     return SessionTimer(max(parsed[0], MIN_SE), we_refresh=parsed[1] != "uas")
 
 
-@dataclass(slots=True)
-class _Unacked:
-    """A 2xx to a re-INVITE, retransmitted until its ACK (§13.3.1.4)."""
+class Unacked2xx:
+    """A 2xx to an INVITE, resent by its TU until the ACK (§13.3.1.4, RFC 6026), whatever the
+    transport: T1 after sending, then at intervals doubling up to T2 (0.5, 1.5, 3.5, 7.5,
+    11.5 ... s); given up :data:`TIMER_ACK` (64*T1) after it was first sent."""
 
-    response: Response
-    seq: int  # the re-INVITE's CSeq number, which the ACK repeats
-    offer: bytes | None  # our offer in that 2xx: the answer comes in the ACK
-    next_at: float
-    interval: float
-    give_up_at: float
+    __slots__ = ("_interval", "give_up_at", "next_at", "offer", "response", "seq")
+
+    def __init__(self, response: Response, now: float, offer: bytes | None = None) -> None:
+        self.response = response
+        self.seq = response.cseq.seq  # the INVITE's CSeq number, which the ACK repeats
+        self.offer = offer  # our offer in that 2xx: the answer comes in the ACK
+        self._interval = T1
+        self.next_at = now + T1
+        self.give_up_at = now + TIMER_ACK
+
+    def get_timer(self) -> float:
+        return min(self.next_at, self.give_up_at)
+
+    def handle_timer(self, now: float, send: Callable[[Response], None]) -> bool:
+        """Resend the 2xx when due; False once it is given up (no ACK within 64*T1)."""
+        if now >= self.give_up_at:
+            return False
+        if now >= self.next_at:
+            send(self.response)
+            self._interval = min(self._interval * 2, T2)
+            self.next_at = max(self.next_at + self._interval, now)
+        return True
 
 
 @dataclass(slots=True)
@@ -229,7 +239,7 @@ class Session:
         self._contact = contact
         self._local_sdp = local_sdp
         self._label = label or f"call {dialog.call_id}"
-        self._unacked: _Unacked | None = None
+        self._unacked: Unacked2xx | None = None
         self._timer: SessionTimer | None = None
         self._refresh_at: float | None = None
         self._expires_at: float | None = None
@@ -277,7 +287,7 @@ class Session:
             return add_capabilities(make_response(request, 200))
         if method == "CANCEL":
             return make_response(request, 481)  # matched no pending INVITE (§9.2)
-        return _with(make_response(request, 501), ("Allow", ALLOWED_METHODS))
+        return with_headers(make_response(request, 501), ("Allow", ALLOWED_METHODS))
 
     def _on_ack(self, request: Request) -> None:
         unacked = self._unacked
@@ -295,9 +305,9 @@ class Session:
         if pending and (is_invite or offered):
             return make_response(request, 491)  # our offer is still unanswered
         if offered and request.content_type not in (None, "application/sdp"):
-            return _with(make_response(request, 415), ("Accept", ACCEPTED_BODIES))
+            return with_headers(make_response(request, 415), ("Accept", ACCEPTED_BODIES))
         if interval_too_small(request):
-            return _with(make_response(request, 422), ("Min-SE", str(MIN_SE)))
+            return with_headers(make_response(request, 422), ("Min-SE", str(MIN_SE)))
         body: bytes | None = None
         our_offer: bytes | None = None
         if offered:
@@ -312,7 +322,7 @@ class Session:
                 return make_response(request, 488)
             body = our_offer = self._local_sdp
         timer, timer_headers = uas_session_timer(request)
-        response = _with(
+        response = with_headers(
             make_response(request, 200),
             ("Contact", str(self._contact())), ("Allow", ALLOWED_METHODS),
             ("Supported", SUPPORTED), *timer_headers,
@@ -322,9 +332,7 @@ class Session:
             response.body = body
         self._set_timer(timer, now)
         if is_invite:
-            self._unacked = _Unacked(
-                response, request.cseq.seq, our_offer, now + T1, T1, now + TIMER_ACK
-            )
+            self._unacked = Unacked2xx(response, now, our_offer)
         logger.info("%s: %s answered 200", self._label, "re-INVITE" if is_invite else "UPDATE")
         return response
 
@@ -341,8 +349,7 @@ class Session:
         self._timer = self._refresh_at = self._expires_at = None
         self.dialog.state = DialogState.TERMINATED
         if send_bye:
-            self._bye = self.dialog.create_request("BYE")
-            self._sender.send_request(self._bye, self)
+            self._bye = self._sender.send_request(self.dialog.create_request("BYE"), self)
         logger.info("%s ended: %s", self._label, reason)
         self._sender.emit(CallEnded(self.call_id, reason, by_peer))
 
@@ -359,8 +366,7 @@ class Session:
 
     def _send_refresh(self) -> None:
         self._refresh_chain = _AuthChain()
-        self._refresh = update = self._refresh_request()
-        self._sender.send_request(update, self)
+        self._refresh = self._sender.send_request(self._refresh_request(), self)
 
     def _refresh_request(self) -> Request:
         assert self._timer is not None
@@ -425,7 +431,7 @@ class Session:
             elif request is self._bye:
                 self._bye = self._authenticated(request, response, self._bye_chain, "BYE")
                 if self._bye is not None:
-                    self._sender.send_request(self._bye, self)
+                    self._bye = self._sender.send_request(self._bye, self)
             return
         if request is not self._refresh or self.ended:
             return
@@ -450,8 +456,7 @@ class Session:
             if retry is None:
                 self._refresh_refused = True  # the session will expire
             else:
-                self._refresh = retry
-                self._sender.send_request(retry, self)
+                self._refresh = self._sender.send_request(retry, self)
         elif status in (408, 481):
             self._end("session refresh failed", by_peer=False, send_bye=True)
         else:
@@ -474,22 +479,16 @@ class Session:
             return None
         deadlines = [self._refresh_at, self._expires_at]
         if self._unacked is not None:
-            deadlines += [self._unacked.next_at, self._unacked.give_up_at]
+            deadlines.append(self._unacked.get_timer())
         return min((t for t in deadlines if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
         if self.ended:
             return
-        unacked = self._unacked
-        if unacked is not None:
-            if now >= unacked.give_up_at:
-                logger.warning("x %s: no ACK for our 200 to the re-INVITE", self._label)
-                self._end("no ACK", by_peer=False, send_bye=True)
-                return
-            if now >= unacked.next_at:
-                self._sender.send_response(unacked.response)
-                unacked.interval = min(unacked.interval * 2, T2)
-                unacked.next_at = max(unacked.next_at + unacked.interval, now)
+        if self._unacked and not self._unacked.handle_timer(now, self._sender.send_response):
+            logger.warning("x %s: no ACK for our 200 to the re-INVITE", self._label)
+            self._end("no ACK", by_peer=False, send_bye=True)
+            return
         if self._expires_at is not None and now >= self._expires_at:
             logger.warning("x %s: session timer expired", self._label)
             self._end("session timer expired", by_peer=False, send_bye=True)
@@ -497,9 +496,3 @@ class Session:
         if self._refresh_at is not None and now >= self._refresh_at:
             self._refresh_at = None
             self._send_refresh()
-
-
-def _with(response: Response, *headers: tuple[str, str]) -> Response:
-    for name, value in headers:
-        response.headers.add(name, value)
-    return response

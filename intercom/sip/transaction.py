@@ -4,41 +4,17 @@ Theory of operation
 ===================
 
 A transaction is one request and its responses (plus, for an INVITE answered with 300-699, the
-ACK). The endpoint owns a table of transactions keyed by :func:`client_key` / :func:`server_key`
-(§17.1.3, §17.2.3), feeds them what arrives and what the TU wants to send, drains
+ACK). :mod:`intercom.sip.transactions` keeps them keyed by :func:`client_key` /
+:func:`server_key` (§17.1.3, §17.2.3), feeds them what arrives and what the TU wants to send, drains
 ``take_outbox()`` to the transport and asks ``get_timer()`` when to call ``handle_timer(now)``.
 Nothing here touches a socket or a clock: ``now`` is monotonic seconds handed in by the caller.
 
-Machines and states (the TU sees every response unless marked "absorbed")::
-
-    INVITE client (§17.1.1, RFC 6026 §7.2)
-      CALLING --1xx--> PROCEEDING --1xx--> PROCEEDING
-      CALLING, PROCEEDING --2xx--> ACCEPTED --2xx--> ACCEPTED (every 2xx to the TU)
-      CALLING, PROCEEDING --300-699 / send ACK (§17.1.1.3)--> COMPLETED
-      COMPLETED --300-699 / send ACK again--> COMPLETED (absorbed)
-      CALLING --B--> TERMINATED (timed out); COMPLETED --D-->, ACCEPTED --M--> TERMINATED
-      CALLING, PROCEEDING --Cancel--> TERMINATED (timed out, §9.1: no final 64*T1 after CANCEL)
-
-    non-INVITE client (§17.1.2)
-      TRYING, PROCEEDING --1xx--> PROCEEDING --200-699--> COMPLETED (later ones absorbed)
-      TRYING, PROCEEDING --F--> TERMINATED (timed out); COMPLETED --K--> TERMINATED
-
-    INVITE server (§17.2.1, RFC 6026 §7.1); the TU sends, the network retransmits
-      PROCEEDING --1xx--> PROCEEDING --2xx--> ACCEPTED --2xx--> ACCEPTED
-      PROCEEDING --300-699--> COMPLETED --ACK--> CONFIRMED
-      PROCEEDING, nothing sent yet --Trying / send 100--> PROCEEDING
-      INVITE retransmission: last response again in PROCEEDING and COMPLETED (100 at once
-      when nothing was sent yet), absorbed after
-      COMPLETED --H--> TERMINATED (timed out); CONFIRMED --I-->, ACCEPTED --L--> TERMINATED
-
-    non-INVITE server (§17.2.2)
-      TRYING --1xx--> PROCEEDING; TRYING, PROCEEDING --200-699--> COMPLETED --J--> TERMINATED
-      request retransmission: last response again (absorbed in TRYING)
-
-The exact tables are the ``_TABLE`` class attributes below (h11 style: ``{state: {input: next
-state}}``); an input missing from the current state's row is absorbed when it comes from the
-network and is a :class:`LocalProtocolError` when it comes from the TU. Side effects (what to
-send, which timers to arm) live in ``_enter`` and the input methods. A transport error
+The four machines (INVITE and non-INVITE, client and server) are their ``_TABLE`` class
+attributes below, h11 style: ``{state: {input: next state}}``, the inputs being status classes
+received or sent, requests received again and timer names. An input missing from the current
+state's row is absorbed when it comes from the network and is a :class:`LocalProtocolError`
+when it comes from the TU. Side effects (what to send, which timers to arm) live in ``_enter``
+and the input methods. A transport error
 (``transport_failed``) terminates a transaction that still owes its TU a final response, with
 ``failed_reason = "transport"`` (§17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2).
 
@@ -99,7 +75,7 @@ from intercom.sip.message import Headers, Message, Request, Response
 __all__ = [
     "TRYING_DELAY", "ClientTransaction", "InviteClientTransaction", "InviteServerTransaction",
     "NonInviteClientTransaction", "NonInviteServerTransaction", "ServerTransaction",
-    "TransactionState", "build_ack", "client_key", "server_key",
+    "TransactionState", "build_ack", "build_cancel", "client_key", "server_key",
 ]  # fmt: skip
 
 MAGIC_COOKIE = "z9hG4bK"
@@ -259,8 +235,8 @@ class ClientTransaction(_Machine):
         return out
 
     def receive_response(self, response: Response, now: float) -> bool:
-        """A response matching :attr:`key` arrived. True if the TU must see it, False if the
-        transaction absorbed it (a retransmitted final response, a late provisional)."""
+        """A response with this transaction's :func:`client_key` arrived. True if the TU must
+        see it, False if absorbed (a retransmitted final response, a late provisional)."""
         raise NotImplementedError
 
     def _retransmit(self, name: str, now: float, interval: float) -> None:
@@ -333,19 +309,26 @@ class InviteClientTransaction(ClientTransaction):
 
 
 def build_ack(invite: Request, response: Response) -> Request:
-    """The ACK for a 300-699 answer to ``invite`` (§17.1.1.3): same Request-URI, Call-ID, From
-    and CSeq number, the To of the response (with its tag), only the INVITE's top Via (hence
-    its branch), the INVITE's Route set."""
-    headers = Headers()
-    headers.add("Via", invite.headers.get_list("Via")[0])
-    headers.add("Max-Forwards", "70")
-    for route in invite.headers.get_all("Route"):
-        headers.add("Route", route)
-    headers.add("From", invite.headers.get("From") or "")
-    headers.add("To", response.headers.get("To") or "")
-    headers.add("Call-ID", invite.call_id)
-    headers.add("CSeq", f"{invite.cseq.seq} ACK")
-    return Request(headers=headers, method="ACK", uri=invite.uri)
+    """The ACK for a 300-699 answer to ``invite`` (§17.1.1.3): the To of the response (with its
+    tag), the rest as :func:`build_cancel` copies it."""
+    return _beside(invite, "ACK", response.headers.get("To") or "")
+
+
+def build_cancel(invite: Request) -> Request:
+    """The CANCEL of ``invite`` (§9.1)."""
+    return _beside(invite, "CANCEL", invite.headers.get("To") or "")
+
+
+def _beside(invite: Request, method: str, to: str) -> Request:
+    """A request that goes with ``invite`` in its transaction: the same Request-URI, Call-ID,
+    From, CSeq number, top Via only (hence its branch) and Route set; ``to`` as given."""
+    headers = Headers([
+        ("Via", invite.headers.get_list("Via")[0]), ("Max-Forwards", "70"),
+        *(("Route", route) for route in invite.headers.get_all("Route")),
+        ("From", invite.headers.get("From") or ""), ("To", to), ("Call-ID", invite.call_id),
+        ("CSeq", f"{invite.cseq.seq} {method}"),
+    ])  # fmt: skip
+    return Request(headers=headers, method=method, uri=invite.uri)
 
 
 class NonInviteClientTransaction(ClientTransaction):
@@ -418,8 +401,9 @@ class ServerTransaction(_Machine):
         return out
 
     def receive_request(self, request: Request, now: float) -> None:
-        """A request matching :attr:`key` arrived again: a retransmission (or, for INVITE, the
-        ACK of a 300-699). Resends the last response where the state calls for it."""
+        """A request with this transaction's :func:`server_key` arrived again: a retransmission
+        (or, for INVITE, the ACK of a 300-699). Resends the last response where the state calls
+        for it."""
         expected = ("INVITE", "ACK") if self.request.method == "INVITE" else (self.request.method,)
         if request.method not in expected:
             raise LocalProtocolError(f"{request.method} given to a {self.request.method} server")

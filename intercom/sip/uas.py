@@ -16,7 +16,13 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Container
 
-from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, make_response
+from intercom.sip.build import (
+    ACCEPTED_BODIES,
+    ALLOWED_METHODS,
+    SUPPORTED,
+    make_response,
+    with_headers,
+)
 from intercom.sip.core import Address
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.locate import is_ip_literal
@@ -75,9 +81,8 @@ def check_request(
     if method == "CANCEL":
         return None
     if method not in HANDLED_METHODS and request.to.tag is None:
-        response = make_response(request, 405 if method in KNOWN_UNSUPPORTED else 501)
-        response.headers.add("Allow", ALLOWED_METHODS)
-        return response
+        status = 405 if method in KNOWN_UNSUPPORTED else 501
+        return with_headers(make_response(request, status), ("Allow", ALLOWED_METHODS))
     bad = _bad_header(request)
     if bad is not None:
         return make_response(request, 400, f"Bad {bad}")
@@ -96,22 +101,15 @@ def check_request(
         if option.lower() not in SUPPORTED_OPTIONS
     ]
     if unsupported and method != "ACK":
-        response = make_response(request, 420)
-        response.headers.add("Unsupported", ", ".join(unsupported))
-        return response
+        return with_headers(make_response(request, 420), ("Unsupported", ", ".join(unsupported)))
     if request.body and request.content_type not in BODY_TYPES and method != "ACK":
-        response = make_response(request, 415)
-        response.headers.add("Accept", ACCEPTED_BODIES)
-        return response
+        return with_headers(make_response(request, 415), ("Accept", ACCEPTED_BODIES))
     accept = [a.split(";")[0].strip().lower() for a in request.headers.get_list("Accept")]
     if method == "INVITE" and accept and not {"application/sdp", "*/*"} & set(accept):
-        response = make_response(request, 406)
-        response.headers.add("Accept", ACCEPTED_BODIES)
-        return response
+        return with_headers(make_response(request, 406), ("Accept", ACCEPTED_BODIES))
     if method == "INVITE" and request.to.tag is None and interval_too_small(request):
-        response = make_response(request, 422)  # RFC 4028 §9, before the application sees it
-        response.headers.add("Min-SE", str(MIN_SE))
-        return response
+        # RFC 4028 §9, before the application sees it
+        return with_headers(make_response(request, 422), ("Min-SE", str(MIN_SE)))
     return None
 
 

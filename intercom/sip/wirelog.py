@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from intercom.sip.core import Address
-from intercom.sip.message import Message, Request
+from intercom.sip.message import Message
 
 logger = logging.getLogger("intercom.sip.wire")
 
@@ -20,10 +20,7 @@ SECRET_HEADERS = frozenset({"Authorization", "Proxy-Authorization"})
 
 def redacted(message: Message) -> str:
     """The message as text with credential values replaced; bodies shown when textual."""
-    if isinstance(message, Request):
-        lines = [f"{message.method} {message.uri} SIP/2.0"]
-    else:
-        lines = [f"SIP/2.0 {message.status} {message.reason}"]
+    lines = [message.start_line()]
     for name, value in message.headers:
         if name in SECRET_HEADERS:
             scheme = value.split(" ", 1)[0]

@@ -146,9 +146,9 @@ def test_the_daemon_refuses_strangers_at_the_gate_and_lets_its_server_through(
             trusted_addresses = frozenset(door.doorbell.policy.server_addresses)
             endpoint = door.ua.endpoint
             stranger = await ask("127.0.0.1", door.ua.local_port, 1)
-            held_after_stranger = len(endpoint._servers)
+            held_after_stranger = endpoint.held().server_transactions
             server = await ask(SERVER, door.ua.local_port, 2)
-            held = len(endpoint._servers)
+            held = endpoint.held().server_transactions
             return stranger, server, held_after_stranger, held, trusted_addresses
         finally:
             await door.stop()

@@ -262,3 +262,42 @@ def test_cancel_before_the_100() -> None:
     assert isinstance(cancelled, IncomingCallCancelled) and cancelled.call_id == "c1"
     later = run_timers(endpoint, 2.0)
     assert later == [(0.6, 487, "INVITE"), (1.6, 487, "INVITE")]  # Timer G; never a 100
+
+
+class _Silent:
+    def on_response(self, request: Request, response: Response, now: float) -> None:
+        pass
+
+    def on_transaction_failed(self, request: Request, reason: str, now: float) -> None:
+        pass
+
+
+def test_send_request_returns_the_request_as_sent_and_leaves_the_tus_own_alone() -> None:
+    endpoint = new_endpoint()
+    options = Request(method="OPTIONS", uri="sip:peer@198.51.100.7")
+    for name, value in (("From", "<sip:door@192.0.2.10>;tag=a"), ("To", "<sip:peer@198.51.100.7>"),
+                        ("Call-ID", "c1"), ("CSeq", "1 OPTIONS")):  # fmt: skip
+        options.headers.add(name, value)
+    as_sent = endpoint.send_request(options, _Silent())
+    assert options.headers.get("Via") is None and "Max-Forwards" not in options.headers
+    assert as_sent.top_via.branch and as_sent.top_via.host == "192.0.2.10"
+    assert as_sent.headers.get("Max-Forwards") == "70"
+    [(message, destination)] = sent(endpoint)
+    assert destination == Address("udp", "198.51.100.7", 5060)
+    assert message.encode() == as_sent.encode()
+
+
+def test_an_unacked_200_is_resent_as_a_re_invites_and_given_up_at_64_t1() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE"), PEER, 0.0)
+    events(endpoint)
+    endpoint.accept("c1", None, 0.0)
+    assert answers(endpoint) == [(200, "INVITE")]
+    fired = []
+    while (when := endpoint.get_timer()) is not None and when <= 32.0:
+        endpoint.handle_timer(when)
+        fired += [
+            (when, m.status if isinstance(m, Response) else m.method) for m, _ in sent(endpoint)
+        ]
+    resends = [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+    assert fired == [*((t, 200) for t in resends), (32.0, "BYE")]

@@ -47,3 +47,18 @@ def test_a_server_name_is_its_resolved_address() -> None:
     e = endpoint(host_addresses={"pbx.example": Address("udp", "192.0.2.5", 5060)})
     call = e.call(SipUri("pbx.example", "family"), None, 0.0)
     assert e.call_peer_host(call.call_id) == "192.0.2.5"
+
+
+def test_a_learned_address_routes_later_requests_and_the_config_stays_as_given() -> None:
+    e = endpoint()
+    assert not e.knows_host("pbx.example")
+    lost = e.call(SipUri("pbx.example", "family"), None, 0.0)  # no address: fails at once
+    assert e.call_peer_host(lost.call_id) is None and lost.ended
+    e.learn_address("pbx.example", Address("udp", "192.0.2.7", 5070))
+    assert e.knows_host("pbx.example") and e.config.host_addresses == {}
+    call = e.call(SipUri("pbx.example", "family"), None, 1.0, call_id="chosen-before-dns")
+    assert call.call_id == "chosen-before-dns"
+    assert e.call_peer_host("chosen-before-dns") == "192.0.2.7"
+    [(data, destination)] = [d for d in e.datagrams_to_send() if b"INVITE sip:" in d[0]]
+    assert destination == Address("udp", "192.0.2.7", 5070)
+    assert b"Call-ID: chosen-before-dns\r\n" in data

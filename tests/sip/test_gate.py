@@ -80,7 +80,7 @@ def test_an_untrusted_invite_gets_a_stateless_403_and_leaves_nothing_behind() ->
     assert response.cseq.method == "INVITE" and response.to.tag
     assert response.from_.tag == "f0"
     # Nothing held: no server transaction, no call, no event, no timer (no 100, no 403 resends).
-    assert endpoint._servers == {} and endpoint.active_call_ids() == []
+    assert endpoint.held().server_transactions == 0 and endpoint.active_call_ids() == []
     assert events(endpoint) == []
     assert endpoint.get_timer() is None
     endpoint.handle_timer(5.0)
@@ -100,7 +100,7 @@ def test_other_dialog_creating_requests_from_strangers_get_403(method: str) -> N
     endpoint = new_endpoint()
     endpoint.receive(request(method), STRANGER, 0.0)
     assert statuses(endpoint) == [403]
-    assert endpoint._servers == {}
+    assert endpoint.held().server_transactions == 0
 
 
 def test_a_trusted_invite_still_reaches_the_application() -> None:
@@ -109,7 +109,7 @@ def test_a_trusted_invite_still_reaches_the_application() -> None:
     assert sent(endpoint) == []  # the application has 200 ms to answer
     [event] = events(endpoint)
     assert isinstance(event, IncomingCallReceived) and event.source_host == SERVER.host
-    assert len(endpoint._servers) == 1
+    assert endpoint.held().server_transactions == 1
 
 
 def test_without_a_predicate_everyone_may_call() -> None:
@@ -127,7 +127,7 @@ def test_options_from_a_stranger_is_answered_the_same_for_every_user() -> None:
         assert isinstance(response, Response) and response.status == 200
         assert destination == STRANGER
         assert response.headers.get("Allow") and response.headers.get("Supported")
-        assert endpoint._servers == {}  # stateless: nothing held for 32 s
+        assert endpoint.held().server_transactions == 0  # stateless: nothing held for 32 s
         answers.append([(n, v) for n, v in response.headers if n != "To"])
     assert answers[0] == answers[1] == answers[2]
 
@@ -139,7 +139,7 @@ def test_other_requests_from_strangers_are_answered_statelessly() -> None:
     out = sent(endpoint)
     assert [m.status for m, _ in out if isinstance(m, Response)] == [405, 405, 405, 501]
     assert all("INVITE" in (m.headers.get("Allow") or "") for m, _ in out)
-    assert endpoint._servers == {} and endpoint.get_timer() is None
+    assert endpoint.held().server_transactions == 0 and endpoint.get_timer() is None
 
 
 def test_an_options_flood_from_fifty_strangers_holds_nothing() -> None:
@@ -148,7 +148,7 @@ def test_an_options_flood_from_fifty_strangers_holds_nothing() -> None:
         source = Address("udp", f"198.51.100.{n % 50 + 1}", 5060)
         endpoint.receive(request("OPTIONS", n), source, n * 0.001)
     assert statuses(endpoint) == [200] * 5000
-    assert endpoint._servers == {} and endpoint.get_timer() is None
+    assert endpoint.held().server_transactions == 0 and endpoint.get_timer() is None
 
 
 def test_strangers_requests_for_no_call_get_a_stateless_481_and_their_acks_vanish() -> None:
@@ -158,7 +158,7 @@ def test_strangers_requests_for_no_call_get_a_stateless_481_and_their_acks_vanis
     endpoint.receive(request("INVITE", 3, to_tag="x"), STRANGER, 0.0)  # a fake re-INVITE
     endpoint.receive(request("ACK", 4, to_tag="x"), STRANGER, 0.0)
     assert statuses(endpoint) == [481, 481, 481]
-    assert endpoint._servers == {}
+    assert endpoint.held().server_transactions == 0
 
 
 def test_the_callee_of_a_direct_call_is_a_stranger_whose_traffic_still_gets_through() -> None:

@@ -559,9 +559,9 @@ def test_accessors_on_a_bare_message() -> None:
     bare = Request(method="OPTIONS", uri="sip:h")
     assert bare.call_id == ""
     assert bare.content_type is None
-    assert bare.contacts == []
-    assert bare.record_route == []
-    assert bare.vias == []
+    assert bare.contacts == ()
+    assert bare.record_route == ()
+    assert bare.vias == ()
     with pytest.raises(RemoteProtocolError, match="no Via"):
         bare.top_via  # noqa: B018
     with pytest.raises(RemoteProtocolError, match="bad CSeq"):

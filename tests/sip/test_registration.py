@@ -38,8 +38,9 @@ class FakeSender:
 
     def send_request(
         self, request: Request, tu: TransactionUser, destination: Address | None = None
-    ) -> None:
+    ) -> Request:
         self.requests.append((request, tu))
+        return request
 
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
         raise AssertionError("a registration never ACKs")

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -41,12 +41,13 @@ class FakeSender:
 
     def send_request(
         self, request: Request, tu: TransactionUser, destination: Address | None = None
-    ) -> None:
-        # As the real endpoint does: the request gets its Via (fresh branch) in place.
-        request.headers.prepend(
-            "Via", f"SIP/2.0/UDP 192.0.2.10:5060;rport;branch={self.ids.branch()}"
-        )
-        self.requests.append((request, tu, destination))
+    ) -> Request:
+        # As the real endpoint does: the request as sent has its Via (fresh branch).
+        headers = request.headers.copy()
+        headers.prepend("Via", f"SIP/2.0/UDP 192.0.2.10:5060;rport;branch={self.ids.branch()}")
+        sent = replace(request, headers=headers)
+        self.requests.append((sent, tu, destination))
+        return sent
 
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
         self.acks.append((ack, destination))

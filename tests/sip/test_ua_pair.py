@@ -298,7 +298,7 @@ def test_cancel_answered_elsewhere_is_told_apart() -> None:
     call(link)
     link.pump()
     [call_id] = b_incoming
-    invite = link.b._incoming[call_id].invite
+    invite = link.b._incoming(call_id).invite
     cancel = (
         f"CANCEL {invite.uri} SIP/2.0\r\nVia: {invite.headers.get_list('Via')[0]}\r\n"
         f"From: {invite.headers.get('From')}\r\nTo: {invite.headers.get('To')}\r\n"

@@ -1,0 +1,40 @@
+"""Router: §8.1.2 next hop from the outbound proxy, the first Route or the Request-URI, with
+host names resolved only through addresses the runtime handed over."""
+
+from __future__ import annotations
+
+from intercom.sip.core import Address
+from intercom.sip.message import Request
+from intercom.sip.routing import Router
+from intercom.sip.uri import SipUri
+
+PBX = Address("udp", "192.0.2.5", 5080)
+
+
+def request(uri: str, *routes: str) -> Request:
+    request = Request(method="BYE", uri=uri)
+    for route in routes:
+        request.headers.add("Route", route)
+    return request
+
+
+def test_the_request_uri_a_literal_or_a_learned_name() -> None:
+    router = Router("udp", None, {})
+    assert router.route(request("sip:a@198.51.100.7")) == Address("udp", "198.51.100.7", 5060)
+    assert router.route(request("sip:a@pbx.example")) is None  # no DNS here
+    assert not router.knows("pbx.example")
+    router.learn("pbx.example", PBX)
+    assert router.knows("pbx.example")
+    assert router.route(request("sip:a@pbx.example")) == PBX
+    assert router.route(request("sip:a@pbx.example:5090")) == Address("udp", PBX.host, 5090)
+    assert router.route(request("tel:+4930123")) is None
+
+
+def test_the_first_route_then_the_outbound_proxy_win() -> None:
+    router = Router("tcp", None, {"pbx.example": PBX})
+    routed = request("sip:a@198.51.100.7", "<sip:pbx.example;lr>", "<sip:203.0.113.1;lr>")
+    assert router.route(routed) == Address("tcp", PBX.host, PBX.port)
+    maddr = SipUri("pbx.example", "a", params={"maddr": "203.0.113.9", "transport": "udp"})
+    assert router.address_for(maddr) == Address("udp", "203.0.113.9", 5060)
+    proxy = Address("udp", "203.0.113.4", 5070)
+    assert Router("udp", proxy, {}).route(routed) == proxy
