@@ -68,7 +68,6 @@ class CallAudio:
     negotiation: OfferAnswer
     local_sdp: bytes = b""
     media: CallMedia | None = None
-    final_stats: StreamStats | None = None
     pending_dtmf: list[str] = field(default_factory=list)
     peer_host: str | None = None  # the signalling peer's IP: media may come from it too
 
