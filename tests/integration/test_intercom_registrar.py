@@ -196,6 +196,13 @@ def test_hangup_while_ringing_cancels_the_call(tmp_path: Path) -> None:
 # -- C: the door code keyed as SIP INFO opens the door and never reaches the log -----------
 
 
+async def start_and_call(daemon: DaemonProcess) -> dict[str, Any]:
+    """Start the daemon, press, and wait for the call (to a phone that keys 2580) to end."""
+    await daemon.start()
+    assert (await daemon.cli("press"))[0] == 0
+    return await daemon.until(lambda s: s["last_call"]["outcome"] is not None, 15, "the end")
+
+
 async def _door_code_by_info(tmp_path: Path) -> None:
     phone = Sipp("callee_keys_code_by_info.xml", timeout=40, recv_timeout=30)
     daemon = DaemonProcess(tmp_path, door_settings(
@@ -204,11 +211,7 @@ async def _door_code_by_info(tmp_path: Path) -> None:
     ))  # fmt: skip
     async with phone:
         try:
-            await daemon.start()
-            assert (await daemon.cli("press"))[0] == 0
-            status = await daemon.until(
-                lambda s: s["last_call"]["outcome"] is not None, 15, "the call's end"
-            )
+            status = await start_and_call(daemon)
             assert status["door"]["opened_count"] == 1, status
             assert status["last_call"]["outcome"] == "answered", status
             code, out, _ = await daemon.cli("status", "--json")
@@ -245,11 +248,7 @@ async def _lockout_survives_a_kill(tmp_path: Path) -> None:
     daemon = DaemonProcess(tmp_path, settings)
     async with phone:
         try:
-            await daemon.start()
-            assert (await daemon.cli("press"))[0] == 0
-            status = await daemon.until(
-                lambda s: s["last_call"]["outcome"] is not None, 15, "the call's end"
-            )
+            status = await start_and_call(daemon)
             assert status["door"] == {"opened_count": 0, "locked_out": True}, status
             result = await phone.wait(timeout=15)
             # As a stranger who provoked an out-of-memory kill would have it: no clean stop.

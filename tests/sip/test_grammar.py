@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.grammar import (
     is_quoted_string,
     is_token,
@@ -13,14 +12,7 @@ from intercom.sip.grammar import (
     split_outside_quotes,
     unquote,
 )
-
-
-def error_of(func: object, *args: str) -> RemoteProtocolError:
-    assert callable(func)
-    with pytest.raises(RemoteProtocolError) as info:
-        func(*args)
-    assert info.value.status_hint == 400
-    return info.value
+from tests.sip.test_uri import error_of
 
 
 @pytest.mark.parametrize(
