@@ -24,6 +24,11 @@ Answering an offer (§6, §6.1):
 * ``telephone-event``: the one whose clock equals the chosen codec's RTP clock, else the first
   offered (a peer with only ``telephone-event/16000`` still gets its DTMF through).
 * Payload types in the answer are the offerer's numbers (§6.1), so one number serves both ways.
+
+Each side receives with the numbers of its own SDP (§5.1, §6.1): we send with the numbers the
+peer's SDP gives a format and recognise what arrives by our own SDP's numbers. Answering, both
+are the offerer's; receiving an answer that renumbers (telephone-event as 96 against our 101),
+we send 96 and still receive 101.
 * Direction (§6.1, §8.4): their ``sendonly`` makes us ``recvonly``, ``recvonly`` makes us
   ``sendonly``, ``inactive`` stays ``inactive``; our own :attr:`LocalMedia.direction` (a hold of
   ours) narrows it further. ``c=0.0.0.0`` (RFC 2543 hold, §8.4) means they receive nothing: we do
@@ -33,7 +38,7 @@ Answering an offer (§6, §6.1):
   not answer ``a=rtcp-mux`` (RFC 5761 §5.1.1), so separate ports apply.
 
 Receiving an answer: the first format of their audio section that we offered is the codec (the
-answerer lists its preference first), with the payload type the answer gives it.
+answerer lists its preference first), sent with the payload type the answer gives it.
 
 The ``o=`` line keeps one session id for the dialog; its version grows by one exactly when the
 description we send differs from the previous one (§8), so a re-INVITE answered the same way
@@ -148,14 +153,16 @@ class NegotiatedMedia:
     """The outcome of one offer/answer exchange: everything the RTP stream needs."""
 
     codec: str  #: a name in :data:`~intercom.media.codecs.CODECS`
-    payload_type: int  #: the remote side's PT for the codec: we send with it and expect it
+    payload_type: int  #: the peer's SDP's PT for the codec: we send with it
     remote_address: str
     remote_port: int
     remote_rtcp_port: int  #: ``a=rtcp`` or RTP port + 1
-    dtmf_payload_type: int | None  #: telephone-event PT, None when they offered none
+    dtmf_payload_type: int | None  #: the peer's telephone-event PT (we send), None: no DTMF
     dtmf_clock_rate: int  #: clock of the telephone-events (the codec's RTP clock without them)
     direction: str  #: OUR direction: sendrecv, sendonly, recvonly or inactive
     ptime: int  #: our packetisation, milliseconds
+    receive_payload_type: int  #: our SDP's PT for the codec: the peer sends with it
+    receive_dtmf_payload_type: int | None  #: our SDP's telephone-event PT (what we recognise)
 
     @property
     def sends(self) -> bool:
@@ -322,6 +329,7 @@ class OfferAnswer:
         self._version = 1
         self._sent: SessionDescription | None = None
         self._offered_codecs = local.codecs
+        self._offered_dtmf: dict[int, int] = {}  # clock rate -> our telephone-event PT
         self._audio_index = 0
 
     @property
@@ -340,9 +348,11 @@ class OfferAnswer:
         audio = MediaDescription("audio", local.port, "RTP/AVP", [])
         for codec in local.codecs:
             _add_format(audio, CODECS[codec].payload_type, codec, CODECS[codec].clock_rate)
-        for pt, clock in OFFER_DTMF:
-            if clock == 8000 or "G722" in local.codecs:
-                _add_dtmf(audio, pt, clock)
+        self._offered_dtmf = {
+            clock: pt for pt, clock in OFFER_DTMF if clock == 8000 or "G722" in local.codecs
+        }
+        for clock, pt in self._offered_dtmf.items():
+            _add_dtmf(audio, pt, clock)
         self._close_audio(audio, local.direction)
         sections = [audio]
         if self._sent is not None and len(self._sent.media) > 1:
@@ -364,7 +374,8 @@ class OfferAnswer:
         choice = _choose(remote, media, self._offered_codecs, self._local)
         if isinstance(choice, str):
             raise NotAcceptable(f"unusable answer: audio {choice}")
-        negotiated = self._negotiated(choice)
+        dtmf = self._offered_dtmf.get(choice.dtmf.clock_rate) if choice.dtmf else None
+        negotiated = self._negotiated(choice, CODECS[choice.codec].payload_type, dtmf)
         logger.debug("SDP answer received: %s", negotiated)
         return negotiated
 
@@ -392,7 +403,8 @@ class OfferAnswer:
         sections = [_rejected(m) for m in remote.media]
         sections[index] = self._answer_section(remote.media[index].proto, choice)
         self._audio_index = index
-        negotiated = self._negotiated(choice)
+        dtmf = choice.dtmf.payload_type if choice.dtmf else None
+        negotiated = self._negotiated(choice, choice.payload_type, dtmf)
         logger.debug("SDP offer answered: %s", negotiated)
         return self._send(sections), negotiated
 
@@ -413,7 +425,10 @@ class OfferAnswer:
         audio.attributes.append(Attribute("ptime", str(self._local.ptime)))
         audio.attributes.append(Attribute(direction))
 
-    def _negotiated(self, choice: _Choice) -> NegotiatedMedia:
+    def _negotiated(
+        self, choice: _Choice, receive_pt: int, receive_dtmf: int | None
+    ) -> NegotiatedMedia:
+        """What ``choice`` sends with, and what we receive with: our own SDP's numbers."""
         clock = CODECS[choice.codec].clock_rate
         return NegotiatedMedia(
             codec=choice.codec,
@@ -425,6 +440,8 @@ class OfferAnswer:
             dtmf_clock_rate=choice.dtmf.clock_rate if choice.dtmf else clock,
             direction=_ours(self._local.direction, choice.their_sends, choice.their_receives),
             ptime=self._local.ptime,
+            receive_payload_type=receive_pt,
+            receive_dtmf_payload_type=receive_dtmf,
         )
 
     def _send(self, sections: list[MediaDescription]) -> bytes:

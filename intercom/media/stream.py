@@ -25,9 +25,10 @@ returns, then asks :meth:`playout` for the frame the speaker plays now. Packets 
   1. RTP or RTCP from an IP outside that set is dropped before it is parsed and counted as
      ``strangers``; nothing is logged per packet (one summary line at the call's end).
   2. Latching (RFC 4961 symmetric RTP, NAT): the first packet of the negotiated audio or
-     telephone-event payload type from an allowed IP fixes the peer's source (IP and port),
-     and our RTP goes there. From then on RTP is taken from exactly that address; packets of
-     the peer's IP with another payload type are not a latch and are counted as ``dropped``.
+     telephone-event payload type (the numbers of our own SDP, RFC 3264 §5.1) from an allowed
+     IP fixes the peer's source (IP and port), and our RTP goes there. From then on RTP is
+     taken from exactly that address; packets of the peer's IP with another payload type are
+     not a latch and are counted as ``dropped``.
   3. The latch never moves to another IP during the call, however long the peer is silent. It
      moves to another port of the same IP (a NAT rebinding) only once the latched source has
      been silent for :data:`RELATCH_SILENCE`.
@@ -301,7 +302,7 @@ class MediaStream:
             self.dropped += 1
             return None
         media = self.media
-        if packet.payload_type == media.payload_type:
+        if packet.payload_type == media.receive_payload_type:
             if source != latched:
                 self._latch(source)
             self._last_rtp_at = now
@@ -315,7 +316,7 @@ class MediaStream:
                     packet.payload, now,
                 )  # fmt: skip
             return None
-        if packet.payload_type == media.dtmf_payload_type:
+        if packet.payload_type == media.receive_dtmf_payload_type:
             if source != latched:
                 self._latch(source)
             self._last_rtp_at = now

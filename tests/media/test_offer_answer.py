@@ -67,8 +67,13 @@ def negotiated(
     dtmf: int | None,
     dtmf_clock: int = 8000,
     direction: str = "sendrecv",
+    receive_dtmf: int | None = None,
 ) -> NegotiatedMedia:
-    return NegotiatedMedia(codec, pt, address, port, rtcp, dtmf, dtmf_clock, direction, 20)
+    """Sent and received with the same numbers, but for ``receive_dtmf`` when given."""
+    receive = dtmf if receive_dtmf is None else receive_dtmf
+    return NegotiatedMedia(
+        codec, pt, address, port, rtcp, dtmf, dtmf_clock, direction, 20, pt, receive
+    )
 
 
 # (vector, local, expected negotiation, answer formats)
@@ -111,9 +116,11 @@ ANSWERS = [
      negotiated("G722", 9, "2001:db8::10", 10040, 10041, 101)),
     ("baresip_answer.sdp", V4, negotiated("G722", 9, "127.0.0.1", 41594, 41595, 101)),
     ("freeswitch_answer.sdp", V4, negotiated("G722", 9, "198.51.100.23", 26006, 26007, 101)),
-    ("fritzbox_answer.sdp", V4, negotiated("PCMU", 0, "192.168.178.1", 7078, 7079, 100)),
+    ("fritzbox_answer.sdp", V4,
+     negotiated("PCMU", 0, "192.168.178.1", 7078, 7079, 100, receive_dtmf=101)),
     ("linphone_answer.sdp", V4, negotiated("PCMU", 0, "192.168.3.117", 7078, 7079, 101)),
-    ("zoiper_answer.sdp", V4, negotiated("PCMA", 8, "192.168.0.23", 58085, 58086, 97)),
+    ("zoiper_answer.sdp", V4,
+     negotiated("PCMA", 8, "192.168.0.23", 58085, 58086, 97, receive_dtmf=101)),
 ]  # fmt: skip
 
 
@@ -391,6 +398,37 @@ def test_receive_answer_vector(name, local, expected):
     oa = OfferAnswer(local, SESSION_ID)
     oa.offer()
     assert oa.receive_answer(vector(name)) == expected
+
+
+def test_an_answer_that_renumbers_is_sent_with_its_numbers_and_received_with_ours():
+    """RFC 3264 §5.1: the offer's numbers are what the offerer receives, the answer's what the
+    answerer receives."""
+    oa = OfferAnswer(V4, SESSION_ID)
+    oa.offer()  # G722 9, PCMU 0, PCMA 8, telephone-event 101 (8000) and 102 (16000)
+    media = oa.receive_answer(
+        offer_with("m=audio 5004 RTP/AVP 9 96", "a=rtpmap:96 telephone-event/8000")
+    )
+    assert (media.payload_type, media.receive_payload_type) == (9, 9)
+    assert (media.dtmf_payload_type, media.receive_dtmf_payload_type) == (96, 101)
+    media = oa.receive_answer(
+        offer_with(
+            "m=audio 5004 RTP/AVP 97 98",
+            "a=rtpmap:97 G722/8000",
+            "a=rtpmap:98 telephone-event/16000",
+        )
+    )
+    assert (media.payload_type, media.receive_payload_type) == (97, 9)
+    assert (media.dtmf_payload_type, media.receive_dtmf_payload_type) == (98, 102)
+    assert media.dtmf_clock_rate == 16000
+
+
+def test_answering_we_receive_with_the_offerers_numbers_that_our_answer_repeats():
+    answer, media = OfferAnswer(V4, SESSION_ID).answer(
+        offer_with("m=audio 5004 RTP/AVP 0 96", "a=rtpmap:96 telephone-event/8000")
+    )
+    assert parse_sdp(answer).media[0].formats == ["0", "96"]
+    assert (media.payload_type, media.receive_payload_type) == (0, 0)
+    assert (media.dtmf_payload_type, media.receive_dtmf_payload_type) == (96, 96)
 
 
 def test_receive_answer_twice_gives_the_same_result():

@@ -12,6 +12,7 @@ import ipaddress
 import random
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -56,6 +57,9 @@ def media(codec: str = "PCMU", remote: tuple[str, int] = PHONE, *, rtcp_port: in
         dtmf_clock_rate=dtmf_rate,
         direction=direction,
         ptime=20,
+        receive_payload_type={"PCMU": 0, "PCMA": 8, "G722": 9}[codec] if payload_type is None
+        else payload_type,
+        receive_dtmf_payload_type=dtmf_pt,
     )  # fmt: skip
 
 
@@ -235,6 +239,21 @@ def test_dtmf_send_and_receive() -> None:
     assert digits == [DtmfDigit("1", 160, "rtp"), DtmfDigit("#", 160, "rtp")]
     assert phone.stats().packets_received == 30
     assert phone.stats().packets_lost == 0
+
+
+def test_events_go_out_with_the_peers_number_and_are_heard_by_ours() -> None:
+    """RFC 3264 §5.1: our offer said 101, the answer 96: we send 96, the peer sends us 101."""
+    door = stream(1, replace(media(dtmf_pt=96), receive_dtmf_payload_type=101))
+    door.send_dtmf("4")
+    assert {parse_rtp(door.send_frame(f) or b"").payload_type for f in tone(8000, 10)} == {96}
+    for pt, digits in ((101, [DtmfDigit("4", 160, "rtp")]), (96, [])):
+        phone = stream(2, media(remote=DOOR, dtmf_pt=pt))
+        phone.send_dtmf("4")
+        packets = [phone.send_frame(f) or b"" for f in tone(8000, 10)]
+        door = stream(1, replace(media(dtmf_pt=96), receive_dtmf_payload_type=101))
+        heard = [door.receive_rtp(p, PHONE, n * FRAME) for n, p in enumerate(packets)]
+        assert [d for d in heard if d is not None] == digits
+        assert door.stats().dropped == (10 if pt == 96 else 0)
 
 
 def test_dtmf_16k_durations() -> None:

@@ -29,6 +29,7 @@ from intercom.hw.audio import AudioSink, AudioSource
 from intercom.hw.audio_files import NullSink, NullSource, ToneSource
 from intercom.media.dtmf import DtmfDigit
 from intercom.media.offer_answer import LocalMedia, OfferAnswer
+from intercom.media.pcm import silence
 from intercom.media.sdp import parse_sdp
 from intercom.media.stream import MediaStream, StreamStats
 from intercom.runtime.call_media import CallMedia
@@ -362,6 +363,54 @@ def test_dtmf_queued_before_the_answer_is_checked_at_once_and_sent_once_media_st
         (call_id, "7", "rtp"),
         (call_id, "A", "rtp"),
     ]
+
+
+@pytest.mark.timeout(10)
+def test_an_answer_renumbering_telephone_events_keeps_dtmf_both_ways() -> None:
+    """Our offer names telephone-event 101, the answer 96 (RFC 3264 §5.1: each side receives
+    with its own SDP's numbers): the door sends its digit as 96 and hears the peer's 101."""
+    heard: list[DtmfDigit] = []
+    door = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+        rng=random.Random(81),
+        open_audio=_null_audio,
+        on_digit=lambda call_id, digit: heard.append(digit),
+    )
+    call_id = "renumbered@test"
+
+    async def main() -> set[int]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind((HOST, 0))
+            peer.setblocking(False)
+            port = peer.getsockname()[1]
+            audio, offer = door.new_offer()
+            door.attach(call_id, audio)
+            answer = (
+                f"v=0\r\no=- 1 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+                f"m=audio {port} RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n"
+            )
+            door.handle(CallAnswered(call_id, answer.encode(), "<sip:peer@test>"))
+            door.send_dtmf(call_id, "9")
+            # The peer's stack sends with the numbers of the door's offer: 101.
+            theirs = OfferAnswer(LocalMedia(HOST, port, ("PCMU",)), 9).answer(offer)[1]
+            assert theirs.dtmf_payload_type == 101
+            peer_stream = MediaStream(theirs, rng=random.Random(82), cname="peer@test")
+            peer_stream.send_dtmf("3")
+            types: set[int] = set()
+            for _ in range(15):
+                peer.sendto(peer_stream.send_frame(silence(8000)) or b"", (HOST, _rtp_port(offer)))
+                await asyncio.sleep(0.02)
+                while True:
+                    try:
+                        types.add(peer.recv(2048)[1] & 0x7F)
+                    except BlockingIOError:
+                        break
+            door.close_all()
+        return types
+
+    types = asyncio.run(main())
+    assert types == {0, 96}  # audio and the door's digit, as the answer numbered it
+    assert [(d.digit, d.source) for d in heard] == [("3", "rtp")]
 
 
 # -- a codec change by re-offer -------------------------------------------------------------------
