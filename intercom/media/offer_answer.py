@@ -18,6 +18,8 @@ Answering an offer (§6, §6.1):
 * The answer has as many ``m=`` lines as the offer, in order. The first usable audio stream gets
   our audio section; every other stream (video, a second audio, SRTP profiles we cannot speak) is
   rejected with port 0 and its formats copied.
+* An offer whose every audio stream is at port 0 (a stream removed, §8.2) is answered with every
+  line at port 0 and no negotiated media: the call goes on without audio, not with a 488.
 * The codec is the offerer's: the first format of their ``m=`` line that we support. A dynamic
   payload type is recognised by its rtpmap encoding name (case-insensitive, RFC 4566 §6.6), a
   static 0/8/9 also without rtpmap. The clock rate must be the codec's RTP clock (8000).
@@ -381,8 +383,9 @@ class OfferAnswer:
 
     # -- their offers ---------------------------------------------------------------------
 
-    def answer(self, offer: bytes) -> tuple[bytes, NegotiatedMedia]:
-        """Our answer to an offer (INVITE, re-INVITE, UPDATE) and what it negotiated."""
+    def answer(self, offer: bytes) -> tuple[bytes, NegotiatedMedia | None]:
+        """Our answer to an offer (INVITE, re-INVITE, UPDATE) and what it negotiated (None:
+        the offer's audio is at port 0, so is our answer's, and there is no media)."""
         remote = _parse(offer, "offer")
         if not remote.media:
             raise NotAcceptable("the offer has no m= line")
@@ -396,6 +399,11 @@ class OfferAnswer:
                     reasons.append(f"audio stream {index + 1}: {choice}")
                 else:
                     chosen = index, choice
+        audio = [i for i, m in enumerate(remote.media) if m.media == "audio"]
+        if chosen is None and audio and all(remote.media[i].port == 0 for i in audio):
+            self._audio_index = audio[0]  # §8.2: removed; a later offer may use the line again
+            logger.debug("SDP offer without audio (port 0) answered in kind")
+            return self._send([_rejected(m) for m in remote.media]), None
         if chosen is None:
             found = ", ".join(f"m={m.media}" for m in remote.media)
             raise NotAcceptable("no usable audio stream: " + ("; ".join(reasons) or found))

@@ -220,7 +220,8 @@ def test_address_family_mismatch_is_not_acceptable():
         (offer_with("m=audio x RTP/AVP 0"), "malformed SDP offer: line 6: m= port"),
         (offer_with(), "the offer has no m= line"),
         (offer_with("m=video 5000 RTP/AVP 31"), "no usable audio stream: m=video"),
-        (offer_with("m=audio 0 RTP/AVP 0"), r"audio stream 1: disabled \(port 0\)"),
+        (offer_with("m=audio 0 RTP/AVP 0", "m=audio 5000 RTP/SAVP 0"),
+         r"audio stream 1: disabled \(port 0\); audio stream 2: transport RTP/SAVP"),
         (offer_with("m=audio 5000 RTP/SAVP 0"), "transport RTP/SAVP is not plain RTP"),
         (offer_with("m=audio 5000 RTP/AVP 0", connection="c=IN IP4 pbx.example.com"),
          "c= address 'pbx.example.com' is not an IP address"),
@@ -235,6 +236,20 @@ def test_address_family_mismatch_is_not_acceptable():
 def test_unusable_offers(offer, message):
     with pytest.raises(NotAcceptable, match=message):
         OfferAnswer(V4, SESSION_ID).answer(offer)
+
+
+def test_an_offer_with_audio_at_port_0_is_answered_at_port_0():
+    """RFC 3264 §8.2: a removed stream is answered at port 0, not refused; no media follows."""
+    oa = OfferAnswer(V4, SESSION_ID)
+    assert oa.answer(offer_with("m=audio 5000 RTP/AVP 0"))[1] is not None
+    body, media = oa.answer(offer_with("m=audio 0 RTP/AVP 0 101", "m=video 0 RTP/AVP 31"))
+    assert media is None
+    lines = [(m.media, m.port, m.formats) for m in parse_sdp(body).media]
+    assert lines == [("audio", 0, ["0", "101"]), ("video", 0, ["31"])]
+    _, media = oa.answer(offer_with("m=audio 5002 RTP/AVP 8", "m=video 0 RTP/AVP 31"))
+    assert media is not None and (media.codec, media.remote_port) == ("PCMA", 5002)
+    body, media = OfferAnswer(V4, SESSION_ID).answer(offer_with("m=audio 0 RTP/AVP 0"))
+    assert media is None and b"m=audio 0 RTP/AVP 0\r\n" in body  # a first offer alike
 
 
 def test_malformed_offer_chains_the_sdp_error():

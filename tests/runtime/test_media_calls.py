@@ -487,6 +487,59 @@ def test_a_re_offer_changes_the_codec_and_media_goes_on() -> None:
     assert opened_rates == [8000, 16000]  # the devices follow the codec's sample rate
 
 
+def _audio_at_port_0() -> bytes:
+    return (f"v=0\r\no=- 9 3 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+            "m=audio 0 RTP/AVP 0\r\n").encode()  # fmt: skip
+
+
+@pytest.mark.timeout(10)
+def test_a_re_offer_removing_the_audio_gets_a_port_0_answer_and_the_call_stays() -> None:
+    """RFC 3264 §8.2: audio at port 0 in a re-offer removes the stream: the answer says port 0,
+    the door stops sending and no media timeout ends the call; audio offered again resumes."""
+    timeouts: list[str] = []
+    door = MediaCalls(
+        MediaConfig(
+            address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",), media_timeout=0.5
+        ),
+        rng=random.Random(91),
+        open_audio=_null_audio,
+        on_timeout=timeouts.append,
+    )
+    call_id = "removed@test"
+
+    async def main() -> tuple[int, int, int]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind((HOST, 0))
+            peer.setblocking(False)
+            theirs = OfferAnswer(LocalMedia(HOST, peer.getsockname()[1], ("PCMU",)), 9)
+            first = door.answer_incoming(call_id, theirs.offer())
+            assert first is not None
+            await asyncio.sleep(0.2)
+            before = _drain_count(peer)
+            answer = door.answer_offer(call_id, _audio_at_port_0())
+            assert answer is not None and _rtp_port(answer) == 0
+            await asyncio.sleep(0.05)
+            _drain_count(peer)  # packets in flight
+            await asyncio.sleep(1.0)  # twice the media timeout
+            during = _drain_count(peer)
+            assert door.call_ids == [call_id] and timeouts == []
+            back = door.answer_offer(call_id, theirs.offer())
+            assert back is not None and _rtp_port(back) == _rtp_port(first)  # same sockets
+            await asyncio.sleep(0.2)
+            after = _drain_count(peer)
+            door.close_all()
+        return before, during, after
+
+    before, during, after = asyncio.run(main())
+    assert before >= 5 and during == 0 and after >= 5, (before, during, after)
+    assert timeouts == []
+
+    answer = door.answer_incoming("no-audio@test", _audio_at_port_0())  # a new call alike
+    assert answer is not None and _rtp_port(answer) == 0
+    assert door.call_ids == ["no-audio@test"] and door.stats("no-audio@test") is None
+    assert door.close("no-audio@test") is None and door.call_ids == []
+
+
 # -- refusals, timeouts, failing devices ----------------------------------------------------------
 
 
