@@ -208,7 +208,7 @@ class MediaCalls:
         audio.pending_dtmf.clear()
 
     def _timed_out(self, call_id: str) -> None:
-        logger.warning("x %s: no RTP for %.0f s: media timeout", call_id,
+        logger.warning("x %s: no RTP or RTCP for %.0f s: media timeout", call_id,
                        self.config.media_timeout)  # fmt: skip
         self._on_timeout(call_id)
 

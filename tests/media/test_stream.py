@@ -547,6 +547,20 @@ def test_a_strangers_stream_does_not_keep_a_dead_call_alive() -> None:
     assert s.stats().strangers == 2000
 
 
+def test_rtcp_from_the_peer_keeps_a_call_on_hold_without_rtp_alive() -> None:
+    """RFC 3550 §6.3.5, RFC 3264 §8.4: a peer on hold without music (or with VAD) sends no RTP
+    but goes on with RTCP: that is liveness; a stranger's RTCP is not."""
+    s = stream(2, media(remote=PHONE, direction="recvonly"), timeout=10.0)  # theirs: sendonly
+    s.start(0.0)
+    for t in range(5, 61, 5):  # a minute of the peer's RTCP only, every 5 s
+        s.receive_rtcp(build_receiver_report(0x1234), (PHONE[0], PHONE[1] + 1), float(t))
+        s.receive_rtcp(build_receiver_report(0x6666), (STRANGER[0], 7), t + 2.5)
+        assert not s.timed_out(t + 4.99)
+    assert not s.timed_out(69.99)
+    assert s.timed_out(70.0)  # the stranger's RTCP went on: it does not count
+    assert s.stats().strangers == 12
+
+
 def test_packets_from_the_peer_that_are_not_media_do_not_feed_the_timeout() -> None:
     s = stream(2, media(remote=PHONE), timeout=10.0)
     s.start(0.0)

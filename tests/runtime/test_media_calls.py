@@ -18,7 +18,7 @@ import random
 import socket
 import time
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from intercom.hw.audio_files import NullSink, NullSource, ToneSource
 from intercom.media.dtmf import DtmfDigit
 from intercom.media.offer_answer import LocalMedia, OfferAnswer
 from intercom.media.pcm import silence
+from intercom.media.rtcp import build_receiver_report
 from intercom.media.sdp import parse_sdp
 from intercom.media.stream import MediaStream, StreamStats
 from intercom.runtime.call_media import CallMedia
@@ -626,6 +627,58 @@ def test_a_silent_peer_ends_in_a_media_timeout() -> None:
         assert door.call_ids == []
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_peer_sending_only_rtcp_keeps_the_call_and_a_strangers_rtcp_does_not() -> None:
+    """A phone on hold without music sends RTCP and no RTP (RFC 3550 §6.3.5): the call lasts
+    past the media timeout while the peer's RTCP comes, and ends once only a stranger's does."""
+
+    async def main() -> tuple[float, float, list[str]]:
+        loop = asyncio.get_running_loop()
+        timed_out: asyncio.Future[float] = loop.create_future()
+        reports: list[str] = []
+
+        def on_timeout(call_id: str) -> None:
+            reports.append(call_id)
+            if not timed_out.done():
+                timed_out.set_result(time.monotonic())
+
+        door = MediaCalls(
+            MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, media_timeout=0.5),
+            rng=random.Random(53),
+            open_audio=_null_audio,
+            on_timeout=on_timeout,
+        )
+        peer, stranger = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+        with peer, stranger:
+            peer.bind((HOST, 0))
+            stranger.bind((STRANGER, 0))
+            audio, offer = door.new_offer()
+            door.attach("on-hold@test", audio)
+            fake = OfferAnswer(LocalMedia(HOST, peer.getsockname()[1], ("PCMU",)), 9)
+            fake.update_local(replace(fake.local, direction="sendonly"))  # the phone holds
+            door.handle(CallAnswered("on-hold@test", fake.answer(offer)[0], "<sip:p@test>"))
+            rtcp_port = _rtp_port(offer) + 1
+            report = build_receiver_report(0x1234)
+            started = time.monotonic()
+            while time.monotonic() - started < 1.5:  # three media timeouts of RTCP only
+                peer.sendto(report, (HOST, rtcp_port))
+                stranger.sendto(report, (HOST, rtcp_port))
+                await asyncio.sleep(0.1)
+                assert not timed_out.done()
+            peer_stopped = time.monotonic()
+            while not timed_out.done() and time.monotonic() - peer_stopped < 2.0:
+                stranger.sendto(report, (HOST, rtcp_port))
+                await asyncio.sleep(0.1)
+            at = await asyncio.wait_for(timed_out, 0.1)
+            stats = door.close("on-hold@test")
+        assert stats is not None and stats.packets_received == 0 and stats.strangers >= 15
+        return peer_stopped, at, reports
+
+    peer_stopped, at, reports = asyncio.run(main())
+    assert 0.3 <= at - peer_stopped <= 1.0, at - peer_stopped
+    assert reports == ["on-hold@test"]
 
 
 @pytest.mark.timeout(10)
