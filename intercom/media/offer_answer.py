@@ -26,11 +26,6 @@ Answering an offer (§6, §6.1):
 * ``telephone-event``: the one whose clock equals the chosen codec's RTP clock, else the first
   offered (a peer with only ``telephone-event/16000`` still gets its DTMF through).
 * Payload types in the answer are the offerer's numbers (§6.1), so one number serves both ways.
-
-Each side receives with the numbers of its own SDP (§5.1, §6.1): we send with the numbers the
-peer's SDP gives a format and recognise what arrives by our own SDP's numbers. Answering, both
-are the offerer's; receiving an answer that renumbers (telephone-event as 96 against our 101),
-we send 96 and still receive 101.
 * Direction (§6.1, §8.4): their ``sendonly`` makes us ``recvonly``, ``recvonly`` makes us
   ``sendonly``, ``inactive`` stays ``inactive``; our own :attr:`LocalMedia.direction` (a hold of
   ours) narrows it further. ``c=0.0.0.0`` (RFC 2543 hold, §8.4) means they receive nothing: we do
@@ -40,7 +35,9 @@ we send 96 and still receive 101.
   not answer ``a=rtcp-mux`` (RFC 5761 §5.1.1), so separate ports apply.
 
 Receiving an answer: the first format of their audio section that we offered is the codec (the
-answerer lists its preference first), sent with the payload type the answer gives it.
+answerer lists its preference first), sent with the payload type the answer gives it. Each side
+receives with the numbers of its own SDP (§5.1): what arrives is recognised by our offer's
+numbers, so an answer naming telephone-event 96 against our 101 gets 96 from us and sends 101.
 
 The ``o=`` line keeps one session id for the dialog; its version grows by one exactly when the
 description we send differs from the previous one (§8), so a re-INVITE answered the same way
