@@ -107,6 +107,8 @@ async def measure(seconds: float, codec: str = "PCMU") -> PacingReport:
             dtmf_clock_rate=8000,
             direction="sendrecv",
             ptime=20,
+            receive_payload_type=info.payload_type,
+            receive_dtmf_payload_type=101,
         )
         sockets = RtpSockets("127.0.0.1", (30000, 39999), rng)
         stream = MediaStream(media, rng=rng, cname="bench@intercom")

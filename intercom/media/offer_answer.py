@@ -18,6 +18,8 @@ Answering an offer (§6, §6.1):
 * The answer has as many ``m=`` lines as the offer, in order. The first usable audio stream gets
   our audio section; every other stream (video, a second audio, SRTP profiles we cannot speak) is
   rejected with port 0 and its formats copied.
+* An offer whose every audio stream is at port 0 (a stream removed, §8.2) is answered with every
+  line at port 0 and no negotiated media: the call goes on without audio, not with a 488.
 * The codec is the offerer's: the first format of their ``m=`` line that we support. A dynamic
   payload type is recognised by its rtpmap encoding name (case-insensitive, RFC 4566 §6.6), a
   static 0/8/9 also without rtpmap. The clock rate must be the codec's RTP clock (8000).
@@ -33,7 +35,9 @@ Answering an offer (§6, §6.1):
   not answer ``a=rtcp-mux`` (RFC 5761 §5.1.1), so separate ports apply.
 
 Receiving an answer: the first format of their audio section that we offered is the codec (the
-answerer lists its preference first), with the payload type the answer gives it.
+answerer lists its preference first), sent with the payload type the answer gives it. Each side
+receives with the numbers of its own SDP (§5.1): what arrives is recognised by our offer's
+numbers, so an answer naming telephone-event 96 against our 101 gets 96 from us and sends 101.
 
 The ``o=`` line keeps one session id for the dialog; its version grows by one exactly when the
 description we send differs from the previous one (§8), so a re-INVITE answered the same way
@@ -148,14 +152,16 @@ class NegotiatedMedia:
     """The outcome of one offer/answer exchange: everything the RTP stream needs."""
 
     codec: str  #: a name in :data:`~intercom.media.codecs.CODECS`
-    payload_type: int  #: the remote side's PT for the codec: we send with it and expect it
+    payload_type: int  #: the peer's SDP's PT for the codec: we send with it
     remote_address: str
     remote_port: int
     remote_rtcp_port: int  #: ``a=rtcp`` or RTP port + 1
-    dtmf_payload_type: int | None  #: telephone-event PT, None when they offered none
+    dtmf_payload_type: int | None  #: the peer's telephone-event PT (we send), None: no DTMF
     dtmf_clock_rate: int  #: clock of the telephone-events (the codec's RTP clock without them)
     direction: str  #: OUR direction: sendrecv, sendonly, recvonly or inactive
     ptime: int  #: our packetisation, milliseconds
+    receive_payload_type: int  #: our SDP's PT for the codec: the peer sends with it
+    receive_dtmf_payload_type: int | None  #: our SDP's telephone-event PT (what we recognise)
 
     @property
     def sends(self) -> bool:
@@ -322,6 +328,7 @@ class OfferAnswer:
         self._version = 1
         self._sent: SessionDescription | None = None
         self._offered_codecs = local.codecs
+        self._offered_dtmf: dict[int, int] = {}  # clock rate -> our telephone-event PT
         self._audio_index = 0
 
     @property
@@ -340,9 +347,11 @@ class OfferAnswer:
         audio = MediaDescription("audio", local.port, "RTP/AVP", [])
         for codec in local.codecs:
             _add_format(audio, CODECS[codec].payload_type, codec, CODECS[codec].clock_rate)
-        for pt, clock in OFFER_DTMF:
-            if clock == 8000 or "G722" in local.codecs:
-                _add_dtmf(audio, pt, clock)
+        self._offered_dtmf = {
+            clock: pt for pt, clock in OFFER_DTMF if clock == 8000 or "G722" in local.codecs
+        }
+        for clock, pt in self._offered_dtmf.items():
+            _add_dtmf(audio, pt, clock)
         self._close_audio(audio, local.direction)
         sections = [audio]
         if self._sent is not None and len(self._sent.media) > 1:
@@ -364,14 +373,16 @@ class OfferAnswer:
         choice = _choose(remote, media, self._offered_codecs, self._local)
         if isinstance(choice, str):
             raise NotAcceptable(f"unusable answer: audio {choice}")
-        negotiated = self._negotiated(choice)
+        dtmf = self._offered_dtmf.get(choice.dtmf.clock_rate) if choice.dtmf else None
+        negotiated = self._negotiated(choice, CODECS[choice.codec].payload_type, dtmf)
         logger.debug("SDP answer received: %s", negotiated)
         return negotiated
 
     # -- their offers ---------------------------------------------------------------------
 
-    def answer(self, offer: bytes) -> tuple[bytes, NegotiatedMedia]:
-        """Our answer to an offer (INVITE, re-INVITE, UPDATE) and what it negotiated."""
+    def answer(self, offer: bytes) -> tuple[bytes, NegotiatedMedia | None]:
+        """Our answer to an offer (INVITE, re-INVITE, UPDATE) and what it negotiated (None:
+        the offer's audio is at port 0, so is our answer's, and there is no media)."""
         remote = _parse(offer, "offer")
         if not remote.media:
             raise NotAcceptable("the offer has no m= line")
@@ -385,6 +396,11 @@ class OfferAnswer:
                     reasons.append(f"audio stream {index + 1}: {choice}")
                 else:
                     chosen = index, choice
+        audio = [i for i, m in enumerate(remote.media) if m.media == "audio"]
+        if chosen is None and audio and all(remote.media[i].port == 0 for i in audio):
+            self._audio_index = audio[0]  # §8.2: removed; a later offer may use the line again
+            logger.debug("SDP offer without audio (port 0) answered in kind")
+            return self._send([_rejected(m) for m in remote.media]), None
         if chosen is None:
             found = ", ".join(f"m={m.media}" for m in remote.media)
             raise NotAcceptable("no usable audio stream: " + ("; ".join(reasons) or found))
@@ -392,7 +408,8 @@ class OfferAnswer:
         sections = [_rejected(m) for m in remote.media]
         sections[index] = self._answer_section(remote.media[index].proto, choice)
         self._audio_index = index
-        negotiated = self._negotiated(choice)
+        dtmf = choice.dtmf.payload_type if choice.dtmf else None
+        negotiated = self._negotiated(choice, choice.payload_type, dtmf)
         logger.debug("SDP offer answered: %s", negotiated)
         return self._send(sections), negotiated
 
@@ -413,7 +430,10 @@ class OfferAnswer:
         audio.attributes.append(Attribute("ptime", str(self._local.ptime)))
         audio.attributes.append(Attribute(direction))
 
-    def _negotiated(self, choice: _Choice) -> NegotiatedMedia:
+    def _negotiated(
+        self, choice: _Choice, receive_pt: int, receive_dtmf: int | None
+    ) -> NegotiatedMedia:
+        """What ``choice`` sends with, and what we receive with: our own SDP's numbers."""
         clock = CODECS[choice.codec].clock_rate
         return NegotiatedMedia(
             codec=choice.codec,
@@ -425,6 +445,8 @@ class OfferAnswer:
             dtmf_clock_rate=choice.dtmf.clock_rate if choice.dtmf else clock,
             direction=_ours(self._local.direction, choice.their_sends, choice.their_receives),
             ptime=self._local.ptime,
+            receive_payload_type=receive_pt,
+            receive_dtmf_payload_type=receive_dtmf,
         )
 
     def _send(self, sections: list[MediaDescription]) -> bytes:

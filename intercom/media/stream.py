@@ -25,9 +25,10 @@ returns, then asks :meth:`playout` for the frame the speaker plays now. Packets 
   1. RTP or RTCP from an IP outside that set is dropped before it is parsed and counted as
      ``strangers``; nothing is logged per packet (one summary line at the call's end).
   2. Latching (RFC 4961 symmetric RTP, NAT): the first packet of the negotiated audio or
-     telephone-event payload type from an allowed IP fixes the peer's source (IP and port),
-     and our RTP goes there. From then on RTP is taken from exactly that address; packets of
-     the peer's IP with another payload type are not a latch and are counted as ``dropped``.
+     telephone-event payload type (the numbers of our own SDP, RFC 3264 §5.1) from an allowed
+     IP fixes the peer's source (IP and port), and our RTP goes there. From then on RTP is
+     taken from exactly that address; packets of the peer's IP with another payload type are
+     not a latch and are counted as ``dropped``.
   3. The latch never moves to another IP during the call, however long the peer is silent. It
      moves to another port of the same IP (a NAT rebinding) only once the latched source has
      been silent for :data:`RELATCH_SILENCE`.
@@ -35,7 +36,9 @@ returns, then asks :meth:`playout` for the frame the speaker plays now. Packets 
      which then latches): a stranger's events never reach the DTMF receiver and the door lock.
   5. RTCP is taken from the latched IP only (before a latch: from an allowed IP); our RTCP
      goes to the port the latched IP's RTCP comes from, else the SDP's RTCP port.
-  6. The media timeout is fed by accepted packets only: a stranger cannot keep a call alive.
+  6. The media timeout is fed by accepted packets only, RTP and RTCP (a peer on hold without
+     music or with VAD sends no RTP but goes on with RTCP, RFC 3550 §6.3.5, RFC 3264 §8.4): a
+     stranger cannot keep a call alive.
   7. A re-INVITE or UPDATE (:meth:`update`) computes the allowed set anew from its ``c=``; one
      that names another address or port also drops the latch (the same one keeps it).
 
@@ -48,8 +51,8 @@ returns, then asks :meth:`playout` for the frame the speaker plays now. Packets 
   a decoded frame, or a concealed one when the frame is missing.
 * RTCP (RFC 3550 §6): a compound SR or RR plus SDES CNAME about every 5 s (randomised, §6.3.1),
   with loss and interarrival jitter; a BYE at the end.
-* Media timeout: when we expect media and none was accepted for ``media_timeout`` seconds,
-  :meth:`timed_out` says so and the call is ended as "media timeout".
+* Media timeout: when we expect media and neither RTP nor RTCP was accepted for
+  ``media_timeout`` seconds, :meth:`timed_out` says so and the call is ended as "media timeout".
 """
 
 from __future__ import annotations
@@ -166,6 +169,7 @@ class MediaStream:
         self._latched: Address | None = None
         self._latched_rtcp: Address | None = None
         self._last_rtp_at: float | None = None
+        self._last_rtcp_at: float | None = None
         self._timeout_from: float | None = None  # None: from the next timed_out call
         self._next_rtcp: float | None = None
         self._last_sr_ntp_middle = 0
@@ -301,7 +305,7 @@ class MediaStream:
             self.dropped += 1
             return None
         media = self.media
-        if packet.payload_type == media.payload_type:
+        if packet.payload_type == media.receive_payload_type:
             if source != latched:
                 self._latch(source)
             self._last_rtp_at = now
@@ -315,7 +319,7 @@ class MediaStream:
                     packet.payload, now,
                 )  # fmt: skip
             return None
-        if packet.payload_type == media.dtmf_payload_type:
+        if packet.payload_type == media.receive_dtmf_payload_type:
             if source != latched:
                 self._latch(source)
             self._last_rtp_at = now
@@ -361,15 +365,14 @@ class MediaStream:
         return frame
 
     def timed_out(self, now: float) -> bool:
-        """True when media is expected and none arrived for ``media_timeout`` seconds."""
+        """True when media is expected and neither RTP nor RTCP came from the peer for
+        ``media_timeout`` seconds."""
         if not self.media.receives or self.media_timeout <= 0:
-            return False  # (_last_rtp_at moves only on packets accepted from the peer)
+            return False  # (the _last_*_at move only on packets accepted from the peer)
         if self._timeout_from is None:
             self._timeout_from = now
-        last = self._timeout_from
-        if self._last_rtp_at is not None:
-            last = max(last, self._last_rtp_at)
-        return now - last >= self.media_timeout
+        heard = (self._timeout_from, self._last_rtp_at, self._last_rtcp_at)
+        return now - max(t for t in heard if t is not None) >= self.media_timeout
 
     # -- RTCP -----------------------------------------------------------------------------
 
@@ -391,6 +394,7 @@ class MediaStream:
             return
         if latched is not None:
             self._latched_rtcp = source
+        self._last_rtcp_at = now
         for packet in packets:
             if isinstance(packet, SenderReport):  # receiver reports need no action from us
                 self._last_sr_ntp_middle = (packet.ntp_timestamp >> 16) & 0xFFFFFFFF

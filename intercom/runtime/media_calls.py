@@ -7,8 +7,9 @@ The user agent reports what happens on the signalling side as events; this class
 * the first SDP answer, early (183) or final (2xx), starts the audio; a later one (another
   branch of a fork answering, RFC 3261 §13.2.2.4) updates it;
 * re-INVITE and UPDATE offers reach :meth:`answer_offer`, the user agent's media hook
-  (RFC 3264 §8); the answer to an offer of ours in a 2xx (an offerless INVITE or re-INVITE)
-  arrives with the ACK as ``MediaUpdated``;
+  (RFC 3264 §8); one that removes the audio (port 0, §8.2) gets a port-0 answer and the
+  call's media goes inactive until an offer brings audio back; the answer to an offer of ours
+  in a 2xx (an offerless INVITE or re-INVITE) arrives with the ACK as ``MediaUpdated``;
 * each stream hears only its call's peer: the SDP's ``c=`` address and the signalling peer
   (``peer_host``: where the INVITE went for an outgoing call, where it came from for an
   incoming one), see :mod:`intercom.media.stream`;
@@ -22,7 +23,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from intercom.feedback import Tone
 from intercom.hw.audio import AudioDeviceError, AudioSink, AudioSource, open_sink, open_source
@@ -127,7 +128,8 @@ class MediaCalls:
             return None
         audio.local_sdp = answer
         self._calls[call_id] = audio
-        self._run(call_id, audio, media)
+        if media is not None:  # None: audio at port 0, a call without media
+            self._run(call_id, audio, media)
         return answer
 
     def _new_call_audio(self) -> CallAudio:
@@ -147,7 +149,10 @@ class MediaCalls:
             logger.info("x %s: new offer refused: %s", call_id, exc)
             return None
         audio.local_sdp = answer
-        self._run(call_id, audio, media)
+        if media is not None:
+            self._run(call_id, audio, media)
+        elif audio.media is not None:  # the audio stream removed (RFC 3264 §8.2): media stops
+            audio.media.update(replace(audio.media.stream.media, direction="inactive"))
         return answer
 
     # -- following the call ---------------------------------------------------------------
@@ -203,7 +208,7 @@ class MediaCalls:
         audio.pending_dtmf.clear()
 
     def _timed_out(self, call_id: str) -> None:
-        logger.warning("x %s: no RTP for %.0f s: media timeout", call_id,
+        logger.warning("x %s: no RTP or RTCP for %.0f s: media timeout", call_id,
                        self.config.media_timeout)  # fmt: skip
         self._on_timeout(call_id)
 

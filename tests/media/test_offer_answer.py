@@ -67,8 +67,13 @@ def negotiated(
     dtmf: int | None,
     dtmf_clock: int = 8000,
     direction: str = "sendrecv",
+    receive_dtmf: int | None = None,
 ) -> NegotiatedMedia:
-    return NegotiatedMedia(codec, pt, address, port, rtcp, dtmf, dtmf_clock, direction, 20)
+    """Sent and received with the same numbers, but for ``receive_dtmf`` when given."""
+    receive = dtmf if receive_dtmf is None else receive_dtmf
+    return NegotiatedMedia(
+        codec, pt, address, port, rtcp, dtmf, dtmf_clock, direction, 20, pt, receive
+    )
 
 
 # (vector, local, expected negotiation, answer formats)
@@ -111,9 +116,11 @@ ANSWERS = [
      negotiated("G722", 9, "2001:db8::10", 10040, 10041, 101)),
     ("baresip_answer.sdp", V4, negotiated("G722", 9, "127.0.0.1", 41594, 41595, 101)),
     ("freeswitch_answer.sdp", V4, negotiated("G722", 9, "198.51.100.23", 26006, 26007, 101)),
-    ("fritzbox_answer.sdp", V4, negotiated("PCMU", 0, "192.168.178.1", 7078, 7079, 100)),
+    ("fritzbox_answer.sdp", V4,
+     negotiated("PCMU", 0, "192.168.178.1", 7078, 7079, 100, receive_dtmf=101)),
     ("linphone_answer.sdp", V4, negotiated("PCMU", 0, "192.168.3.117", 7078, 7079, 101)),
-    ("zoiper_answer.sdp", V4, negotiated("PCMA", 8, "192.168.0.23", 58085, 58086, 97)),
+    ("zoiper_answer.sdp", V4,
+     negotiated("PCMA", 8, "192.168.0.23", 58085, 58086, 97, receive_dtmf=101)),
 ]  # fmt: skip
 
 
@@ -213,7 +220,8 @@ def test_address_family_mismatch_is_not_acceptable():
         (offer_with("m=audio x RTP/AVP 0"), "malformed SDP offer: line 6: m= port"),
         (offer_with(), "the offer has no m= line"),
         (offer_with("m=video 5000 RTP/AVP 31"), "no usable audio stream: m=video"),
-        (offer_with("m=audio 0 RTP/AVP 0"), r"audio stream 1: disabled \(port 0\)"),
+        (offer_with("m=audio 0 RTP/AVP 0", "m=audio 5000 RTP/SAVP 0"),
+         r"audio stream 1: disabled \(port 0\); audio stream 2: transport RTP/SAVP"),
         (offer_with("m=audio 5000 RTP/SAVP 0"), "transport RTP/SAVP is not plain RTP"),
         (offer_with("m=audio 5000 RTP/AVP 0", connection="c=IN IP4 pbx.example.com"),
          "c= address 'pbx.example.com' is not an IP address"),
@@ -228,6 +236,20 @@ def test_address_family_mismatch_is_not_acceptable():
 def test_unusable_offers(offer, message):
     with pytest.raises(NotAcceptable, match=message):
         OfferAnswer(V4, SESSION_ID).answer(offer)
+
+
+def test_an_offer_with_audio_at_port_0_is_answered_at_port_0():
+    """RFC 3264 §8.2: a removed stream is answered at port 0, not refused; no media follows."""
+    oa = OfferAnswer(V4, SESSION_ID)
+    assert oa.answer(offer_with("m=audio 5000 RTP/AVP 0"))[1] is not None
+    body, media = oa.answer(offer_with("m=audio 0 RTP/AVP 0 101", "m=video 0 RTP/AVP 31"))
+    assert media is None
+    lines = [(m.media, m.port, m.formats) for m in parse_sdp(body).media]
+    assert lines == [("audio", 0, ["0", "101"]), ("video", 0, ["31"])]
+    _, media = oa.answer(offer_with("m=audio 5002 RTP/AVP 8", "m=video 0 RTP/AVP 31"))
+    assert media is not None and (media.codec, media.remote_port) == ("PCMA", 5002)
+    body, media = OfferAnswer(V4, SESSION_ID).answer(offer_with("m=audio 0 RTP/AVP 0"))
+    assert media is None and b"m=audio 0 RTP/AVP 0\r\n" in body  # a first offer alike
 
 
 def test_malformed_offer_chains_the_sdp_error():
@@ -391,6 +413,37 @@ def test_receive_answer_vector(name, local, expected):
     oa = OfferAnswer(local, SESSION_ID)
     oa.offer()
     assert oa.receive_answer(vector(name)) == expected
+
+
+def test_an_answer_that_renumbers_is_sent_with_its_numbers_and_received_with_ours():
+    """RFC 3264 §5.1: the offer's numbers are what the offerer receives, the answer's what the
+    answerer receives."""
+    oa = OfferAnswer(V4, SESSION_ID)
+    oa.offer()  # G722 9, PCMU 0, PCMA 8, telephone-event 101 (8000) and 102 (16000)
+    media = oa.receive_answer(
+        offer_with("m=audio 5004 RTP/AVP 9 96", "a=rtpmap:96 telephone-event/8000")
+    )
+    assert (media.payload_type, media.receive_payload_type) == (9, 9)
+    assert (media.dtmf_payload_type, media.receive_dtmf_payload_type) == (96, 101)
+    media = oa.receive_answer(
+        offer_with(
+            "m=audio 5004 RTP/AVP 97 98",
+            "a=rtpmap:97 G722/8000",
+            "a=rtpmap:98 telephone-event/16000",
+        )
+    )
+    assert (media.payload_type, media.receive_payload_type) == (97, 9)
+    assert (media.dtmf_payload_type, media.receive_dtmf_payload_type) == (98, 102)
+    assert media.dtmf_clock_rate == 16000
+
+
+def test_answering_we_receive_with_the_offerers_numbers_that_our_answer_repeats():
+    answer, media = OfferAnswer(V4, SESSION_ID).answer(
+        offer_with("m=audio 5004 RTP/AVP 0 96", "a=rtpmap:96 telephone-event/8000")
+    )
+    assert parse_sdp(answer).media[0].formats == ["0", "96"]
+    assert (media.payload_type, media.receive_payload_type) == (0, 0)
+    assert (media.dtmf_payload_type, media.receive_dtmf_payload_type) == (96, 96)
 
 
 def test_receive_answer_twice_gives_the_same_result():

@@ -12,6 +12,7 @@ import ipaddress
 import random
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -56,6 +57,9 @@ def media(codec: str = "PCMU", remote: tuple[str, int] = PHONE, *, rtcp_port: in
         dtmf_clock_rate=dtmf_rate,
         direction=direction,
         ptime=20,
+        receive_payload_type={"PCMU": 0, "PCMA": 8, "G722": 9}[codec] if payload_type is None
+        else payload_type,
+        receive_dtmf_payload_type=dtmf_pt,
     )  # fmt: skip
 
 
@@ -235,6 +239,21 @@ def test_dtmf_send_and_receive() -> None:
     assert digits == [DtmfDigit("1", 160, "rtp"), DtmfDigit("#", 160, "rtp")]
     assert phone.stats().packets_received == 30
     assert phone.stats().packets_lost == 0
+
+
+def test_events_go_out_with_the_peers_number_and_are_heard_by_ours() -> None:
+    """RFC 3264 §5.1: our offer said 101, the answer 96: we send 96, the peer sends us 101."""
+    door = stream(1, replace(media(dtmf_pt=96), receive_dtmf_payload_type=101))
+    door.send_dtmf("4")
+    assert {parse_rtp(door.send_frame(f) or b"").payload_type for f in tone(8000, 10)} == {96}
+    for pt, digits in ((101, [DtmfDigit("4", 160, "rtp")]), (96, [])):
+        phone = stream(2, media(remote=DOOR, dtmf_pt=pt))
+        phone.send_dtmf("4")
+        packets = [phone.send_frame(f) or b"" for f in tone(8000, 10)]
+        door = stream(1, replace(media(dtmf_pt=96), receive_dtmf_payload_type=101))
+        heard = [door.receive_rtp(p, PHONE, n * FRAME) for n, p in enumerate(packets)]
+        assert [d for d in heard if d is not None] == digits
+        assert door.stats().dropped == (10 if pt == 96 else 0)
 
 
 def test_dtmf_16k_durations() -> None:
@@ -526,6 +545,20 @@ def test_a_strangers_stream_does_not_keep_a_dead_call_alive() -> None:
     assert not s.timed_out(last + 9.99)
     assert s.timed_out(last + 10.0)
     assert s.stats().strangers == 2000
+
+
+def test_rtcp_from_the_peer_keeps_a_call_on_hold_without_rtp_alive() -> None:
+    """RFC 3550 §6.3.5, RFC 3264 §8.4: a peer on hold without music (or with VAD) sends no RTP
+    but goes on with RTCP: that is liveness; a stranger's RTCP is not."""
+    s = stream(2, media(remote=PHONE, direction="recvonly"), timeout=10.0)  # theirs: sendonly
+    s.start(0.0)
+    for t in range(5, 61, 5):  # a minute of the peer's RTCP only, every 5 s
+        s.receive_rtcp(build_receiver_report(0x1234), (PHONE[0], PHONE[1] + 1), float(t))
+        s.receive_rtcp(build_receiver_report(0x6666), (STRANGER[0], 7), t + 2.5)
+        assert not s.timed_out(t + 4.99)
+    assert not s.timed_out(69.99)
+    assert s.timed_out(70.0)  # the stranger's RTCP went on: it does not count
+    assert s.stats().strangers == 12
 
 
 def test_packets_from_the_peer_that_are_not_media_do_not_feed_the_timeout() -> None:

@@ -18,7 +18,7 @@ import random
 import socket
 import time
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ from intercom.hw.audio import AudioSink, AudioSource
 from intercom.hw.audio_files import NullSink, NullSource, ToneSource
 from intercom.media.dtmf import DtmfDigit
 from intercom.media.offer_answer import LocalMedia, OfferAnswer
+from intercom.media.pcm import silence
+from intercom.media.rtcp import build_receiver_report
 from intercom.media.sdp import parse_sdp
 from intercom.media.stream import MediaStream, StreamStats
 from intercom.runtime.call_media import CallMedia
@@ -364,6 +366,54 @@ def test_dtmf_queued_before_the_answer_is_checked_at_once_and_sent_once_media_st
     ]
 
 
+@pytest.mark.timeout(10)
+def test_an_answer_renumbering_telephone_events_keeps_dtmf_both_ways() -> None:
+    """Our offer names telephone-event 101, the answer 96 (RFC 3264 §5.1: each side receives
+    with its own SDP's numbers): the door sends its digit as 96 and hears the peer's 101."""
+    heard: list[DtmfDigit] = []
+    door = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+        rng=random.Random(81),
+        open_audio=_null_audio,
+        on_digit=lambda call_id, digit: heard.append(digit),
+    )
+    call_id = "renumbered@test"
+
+    async def main() -> set[int]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind((HOST, 0))
+            peer.setblocking(False)
+            port = peer.getsockname()[1]
+            audio, offer = door.new_offer()
+            door.attach(call_id, audio)
+            answer = (
+                f"v=0\r\no=- 1 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+                f"m=audio {port} RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n"
+            )
+            door.handle(CallAnswered(call_id, answer.encode(), "<sip:peer@test>"))
+            door.send_dtmf(call_id, "9")
+            # The peer's stack sends with the numbers of the door's offer: 101.
+            theirs = OfferAnswer(LocalMedia(HOST, port, ("PCMU",)), 9).answer(offer)[1]
+            assert theirs.dtmf_payload_type == 101
+            peer_stream = MediaStream(theirs, rng=random.Random(82), cname="peer@test")
+            peer_stream.send_dtmf("3")
+            types: set[int] = set()
+            for _ in range(15):
+                peer.sendto(peer_stream.send_frame(silence(8000)) or b"", (HOST, _rtp_port(offer)))
+                await asyncio.sleep(0.02)
+                while True:
+                    try:
+                        types.add(peer.recv(2048)[1] & 0x7F)
+                    except BlockingIOError:
+                        break
+            door.close_all()
+        return types
+
+    types = asyncio.run(main())
+    assert types == {0, 96}  # audio and the door's digit, as the answer numbered it
+    assert [(d.digit, d.source) for d in heard] == [("3", "rtp")]
+
+
 # -- a codec change by re-offer -------------------------------------------------------------------
 
 
@@ -436,6 +486,59 @@ def test_a_re_offer_changes_the_codec_and_media_goes_on() -> None:
 
     asyncio.run(main())
     assert opened_rates == [8000, 16000]  # the devices follow the codec's sample rate
+
+
+def _audio_at_port_0() -> bytes:
+    return (f"v=0\r\no=- 9 3 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+            "m=audio 0 RTP/AVP 0\r\n").encode()  # fmt: skip
+
+
+@pytest.mark.timeout(10)
+def test_a_re_offer_removing_the_audio_gets_a_port_0_answer_and_the_call_stays() -> None:
+    """RFC 3264 §8.2: audio at port 0 in a re-offer removes the stream: the answer says port 0,
+    the door stops sending and no media timeout ends the call; audio offered again resumes."""
+    timeouts: list[str] = []
+    door = MediaCalls(
+        MediaConfig(
+            address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",), media_timeout=0.5
+        ),
+        rng=random.Random(91),
+        open_audio=_null_audio,
+        on_timeout=timeouts.append,
+    )
+    call_id = "removed@test"
+
+    async def main() -> tuple[int, int, int]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind((HOST, 0))
+            peer.setblocking(False)
+            theirs = OfferAnswer(LocalMedia(HOST, peer.getsockname()[1], ("PCMU",)), 9)
+            first = door.answer_incoming(call_id, theirs.offer())
+            assert first is not None
+            await asyncio.sleep(0.2)
+            before = _drain_count(peer)
+            answer = door.answer_offer(call_id, _audio_at_port_0())
+            assert answer is not None and _rtp_port(answer) == 0
+            await asyncio.sleep(0.05)
+            _drain_count(peer)  # packets in flight
+            await asyncio.sleep(1.0)  # twice the media timeout
+            during = _drain_count(peer)
+            assert door.call_ids == [call_id] and timeouts == []
+            back = door.answer_offer(call_id, theirs.offer())
+            assert back is not None and _rtp_port(back) == _rtp_port(first)  # same sockets
+            await asyncio.sleep(0.2)
+            after = _drain_count(peer)
+            door.close_all()
+        return before, during, after
+
+    before, during, after = asyncio.run(main())
+    assert before >= 5 and during == 0 and after >= 5, (before, during, after)
+    assert timeouts == []
+
+    answer = door.answer_incoming("no-audio@test", _audio_at_port_0())  # a new call alike
+    assert answer is not None and _rtp_port(answer) == 0
+    assert door.call_ids == ["no-audio@test"] and door.stats("no-audio@test") is None
+    assert door.close("no-audio@test") is None and door.call_ids == []
 
 
 # -- refusals, timeouts, failing devices ----------------------------------------------------------
@@ -524,6 +627,58 @@ def test_a_silent_peer_ends_in_a_media_timeout() -> None:
         assert door.call_ids == []
 
     asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_a_peer_sending_only_rtcp_keeps_the_call_and_a_strangers_rtcp_does_not() -> None:
+    """A phone on hold without music sends RTCP and no RTP (RFC 3550 §6.3.5): the call lasts
+    past the media timeout while the peer's RTCP comes, and ends once only a stranger's does."""
+
+    async def main() -> tuple[float, float, list[str]]:
+        loop = asyncio.get_running_loop()
+        timed_out: asyncio.Future[float] = loop.create_future()
+        reports: list[str] = []
+
+        def on_timeout(call_id: str) -> None:
+            reports.append(call_id)
+            if not timed_out.done():
+                timed_out.set_result(time.monotonic())
+
+        door = MediaCalls(
+            MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, media_timeout=0.5),
+            rng=random.Random(53),
+            open_audio=_null_audio,
+            on_timeout=on_timeout,
+        )
+        peer, stranger = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+        with peer, stranger:
+            peer.bind((HOST, 0))
+            stranger.bind((STRANGER, 0))
+            audio, offer = door.new_offer()
+            door.attach("on-hold@test", audio)
+            fake = OfferAnswer(LocalMedia(HOST, peer.getsockname()[1], ("PCMU",)), 9)
+            fake.update_local(replace(fake.local, direction="sendonly"))  # the phone holds
+            door.handle(CallAnswered("on-hold@test", fake.answer(offer)[0], "<sip:p@test>"))
+            rtcp_port = _rtp_port(offer) + 1
+            report = build_receiver_report(0x1234)
+            started = time.monotonic()
+            while time.monotonic() - started < 1.5:  # three media timeouts of RTCP only
+                peer.sendto(report, (HOST, rtcp_port))
+                stranger.sendto(report, (HOST, rtcp_port))
+                await asyncio.sleep(0.1)
+                assert not timed_out.done()
+            peer_stopped = time.monotonic()
+            while not timed_out.done() and time.monotonic() - peer_stopped < 2.0:
+                stranger.sendto(report, (HOST, rtcp_port))
+                await asyncio.sleep(0.1)
+            at = await asyncio.wait_for(timed_out, 0.1)
+            stats = door.close("on-hold@test")
+        assert stats is not None and stats.packets_received == 0 and stats.strangers >= 15
+        return peer_stopped, at, reports
+
+    peer_stopped, at, reports = asyncio.run(main())
+    assert 0.3 <= at - peer_stopped <= 1.0, at - peer_stopped
+    assert reports == ["on-hold@test"]
 
 
 @pytest.mark.timeout(10)
