@@ -9,7 +9,9 @@ parsing, no protocol decisions.
   inbound one included, so responses travel back the way the request came (§18.2.2). Otherwise
   a connection is opened (bounded by ``CONNECT_TIMEOUT``) and data is queued until it is up.
 * RFC 5626 §4.4.1: a double CRLF ping on TCP is answered with a CRLF pong; CRLF-only datagrams
-  are dropped (STUN keepalives over UDP are out of scope).
+  are dropped (STUN keepalives over UDP are out of scope). A UDP destination we send keepalives
+  to (the registrar) is a flow too: with ``IP_RECVERR`` the kernel hands us the ICMP error a
+  datagram to it drew (port unreachable: the registrar is not running), which fails the flow.
 * A TCP connection we send keepalives on is a flow (the registration's): the idle timeout never
   closes it, and it has failed when it closes, when no connection is left for the next ping, or
   when a peer that answered pings before leaves one without an answer for ``pong_timeout`` (the
@@ -30,8 +32,10 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import socket
 from collections.abc import Callable
+from socket import SO_ERROR, SOL_SOCKET
 from typing import Any, cast
 
 from intercom.sip.core import Address
@@ -67,6 +71,7 @@ CONNECT_TIMEOUT = 5.0
 MAX_CONNECTIONS = 64
 UDP_RECEIVE_BUFFER = 1 << 20
 """Bytes of UDP receive buffer asked for: about a second of a 1000/s flood of INVITEs."""
+_RECVERR = ((socket.IPPROTO_IP, 11), (socket.IPPROTO_IPV6, 25))  # IP_RECVERR, IPV6_RECVERR
 _EPHEMERAL_ATTEMPTS = 8  # port 0: retries when TCP cannot get the port UDP got
 
 
@@ -95,6 +100,7 @@ class SipTransport:
         self._connections: set[_Connection] = set()
         self._by_address: dict[Address, _Connection] = {}
         self._pending: dict[Address, list[bytes]] = {}
+        self._udp_flows: set[Address] = set()  # UDP destinations of keepalives
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._cap_warned = False
@@ -130,10 +136,12 @@ class SipTransport:
             )
         except OSError as exc:
             raise _listen_error(host, port, "udp", exc) from exc
+        sock = udp.get_extra_info("socket")
         with contextlib.suppress(OSError):
-            udp.get_extra_info("socket").setsockopt(
-                socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER
-            )
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+        for level, option in _RECVERR:  # Linux; IPv6 sockets want both (IPv4-mapped peers)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(level, option, 1)
         bound = udp.get_extra_info("sockname")[1]
         try:
             server = await loop.create_server(lambda: _Connection(self, loop, None), host, bound)
@@ -188,6 +196,7 @@ class SipTransport:
         """RFC 5626 double-CRLF ping: as a datagram, or over the TCP connection, which becomes a
         flow (module docstring); with no connection open the flow has failed."""
         if destination.transport == "udp":
+            self._udp_flows.add(destination)
             self.send(KEEPALIVE, destination)
         elif (conn := self._open_connection(destination)) is not None:
             conn.ping()
@@ -237,6 +246,9 @@ class SipTransport:
             return
         if self._v6 and ":" not in host:
             host = "::ffff:" + host  # IPv4 destination from a dual-stack IPv6 socket
+        # A pending ICMP error would fail this sendto and lose the datagram: take it first.
+        if error := self._udp.get_extra_info("socket").getsockopt(SOL_SOCKET, SO_ERROR):
+            self._udp_error(OSError(error, os.strerror(error)))
         self._udp.sendto(data, (host, destination.port))
 
     async def _connect(self, destination: Address) -> None:
@@ -293,6 +305,20 @@ class SipTransport:
         except Exception:
             logger.exception("x message handler failed for a message from %s", source)
 
+    def _udp_error(self, exc: Exception) -> None:
+        """An ICMP error reached the UDP socket: the error queue names each destination."""
+        if self._udp is None:
+            return
+        with self._udp.get_extra_info("socket").dup() as errors:  # for recvmsg
+            errors.setblocking(False)
+            with contextlib.suppress(OSError):  # drained (EAGAIN), or not Linux
+                while True:
+                    name = errors.recvmsg(0, 512, socket.MSG_ERRQUEUE)[3]
+                    host = str(name[0]).removeprefix("::ffff:")
+                    destination = Address("udp", host, int(name[1]))
+                    if destination in self._udp_flows:
+                        self._report(destination, f"flow failed: {exc}")
+
     def _report(self, destination: Address, reason: str) -> None:
         logger.debug("- cannot send to %s: %s", destination, reason)
         try:
@@ -325,7 +351,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self._owner._received(data, Address("udp", str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
-        logger.debug("- udp error ignored: %s", exc)
+        logger.debug("- udp error: %s", exc)
+        self._owner._udp_error(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():

@@ -419,3 +419,21 @@ def test_missing_pong_fails_a_flow_that_ponged_before() -> None:
         await server.wait_closed()
 
     run(body)
+
+
+def test_udp_keepalive_to_a_closed_port_fails_the_flow() -> None:
+    async def body() -> None:
+        a = await Peer().start()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed = Address("udp", "127.0.0.1", probe.getsockname()[1])
+        a.transport.send(msg(1), closed)  # not a flow: its ICMP error is nobody's business
+        await udp_barrier(a)
+        a.transport.send_keepalive(closed)  # the registrar's port: nobody listens there
+        dest, reason = await a.error()
+        assert dest == closed and reason.startswith("flow failed: ")
+        await udp_barrier(a)
+        assert a.errors.empty()
+        await a.transport.close()
+
+    run(body)
