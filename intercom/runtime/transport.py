@@ -171,7 +171,7 @@ class SipTransport:
         """Send one message without blocking; failures are reported through ``on_error``."""
         if destination.transport not in ("udp", "tcp"):
             raise ValueError(f"unsupported transport {destination.transport!r}")
-        if data == KEEPALIVE and destination.transport == "tcp":
+        if data == KEEPALIVE:
             self.send_keepalive(destination)
         elif self._loop is None or self._closed:
             self._report(destination, "transport closed")
@@ -195,9 +195,11 @@ class SipTransport:
     def send_keepalive(self, destination: Address) -> None:
         """RFC 5626 double-CRLF ping: as a datagram, or over the TCP connection, which becomes a
         flow (module docstring); with no connection open the flow has failed."""
-        if destination.transport == "udp":
+        if self._udp is None or self._closed:
+            self._report(destination, "transport closed")
+        elif destination.transport == "udp":
             self._udp_flows.add(destination)
-            self.send(KEEPALIVE, destination)
+            self._sendto(KEEPALIVE, destination)
         elif (conn := self._open_connection(destination)) is not None:
             conn.ping()
         elif destination not in self._pending:

@@ -41,9 +41,14 @@ Timing rules:
   the runtime sends CRLFCRLF to the registrar (keeping the NAT binding open), over TCP too, where
   the pings also keep the connection, the flow incoming calls come back on, open.
 * flow failure (RFC 5626 §4.4.1, §4.5): when the runtime reports that the flow to the registrar
-  failed (the TCP connection closed, say because the registrar restarted, or a ping went
-  unanswered), :meth:`Registration.flow_failed` REGISTERs at once over a new one: the binding
-  may have gone with the flow. Failing that, the retry ladder above takes over.
+  failed, :meth:`Registration.flow_failed` REGISTERs at once (over a new connection): the
+  binding may have gone with the flow, as it does when a registrar without a persistent location
+  table restarts. Over TCP the registrar's exit closes the connection, or a ping goes without
+  its pong; over UDP nothing answers a ping, so the runtime reports the ICMP port unreachable
+  that a ping to a stopped registrar draws. While it is down, the REGISTERs fail and the retry
+  ladder finds it once it is back. A restart quicker than one keepalive round leaves no trace
+  on UDP; the next refresh recovers it, so the lifetime asked for bounds that case (§10.3: a
+  registrar may shorten it, never lengthen it).
 
 Credentials: each new REGISTER chain starts with the DigestClient's preemptive credentials. A
 401/407 counts as "wrong credentials" only if the request carried credentials computed from a

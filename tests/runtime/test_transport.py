@@ -429,7 +429,7 @@ def test_udp_keepalive_to_a_closed_port_fails_the_flow() -> None:
             closed = Address("udp", "127.0.0.1", probe.getsockname()[1])
         a.transport.send(msg(1), closed)  # not a flow: its ICMP error is nobody's business
         await udp_barrier(a)
-        a.transport.send_keepalive(closed)  # the registrar's port: nobody listens there
+        a.transport.send(KEEPALIVE, closed)  # the registrar's port: nobody listens there
         dest, reason = await a.error()
         assert dest == closed and reason.startswith("flow failed: ")
         await udp_barrier(a)
