@@ -57,7 +57,7 @@ async def _restart(tmp_path: Path, transport: str) -> float:
         loop = asyncio.get_running_loop()
         await server.stop()
         if transport == "udp":  # nothing closes: the next keepalive's ICMP error tells
-            await door.wait_for(RegistrationFailed, 4 * KEEPALIVE)
+            await door.wait_for(RegistrationFailed, 10 * KEEPALIVE)
         started = loop.time()
         await server.start()  # the same port, an empty location table
         await door.wait_for(RegistrationSucceeded, BOUND)
