@@ -9,8 +9,15 @@ parsing, no protocol decisions.
   inbound one included, so responses travel back the way the request came (§18.2.2). Otherwise
   a connection is opened (bounded by ``CONNECT_TIMEOUT``) and data is queued until it is up.
 * RFC 5626 §4.4.1: a double CRLF ping on TCP is answered with a CRLF pong; CRLF-only datagrams
-  are dropped (STUN keepalives over UDP are out of scope).
-* Connections idle for ``IDLE_TIMEOUT`` seconds are closed; at most ``MAX_CONNECTIONS`` are open.
+  are dropped (STUN keepalives over UDP are out of scope). A UDP destination we send keepalives
+  to (the registrar) is a flow too: with ``IP_RECVERR`` the kernel hands us the ICMP error a
+  datagram to it drew (port unreachable: the registrar is not running), which fails the flow.
+* A TCP connection we send keepalives on is a flow (the registration's): the idle timeout never
+  closes it, and it has failed when it closes, when no connection is left for the next ping, or
+  when a peer that answered pings before leaves one without an answer for ``pong_timeout`` (the
+  10 s of §4.4.1). A failed flow is reported through ``on_error`` so that the registration
+  re-registers over a new connection (§4.4.1, §4.5).
+* Other connections idle for ``idle_timeout`` seconds are closed; at most ``MAX_CONNECTIONS``.
 * The UDP socket asks for a ``UDP_RECEIVE_BUFFER`` receive buffer (the kernel caps it at
   ``net.core.rmem_max``), so a burst of strangers' datagrams while the loop sets up a call waits
   in the kernel instead of crowding out the server's.
@@ -25,8 +32,10 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import socket
 from collections.abc import Callable
+from socket import SO_ERROR, SOL_SOCKET
 from typing import Any, cast
 
 from intercom.sip.core import Address
@@ -39,6 +48,7 @@ __all__ = [
     "IDLE_TIMEOUT",
     "KEEPALIVE",
     "MAX_CONNECTIONS",
+    "PONG_TIMEOUT",
     "UDP_RECEIVE_BUFFER",
     "ErrorHandler",
     "MessageHandler",
@@ -55,19 +65,31 @@ ErrorHandler = Callable[[Address, str], None]
 KEEPALIVE = PING
 """The RFC 5626 keepalive ping, a double CRLF."""
 IDLE_TIMEOUT = 300.0
+PONG_TIMEOUT = 10.0
+"""RFC 5626 §4.4.1: a ping left without a pong this long means the flow failed."""
 CONNECT_TIMEOUT = 5.0
 MAX_CONNECTIONS = 64
 UDP_RECEIVE_BUFFER = 1 << 20
 """Bytes of UDP receive buffer asked for: about a second of a 1000/s flood of INVITEs."""
+_RECVERR = ((socket.IPPROTO_IP, 11), (socket.IPPROTO_IPV6, 25))  # IP_RECVERR, IPV6_RECVERR
 _EPHEMERAL_ATTEMPTS = 8  # port 0: retries when TCP cannot get the port UDP got
 
 
 class SipTransport:
     """UDP and TCP transport for the endpoint; see the module docstring."""
 
-    def __init__(self, on_message: MessageHandler, *, on_error: ErrorHandler | None = None) -> None:
+    def __init__(
+        self,
+        on_message: MessageHandler,
+        *,
+        on_error: ErrorHandler | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+        pong_timeout: float = PONG_TIMEOUT,
+    ) -> None:
         self._on_message = on_message
         self._on_error = on_error
+        self.idle_timeout = idle_timeout
+        self.pong_timeout = pong_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_protocol: _UdpProtocol | None = None
@@ -78,6 +100,7 @@ class SipTransport:
         self._connections: set[_Connection] = set()
         self._by_address: dict[Address, _Connection] = {}
         self._pending: dict[Address, list[bytes]] = {}
+        self._udp_flows: set[Address] = set()  # UDP destinations of keepalives
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._cap_warned = False
@@ -113,10 +136,12 @@ class SipTransport:
             )
         except OSError as exc:
             raise _listen_error(host, port, "udp", exc) from exc
+        sock = udp.get_extra_info("socket")
         with contextlib.suppress(OSError):
-            udp.get_extra_info("socket").setsockopt(
-                socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER
-            )
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+        for level, option in _RECVERR:  # Linux; IPv6 sockets want both (IPv4-mapped peers)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(level, option, 1)
         bound = udp.get_extra_info("sockname")[1]
         try:
             server = await loop.create_server(lambda: _Connection(self, loop, None), host, bound)
@@ -146,7 +171,9 @@ class SipTransport:
         """Send one message without blocking; failures are reported through ``on_error``."""
         if destination.transport not in ("udp", "tcp"):
             raise ValueError(f"unsupported transport {destination.transport!r}")
-        if self._loop is None or self._closed:
+        if data == KEEPALIVE:
+            self.send_keepalive(destination)
+        elif self._loop is None or self._closed:
             self._report(destination, "transport closed")
         elif destination.transport == "udp":
             self._sendto(data, destination)
@@ -166,13 +193,17 @@ class SipTransport:
             task.add_done_callback(self._tasks.discard)
 
     def send_keepalive(self, destination: Address) -> None:
-        """RFC 5626 double-CRLF ping: as a datagram, or over the TCP connection if one is open."""
-        if destination.transport == "udp":
-            self.send(KEEPALIVE, destination)
+        """RFC 5626 double-CRLF ping: as a datagram, or over the TCP connection, which becomes a
+        flow (module docstring); with no connection open the flow has failed."""
+        if self._udp is None or self._closed:
+            self._report(destination, "transport closed")
+        elif destination.transport == "udp":
+            self._udp_flows.add(destination)
+            self._sendto(KEEPALIVE, destination)
         elif (conn := self._open_connection(destination)) is not None:
-            conn.write(KEEPALIVE)
-        else:
-            logger.debug("- no connection to %s for a keepalive", destination)
+            conn.ping()
+        elif destination not in self._pending:
+            self._report(destination, "flow failed: no connection for a keepalive")
 
     async def close(self) -> None:
         """Close every socket and connection and cancel pending connects. Idempotent."""
@@ -217,6 +248,9 @@ class SipTransport:
             return
         if self._v6 and ":" not in host:
             host = "::ffff:" + host  # IPv4 destination from a dual-stack IPv6 socket
+        # A pending ICMP error would fail this sendto and lose the datagram: take it first.
+        if error := self._udp.get_extra_info("socket").getsockopt(SOL_SOCKET, SO_ERROR):
+            self._udp_error(OSError(error, os.strerror(error)))
         self._udp.sendto(data, (host, destination.port))
 
     async def _connect(self, destination: Address) -> None:
@@ -262,7 +296,9 @@ class SipTransport:
         if self._by_address.get(conn.address) is conn:
             del self._by_address[conn.address]
         logger.debug("- tcp %s closed%s", conn.address, f": {exc}" if exc else "")
-        if exc is not None and conn.wrote and not self._closed:
+        if conn.flow and not self._closed:
+            self._report(conn.address, f"flow failed: {exc or 'connection closed'}")
+        elif exc is not None and conn.wrote and not self._closed:
             self._report(conn.address, "connection refused")
 
     def _received(self, data: bytes, source: Address) -> None:
@@ -270,6 +306,20 @@ class SipTransport:
             self._on_message(data, source)
         except Exception:
             logger.exception("x message handler failed for a message from %s", source)
+
+    def _udp_error(self, exc: Exception) -> None:
+        """An ICMP error reached the UDP socket: the error queue names each destination."""
+        if self._udp is None:
+            return
+        with self._udp.get_extra_info("socket").dup() as errors:  # for recvmsg
+            errors.setblocking(False)
+            with contextlib.suppress(OSError):  # drained (EAGAIN), or not Linux
+                while True:
+                    name = errors.recvmsg(0, 512, socket.MSG_ERRQUEUE)[3]
+                    host = str(name[0]).removeprefix("::ffff:")
+                    destination = Address("udp", host, int(name[1]))
+                    if destination in self._udp_flows:
+                        self._report(destination, f"flow failed: {exc}")
 
     def _report(self, destination: Address, reason: str) -> None:
         logger.debug("- cannot send to %s: %s", destination, reason)
@@ -303,7 +353,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self._owner._received(data, Address("udp", str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
-        logger.debug("- udp error ignored: %s", exc)
+        logger.debug("- udp error: %s", exc)
+        self._owner._udp_error(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
@@ -311,7 +362,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class _Connection(asyncio.Protocol):
-    """One TCP connection: framing, ping/pong, idle timer."""
+    """One TCP connection: framing, ping/pong, idle timer, and whether it is a flow."""
 
     def __init__(
         self, owner: SipTransport, loop: asyncio.AbstractEventLoop, destination: Address | None
@@ -321,6 +372,9 @@ class _Connection(asyncio.Protocol):
         self.outbound = destination is not None
         self.address = destination or Address("tcp", "", 0)
         self.wrote = False
+        self.flow = False  # keepalives are sent on it (module docstring)
+        self._pong_due: float | None = None  # a ping waits for its pong until then
+        self._ponged = False  # the peer answered a ping: a missing pong counts
         self.lost: asyncio.Future[None] = loop.create_future()
         self._framer = StreamFramer()
         self._transport: asyncio.Transport | None = None
@@ -342,12 +396,14 @@ class _Connection(asyncio.Protocol):
             return
         self._attached = True
         self._last = self._loop.time()
-        self._timer = self._loop.call_at(self._last + IDLE_TIMEOUT, self._on_idle)
+        self._timer = self._loop.call_at(self._last + self._owner.idle_timeout, self._on_idle)
 
     def data_received(self, data: bytes) -> None:
         if not self._attached or self.closing:
             return
         self._last = self._loop.time()
+        self._ponged |= self._pong_due is not None  # a pong, or any sign of life, answers
+        self._pong_due = None
         try:
             frames = self._framer.feed(data)
         except RemoteProtocolError as exc:
@@ -376,6 +432,20 @@ class _Connection(asyncio.Protocol):
         self.wrote = True
         self._transport.write(data)
 
+    def ping(self) -> None:
+        self.flow = True
+        self.write(KEEPALIVE)
+        if self._pong_due is None:
+            self._pong_due = self._last + self._owner.pong_timeout
+            self._loop.call_at(self._pong_due, self._check_pong)
+
+    def _check_pong(self) -> None:
+        if self._pong_due is not None and self._loop.time() >= self._pong_due:
+            self._pong_due = None
+            if self._ponged:
+                logger.warning("x tcp %s: ping not answered, closing", self.address)
+                self.abort()
+
     def close(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
@@ -386,10 +456,12 @@ class _Connection(asyncio.Protocol):
 
     def _on_idle(self) -> None:
         # Re-armed lazily: traffic only moves _last; the timer checks it when it fires.
-        due = self._last + IDLE_TIMEOUT
+        self._timer = None
+        if self.flow:
+            return  # a flow (the registration's) is never closed for idleness
+        due = self._last + self._owner.idle_timeout
         if self._loop.time() < due:
             self._timer = self._loop.call_at(due, self._on_idle)
             return
-        self._timer = None
-        logger.debug("- tcp %s idle for %.0f s, closing", self.address, IDLE_TIMEOUT)
+        logger.debug("- tcp %s idle for %.0f s, closing", self.address, self._owner.idle_timeout)
         self.close()

@@ -34,7 +34,7 @@ from intercom.sip.uri import SipUri
 
 from .rearm import Rearm
 from .resolver import DnsBackend, ResolveError, SystemDnsBackend, resolve
-from .transport import SipTransport
+from .transport import IDLE_TIMEOUT, SipTransport
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class UaConfig:
     expires: int = 600
     outbound_proxy: HostPort | None = None
     keepalive_interval: float | None = 25.0
+    idle_timeout: float = IDLE_TIMEOUT  # TCP connections other than the registration's flow
     advertised_host: str | None = None  # IP to write in Via/Contact; default: found by routing
     is_trusted_source: Callable[[str], bool] | None = None
     """Whether a request from this IP may start a dialog and skip the stranger's rate limit
@@ -94,7 +95,9 @@ class UserAgent:
         self._dns = dns or SystemDnsBackend()
         self._on_event = on_event
         self._on_server_addresses = on_server_addresses
-        self._transport = SipTransport(self._on_message, on_error=self._on_transport_error)
+        self._transport = SipTransport(
+            self._on_message, on_error=self._on_transport_error, idle_timeout=config.idle_timeout
+        )
         self._timer = Rearm(self._on_timer)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._endpoint: Endpoint | None = None
@@ -168,9 +171,7 @@ class UserAgent:
             registrar_uri=registrar,
             aor=SipUri(self._server_host, self.config.user, self._server_port),
             expires=self.config.expires,
-            keepalive_interval=self.config.keepalive_interval
-            if self.config.transport == "udp"
-            else None,
+            keepalive_interval=self.config.keepalive_interval,  # TCP too: keeps its flow open
         )
         self.endpoint.register(config, self._now())
         self._transmit()

@@ -286,6 +286,8 @@ class Endpoint:
         (§8.1.3.1: treated like a 503 / timeout by their TUs)."""
         self._now = now
         self._tx.transport_failed(destination, now)
+        if self.registration is not None and destination == self._registrar_address():
+            self.registration.flow_failed(now)  # RFC 5626 §4.4.1: our flow to it is gone
         self._reap()
 
     def call_peer_host(self, call_id: str) -> str | None:
@@ -463,11 +465,16 @@ class Endpoint:
         registration = self.registration
         if registration is None or not registration.take_keepalive():
             return
-        destination = self._router.outbound_proxy or self._router.address_for(
-            registration.config.registrar_uri
-        )
+        destination = self._registrar_address()
         if destination is not None:
             self._out.append((b"\r\n\r\n", destination))
+
+    def _registrar_address(self) -> Address | None:
+        """Where the registration's requests and keepalives go: its flow."""
+        assert self.registration is not None
+        return self._router.outbound_proxy or self._router.address_for(
+            self.registration.config.registrar_uri
+        )
 
     def _as_sent(self, request: Request, destination: Address) -> Request:
         """``request`` with a Via of ours (fresh branch, ``rport``), Max-Forwards and

@@ -17,7 +17,8 @@ REGISTERING     401/407                     answer (§22.2), REGISTER again (sam
 REGISTERING     423 with larger Min-Expires REGISTER at once with Expires = Min-Expires (§10.2.8)
 REGISTERING     other final, timeout,       RegistrationFailed, retry timer -> FAILED
                 transport error, bad auth
-REGISTERED      refresh timer, refresh_now  REGISTER (state stays REGISTERED: still bound)
+REGISTERED      refresh timer, refresh_now, REGISTER (state stays REGISTERED: still bound)
+                flow_failed
 REGISTERED      refresh fails               as in REGISTERING -> FAILED (stale binding)
 FAILED          retry timer, refresh_now    REGISTER -> REGISTERING
 any active      stop()                      REGISTER Expires 0 -> UNREGISTERING (§10.2.2), or
@@ -37,7 +38,17 @@ Timing rules:
   Any success resets the ladder.
 * keepalives (RFC 5626 §4.4.1): while REGISTERED, every 80-100 % of ``keepalive_interval`` the
   registration raises a flag that :meth:`Registration.take_keepalive` hands to the runtime once;
-  the runtime sends CRLFCRLF to the registrar (keeping the NAT binding open).
+  the runtime sends CRLFCRLF to the registrar (keeping the NAT binding open), over TCP too, where
+  the pings also keep the connection, the flow incoming calls come back on, open.
+* flow failure (RFC 5626 §4.4.1, §4.5): when the runtime reports that the flow to the registrar
+  failed, :meth:`Registration.flow_failed` REGISTERs at once (over a new connection): the
+  binding may have gone with the flow, as it does when a registrar without a persistent location
+  table restarts. Over TCP the registrar's exit closes the connection, or a ping goes without
+  its pong; over UDP nothing answers a ping, so the runtime reports the ICMP port unreachable
+  that a ping to a stopped registrar draws. While it is down, the REGISTERs fail and the retry
+  ladder finds it once it is back. A restart quicker than one keepalive round leaves no trace
+  on UDP; the next refresh recovers it, so the lifetime asked for bounds that case (§10.3: a
+  registrar may shorten it, never lengthen it).
 
 Credentials: each new REGISTER chain starts with the DigestClient's preemptive credentials. A
 401/407 counts as "wrong credentials" only if the request carried credentials computed from a
@@ -161,6 +172,13 @@ class Registration:
         if self.state is RegistrationState.FAILED:
             self.state = RegistrationState.REGISTERING
         self._begin()
+
+    def flow_failed(self, now: float) -> None:
+        """The flow to the registrar failed (module docstring): REGISTER again at once. Only
+        while registered: a failed REGISTER already waits on the retry ladder."""
+        if self.state is RegistrationState.REGISTERED:
+            logger.info("flow to %s failed, registering again", self.config.registrar)
+            self.refresh_now(now)
 
     def take_keepalive(self) -> bool:
         """True once per due keepalive: the runtime then sends CRLFCRLF to the registrar."""

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from intercom.runtime import transport as transport_module
-from intercom.runtime.transport import SipTransport
+from intercom.runtime.transport import KEEPALIVE, SipTransport
 from intercom.sip.core import Address
 
 TIMEOUT = 5.0
@@ -28,12 +28,13 @@ def msg(n: int, body: bytes = b"") -> bytes:
 class Peer:
     """A SipTransport plus queues of what it received and reported."""
 
-    def __init__(self) -> None:
+    def __init__(self, **timeouts: float) -> None:
         self.inbox: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
         self.errors: asyncio.Queue[tuple[Address, str]] = asyncio.Queue()
         self.transport = SipTransport(
             lambda data, source: self.inbox.put_nowait((data, source)),
             on_error=lambda dest, reason: self.errors.put_nowait((dest, reason)),
+            **timeouts,
         )
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> Peer:
@@ -179,7 +180,8 @@ def test_outbound_connection_keepalive_and_incoming_data() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         dest = Address("tcp", "127.0.0.1", server.sockets[0].getsockname()[1])
         a = await Peer().start()
-        a.transport.send_keepalive(dest)  # no connection yet: nothing happens
+        a.transport.send_keepalive(dest)  # no connection: no flow to keep alive
+        assert await a.error() == (dest, "flow failed: no connection for a keepalive")
         a.transport.send(msg(1), dest)
         reader, writer = await asyncio.wait_for(accepted.get(), TIMEOUT)
         assert await asyncio.wait_for(reader.readexactly(len(msg(1))), TIMEOUT) == msg(1)
@@ -295,11 +297,9 @@ def test_close_is_idempotent_and_leaves_nothing_behind() -> None:
     run(body)
 
 
-def test_idle_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport_module, "IDLE_TIMEOUT", 0.2)
-
+def test_idle_connection_is_closed() -> None:
     async def body() -> None:
-        a, b = await Peer().start(), await Peer().start()
+        a, b = await Peer(idle_timeout=0.2).start(), await Peer(idle_timeout=0.2).start()
         a.transport.send(msg(1), b.addr("tcp"))
         await b.receive()
         reader, writer, _ = await raw_client(b.transport.local_port)
@@ -355,5 +355,85 @@ def test_ipv6_loopback_udp_and_tcp() -> None:
         assert str(b.addr("tcp")) == f"tcp:[::1]:{b.transport.local_port}"
         await a.transport.close()
         await b.transport.close()
+
+    run(body)
+
+
+async def fake_server() -> tuple[asyncio.Server, Address, asyncio.Queue[asyncio.StreamWriter]]:
+    """A loopback TCP server that hands over each accepted connection's writer."""
+    accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        accepted.put_nowait((r, w))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, Address("tcp", "127.0.0.1", server.sockets[0].getsockname()[1]), accepted
+
+
+def test_flow_outlives_idle_timeout_and_its_close_is_reported() -> None:
+    async def body() -> None:
+        server, dest, accepted = await fake_server()
+        a = await Peer(idle_timeout=0.2).start()
+        a.transport.send(msg(1), dest)
+        reader, writer = await asyncio.wait_for(accepted.get(), TIMEOUT)
+        a.transport.send(KEEPALIVE, dest)  # the registration's ping: the connection is a flow
+        assert await asyncio.wait_for(reader.readexactly(len(msg(1)) + 4), TIMEOUT) == (
+            msg(1) + KEEPALIVE
+        )
+        other = await Peer().start()  # a connection without keepalives still idles out
+        other.transport.send(msg(2), a.addr("tcp"))
+        await a.receive()
+        await asyncio.sleep(0.5)
+        assert a.transport.connection_count == 1 and a.errors.empty()
+        await closed_writer(writer)  # the registrar restarts
+        assert await a.error() == (dest, "flow failed: connection closed")
+        await other.transport.close()
+        await a.transport.close()
+        server.close()
+        await server.wait_closed()
+
+    run(body)
+
+
+def test_missing_pong_fails_a_flow_that_ponged_before() -> None:
+    async def body() -> None:
+        server, dest, accepted = await fake_server()
+        a = await Peer(pong_timeout=0.2).start()
+        a.transport.send(msg(1), dest)
+        reader, writer = await asyncio.wait_for(accepted.get(), TIMEOUT)
+        a.transport.send_keepalive(dest)
+        await asyncio.sleep(0.4)  # no pong from a peer that never ponged: no verdict
+        assert a.transport.connection_count == 1 and a.errors.empty()
+        a.transport.send_keepalive(dest)
+        writer.write(b"\r\n")  # pong
+        await asyncio.sleep(0.3)
+        assert a.transport.connection_count == 1 and a.errors.empty()
+        a.transport.send_keepalive(dest)  # now unanswered: the flow failed
+        expected = msg(1) + 3 * KEEPALIVE
+        assert await asyncio.wait_for(reader.readexactly(len(expected)), TIMEOUT) == expected
+        assert await a.error() == (dest, "flow failed: connection closed")
+        assert a.transport.connection_count == 0
+        writer.close()
+        await a.transport.close()
+        server.close()
+        await server.wait_closed()
+
+    run(body)
+
+
+def test_udp_keepalive_to_a_closed_port_fails_the_flow() -> None:
+    async def body() -> None:
+        a = await Peer().start()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed = Address("udp", "127.0.0.1", probe.getsockname()[1])
+        a.transport.send(msg(1), closed)  # not a flow: its ICMP error is nobody's business
+        await udp_barrier(a)
+        a.transport.send(KEEPALIVE, closed)  # the registrar's port: nobody listens there
+        dest, reason = await a.error()
+        assert dest == closed and reason.startswith("flow failed: ")
+        await udp_barrier(a)
+        assert a.errors.empty()
+        await a.transport.close()
 
     run(body)
