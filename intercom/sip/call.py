@@ -415,7 +415,8 @@ class OutgoingCall:
         if self._state is CallState.CANCELLING:
             self._fail(None, "cancelled")
         else:
-            self._fail(None, "timeout" if reason == "timeout" else "unreachable")
+            outcome = "timeout" if reason == "timeout" else "unreachable"
+            self._fail(None, outcome, detail=f"{outcome} ({reason})")
 
     # -- requests from the peer -----------------------------------------------------------
 

@@ -357,3 +357,14 @@ def test_ipv6_loopback_udp_and_tcp() -> None:
         await b.transport.close()
 
     run(body)
+
+
+def test_an_unsupported_transport_is_reported_not_raised() -> None:
+    async def body() -> None:
+        a = await Peer().start()
+        tls = Address("tls", "127.0.0.1", 5061)
+        a.transport.send(msg(1), tls)  # inside a send batch: must not raise
+        assert await a.error() == (tls, "transport tls is not supported")
+        await a.transport.close()
+
+    run(body)
