@@ -425,6 +425,7 @@ class Endpoint:
             contact=self.contact,
             answer_offer=self._answer_offer,
             now=self._now,
+            ids=self.ids,
         )
         self._calls[request.call_id] = incoming
         logger.info("incoming call from %s (sent by %s)", incoming.dialog.remote.uri, source)

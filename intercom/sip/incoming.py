@@ -37,7 +37,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from intercom.sip.build import add_capabilities, make_response, with_headers
-from intercom.sip.core import Sender
+from intercom.sip.core import Ids, Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import IncomingCallCancelled, MediaUpdated
@@ -86,6 +86,7 @@ class IncomingCall:
         contact: Callable[[], NameAddr],
         answer_offer: AnswerOffer,
         now: float,
+        ids: Ids | None = None,
     ) -> None:
         self.invite = invite
         self.call_id = invite.call_id
@@ -96,6 +97,7 @@ class IncomingCall:
         self._local_tag = local_tag
         self._contact = contact
         self._answer_offer = answer_offer
+        self._ids = ids
         self.dialog = Dialog.from_uas_request(invite, local_tag)
         self._caller = str(self.dialog.remote.uri)
         self._unacked: Unacked2xx | None = None
@@ -133,6 +135,8 @@ class IncomingCall:
             now=now,
             local_sdp=sdp,
             timer=timer,
+            peer=self.invite,
+            ids=self._ids,
         )
 
     def reject(self, status: int, reason: str | None = None) -> None:
