@@ -467,18 +467,18 @@ class Session:
                 if self._bye is not None:
                     self._bye = self._sender.send_request(self._bye, self)
             return
+        if request.method == "INVITE" and response.status < 300:  # our re-INVITE's 2xx, each
+            ack = self.dialog.create_request("ACK", seq=request.cseq.seq)  # one (§13.2.2.4)
+            for name in ("Authorization", "Proxy-Authorization"):  # the INVITE's credentials
+                for value in request.headers.get_all(name):
+                    ack.headers.add(name, value)
+            self._sender.send_ack(ack)
         if request is not self._refresh or self.ended:
             return
         self._refresh = None
         status = response.status
         self._allows_update = _allows_update(response, self._allows_update)
         if status < 300:
-            if request.method == "INVITE":  # §13.2.2.4: ours to ACK, with the same credentials
-                ack = self.dialog.create_request("ACK", seq=request.cseq.seq)
-                for name in ("Authorization", "Proxy-Authorization"):
-                    for value in request.headers.get_all(name):
-                        ack.headers.add(name, value)
-                self._sender.send_ack(ack)
             contacts = response.contacts  # §12.2.1.2: a target refresh, the route set stays
             if contacts:
                 self.dialog.remote_target = contacts[0].uri

@@ -31,6 +31,8 @@ def test_a_peer_without_update_is_refreshed_by_a_reinvite_with_the_same_sdp() ->
     assert (ack.method, ack.headers.get("CSeq")) == ("ACK", "2 ACK")
     assert session.get_timer() == 900.1 + 900
     assert not session.ended
+    session.on_response(reinvite, ok, 900.6)  # a retransmission: ACKed again
+    assert [a.headers.get("CSeq") for a, _ in sender.acks] == ["2 ACK", "2 ACK"]
 
 
 def test_the_latest_allow_in_the_dialog_decides() -> None:
