@@ -9,8 +9,9 @@ import pytest
 
 from intercom.sip.core import Address
 from intercom.sip.endpoint import HOLD_LIMIT, Endpoint
-from intercom.sip.events import AddressNeeded, CallEnded
+from intercom.sip.events import AddressNeeded, CallEnded, CallFailed
 from intercom.sip.message import Request, parse_message
+from intercom.sip.uri import SipUri
 
 from .dialog_peer import ANSWER, OFFER, PHONE, door, events, in_dialog, run_out
 
@@ -94,3 +95,17 @@ def test_a_tls_contact_fails_the_bye_with_the_reason(caplog: pytest.LogCaptureFi
     assert sent_requests(endpoint) == []
     assert "call in-1: BYE got no answer (transport tls is not supported)" in caplog.messages
     assert endpoint.held().calls == {}
+
+
+@pytest.mark.parametrize(
+    "target", ["sips:family@198.51.100.9", "sip:family@pbx.example;transport=tls"]
+)
+def test_a_tls_call_target_fails_the_call_never_sent_in_clear(
+    target: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    endpoint = door()
+    with caplog.at_level(logging.INFO, logger="intercom.sip"):
+        call = endpoint.call(SipUri.parse(target), ANSWER, 0.0)
+    assert endpoint.datagrams_to_send() == []
+    assert events(endpoint) == [CallFailed(call.call_id, None, "unreachable")]
+    assert caplog.messages[-1].endswith("failed: unreachable (transport tls is not supported)")
