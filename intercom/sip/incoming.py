@@ -202,8 +202,6 @@ class IncomingCall:
         elif self.state is IncomingState.ANSWERED:
             self._hangup = reason  # §15: no BYE before the ACK (or its 64*T1 give-up)
         elif self.session is not None and not self.session.ended:
-            self._unacked = None
-            self.state = IncomingState.CONFIRMED
             self.session.hangup(now, reason)
 
     @property
