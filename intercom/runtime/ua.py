@@ -225,11 +225,15 @@ class UserAgent:
     ) -> None:
         host = target.params.get("maddr") or target.host
         endpoint = self.endpoint
+        unresolved = False
         if not is_ip_literal(host) and not endpoint.knows_host(host):
             address = await self._resolve(host, target.port)
+            unresolved = address is None
             if address is not None:
                 endpoint.learn_address(host, address)
         endpoint.call(target, offer, self._now(), call_id=call_id)
+        if unresolved:  # the INVITE waits for that name: fail it now, not after a second lookup
+            endpoint.address_failed(host, self._now())
         if on_sent is not None:
             on_sent(call_id)
         reason = self._hangups.pop(call_id)

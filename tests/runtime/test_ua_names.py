@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from intercom.runtime.ua import UaConfig, UserAgent
-from intercom.sip.events import CallAnswered, CallEnded, IncomingCallReceived
+from intercom.sip.events import CallAnswered, CallEnded, CallFailed, IncomingCallReceived
 from intercom.sip.locate import HostPort, SrvRecord
 from intercom.sip.uri import SipUri
 
@@ -72,3 +72,35 @@ def test_a_contact_that_does_not_resolve_ends_the_call_with_the_reason() -> None
     at_door, _ = asyncio.run(call_a_phone_named_in_its_contact(known=False))
     assert at_door.reason == "ACK not sent: cannot resolve phone.test"
     assert not at_door.by_peer
+
+
+class OnceDns:
+    """Answers the first question (nothing); any later one never returns."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def srv(self, name: str) -> list[SrvRecord]:
+        return []
+
+    async def addresses(self, host: str) -> list[str]:
+        self.asked += 1
+        if self.asked > 1:
+            await asyncio.Event().wait()
+        return []
+
+
+def test_a_call_target_that_does_not_resolve_fails_after_one_lookup() -> None:
+    async def main() -> CallFailed:
+        door = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0), user="door"), dns=OnceDns())
+        await door.start()
+        try:
+            door.call(SipUri.parse("sip:phone@nowhere.test"), SDP)
+            failed = await door.wait_for(CallFailed, 5)
+            assert isinstance(failed, CallFailed)
+            return failed
+        finally:
+            await door.stop(timeout=0.1)
+
+    failed = asyncio.run(main())
+    assert (failed.status, failed.reason) == (None, "unreachable")
