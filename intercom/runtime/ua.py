@@ -322,8 +322,10 @@ class UserAgent:
         task.add_done_callback(self._tasks.discard)
 
     async def _learn(self, host: str) -> None:
-        """Resolve a name the endpoint holds requests for (a Contact, a Record-Route)."""
-        address = await self._resolve(host, None)
+        """Resolve a name the endpoint holds requests for (a Contact, a Record-Route, the
+        server's when it did not resolve before: then its addresses are reported too)."""
+        server = host == self._server_host
+        address = await (self._resolve_server() if server else self._resolve(host, None))
         if address is None:
             self.endpoint.address_failed(host, self._now())
         else:
