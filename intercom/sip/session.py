@@ -16,8 +16,8 @@ dialog's gets 481 and changes nothing, an ACK is dropped; a CSeq not above the l
 * re-INVITE (§14.2) / UPDATE (RFC 3311) with SDP: ``answer_offer(call_id, offer)``; None ->
   488, else 200 with the answer, Contact, Allow, Supported, and MediaUpdated. A re-INVITE
   without SDP gets our current SDP as the offer; the answer comes in the ACK (MediaUpdated). While
-  such an offer of ours is unanswered, a new offer (re-INVITE, UPDATE with SDP) gets 491
-  (RFC 3261 §14.2, RFC 3311 §5.2).
+  such an offer of ours, or our refresh re-INVITE, is unanswered, a new offer (re-INVITE,
+  UPDATE with SDP) gets 491 (RFC 3261 §14.2, RFC 3311 §5.2).
 * The 2xx to a re-INVITE is retransmitted here by :class:`Unacked2xx` (§13.3.1.4, RFC 6026)
   until the ACK with its CSeq arrives. After 64*T1 without ACK: BYE, "no ACK".
 * INFO -> 200 and InfoReceived (RFC 6086). OPTIONS -> 200 with Allow, Accept, Supported.
@@ -331,6 +331,7 @@ class Session:
         is_invite = request.method == "INVITE"
         offered = bool(request.body)
         pending = self._unacked is not None and self._unacked.offer is not None
+        pending |= self._refresh is not None and self._refresh.method == "INVITE"  # our offer
         if pending and (is_invite or offered):
             return make_response(request, 491)  # our offer is still unanswered
         if offered and request.content_type not in (None, "application/sdp"):

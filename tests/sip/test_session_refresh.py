@@ -61,3 +61,16 @@ def test_491_is_retried_after_a_random_delay(owns_call_id: bool, low: float, hig
     assert retry_at - 900.1 == pytest.approx(glare_delay(Ids(random.Random(7)), owns_call_id))
     session.handle_timer(retry_at)
     assert len(sender.sent("UPDATE")) == 2 and not session.ended
+
+
+def test_a_peer_offer_while_our_refresh_reinvite_is_pending_gets_491() -> None:
+    session, sender, _ = make_session(timer=TIMER, allow="INVITE, ACK, BYE")
+    session.handle_timer(900.0)
+    (reinvite,) = sender.sent("INVITE")
+    glare = session.on_request(peer_request("INVITE", 2, OFFER), 900.05)
+    assert glare is not None and glare.status == 491  # RFC 3261 §14.2
+    ok = make_response(reinvite, 200)
+    ok.headers.add("Session-Expires", "1800;refresher=uac")
+    session.on_response(reinvite, ok, 900.1)
+    later = session.on_request(peer_request("INVITE", 3, OFFER), 900.2)
+    assert later is not None and later.status == 200
