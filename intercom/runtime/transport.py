@@ -170,8 +170,8 @@ class SipTransport:
     def send(self, data: bytes, destination: Address) -> None:
         """Send one message without blocking; failures are reported through ``on_error``."""
         if destination.transport not in ("udp", "tcp"):
-            raise ValueError(f"unsupported transport {destination.transport!r}")
-        if data == KEEPALIVE:
+            self._report(destination, f"transport {destination.transport} is not supported")
+        elif data == KEEPALIVE:
             self.send_keepalive(destination)
         elif self._loop is None or self._closed:
             self._report(destination, "transport closed")

@@ -17,12 +17,13 @@ import ipaddress
 import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
 from intercom.sip.events import (
+    AddressNeeded,
     Event,
     RegistrationFailed,
     Unregistered,
@@ -225,11 +226,15 @@ class UserAgent:
     ) -> None:
         host = target.params.get("maddr") or target.host
         endpoint = self.endpoint
+        unresolved = False
         if not is_ip_literal(host) and not endpoint.knows_host(host):
             address = await self._resolve(host, target.port)
+            unresolved = address is None
             if address is not None:
                 endpoint.learn_address(host, address)
         endpoint.call(target, offer, self._now(), call_id=call_id)
+        if unresolved:  # the INVITE waits for that name: fail it now, not after a second lookup
+            endpoint.address_failed(host, self._now())
         if on_sent is not None:
             on_sent(call_id)
         reason = self._hangups.pop(call_id)
@@ -300,16 +305,33 @@ class UserAgent:
         while (event := endpoint.next_event()) is not None:
             logger.debug("- event %s", event)
             if isinstance(event, RegistrationFailed) and self._server_host:
-                assert self._loop is not None
-                task = self._loop.create_task(self._refresh_server_address())
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self._refresh_server_address())
+            if isinstance(event, AddressNeeded):
+                self._spawn(self._learn(event.host))
+                continue  # the endpoint's question to us, not the application's business
             if self.events.full():  # nobody reads it: keep the newest, memory stays flat
                 self.events.get_nowait()
             self.events.put_nowait(event)
             if self._on_event is not None:
                 self._on_event(event)
         self._timer.at(endpoint.get_timer(), self._loop)
+
+    def _spawn(self, job: Coroutine[None, None, None]) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _learn(self, host: str) -> None:
+        """Resolve a name the endpoint holds requests for (a Contact, a Record-Route, the
+        server's when it did not resolve before: then its addresses are reported too)."""
+        server = host == self._server_host
+        address = await (self._resolve_server() if server else self._resolve(host, None))
+        if address is None:
+            self.endpoint.address_failed(host, self._now())
+        else:
+            self.endpoint.learn_address(host, address)
+        self._transmit()
 
     async def _resolve(self, host: str, port: int | None) -> Address | None:
         try:

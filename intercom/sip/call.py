@@ -133,6 +133,7 @@ class OutgoingCall:
                 a fresh one by default.
         """
         self.call_id = call_id or ids.call_id()
+        self._ids = ids
         self.session: Session | None = None
         self.display = display if display is not None else str(target)
         self._sender = sender
@@ -394,7 +395,8 @@ class OutgoingCall:
         self.session = Session(
             dialog, sender=self._sender, answer_offer=self._answer_offer, contact=self._contact,
             now=now, local_sdp=self._offer if self._offer is not None else answer,
-            timer=uac_session_timer(response), label=self._label, auth=self._auth,
+            timer=uac_session_timer(response), label=self._label, auth=self._auth, peer=response,
+            ids=self._ids, owns_call_id=True,
         )  # fmt: skip
         logger.info("%s answered by %s", self._label, response.to.uri)
         self._sender.emit(CallAnswered(self.call_id, sdp, response.headers.get("To") or ""))
@@ -415,7 +417,8 @@ class OutgoingCall:
         if self._state is CallState.CANCELLING:
             self._fail(None, "cancelled")
         else:
-            self._fail(None, "timeout" if reason == "timeout" else "unreachable")
+            outcome = "timeout" if reason == "timeout" else "unreachable"
+            self._fail(None, outcome, detail=f"{outcome} ({reason})")
 
     # -- requests from the peer -----------------------------------------------------------
 

@@ -21,12 +21,18 @@ otherwise, an ACK dropped, §12.2.2); OPTIONS answered alike whatever the Reques
 
 Requests from TUs get our Via (fresh branch, ``rport``) and a destination from
 :class:`~intercom.sip.routing.Router` (§8.1.2, with the addresses the runtime hands over through
-:meth:`~Endpoint.learn_address`; this core does no DNS). Nothing the peer sends escapes
-``receive``: an exception while handling a request is logged in one line and answered 500 if
-its transaction is unanswered; one a TU raises on a response is logged and the response
-dropped. Nothing is held forever: transactions end by their timers, an undecided incoming
-INVITE is refused after ``UNDECIDED_LIMIT`` (incoming.py), a request no TU answered gets 500;
-only calls in a live session stay (:meth:`~Endpoint.held`).
+:meth:`~Endpoint.learn_address`; this core does no DNS). A request to a name with no address
+yet (a Contact or Record-Route host) is held and :class:`AddressNeeded` reported; the runtime
+answers with :meth:`~Endpoint.learn_address` (the held requests go out) or
+:meth:`~Endpoint.address_failed`; after ``HOLD_LIMIT`` without either they fail too. A failed
+request fails its transaction with the reason ("cannot resolve pbx.example", "transport tls is
+not supported"); an ACK that cannot go out hangs its call up with that reason.
+
+Nothing the peer sends escapes ``receive``: an exception while handling a request is logged in
+one line and answered 500 if its transaction is unanswered; one a TU raises on a response is
+logged and the response dropped. Nothing is held forever: transactions end by their timers, an
+undecided incoming INVITE is refused after ``UNDECIDED_LIMIT`` (incoming.py), a request no TU
+answered gets 500; only calls in a live session stay (:meth:`~Endpoint.held`).
 """
 
 from __future__ import annotations
@@ -41,9 +47,9 @@ from intercom import __version__
 from intercom.sip.auth import DigestClient
 from intercom.sip.build import add_capabilities, make_response, stamp_via
 from intercom.sip.call import OutgoingCall
-from intercom.sip.core import Address, Ids, TransactionUser, due
+from intercom.sip.core import T1, Address, Ids, TransactionUser, due
 from intercom.sip.errors import RemoteProtocolError
-from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
+from intercom.sip.events import AddressNeeded, Event, IncomingCallCancelled, IncomingCallReceived
 from intercom.sip.gate import Gate
 from intercom.sip.incoming import IncomingCall
 from intercom.sip.message import Message, Request, Response, parse_message
@@ -57,6 +63,9 @@ from intercom.sip.uri import NameAddr, SipUri, Via
 from intercom.sip.wirelog import log_message
 
 logger = logging.getLogger(__name__)
+
+HOLD_LIMIT = 64 * T1
+"""Seconds a request waits for the address of its host name before it fails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +112,9 @@ class Endpoint:
         self.auth = DigestClient(user, password, cnonce_factory=self.ids.cnonce)
         self._answer_offer = answer_offer
         self._tx = Transactions(self._send)
-        self._unroutable: deque[tuple[TransactionUser, Request]] = deque()
+        self._unroutable: deque[tuple[TransactionUser | None, Request, str]] = deque()
+        self._held: dict[str, tuple[float, list[tuple[TransactionUser | None, Request]]]] = {}
+        self._unresolved: set[str] = set()  # names that failed during this step
         self._router = Router(config.transport, config.outbound_proxy, config.host_addresses)
         self._our_branches: deque[str] = deque(maxlen=256)
         self._calls: dict[str, OutgoingCall | IncomingCall] = {}
@@ -126,8 +137,7 @@ class Endpoint:
     ) -> Request:
         destination = destination or self._router.route(request)
         if destination is None:
-            logger.warning("x cannot route %s to %s", request.method, request.uri)
-            self._unroutable.append((tu, request))  # failed once the TU's step is over
+            self._not_routed(request, tu)
             return request
         sent = self._as_sent(request, destination)
         self._tx.start_client(sent, tu, destination, self._now)
@@ -136,9 +146,23 @@ class Endpoint:
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
         destination = destination or self._router.route(ack)
         if destination is None:
-            logger.warning("x cannot route ACK to %s", ack.uri)
+            self._not_routed(ack, None)
             return
         self._send(self._as_sent(ack, destination), destination)
+
+    def _not_routed(self, request: Request, tu: TransactionUser | None) -> None:
+        """Hold ``request`` for its host's address, or fail it once the TU's step is over."""
+        host = self._router.missing_host(request)
+        if host is not None and host not in self._unresolved:
+            if host not in self._held:
+                self._held[host] = (self._now + HOLD_LIMIT, [])
+                self.emit(AddressNeeded(host))
+            self._held[host][1].append((tu, request))
+            return
+        uri = self._router.next_hop(request)
+        refusal = self._router.refusal(uri) if uri is not None else None
+        reason = refusal or (f"cannot resolve {host}" if host else f"no route to {request.uri}")
+        self._unroutable.append((tu, request, reason))
 
     def send_cancel(self, invite: Request, tu: TransactionUser) -> None:
         self._tx.cancel(invite, tu, self._now)
@@ -166,11 +190,14 @@ class Endpoint:
         if self.registration is not None:
             timers.append(self.registration.get_timer())
         timers.append(self.gate.log.get_timer())
+        timers.extend(until for until, _ in self._held.values())
         return min((t for t in timers if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
         self._now = now
         self._tx.handle_timer(now)
+        for host in [h for h, (until, _) in self._held.items() if until <= now]:
+            self.address_failed(host, now)
         for call in list(self._calls.values()):
             if due(call.get_timer(), now):
                 call.handle_timer(now)
@@ -297,8 +324,28 @@ class Endpoint:
         return destination.host if destination is not None else None
 
     def learn_address(self, host: str, address: Address) -> None:
-        """The runtime resolved ``host`` to ``address`` (RFC 3263): route requests there."""
+        """The runtime resolved ``host`` to ``address`` (RFC 3263): route requests there, the
+        held ones first."""
         self._router.learn(host, address)
+        _, held = self._held.pop(host, (0.0, []))
+        for tu, request in held:
+            destination = self._router.route(request)
+            if destination is None:
+                self._not_routed(request, tu)
+            elif tu is None:
+                self.send_ack(request, destination)
+            else:  # the TU holds this object: it becomes the request as sent
+                request.headers = self._as_sent(request, destination).headers
+                self._tx.start_client(request, tu, destination, self._now)
+        self._reap()
+
+    def address_failed(self, host: str, now: float) -> None:
+        """``host`` does not resolve: the requests held for it fail."""
+        self._now = now
+        _, held = self._held.pop(host, (0.0, []))
+        self._unresolved.add(host)
+        self._unroutable.extend((tu, r, f"cannot resolve {host}") for tu, r in held)
+        self._reap()
 
     def knows_host(self, host: str) -> bool:
         """Whether ``host`` (a name) has a learned address."""
@@ -380,6 +427,7 @@ class Endpoint:
             contact=self.contact,
             answer_offer=self._answer_offer,
             now=self._now,
+            ids=self.ids,
         )
         self._calls[request.call_id] = incoming
         logger.info("incoming call from %s (sent by %s)", incoming.dialog.remote.uri, source)
@@ -500,11 +548,16 @@ class Endpoint:
     def _reap(self) -> None:
         """Fail the requests that found no route, then drop the calls that ended."""
         while self._unroutable:
-            tu, request = self._unroutable.popleft()
+            tu, request, reason = self._unroutable.popleft()
+            owner = self._calls.get(request.call_id)
             try:
-                tu.on_transaction_failed(request, "transport", self._now)
+                if tu is not None:
+                    tu.on_transaction_failed(request, reason, self._now)
+                elif owner is not None:  # an ACK: the call cannot go on without it
+                    owner.hangup(self._now, f"ACK not sent: {reason}")
             except Exception as exc:  # as for a response: logged, never escapes
                 _log_failure(exc, "x telling the TU its %s found no route: %s: %s", request.method)
+        self._unresolved.clear()
         for call_id in [c for c, call in self._calls.items() if call.ended]:
             del self._calls[call_id]
 

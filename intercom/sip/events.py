@@ -36,6 +36,17 @@ class Unregistered(Event):
     registrar: str
 
 
+# -- the runtime's part ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddressNeeded(Event):
+    """Requests wait for the address of ``host`` (a Contact or Record-Route name): the runtime
+    resolves it (RFC 3263) and calls ``Endpoint.learn_address`` or ``address_failed``."""
+
+    host: str
+
+
 # -- outgoing calls (RFC 3261 §13, §15) -------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ Theory of operation (RFC 3261 §13.3, §12.2.2, RFC 6026):
     RECEIVED --accept()--> ANSWERED --ACK--> CONFIRMED   (a Session takes over the dialog)
         |                     |
         |                     +-- no ACK within 64*T1 --> BYE, ENDED ("no ACK")
+        |                     +-- hangup(): held until the ACK or 64*T1, then BYE (§15)
         +--reject(status)--> ENDED
         +--CANCEL----------> ENDED (487 to the INVITE; the endpoint answers the CANCEL 200)
         +--no decision within UNDECIDED_LIMIT (3 min)--> ENDED (480, IncomingCallCancelled)
@@ -15,6 +16,8 @@ Theory of operation (RFC 3261 §13.3, §12.2.2, RFC 6026):
   rung at once gets its 403 or 180 alone.
 * A 2xx is retransmitted by this TU (:class:`~intercom.sip.session.Unacked2xx`, §13.3.1.4,
   RFC 6026) until the ACK arrives; after 64*T1 without ACK the dialog is ended with a BYE.
+  A hang-up before the ACK waits for it (or for that give-up): the callee must not send BYE
+  before (§15).
 * The To-tag is chosen on arrival so that a 180 and the 2xx carry the same one.
 * The application decides (accept, reject, or rings and decides later); if it never does, the
   core refuses the INVITE with 480 after :data:`UNDECIDED_LIMIT` (the 3 minutes a proxy's
@@ -34,7 +37,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from intercom.sip.build import add_capabilities, make_response, with_headers
-from intercom.sip.core import Sender
+from intercom.sip.core import Ids, Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import IncomingCallCancelled, MediaUpdated
@@ -83,6 +86,7 @@ class IncomingCall:
         contact: Callable[[], NameAddr],
         answer_offer: AnswerOffer,
         now: float,
+        ids: Ids | None = None,
     ) -> None:
         self.invite = invite
         self.call_id = invite.call_id
@@ -93,10 +97,12 @@ class IncomingCall:
         self._local_tag = local_tag
         self._contact = contact
         self._answer_offer = answer_offer
+        self._ids = ids
         self.dialog = Dialog.from_uas_request(invite, local_tag)
         self._caller = str(self.dialog.remote.uri)
         self._unacked: Unacked2xx | None = None
         self._decide_by: float | None = now + UNDECIDED_LIMIT
+        self._hangup: str | None = None  # the reason of a hang-up waiting for the ACK
 
     def ring(self) -> None:
         """Send 180 Ringing (only before a decision)."""
@@ -129,6 +135,8 @@ class IncomingCall:
             now=now,
             local_sdp=sdp,
             timer=timer,
+            peer=self.invite,
+            ids=self._ids,
         )
 
     def reject(self, status: int, reason: str | None = None) -> None:
@@ -176,6 +184,8 @@ class IncomingCall:
                 offer, self._unacked = self._unacked.offer if self._unacked else None, None
                 if offer and request.body:  # §13.2.1: our offer in the 2xx, the answer in ACK
                     self._sender.emit(MediaUpdated(self.call_id, offer, request.body))
+                if self._hangup is not None and self.session is not None:
+                    self.session.hangup(now, self._hangup)
             return None
         if self.session is not None:
             if self.state is IncomingState.ANSWERED and request.method == "BYE":
@@ -189,9 +199,9 @@ class IncomingCall:
     def hangup(self, now: float, reason: str = "hung up") -> None:
         if self.state is IncomingState.RECEIVED:
             self.reject(480, "Temporarily Unavailable")
+        elif self.state is IncomingState.ANSWERED:
+            self._hangup = reason  # §15: no BYE before the ACK (or its 64*T1 give-up)
         elif self.session is not None and not self.session.ended:
-            self._unacked = None
-            self.state = IncomingState.CONFIRMED
             self.session.hangup(now, reason)
 
     @property

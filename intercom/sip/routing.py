@@ -1,8 +1,11 @@
 """Where a request goes: RFC 3261 §8.1.2 with the addresses the runtime learned (RFC 3263).
 
-The outbound proxy when there is one, else the first Route, else the Request-URI; a host name
-goes to the address the runtime resolved for it and handed over with :meth:`Router.learn`
-(this core does no DNS): unknown names are not routable.
+The outbound proxy when there is one, else the first Route when it is a loose router
+(``;lr``), else the Request-URI (a strict router's route is the Request-URI already,
+§12.2.1.1); a host name goes to the address the runtime resolved for it and handed over with
+:meth:`Router.learn` (this core does no DNS): :meth:`Router.missing_host` names it. TLS does
+not exist yet: a ``sips:`` URI or ``;transport=tls`` is refused (:meth:`Router.refusal`),
+never sent in clear.
 """
 
 from __future__ import annotations
@@ -31,12 +34,37 @@ class Router:
         return host in self._known
 
     def route(self, request: Request) -> Address | None:
-        """§8.1.2: outbound proxy, else the first Route, else the Request-URI."""
+        """§8.1.2: outbound proxy, else the first loose Route, else the Request-URI."""
+        uri = self.next_hop(request)
+        if uri is not None and self.refusal(uri) is not None:
+            return None
         if self.outbound_proxy is not None:
             return self.outbound_proxy
+        return self.address_for(uri) if uri is not None else None
+
+    def next_hop(self, request: Request) -> SipUri | None:
+        """The URI §8.1.2 sends ``request`` to, outbound proxy aside; None for a non-SIP one."""
         routes = request.headers.get_list("Route")
-        uri = NameAddr.parse(routes[0]).uri if routes else parse_uri(request.uri)
-        return self.address_for(uri) if isinstance(uri, SipUri) else None
+        first = NameAddr.parse(routes[0]).uri if routes else None
+        loose = isinstance(first, SipUri) and "lr" in first.params
+        uri = first if loose else parse_uri(request.uri)
+        return uri if isinstance(uri, SipUri) else None
+
+    def refusal(self, uri: SipUri) -> str | None:
+        """Why ``uri`` cannot be reached over the transports we have, or None."""
+        if uri.scheme == "sips" or uri.transport == "tls":
+            return "transport tls is not supported"
+        if uri.transport not in (None, "udp", "tcp"):
+            return f"transport {uri.transport} is not supported"
+        return None
+
+    def missing_host(self, request: Request) -> str | None:
+        """The host name ``request`` waits for (an address to learn), or None."""
+        uri = None if self.outbound_proxy is not None else self.next_hop(request)
+        if uri is None or self.refusal(uri) is not None:
+            return None
+        host = uri.params.get("maddr") or uri.host
+        return None if is_ip_literal(host) or host in self._known else host
 
     def address_for(self, uri: SipUri) -> Address | None:
         transport = uri.transport or self._transport

@@ -16,8 +16,8 @@ dialog's gets 481 and changes nothing, an ACK is dropped; a CSeq not above the l
 * re-INVITE (§14.2) / UPDATE (RFC 3311) with SDP: ``answer_offer(call_id, offer)``; None ->
   488, else 200 with the answer, Contact, Allow, Supported, and MediaUpdated. A re-INVITE
   without SDP gets our current SDP as the offer; the answer comes in the ACK (MediaUpdated). While
-  such an offer of ours is unanswered, a new offer (re-INVITE, UPDATE with SDP) gets 491
-  (RFC 3261 §14.2, RFC 3311 §5.2).
+  such an offer of ours, or our refresh re-INVITE, is unanswered, a new offer (re-INVITE,
+  UPDATE with SDP) gets 491 (RFC 3261 §14.2, RFC 3311 §5.2).
 * The 2xx to a re-INVITE is retransmitted here by :class:`Unacked2xx` (§13.3.1.4, RFC 6026)
   until the ACK with its CSeq arrives. After 64*T1 without ACK: BYE, "no ACK".
 * INFO -> 200 and InfoReceived (RFC 6086). OPTIONS -> 200 with Allow, Accept, Supported.
@@ -39,9 +39,16 @@ Session timers (RFC 4028), the rule we follow:
   :func:`uac_session_timer` for the calling side (``refresher=uac`` or missing: we refresh).
 * Peer refreshes: if no refresh 2xx arrives, BYE at interval - min(32, interval/3) after the
   last one (§10), CallEnded("session timer expired").
-* We refresh: an UPDATE without SDP at interval/2 (§10, RFC 3311 needs no offer). Its 2xx sets
-  the next timer; 422 retries with the larger Min-SE; 408/481/timeout end the call (§12.2.1.2,
-  "session refresh failed"); other refusals stop refreshing, and the call ends at expiry.
+* We refresh at interval/2 (§10): with an UPDATE without SDP (RFC 3311 needs no offer) when
+  the peer's Allow lists UPDATE (the INVITE or its 2xx, or the latest request or response in
+  the dialog that carries Allow), else with a re-INVITE carrying our current SDP unchanged,
+  same o= version: RFC 3264 §8 makes that "no change", so the peer answers as before and no
+  media moves. (An offerless re-INVITE would make the peer offer anew and us answer in the
+  ACK, which some phones take as a chance to renegotiate codecs.) The re-INVITE's 2xx is
+  ACKed here. The 2xx sets the next timer; 422 retries with the larger Min-SE; 491 (glare,
+  RFC 3261 §14.1) retries after a random 2.1-4 s when we placed the call (own the Call-ID),
+  0-2 s otherwise; 408/481/timeout end the call (§12.2.1.2, "session refresh failed"); other
+  refusals stop refreshing, and the call ends at expiry.
 
 Authentication (RFC 3261 §8.1.3.5, §22.2), with the ``auth`` DigestClient (None: a 401/407 is
 only logged, as any other refusal):
@@ -73,7 +80,7 @@ from intercom.sip.build import (
     reason_phrase,
     with_headers,
 )
-from intercom.sip.core import T1, T2, Sender
+from intercom.sip.core import T1, T2, Ids, Sender
 from intercom.sip.dialog import Dialog, DialogState
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import CallEnded, InfoReceived, MediaUpdated
@@ -82,7 +89,7 @@ from intercom.sip.uri import NameAddr, parse_params, parse_uint
 
 __all__ = [
     "MAX_AUTH_ANSWERS", "MAX_SESSION_EXPIRES", "MIN_SE", "AnswerOffer", "Session", "SessionTimer",
-    "Unacked2xx", "interval_too_small", "parse_session_expires", "uac_session_timer",
+    "Unacked2xx", "glare_delay", "interval_too_small", "parse_session_expires", "uac_session_timer",
     "uas_session_timer",
 ]  # fmt: skip
 
@@ -171,6 +178,18 @@ def uac_session_timer(response: Response) -> SessionTimer | None:
     return SessionTimer(max(parsed[0], MIN_SE), we_refresh=parsed[1] != "uas")
 
 
+def glare_delay(ids: Ids | None, owns_call_id: bool) -> float:
+    """RFC 3261 §14.1: seconds before retrying a request answered 491."""
+    chance = ids.random() if ids is not None else 0.0
+    return 2.1 + 1.9 * chance if owns_call_id else 2.0 * chance
+
+
+def _allows_update(message: Request | Response, before: bool) -> bool:
+    """Whether the peer takes UPDATE: its Allow, when ``message`` carries one (RFC 3311 §5)."""
+    allow = message.headers.get_list("Allow")
+    return any(m.upper() == "UPDATE" for m in allow) if allow else before
+
+
 class Unacked2xx:
     """A 2xx to an INVITE, resent by its TU until the ACK (§13.3.1.4, RFC 6026), whatever the
     transport: T1 after sending, then at intervals doubling up to T2 (0.5, 1.5, 3.5, 7.5,
@@ -223,6 +242,9 @@ class Session:
         timer: SessionTimer | None = None,
         label: str | None = None,
         auth: DigestClient | None = None,
+        peer: Request | Response | None = None,
+        ids: Ids | None = None,
+        owns_call_id: bool = False,
     ) -> None:
         """
         Args:
@@ -231,6 +253,9 @@ class Session:
             timer: the session timer the INVITE's 2xx negotiated, if any.
             label: how log lines name the call ("call to family"); the Call-ID by default.
             auth: answers 401/407 to our BYE and refresh UPDATE; None only logs them.
+            peer: the INVITE or its 2xx: its Allow says whether the peer takes UPDATE.
+            ids, owns_call_id: the randomness and the side (we placed the call) of the delay
+                before a refresh answered 491 is retried.
         """
         self.dialog = dialog
         self.ended = False
@@ -243,7 +268,10 @@ class Session:
         self._timer: SessionTimer | None = None
         self._refresh_at: float | None = None
         self._expires_at: float | None = None
-        self._refresh: Request | None = None  # our UPDATE in flight
+        self._refresh: Request | None = None  # our UPDATE or re-INVITE in flight
+        self._allows_update = peer is not None and _allows_update(peer, False)
+        self._ids = ids
+        self._owns_call_id = owns_call_id
         self._refresh_refused = False
         self._refresh_chain = _AuthChain()
         self._min_se = MIN_SE
@@ -275,6 +303,7 @@ class Session:
         if not self.dialog.accept_remote_request(request):
             logger.info("x %s: %s with CSeq %d out of order", self._label, method, request.cseq.seq)
             return make_response(request, 500)  # §12.2.2
+        self._allows_update = _allows_update(request, self._allows_update)
         if method == "BYE":
             self._end("BYE from peer", by_peer=True, send_bye=False)
             return make_response(request, 200)
@@ -302,6 +331,7 @@ class Session:
         is_invite = request.method == "INVITE"
         offered = bool(request.body)
         pending = self._unacked is not None and self._unacked.offer is not None
+        pending |= self._refresh is not None and self._refresh.method == "INVITE"  # our offer
         if pending and (is_invite or offered):
             return make_response(request, 491)  # our offer is still unanswered
         if offered and request.content_type not in (None, "application/sdp"):
@@ -370,12 +400,17 @@ class Session:
 
     def _refresh_request(self) -> Request:
         assert self._timer is not None
-        update = self.dialog.create_request("UPDATE")
+        reinvite = not self._allows_update and self._local_sdp is not None
+        update = self.dialog.create_request("INVITE" if reinvite else "UPDATE")
         update.headers.add("Contact", str(self._contact()))
         update.headers.add("Supported", SUPPORTED)
         update.headers.add("Session-Expires", f"{self._timer.interval};refresher=uac")
         if self._min_se > MIN_SE:
             update.headers.add("Min-SE", str(self._min_se))  # RFC 4028 §7.4 after a 422
+        if reinvite and self._local_sdp is not None:  # the same SDP, same version (RFC 3264 §8)
+            update.headers.add("Allow", ALLOWED_METHODS)
+            update.headers.add("Content-Type", "application/sdp")
+            update.body = self._local_sdp
         return update
 
     def _authenticated(
@@ -433,10 +468,17 @@ class Session:
                 if self._bye is not None:
                     self._bye = self._sender.send_request(self._bye, self)
             return
+        if request.method == "INVITE" and response.status < 300:  # our re-INVITE's 2xx, each
+            ack = self.dialog.create_request("ACK", seq=request.cseq.seq)  # one (§13.2.2.4)
+            for name in ("Authorization", "Proxy-Authorization"):  # the INVITE's credentials
+                for value in request.headers.get_all(name):
+                    ack.headers.add(name, value)
+            self._sender.send_ack(ack)
         if request is not self._refresh or self.ended:
             return
         self._refresh = None
         status = response.status
+        self._allows_update = _allows_update(response, self._allows_update)
         if status < 300:
             contacts = response.contacts  # §12.2.1.2: a target refresh, the route set stays
             if contacts:
@@ -457,6 +499,8 @@ class Session:
                 self._refresh_refused = True  # the session will expire
             else:
                 self._refresh = self._sender.send_request(retry, self)
+        elif status == 491 and self._timer is not None:  # glare (§14.1): again, a bit later
+            self._refresh_at = now + glare_delay(self._ids, self._owns_call_id)
         elif status in (408, 481):
             self._end("session refresh failed", by_peer=False, send_bye=True)
         else:

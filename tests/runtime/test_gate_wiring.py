@@ -179,3 +179,34 @@ def test_the_sip_udp_socket_has_room_for_a_burst() -> None:
     default = int(Path("/proc/sys/net/core/rmem_default").read_text())
     wanted = min(UDP_RECEIVE_BUFFER, ceiling)
     assert asyncio.run(main()) >= max(wanted, default)  # Linux reports twice what it grants
+
+
+class LateDns(TwoAddressDns):
+    """pbx.test does not resolve at the first question, then does."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def addresses(self, host: str) -> list[str]:
+        self.asked += 1
+        return [] if self.asked == 1 else await super().addresses(host)
+
+
+def test_a_server_that_did_not_resolve_at_boot_is_reported_once_the_register_resolves_it() -> None:
+    reported: list[list[str]] = []
+
+    async def main() -> None:
+        ua = UserAgent(
+            UaConfig(bind=HostPort("127.0.0.1", 0), server=HostPort("pbx.test", 5999), user="door"),
+            dns=LateDns(),
+            on_server_addresses=reported.append,
+        )
+        await ua.start()  # the lookup fails: the REGISTER waits for the name, asks again
+        for _ in range(100):
+            if reported:
+                break
+            await asyncio.sleep(0.01)
+        await ua.stop(timeout=0.1)
+
+    asyncio.run(main())
+    assert reported[0] == [SERVER, "127.0.0.10"]

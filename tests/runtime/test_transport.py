@@ -437,3 +437,14 @@ def test_udp_keepalive_to_a_closed_port_fails_the_flow() -> None:
         await a.transport.close()
 
     run(body)
+
+
+def test_an_unsupported_transport_is_reported_not_raised() -> None:
+    async def body() -> None:
+        a = await Peer().start()
+        tls = Address("tls", "127.0.0.1", 5061)
+        a.transport.send(msg(1), tls)  # inside a send batch: must not raise
+        assert await a.error() == (tls, "transport tls is not supported")
+        await a.transport.close()
+
+    run(body)

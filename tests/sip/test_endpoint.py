@@ -8,7 +8,13 @@ import pytest
 
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
-from intercom.sip.events import CallFailed, Event, IncomingCallCancelled, IncomingCallReceived
+from intercom.sip.events import (
+    AddressNeeded,
+    CallFailed,
+    Event,
+    IncomingCallCancelled,
+    IncomingCallReceived,
+)
 from intercom.sip.incoming import UNDECIDED_LIMIT
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.uas import RATE_BURST
@@ -149,10 +155,13 @@ def test_unroutable_target_fails_the_call_cleanly() -> None:
     endpoint = new_endpoint()
     endpoint.call(SipUri("pbx.unknown.example", "family"), None, 0.0)
     assert sent(endpoint) == []
+    assert endpoint.next_event() == AddressNeeded("pbx.unknown.example")  # the runtime's DNS
+    endpoint.address_failed("pbx.unknown.example", 0.5)
     events = []
     while (event := endpoint.next_event()) is not None:
         events.append(event)
     assert [type(e) for e in events] == [CallFailed]
+    assert events[0] == CallFailed(events[0].call_id, None, "unreachable")  # type: ignore[attr-defined]
     assert endpoint.active_call_ids() == []
 
 

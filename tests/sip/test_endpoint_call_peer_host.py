@@ -7,6 +7,7 @@ import random
 
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
+from intercom.sip.events import AddressNeeded
 from intercom.sip.uri import SipUri
 
 TARGET = Address("udp", "198.51.100.9", 5060)
@@ -52,9 +53,12 @@ def test_a_server_name_is_its_resolved_address() -> None:
 def test_a_learned_address_routes_later_requests_and_the_config_stays_as_given() -> None:
     e = endpoint()
     assert not e.knows_host("pbx.example")
-    lost = e.call(SipUri("pbx.example", "family"), None, 0.0)  # no address: fails at once
-    assert e.call_peer_host(lost.call_id) is None and lost.ended
+    held = e.call(SipUri("pbx.example", "family"), None, 0.0)  # no address: held, asked for
+    assert e.call_peer_host(held.call_id) is None and not held.ended
+    assert e.next_event() == AddressNeeded("pbx.example")
     e.learn_address("pbx.example", Address("udp", "192.0.2.7", 5070))
+    assert e.call_peer_host(held.call_id) == "192.0.2.7"  # the held INVITE went out
+    assert [d for _, d in e.datagrams_to_send()] == [Address("udp", "192.0.2.7", 5070)]
     assert e.knows_host("pbx.example") and e.config.host_addresses == {}
     call = e.call(SipUri("pbx.example", "family"), None, 1.0, call_id="chosen-before-dns")
     assert call.call_id == "chosen-before-dns"

@@ -127,7 +127,7 @@ def test_absurd_session_expires_and_min_se_in_responses_are_survived() -> None:
     endpoint = door()
     endpoint.call(PHONE_URI, ANSWER, 0.0)
     [invite] = [m for m in sent(endpoint) if isinstance(m, Request)]
-    timer = "Session-Expires: 120;refresher=uac\r\n"
+    timer = "Session-Expires: 120;refresher=uac\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n"
     endpoint.receive(reply(invite, 200, to_tag="k", body=OFFER, extra=timer), PHONE, 0.1)
     sent(endpoint)
     endpoint.handle_timer(60.1)

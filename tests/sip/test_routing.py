@@ -38,3 +38,35 @@ def test_the_first_route_then_the_outbound_proxy_win() -> None:
     assert router.address_for(maddr) == Address("udp", "203.0.113.9", 5060)
     proxy = Address("udp", "203.0.113.4", 5070)
     assert Router("udp", proxy, {}).route(routed) == proxy
+
+
+def test_a_strict_router_is_reached_through_the_request_uri() -> None:
+    """§8.1.2 / §12.2.1.1: without ``;lr`` the first route is the Request-URI already."""
+    router = Router("udp", None, {})
+    strict = request("sip:198.51.100.20:5070", "<sip:a@192.0.2.99>")  # Route: remote target
+    assert router.route(strict) == Address("udp", "198.51.100.20", 5070)
+    loose = request("sip:a@192.0.2.99", "<sip:198.51.100.20:5070;lr>")
+    assert router.route(loose) == Address("udp", "198.51.100.20", 5070)
+
+
+def test_tls_is_refused_never_sent_in_clear() -> None:
+    proxy = Address("udp", "203.0.113.4", 5070)
+    for router in (Router("udp", None, {"pbx.example": PBX}), Router("udp", proxy, {})):
+        for uri in ("sips:a@198.51.100.7", "sip:a@198.51.100.7;transport=tls"):
+            assert router.route(request(uri)) is None
+            assert router.missing_host(request(uri)) is None
+    tls = SipUri("198.51.100.7", "a", params={"transport": "TLS"})
+    assert Router("udp", None, {}).refusal(tls) == "transport tls is not supported"
+    sctp = SipUri("198.51.100.7", "a", params={"transport": "sctp"})
+    assert Router("udp", None, {}).refusal(sctp) == "transport sctp is not supported"
+
+
+def test_the_missing_host_is_the_next_hops_name() -> None:
+    router = Router("udp", None, {"pbx.example": PBX})
+    assert router.missing_host(request("sip:a@phone.example", "<sip:pbx.example;lr>")) is None
+    assert router.missing_host(request("sip:a@198.51.100.7", "<sip:rr.example;lr>")) == (
+        "rr.example"
+    )
+    assert router.missing_host(request("sip:a@phone.example")) == "phone.example"
+    proxy = Address("udp", "203.0.113.4", 5070)
+    assert Router("udp", proxy, {}).missing_host(request("sip:a@phone.example")) is None

@@ -103,13 +103,16 @@ class Media:
 
 def make_session(
     *, now: float = 0.0, media: Media | None = None, timer: SessionTimer | None = None,
-    auth: DigestClient | None = None,
+    auth: DigestClient | None = None, allow: str = "INVITE, ACK, BYE, UPDATE",
+    ids: Ids | None = None, owns_call_id: bool = False,
 ) -> tuple[Session, FakeSender, Media]:  # fmt: skip
+    """``allow``: the Allow of the peer's INVITE (UPDATE in it: refreshes are UPDATEs)."""
     sender = FakeSender()
     media = media or Media()
     session = Session(
         make_dialog(), sender=sender, answer_offer=media, contact=lambda: CONTACT, now=now,
-        local_sdp=OFFER, timer=timer, auth=auth,
+        local_sdp=OFFER, timer=timer, auth=auth, peer=peer_request("INVITE", 1, b"",
+        ("Allow", allow)), ids=ids, owns_call_id=owns_call_id,
     )  # fmt: skip
     return session, sender, media
 
