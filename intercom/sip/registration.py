@@ -39,7 +39,8 @@ Timing rules:
   registration raises a flag that :meth:`Registration.take_keepalive` hands to the runtime once;
   the runtime sends CRLFCRLF to the registrar (keeping the NAT binding open).
 
-Credentials: each new REGISTER chain starts with the DigestClient's preemptive credentials. A
+Credentials: every REGISTER carries the DigestClient's preemptive credentials, computed afresh
+for it (nc+1, RFC 7616 §3.4), besides the answer to the challenge that prompted it. A
 401/407 counts as "wrong credentials" only if the request carried credentials computed from a
 challenge *of this chain*; preemptive ones may simply hold a nonce the registrar forgot (restart).
 If the Contact changed since the last success (new address), the refresh also removes the old
@@ -113,7 +114,6 @@ class Registration:
         self.granted_expires: int | None = None
         self._pending: Request | None = None  # the only request whose answer counts
         self._sent_contact: NameAddr | None = None
-        self._auth_headers: dict[str, AuthHeader] = {}
         self._answered: set[str] = set()  # header names answered from a challenge of this chain
         self._challenges = self._failures = 0
         self._last_failure: str | None = None
@@ -217,13 +217,13 @@ class Registration:
 
     def _begin(self) -> None:
         """Start a new chain of REGISTERs (new attempt): preemptive credentials, counters."""
-        uri = str(self.config.registrar_uri)
-        self._auth_headers = {h.name: h for h in self._auth.preemptive(method="REGISTER", uri=uri)}
         self._answered = set()
         self._challenges = 0
         self._send()
 
-    def _send(self) -> None:
+    def _send(self, answer: AuthHeader | None = None) -> None:
+        """REGISTER with ``answer`` to the last challenge and fresh preemptive credentials for
+        every other cached one (never a replay: each request counts the nonce on)."""
         unregister = self.state is RegistrationState.UNREGISTERING
         contact = self._bound if unregister and self._bound is not None else self._contact()
         contacts = [contact.with_params(expires="0") if unregister else contact]
@@ -243,9 +243,12 @@ class Registration:
             ("Allow", ALLOW),
             ("User-Agent", f"intercom/{__version__}"),
         ])  # fmt: skip
-        for header in self._auth_headers.values():
+        uri = str(self.config.registrar_uri)
+        answered = [answer] if answer is not None else []
+        skip = {h.name for h in answered}
+        for header in self._auth.preemptive(method="REGISTER", uri=uri, skip=skip) + answered:
             headers.add(header.name, header.value)
-        request = Request(headers=headers, method="REGISTER", uri=str(self.config.registrar_uri))
+        request = Request(headers=headers, method="REGISTER", uri=uri)
         self._sent_contact = contact
         self._pending = self._sender.send_request(request, self)
 
@@ -262,9 +265,8 @@ class Registration:
                 uri=str(self.config.registrar_uri), previous_attempt=name in self._answered,
             )  # fmt: skip
         if isinstance(result, AuthHeader):
-            self._auth_headers[result.name] = result
             self._answered.add(result.name)
-            self._send()
+            self._send(result)
         elif self.state is RegistrationState.UNREGISTERING:
             self._finish_unregister()
         else:

@@ -242,6 +242,21 @@ def test_stale_preemptive_nonce_is_answered_not_failed() -> None:
     assert [type(e) for e in h.sender.events] == [RegistrationSucceeded] * 2
 
 
+def test_credentials_are_never_replayed() -> None:
+    """A 407 after an answered 401: the Authorization goes again with nc+1 and a new cnonce."""
+    h = Harness()
+    h.reg.start(0.0)
+    h.challenge()
+    www = auth_params(h.sender.last.headers.get("Authorization") or "")
+    proxy_challenge = CHALLENGE.replace("asterisk", "proxy").replace("n0nce1", "p1")
+    h.respond(407, "Proxy Authentication Required", f"Proxy-Authenticate: {proxy_challenge}")
+    again = auth_params(h.sender.last.headers.get("Authorization") or "")
+    proxy = auth_params(h.sender.last.headers.get("Proxy-Authorization") or "")
+    assert (www["nc"], again["nc"], proxy["nc"]) == ("00000001", "00000002", "00000001")
+    assert again["nonce"] == www["nonce"] and again["cnonce"] != www["cnonce"]
+    assert proxy["realm"] == "proxy"
+
+
 def test_wrong_password(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="intercom.sip.registration")
     h = Harness(password="wrong")
