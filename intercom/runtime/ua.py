@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import random
 import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -62,6 +63,9 @@ class UaConfig:
     is_trusted_source: Callable[[str], bool] | None = None
     """Whether a request from this IP may start a dialog and skip the stranger's rate limit
     (the application's policy: the server's addresses, trusted hosts). None: everyone may."""
+
+    instance_id: str | None = None
+    """RFC 5626 ``+sip.instance`` URN of this installation; None: one made for this process."""
 
     def __repr__(self) -> str:
         return f"UaConfig(bind='{self.bind}', server='{self.server or ''}', user={self.user!r})"
@@ -167,6 +171,7 @@ class UserAgent:
             registrar=str(self.config.server),
             registrar_uri=registrar,
             aor=SipUri(self._server_host, self.config.user, self._server_port),
+            instance_id=self.config.instance_id or f"urn:uuid:{uuid.uuid4()}",
             expires=self.config.expires,
             keepalive_interval=self.config.keepalive_interval
             if self.config.transport == "udp"

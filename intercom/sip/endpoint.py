@@ -116,6 +116,11 @@ class Endpoint:
     # -- the Sender protocol of intercom.sip.core ------------------------------------------
 
     def contact(self) -> NameAddr:
+        """Our Contact: the local address, or the public one the registrar saw (RFC 3581)."""
+        local = self._local_contact()
+        return local if self.registration is None else self.registration.nat_contact(local)
+
+    def _local_contact(self) -> NameAddr:
         uri = SipUri(self.config.local_host, self.config.user, self.config.local_port)
         if self.config.transport != "udp":
             uri = uri.with_params(transport=self.config.transport)
@@ -209,7 +214,7 @@ class Endpoint:
     def register(self, config: RegistrationConfig, now: float) -> Registration:
         self._now = now
         self.registration = Registration(
-            config, sender=self, auth=self.auth, ids=self.ids, contact=self.contact
+            config, sender=self, auth=self.auth, ids=self.ids, contact=self._local_contact
         )
         self.registration.start(now)
         self._reap()
@@ -293,6 +298,17 @@ class Endpoint:
         target): the call's media may come from there. None without an INVITE transaction."""
         destination = self._tx.invite_destination(call_id)
         return destination.host if destination is not None else None
+
+    def set_local_host(self, host: str, now: float) -> None:
+        """Our local address changed (DHCP, roaming): Contact and Via use ``host`` from now on,
+        and the registration moves its binding there at once (the old one removed)."""
+        if host == self.config.local_host:
+            return
+        self._now = now
+        self.config = replace(self.config, local_host=host)
+        if self.registration is not None:
+            self.registration.moved(now)
+            self._reap()
 
     def learn_address(self, host: str, address: Address) -> None:
         """The runtime resolved ``host`` to ``address`` (RFC 3263): route requests there."""

@@ -52,7 +52,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from intercom import __version__
@@ -61,7 +61,7 @@ from intercom.sip.core import Ids, Sender
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import RegistrationFailed, RegistrationSucceeded, Unregistered
 from intercom.sip.message import Headers, Request, Response
-from intercom.sip.uri import NameAddr, SipUri, Uri
+from intercom.sip.uri import NameAddr, SipUri, Uri, parse_uint
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class RegistrationConfig:
     expires: int = 600
     keepalive_interval: float | None = 25.0  # RFC 5626 CRLF keepalive period (None = off)
     display_name: str | None = None
+    instance_id: str | None = None  # RFC 5626 +sip.instance URN ("urn:uuid:..."), sent with reg-id
 
 
 def refresh_delay(granted: int) -> float:
@@ -122,6 +123,7 @@ class Registration:
         self._next_register: float | None = None  # refresh or retry
         self._next_keepalive: float | None = None
         self._keepalive_due = False
+        self.public_address: tuple[str, int] | None = None  # where the registrar sees us (NAT)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -161,6 +163,18 @@ class Registration:
         if self.state is RegistrationState.FAILED:
             self.state = RegistrationState.REGISTERING
         self._begin()
+
+    def moved(self, now: float) -> None:
+        """Our local address changed: forget the public one, re-REGISTER the new Contact now."""
+        self.public_address = None
+        self.refresh_now(now)
+
+    def nat_contact(self, contact: NameAddr) -> NameAddr:
+        """``contact`` with the public address the registrar saw us at, once learned."""
+        if self.public_address is None or not isinstance(contact.uri, SipUri):
+            return contact
+        host, port = self.public_address
+        return replace(contact, uri=replace(contact.uri, host=host, port=port))
 
     def take_keepalive(self) -> bool:
         """True once per due keepalive: the runtime then sends CRLFCRLF to the registrar."""
@@ -226,7 +240,12 @@ class Registration:
         every other cached one (never a replay: each request counts the nonce on)."""
         unregister = self.state is RegistrationState.UNREGISTERING
         contact = self._bound if unregister and self._bound is not None else self._contact()
+        contact = contact if unregister else self.nat_contact(contact)
         contacts = [contact.with_params(expires="0") if unregister else contact]
+        if self.config.instance_id is not None:  # RFC 5626 §4.2, the same on every REGISTER
+            contacts[0] = contacts[0].with_params(
+                **{"+sip.instance": f'"<{self.config.instance_id}>"', "reg-id": "1"}
+            )
         old = None if unregister else self._bound
         if old is not None and not _same_uri(contact.uri, old.uri):
             contacts.append(old.with_params(expires="0"))  # drop the binding of a dead address
@@ -278,7 +297,7 @@ class Registration:
         contact = self._sent_contact
         assert contact is not None
         requested = _leading_int(request.headers.get("Expires")) or self._expires
-        granted = _granted(response, contact.uri, requested)
+        granted = _granted(response, contact.uri, requested, self.config.instance_id)
         if granted <= 0:
             self._fail(now, response.status, f"{response.status} {response.reason}: "
                                              "the registrar kept no binding")  # fmt: skip
@@ -294,6 +313,12 @@ class Registration:
         else:
             logger.debug("refreshed at %s (expires %d)", self.config.registrar, granted)
         self._sender.emit(RegistrationSucceeded(self.config.registrar, granted))
+        public = _seen_at(response, self._contact().uri)
+        if public != self.public_address:  # behind a NAT (or no longer): bind what it saw
+            seen = "our own address" if public is None else f"{public[0]}:{public[1]}"
+            logger.info("%s sees us at %s: registering that Contact", self.config.registrar, seen)
+            self.public_address = public
+            self._begin()
 
     def _on_interval_too_brief(self, response: Response, now: float) -> None:
         minimum = _leading_int(response.headers.get("Min-Expires"))
@@ -357,15 +382,44 @@ def _same_uri(a: Uri, b: Uri) -> bool:
     return a.user == b.user and a.host.lower() == b.host.lower() and port_a == port_b
 
 
-def _granted(response: Response, ours: Uri, requested: int) -> int:
-    """Lifetime granted to ``ours``: its Contact expires param, the Expires header, or ours."""
+def _granted(response: Response, ours: Uri, requested: int, instance: str | None) -> int:
+    """Lifetime granted to ``ours``: the expires param of our Contact (by its URI, else by our
+    +sip.instance and reg-id: a NAT-fixing registrar rewrites host and port), the Expires
+    header, the only Contact's expires param (rewritten, no instance), or what we asked for."""
     try:
         contacts = response.contacts
     except RemoteProtocolError:  # e.g. "Contact: *" on a broken registrar
         contacts = ()
     for contact in contacts:
         value = _leading_int(contact.params.get("expires"))
-        if value is not None and _same_uri(contact.uri, ours):
+        if value is not None and (_same_uri(contact.uri, ours) or _ours(contact, instance)):
             return value
     header = _leading_int(response.headers.get("Expires"))
-    return header if header is not None else requested
+    only = _leading_int(contacts[0].params.get("expires")) if len(contacts) == 1 else None
+    return next((v for v in (header, only) if v is not None), requested)
+
+
+def _ours(contact: NameAddr, instance: str | None) -> bool:
+    """Whether ``contact`` carries our RFC 5626 instance (and reg-id, when it has one)."""
+    value = (contact.params.get("+sip.instance") or "").strip('"<>').lower()
+    return instance is not None and value == instance.lower() and (
+        contact.params.get("reg-id") in (None, "1")
+    )  # fmt: skip
+
+
+def _seen_at(response: Response, ours: Uri) -> tuple[str, int] | None:
+    """Where the registrar saw our REGISTER come from (``received``/``rport`` of the top Via,
+    RFC 3581 §4) when that is not our Contact's address, else None. Over TCP/TLS only another
+    host counts: the source port of a connection is not where we listen."""
+    try:
+        via = response.top_via
+    except RemoteProtocolError:
+        return None
+    if not isinstance(ours, SipUri) or ours.scheme != "sip":
+        return None
+    received, rport = via.params.get("received"), parse_uint(via.params.get("rport") or "", 65535)
+    port = ours.port or 5060
+    if ours.transport not in (None, "udp") and (received is None or received == ours.host):
+        return None
+    seen = (received or ours.host, rport or port)
+    return None if (seen[0].lower(), seen[1]) == (ours.host.lower(), port) else seen
