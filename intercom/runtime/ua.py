@@ -6,7 +6,9 @@ the endpoint queued, delivers its events, and re-arms the single ``loop.call_at`
 endpoint's next deadline. There is no polling: with nothing to do, nothing runs.
 
 Host names are resolved here (RFC 3263) and handed to the endpoint (``learn_address``); the
-endpoint itself never does DNS.
+endpoint itself never does DNS. Our own address is the one the kernel routes towards the server;
+it is looked up again after every registration outcome (no polling) and a new one handed to the
+endpoint (``set_local_host``), which moves the binding there at once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from intercom.sip.endpoint import Endpoint, EndpointConfig
 from intercom.sip.events import (
     Event,
     RegistrationFailed,
+    RegistrationSucceeded,
     Unregistered,
 )
 from intercom.sip.locate import HostPort, is_ip_literal
@@ -107,6 +110,7 @@ class UserAgent:
         self._server_port: int | None = None
         self._server_addresses: list[str] = []  # every address the server resolved to
         self._outbound: Address | None = None
+        self._peer: Address | None = None  # where requests go first: our address is towards it
         self._hangups: dict[str, str | None] = {}  # calls resolving their target: hung up?
 
     @property
@@ -135,7 +139,7 @@ class UserAgent:
         if proxy is not None:
             outbound = self._outbound = await self._resolve(proxy.host, proxy.port)
             self._report_server_addresses()
-        peer = outbound or next(iter(host_addresses.values()), None)
+        peer = self._peer = outbound or next(iter(host_addresses.values()), None)
         local_host = self.config.advertised_host or _local_address_towards(bind_host, peer)
         self._endpoint = Endpoint(
             EndpointConfig(
@@ -308,6 +312,9 @@ class UserAgent:
                 task = self._loop.create_task(self._refresh_server_address())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            if isinstance(event, RegistrationSucceeded):
+                assert self._loop is not None
+                self._loop.call_soon(self._check_local_address)
             if self.events.full():  # nobody reads it: keep the newest, memory stays flat
                 self.events.get_nowait()
             self.events.put_nowait(event)
@@ -351,6 +358,19 @@ class UserAgent:
         address = await self._resolve_server()
         if address is not None:
             self._endpoint.learn_address(self._server_host, address)
+            self._peer = self._outbound or address
+        self._check_local_address()
+
+    def _check_local_address(self) -> None:
+        """After each registration's outcome, whether our address moved (DHCP, Wi-Fi roaming):
+        one routing look-up, no packet, no polling; the endpoint re-registers when it did."""
+        if self._endpoint is None or self.config.advertised_host:
+            return
+        host = _local_address_towards(self.config.bind.host, self._peer)
+        if host != self._endpoint.config.local_host:
+            logger.info("- our address is now %s", host)
+            self._endpoint.set_local_host(host, self._now())
+            self._transmit()
 
 
 def _local_address_towards(bind_host: str, peer: Address | None) -> str:

@@ -6,7 +6,13 @@ Every REGISTER of the binding shares one Call-ID and one From tag, and its CSeq 
 request, challenges and 423 retries included (§10.2.4, so that the registrar orders them, §10.3
 step 7). Our lifetime is asked for with an ``Expires`` header (§10.2.1.1); the lifetime granted is
 the ``expires`` parameter of *our* Contact in the 200 OK, else its Expires header, else what we
-asked (§10.2.4). The Via and the destination are the endpoint's business (core.py).
+asked (§10.2.4). A registrar that fixes NATed contacts rewrites our Contact's host and port, so
+ours is also the one with our RFC 5626 ``+sip.instance`` (sent with ``reg-id=1``; we claim no
+``Supported: outbound``: no flows, no STUN), else the only Contact listed. The ``received`` and
+``rport`` of the 200's top Via (RFC 3581 §4) tell where the registrar saw us: when that is not
+our Contact (a NAT), we REGISTER that public address at once, the private binding removed,
+and our other requests carry it too (:meth:`Registration.nat_contact`); once per new address.
+The Via and the destination are the endpoint's business (core.py).
 
 ==============  ==========================  ==================================================
 state           event                       action / next state
@@ -17,7 +23,8 @@ REGISTERING     401/407                     answer (§22.2), REGISTER again (sam
 REGISTERING     423 with larger Min-Expires REGISTER at once with Expires = Min-Expires (§10.2.8)
 REGISTERING     other final, timeout,       RegistrationFailed, retry timer -> FAILED
                 transport error, bad auth
-REGISTERED      refresh timer, refresh_now  REGISTER (state stays REGISTERED: still bound)
+REGISTERED      refresh timer, refresh_now, REGISTER (state stays REGISTERED: still bound)
+                moved, 2xx from a new NAT
 REGISTERED      refresh fails               as in REGISTERING -> FAILED (stale binding)
 FAILED          retry timer, refresh_now    REGISTER -> REGISTERING
 any active      stop()                      REGISTER Expires 0 -> UNREGISTERING (§10.2.2), or
