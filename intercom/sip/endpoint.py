@@ -120,6 +120,16 @@ class Endpoint:
         local = self._local_contact()
         return local if self.registration is None else self.registration.nat_contact(local)
 
+    def _contact_towards(self, host: str) -> Callable[[], NameAddr]:
+        """The Contact of a dialog with ``host``: the public one for the server's side, the
+        local one for a peer reached directly (a LAN phone must not be sent to the NAT)."""
+        reg, proxy = self.registration, self.config.outbound_proxy
+        if reg is None or proxy is not None:
+            return self.contact
+        server = self._router.address_for(reg.config.registrar_uri)
+        ours = {reg.config.registrar_uri.host, server.host if server else ""}
+        return self.contact if host in ours else self._local_contact
+
     def _local_contact(self) -> NameAddr:
         uri = SipUri(self.config.local_host, self.config.user, self.config.local_port)
         if self.config.transport != "udp":
@@ -239,7 +249,7 @@ class Endpoint:
             auth=self.auth,
             local=local,
             target=target,
-            contact=self.contact,
+            contact=self._contact_towards(target.host),
             offer=offer,
             answer_offer=self._answer_offer,
             call_id=call_id,
@@ -391,7 +401,7 @@ class Endpoint:
             sender=self,
             respond=lambda response: self._tx.respond(request, response, self._now),
             local_tag=self.ids.tag(),
-            contact=self.contact,
+            contact=self._contact_towards(source.host),
             answer_offer=self._answer_offer,
             now=self._now,
         )

@@ -87,3 +87,19 @@ def test_new_local_host_registers_at_once_and_removes_the_old_binding() -> None:
     assert "192.0.2.77:5062" in (moved.headers.get("Via") or "")
     endpoint.set_local_host("192.0.2.77", 6.0)  # unchanged: nothing sent
     assert endpoint.datagrams_to_send() == []
+
+
+def test_calls_through_the_server_say_the_public_address_direct_ones_the_local() -> None:
+    endpoint, register = registered_endpoint()
+    ok(endpoint, register, 0.1, "=40000;received=203.0.113.9")
+    endpoint.datagrams_to_send()
+    contacts = {}
+    for target in (SipUri("pbx.example", "family"), SipUri("192.0.2.50", "phone")):
+        endpoint.call(target, None, 1.0)
+        [(data, _)] = endpoint.datagrams_to_send()
+        invite = parse_message(data)
+        contacts[target.host] = invite.headers.get("Contact")
+    assert contacts == {
+        "pbx.example": "<sip:door@203.0.113.9:40000>",
+        "192.0.2.50": "<sip:door@192.0.2.10:5062>",  # a LAN phone called directly
+    }
