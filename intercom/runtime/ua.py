@@ -312,8 +312,7 @@ class UserAgent:
                 task = self._loop.create_task(self._refresh_server_address())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            if isinstance(event, RegistrationSucceeded):
-                assert self._loop is not None
+            if isinstance(event, RegistrationSucceeded) and self._loop is not None:
                 self._loop.call_soon(self._check_local_address)
             if self.events.full():  # nobody reads it: keep the newest, memory stays flat
                 self.events.get_nowait()
