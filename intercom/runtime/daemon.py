@@ -86,6 +86,8 @@ class Intercom:
         self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self.notifier = notifier or SystemdNotifier()
         self.doorbell = Doorbell(settings, lambda: self.ua.endpoint.ids.call_id())
+        directory = state_directory(settings.state_dir)
+        self.state = StateStore(directory) if directory is not None else None
         self.ua = UserAgent(
             UaConfig(
                 bind=settings.sip_bind,
@@ -99,6 +101,7 @@ class Intercom:
                 # Strangers are refused at the SIP layer's gate, before any parsing or state;
                 # the doorbell's own check of the same policy stays as defence in depth.
                 is_trusted_source=self.doorbell.policy.is_trusted_source,
+                instance_id=self.state.instance_id() if self.state is not None else None,
             ),
             answer_offer=self._answer_offer,
             rng=self._rng,
@@ -108,8 +111,6 @@ class Intercom:
         self.media: MediaCalls | None = None
         self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
         self.control = ControlServer(settings.control_socket, self._command)
-        directory = state_directory(settings.state_dir)
-        self.state = StateStore(directory) if directory is not None else None
         self._kept_lock: tuple[int, float | None] = (0, None)
         self._incoming_sdp: dict[str, tuple[bytes | None, str]] = {}  # offer, source IP
         self._timer = Rearm(self._on_timer)

@@ -2,9 +2,10 @@
 
 systemd's ``StateDirectory=intercom`` gives the service ``/var/lib/intercom`` (mode 0700, owned
 by the service user) and names it in ``$STATE_DIRECTORY``; ``INTERCOM_STATE_DIR`` overrides it.
-One small JSON file, ``state.json``, holds the door lock's wrong-code count and the wall-clock
-end of a lockout, so that killing or restarting the daemon (an out-of-memory kill a stranger
-provoked, a power cut) buys nobody fresh guesses at the door code.
+One small JSON file, ``state.json``, holds the door's RFC 5626 instance URN (made once, so that
+a registrar knows a restarted door as the same device), the door lock's wrong-code count and
+the wall-clock end of a lockout, so that killing or restarting the daemon (an out-of-memory
+kill a stranger provoked, a power cut) buys nobody fresh guesses at the door code.
 
 Writes are atomic: a temporary file in the same directory, written, flushed to the disk, then
 renamed over the old one, and the directory flushed too; a reader finds the old state or the
@@ -23,6 +24,7 @@ import json
 import logging
 import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +74,30 @@ class StateStore:
     def save_lock(self, record: LockRecord, wallclock: float) -> bool:
         """Keep ``record`` (its lockout as a wall-clock end); False, warned once, on failure."""
         until = None if record.locked_for is None else wallclock + record.locked_for
-        return self._write({"door_lock": {"failures": record.failures, "locked_until": until}})
+        lock = {"failures": record.failures, "locked_until": until}
+        return self._write({**(self._read() or {}), "door_lock": lock})
+
+    def instance_id(self) -> str:
+        """This installation's RFC 5626 ``+sip.instance`` URN, made once and kept."""
+        data = self._read()
+        kept = data.get("instance_id") if data is not None else None
+        if isinstance(kept, str) and kept.startswith("urn:uuid:"):
+            return kept
+        made = f"urn:uuid:{uuid.uuid4()}"
+        if data is not None:  # an unreadable file stays as it is: load_lock takes it as a lockout
+            unlocked = {"failures": 0, "locked_until": None}  # a new file still reads as a lock
+            self._write({"door_lock": unlocked, **data, "instance_id": made})
+        return made
+
+    def _read(self) -> dict[str, Any] | None:
+        """The kept state: {} without a file, None when the file cannot be read."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def _write(self, data: dict[str, Any]) -> bool:
         directory = self.path.parent

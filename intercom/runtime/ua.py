@@ -6,7 +6,9 @@ the endpoint queued, delivers its events, and re-arms the single ``loop.call_at`
 endpoint's next deadline. There is no polling: with nothing to do, nothing runs.
 
 Host names are resolved here (RFC 3263) and handed to the endpoint (``learn_address``); the
-endpoint itself never does DNS.
+endpoint itself never does DNS. Our own address is the one the kernel routes towards the server;
+it is looked up again after every registration outcome (no polling) and a new one handed to the
+endpoint (``set_local_host``), which moves the binding there at once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import ipaddress
 import logging
 import random
 import socket
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
@@ -26,6 +29,7 @@ from intercom.sip.events import (
     AddressNeeded,
     Event,
     RegistrationFailed,
+    RegistrationSucceeded,
     Unregistered,
 )
 from intercom.sip.locate import HostPort, is_ip_literal
@@ -64,6 +68,9 @@ class UaConfig:
     is_trusted_source: Callable[[str], bool] | None = None
     """Whether a request from this IP may start a dialog and skip the stranger's rate limit
     (the application's policy: the server's addresses, trusted hosts). None: everyone may."""
+
+    instance_id: str | None = None
+    """RFC 5626 ``+sip.instance`` URN of this installation; None: one made for this process."""
 
     def __repr__(self) -> str:
         return f"UaConfig(bind='{self.bind}', server='{self.server or ''}', user={self.user!r})"
@@ -107,6 +114,7 @@ class UserAgent:
         self._server_port: int | None = None
         self._server_addresses: list[str] = []  # every address the server resolved to
         self._outbound: Address | None = None
+        self._peer: Address | None = None  # where requests go first: our address is towards it
         self._hangups: dict[str, str | None] = {}  # calls resolving their target: hung up?
 
     @property
@@ -135,7 +143,7 @@ class UserAgent:
         if proxy is not None:
             outbound = self._outbound = await self._resolve(proxy.host, proxy.port)
             self._report_server_addresses()
-        peer = outbound or next(iter(host_addresses.values()), None)
+        peer = self._peer = outbound or next(iter(host_addresses.values()), None)
         local_host = self.config.advertised_host or _local_address_towards(bind_host, peer)
         self._endpoint = Endpoint(
             EndpointConfig(
@@ -171,6 +179,7 @@ class UserAgent:
             registrar=str(self.config.server),
             registrar_uri=registrar,
             aor=SipUri(self._server_host, self.config.user, self._server_port),
+            instance_id=self.config.instance_id or f"urn:uuid:{uuid.uuid4()}",
             expires=self.config.expires,
             keepalive_interval=self.config.keepalive_interval,  # TCP too: keeps its flow open
         )
@@ -309,6 +318,8 @@ class UserAgent:
             if isinstance(event, AddressNeeded):
                 self._spawn(self._learn(event.host))
                 continue  # the endpoint's question to us, not the application's business
+            if isinstance(event, RegistrationSucceeded) and self._loop is not None:
+                self._loop.call_soon(self._check_local_address)
             if self.events.full():  # nobody reads it: keep the newest, memory stays flat
                 self.events.get_nowait()
             self.events.put_nowait(event)
@@ -369,6 +380,19 @@ class UserAgent:
         address = await self._resolve_server()
         if address is not None:
             self._endpoint.learn_address(self._server_host, address)
+            self._peer = self._outbound or address
+        self._check_local_address()
+
+    def _check_local_address(self) -> None:
+        """After each registration's outcome, whether our address moved (DHCP, Wi-Fi roaming):
+        one routing look-up, no packet, no polling; the endpoint re-registers when it did."""
+        if self._endpoint is None or self.config.advertised_host:
+            return
+        host = _local_address_towards(self.config.bind.host, self._peer)
+        if host != self._endpoint.config.local_host:
+            logger.info("- our address is now %s", host)
+            self._endpoint.set_local_host(host, self._now())
+            self._transmit()
 
 
 def _local_address_towards(bind_host: str, peer: Address | None) -> str:

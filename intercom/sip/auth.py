@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -281,7 +281,7 @@ class DigestClient:
         self._username = username
         self._password = password
         self._cnonce_factory = cnonce_factory
-        # (realm, nonce) -> (cnonce, last nc used). One cnonce per nonce keeps -sess HA1 stable.
+        # (realm, nonce) -> (last cnonce, last nc used), in least recently used order.
         self._counters: dict[tuple[str, str], tuple[str, int]] = {}
         # (header name, realm) -> most recently answered challenge, for preemptive use.
         self._cached: dict[tuple[str, str], Challenge] = {}
@@ -321,11 +321,15 @@ class DigestClient:
         self._cached[(name, realm)] = challenge
         return self._header(name, challenge, method=method, uri=uri, body=body)
 
-    def preemptive(self, *, method: str, uri: str, body: bytes = b"") -> list[AuthHeader]:
-        """Credentials for a new request, from the most recent challenge per realm and kind."""
+    def preemptive(
+        self, *, method: str, uri: str, body: bytes = b"", skip: Collection[str] = ()
+    ) -> list[AuthHeader]:
+        """Credentials for a new request, from the most recent challenge per realm and kind
+        (header names in ``skip`` left out); each call counts the nonces on."""
         return [
             self._header(name, challenge, method=method, uri=uri, body=body)
             for (name, _realm), challenge in self._cached.items()
+            if name not in skip
         ]
 
     def forget(self) -> None:
@@ -338,9 +342,11 @@ class DigestClient:
     ) -> AuthHeader:
         assert self._username is not None and self._password is not None
         key = (challenge.realm, challenge.nonce)
-        cnonce, nc = (
-            self._counters.pop(key) if key in self._counters else (self._cnonce_factory(), 0)
-        )
+        kept, nc = self._counters.pop(key, (None, 0))
+        # Every request under a nonce counts on (nc, RFC 7616 §3.4) with a fresh cnonce, but a
+        # -sess HA1 is bound to the first cnonce of its nonce (RFC 2617 §3.2.2.2): kept there.
+        sess = challenge.algorithm.endswith("-sess")
+        cnonce = kept if sess and kept is not None else self._cnonce_factory()
         self._counters[key] = (cnonce, nc + 1)  # re-inserted: the dict is kept in LRU order
         if len(self._counters) > _MAX_NONCES:
             del self._counters[next(iter(self._counters))]

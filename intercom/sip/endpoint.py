@@ -127,6 +127,21 @@ class Endpoint:
     # -- the Sender protocol of intercom.sip.core ------------------------------------------
 
     def contact(self) -> NameAddr:
+        """Our Contact: the local address, or the public one the registrar saw (RFC 3581)."""
+        local = self._local_contact()
+        return local if self.registration is None else self.registration.nat_contact(local)
+
+    def _contact_towards(self, host: str) -> Callable[[], NameAddr]:
+        """The Contact of a dialog with ``host``: the public one for the server's side, the
+        local one for a peer reached directly (a LAN phone must not be sent to the NAT)."""
+        reg, proxy = self.registration, self.config.outbound_proxy
+        if reg is None or proxy is not None:
+            return self.contact
+        server = self._router.address_for(reg.config.registrar_uri)
+        ours = {reg.config.registrar_uri.host, server.host if server else ""}
+        return self.contact if host in ours else self._local_contact
+
+    def _local_contact(self) -> NameAddr:
         uri = SipUri(self.config.local_host, self.config.user, self.config.local_port)
         if self.config.transport != "udp":
             uri = uri.with_params(transport=self.config.transport)
@@ -236,7 +251,7 @@ class Endpoint:
     def register(self, config: RegistrationConfig, now: float) -> Registration:
         self._now = now
         self.registration = Registration(
-            config, sender=self, auth=self.auth, ids=self.ids, contact=self.contact
+            config, sender=self, auth=self.auth, ids=self.ids, contact=self._local_contact
         )
         self.registration.start(now)
         self._reap()
@@ -261,7 +276,7 @@ class Endpoint:
             auth=self.auth,
             local=local,
             target=target,
-            contact=self.contact,
+            contact=self._contact_towards(target.host),
             offer=offer,
             answer_offer=self._answer_offer,
             call_id=call_id,
@@ -322,6 +337,17 @@ class Endpoint:
         target): the call's media may come from there. None without an INVITE transaction."""
         destination = self._tx.invite_destination(call_id)
         return destination.host if destination is not None else None
+
+    def set_local_host(self, host: str, now: float) -> None:
+        """Our local address changed (DHCP, roaming): Contact and Via use ``host`` from now on,
+        and the registration moves its binding there at once (the old one removed)."""
+        if host == self.config.local_host:
+            return
+        self._now = now
+        self.config = replace(self.config, local_host=host)
+        if self.registration is not None:
+            self.registration.moved(now)
+            self._reap()
 
     def learn_address(self, host: str, address: Address) -> None:
         """The runtime resolved ``host`` to ``address`` (RFC 3263): route requests there, the
@@ -424,7 +450,7 @@ class Endpoint:
             sender=self,
             respond=lambda response: self._tx.respond(request, response, self._now),
             local_tag=self.ids.tag(),
-            contact=self.contact,
+            contact=self._contact_towards(source.host),
             answer_offer=self._answer_offer,
             now=self._now,
             ids=self.ids,

@@ -6,7 +6,13 @@ Every REGISTER of the binding shares one Call-ID and one From tag, and its CSeq 
 request, challenges and 423 retries included (§10.2.4, so that the registrar orders them, §10.3
 step 7). Our lifetime is asked for with an ``Expires`` header (§10.2.1.1); the lifetime granted is
 the ``expires`` parameter of *our* Contact in the 200 OK, else its Expires header, else what we
-asked (§10.2.4). The Via and the destination are the endpoint's business (core.py).
+asked (§10.2.4). A registrar that fixes NATed contacts rewrites our Contact's host and port, so
+ours is also the one with our RFC 5626 ``+sip.instance`` (sent with ``reg-id=1``; we claim no
+``Supported: outbound``: no flows, no STUN), else the only Contact listed. The ``received`` and
+``rport`` of the 200's top Via (RFC 3581 §4) tell where the registrar saw us: when that is not
+our Contact (a NAT), we REGISTER that public address at once, the private binding removed,
+and our other requests carry it too (:meth:`Registration.nat_contact`); once per new address.
+The Via and the destination are the endpoint's business (core.py).
 
 ==============  ==========================  ==================================================
 state           event                       action / next state
@@ -18,7 +24,7 @@ REGISTERING     423 with larger Min-Expires REGISTER at once with Expires = Min-
 REGISTERING     other final, timeout,       RegistrationFailed, retry timer -> FAILED
                 transport error, bad auth
 REGISTERED      refresh timer, refresh_now, REGISTER (state stays REGISTERED: still bound)
-                flow_failed
+                flow_failed, moved, 2xx from a new NAT
 REGISTERED      refresh fails               as in REGISTERING -> FAILED (stale binding)
 FAILED          retry timer, refresh_now    REGISTER -> REGISTERING
 any active      stop()                      REGISTER Expires 0 -> UNREGISTERING (§10.2.2), or
@@ -50,7 +56,8 @@ Timing rules:
   on UDP; the next refresh recovers it, so the lifetime asked for bounds that case (§10.3: a
   registrar may shorten it, never lengthen it).
 
-Credentials: each new REGISTER chain starts with the DigestClient's preemptive credentials. A
+Credentials: every REGISTER carries the DigestClient's preemptive credentials, computed afresh
+for it (nc+1, RFC 7616 §3.4), besides the answer to the challenge that prompted it. A
 401/407 counts as "wrong credentials" only if the request carried credentials computed from a
 challenge *of this chain*; preemptive ones may simply hold a nonce the registrar forgot (restart).
 If the Contact changed since the last success (new address), the refresh also removes the old
@@ -62,7 +69,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from intercom import __version__
@@ -71,7 +78,7 @@ from intercom.sip.core import Ids, Sender
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import RegistrationFailed, RegistrationSucceeded, Unregistered
 from intercom.sip.message import Headers, Request, Response
-from intercom.sip.uri import NameAddr, SipUri, Uri
+from intercom.sip.uri import NameAddr, SipUri, Uri, parse_uint
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +108,7 @@ class RegistrationConfig:
     expires: int = 600
     keepalive_interval: float | None = 25.0  # RFC 5626 CRLF keepalive period (None = off)
     display_name: str | None = None
+    instance_id: str | None = None  # RFC 5626 +sip.instance URN ("urn:uuid:..."), sent with reg-id
 
 
 def refresh_delay(granted: int) -> float:
@@ -124,7 +132,6 @@ class Registration:
         self.granted_expires: int | None = None
         self._pending: Request | None = None  # the only request whose answer counts
         self._sent_contact: NameAddr | None = None
-        self._auth_headers: dict[str, AuthHeader] = {}
         self._answered: set[str] = set()  # header names answered from a challenge of this chain
         self._challenges = self._failures = 0
         self._last_failure: str | None = None
@@ -133,6 +140,7 @@ class Registration:
         self._next_register: float | None = None  # refresh or retry
         self._next_keepalive: float | None = None
         self._keepalive_due = False
+        self.public_address: tuple[str, int] | None = None  # where the registrar sees us (NAT)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -179,6 +187,18 @@ class Registration:
         if self.state is RegistrationState.REGISTERED:
             logger.info("flow to %s failed, registering again", self.config.registrar)
             self.refresh_now(now)
+
+    def moved(self, now: float) -> None:
+        """Our local address changed: forget the public one, re-REGISTER the new Contact now."""
+        self.public_address = None
+        self.refresh_now(now)
+
+    def nat_contact(self, contact: NameAddr) -> NameAddr:
+        """``contact`` with the public address the registrar saw us at, once learned."""
+        if self.public_address is None or not isinstance(contact.uri, SipUri):
+            return contact
+        host, port = self.public_address
+        return replace(contact, uri=replace(contact.uri, host=host, port=port))
 
     def take_keepalive(self) -> bool:
         """True once per due keepalive: the runtime then sends CRLFCRLF to the registrar."""
@@ -235,16 +255,21 @@ class Registration:
 
     def _begin(self) -> None:
         """Start a new chain of REGISTERs (new attempt): preemptive credentials, counters."""
-        uri = str(self.config.registrar_uri)
-        self._auth_headers = {h.name: h for h in self._auth.preemptive(method="REGISTER", uri=uri)}
         self._answered = set()
         self._challenges = 0
         self._send()
 
-    def _send(self) -> None:
+    def _send(self, answer: AuthHeader | None = None) -> None:
+        """REGISTER with ``answer`` to the last challenge and fresh preemptive credentials for
+        every other cached one (never a replay: each request counts the nonce on)."""
         unregister = self.state is RegistrationState.UNREGISTERING
         contact = self._bound if unregister and self._bound is not None else self._contact()
+        contact = contact if unregister else self.nat_contact(contact)
         contacts = [contact.with_params(expires="0") if unregister else contact]
+        if self.config.instance_id is not None:  # RFC 5626 §4.2, the same on every REGISTER
+            contacts[0] = contacts[0].with_params(
+                **{"+sip.instance": f'"<{self.config.instance_id}>"', "reg-id": "1"}
+            )
         old = None if unregister else self._bound
         if old is not None and not _same_uri(contact.uri, old.uri):
             contacts.append(old.with_params(expires="0"))  # drop the binding of a dead address
@@ -261,9 +286,12 @@ class Registration:
             ("Allow", ALLOW),
             ("User-Agent", f"intercom/{__version__}"),
         ])  # fmt: skip
-        for header in self._auth_headers.values():
+        uri = str(self.config.registrar_uri)
+        answered = [answer] if answer is not None else []
+        skip = {h.name for h in answered}
+        for header in self._auth.preemptive(method="REGISTER", uri=uri, skip=skip) + answered:
             headers.add(header.name, header.value)
-        request = Request(headers=headers, method="REGISTER", uri=str(self.config.registrar_uri))
+        request = Request(headers=headers, method="REGISTER", uri=uri)
         self._sent_contact = contact
         self._pending = self._sender.send_request(request, self)
 
@@ -280,9 +308,8 @@ class Registration:
                 uri=str(self.config.registrar_uri), previous_attempt=name in self._answered,
             )  # fmt: skip
         if isinstance(result, AuthHeader):
-            self._auth_headers[result.name] = result
             self._answered.add(result.name)
-            self._send()
+            self._send(result)
         elif self.state is RegistrationState.UNREGISTERING:
             self._finish_unregister()
         else:
@@ -294,7 +321,7 @@ class Registration:
         contact = self._sent_contact
         assert contact is not None
         requested = _leading_int(request.headers.get("Expires")) or self._expires
-        granted = _granted(response, contact.uri, requested)
+        granted = _granted(response, contact.uri, requested, self.config.instance_id)
         if granted <= 0:
             self._fail(now, response.status, f"{response.status} {response.reason}: "
                                              "the registrar kept no binding")  # fmt: skip
@@ -310,6 +337,12 @@ class Registration:
         else:
             logger.debug("refreshed at %s (expires %d)", self.config.registrar, granted)
         self._sender.emit(RegistrationSucceeded(self.config.registrar, granted))
+        public = _seen_at(response, self._contact().uri)
+        if public != self.public_address:  # behind a NAT (or no longer): bind what it saw
+            seen = "our own address" if public is None else f"{public[0]}:{public[1]}"
+            logger.info("%s sees us at %s: registering that Contact", self.config.registrar, seen)
+            self.public_address = public
+            self._begin()
 
     def _on_interval_too_brief(self, response: Response, now: float) -> None:
         minimum = _leading_int(response.headers.get("Min-Expires"))
@@ -373,15 +406,44 @@ def _same_uri(a: Uri, b: Uri) -> bool:
     return a.user == b.user and a.host.lower() == b.host.lower() and port_a == port_b
 
 
-def _granted(response: Response, ours: Uri, requested: int) -> int:
-    """Lifetime granted to ``ours``: its Contact expires param, the Expires header, or ours."""
+def _granted(response: Response, ours: Uri, requested: int, instance: str | None) -> int:
+    """Lifetime granted to ``ours``: the expires param of our Contact (by its URI, else by our
+    +sip.instance and reg-id: a NAT-fixing registrar rewrites host and port), the Expires
+    header, the only Contact's expires param (rewritten, no instance), or what we asked for."""
     try:
         contacts = response.contacts
     except RemoteProtocolError:  # e.g. "Contact: *" on a broken registrar
         contacts = ()
     for contact in contacts:
         value = _leading_int(contact.params.get("expires"))
-        if value is not None and _same_uri(contact.uri, ours):
+        if value is not None and (_same_uri(contact.uri, ours) or _ours(contact, instance)):
             return value
     header = _leading_int(response.headers.get("Expires"))
-    return header if header is not None else requested
+    only = _leading_int(contacts[0].params.get("expires")) if len(contacts) == 1 else None
+    return next((v for v in (header, only) if v is not None), requested)
+
+
+def _ours(contact: NameAddr, instance: str | None) -> bool:
+    """Whether ``contact`` carries our RFC 5626 instance (and reg-id, when it has one)."""
+    value = (contact.params.get("+sip.instance") or "").strip('"<>').lower()
+    return instance is not None and value == instance.lower() and (
+        contact.params.get("reg-id") in (None, "1")
+    )  # fmt: skip
+
+
+def _seen_at(response: Response, ours: Uri) -> tuple[str, int] | None:
+    """Where the registrar saw our REGISTER come from (``received``/``rport`` of the top Via,
+    RFC 3581 §4) when that is not our Contact's address, else None. Over TCP/TLS only another
+    host counts: the source port of a connection is not where we listen."""
+    try:
+        via = response.top_via
+    except RemoteProtocolError:
+        return None
+    if not isinstance(ours, SipUri) or ours.scheme != "sip":
+        return None
+    received, rport = via.params.get("received"), parse_uint(via.params.get("rport") or "", 65535)
+    port = ours.port or 5060
+    if ours.transport not in (None, "udp") and (received is None or received == ours.host):
+        return None
+    seen = (received or ours.host, rport or port)
+    return None if (seen[0].lower(), seen[1]) == (ours.host.lower(), port) else seen

@@ -60,6 +60,7 @@ loadmodule "xlog.so"
 loadmodule "auth.so"
 modparam("usrloc", "db_mode", 0)
 modparam("rr", "enable_full_lr", 1)
+{nat_modules}
 
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
@@ -81,6 +82,7 @@ request_route {{
             www_challenge("$td", "0");
             exit;
         }}
+        {nat_register}
         if (!save("location")) {{ sl_reply_error(); }}
         exit;
     }}
@@ -100,6 +102,15 @@ request_route {{
 """
 
 
+# ``nat=True``: the registrar rewrites every REGISTER's Contact to the packet's source
+# (nathelper's ``fix_nated_contact``, as NAT setups do) and grants at most 10 s; its 200 has no
+# Expires header, so only the rewritten Contact's expires param tells the lifetime.
+NAT_MODULES = """loadmodule "nathelper.so"
+modparam("registrar", "min_expires", 1)
+modparam("registrar", "max_expires", 10)"""
+NAT_REGISTER = "fix_nated_contact();"
+
+
 def require_kamailio() -> str:
     path = shutil.which("kamailio") or (
         "/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None
@@ -112,9 +123,12 @@ def require_kamailio() -> str:
 class Kamailio:
     """A kamailio registrar and forking proxy on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, workdir: Path, *, password: str = "secret", port: int = 0) -> None:
+    def __init__(
+        self, workdir: Path, *, password: str = "secret", port: int = 0, nat: bool = False
+    ) -> None:
         self.workdir = workdir
         self.password = password
+        self.nat = nat
         self.port = port or claim_ports([BOTH])
         self._proc: asyncio.subprocess.Process | None = None
 
@@ -137,8 +151,15 @@ class Kamailio:
         """Start kamailio; return once it has bound its port."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "kamailio.cfg"
+        modules, register = (NAT_MODULES, NAT_REGISTER) if self.nat else ("", "")
         config.write_text(
-            CONFIG.format(port=self.port, modules=MODULE_PATH, password=self.password)
+            CONFIG.format(
+                port=self.port,
+                modules=MODULE_PATH,
+                password=self.password,
+                nat_modules=modules,
+                nat_register=register,
+            )
         )
         with open(self.log_file, "ab") as log:
             self._proc = await asyncio.create_subprocess_exec(

@@ -29,6 +29,21 @@ def test_the_lock_record_round_trips_through_wall_clock_time(tmp_path: Path) -> 
     assert store.load_lock(300.0, WALL) == LockRecord(1, None)
 
 
+def test_the_instance_id_is_made_once_and_kept_beside_the_lock(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    made = store.instance_id()
+    assert made.startswith("urn:uuid:") and StateStore(tmp_path).instance_id() == made
+    assert store.load_lock(300.0, WALL) == LockRecord()  # a new file is no lockout
+    assert store.save_lock(LockRecord(2, None), WALL)
+    assert store.instance_id() == made and store.load_lock(300.0, WALL) == LockRecord(2, None)
+
+
+def test_an_unreadable_file_is_left_for_the_lock_to_see(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text("{not json")
+    assert StateStore(tmp_path).instance_id().startswith("urn:uuid:")  # this run only
+    assert (tmp_path / STATE_FILE).read_text() == "{not json"
+
+
 def test_the_file_is_private_and_no_temporary_file_is_left(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     for failures in range(5):

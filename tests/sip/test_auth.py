@@ -430,10 +430,19 @@ def test_client_nonce_count_increments_and_resets():
 
     first, second = answer(CHALLENGE_401), answer(CHALLENGE_401)
     assert (first["nc"], second["nc"]) == ("00000001", "00000002")
-    assert first["cnonce"] == second["cnonce"] == "cn1"
-    assert second["response"] == _expected_md5("REGISTER", "sip:pbx", "pbx", "nonce-1", 2, "cn1")
+    assert (first["cnonce"], second["cnonce"]) == ("cn1", "cn2")  # fresh per request
+    assert second["response"] == _expected_md5("REGISTER", "sip:pbx", "pbx", "nonce-1", 2, "cn2")
     third = answer(CHALLENGE_401.replace("nonce-1", "nonce-2"))
-    assert (third["nc"], third["nonce"], third["cnonce"]) == ("00000001", "nonce-2", "cn2")
+    assert (third["nc"], third["nonce"], third["cnonce"]) == ("00000001", "nonce-2", "cn3")
+
+
+def test_sess_keeps_the_cnonce_its_ha1_is_bound_to():
+    client = _client()
+    sess = CHALLENGE_401.replace("MD5", "MD5-sess")
+    client.answer_challenge(401, [sess], method="REGISTER", uri="sip:pbx", previous_attempt=False)
+    [again] = client.preemptive(method="REGISTER", uri="sip:pbx")
+    params = _auth_params(again.value)
+    assert (params["nc"], params["cnonce"]) == ("00000002", "cn1")
 
 
 def test_client_stale_is_retried_without_failure():
@@ -530,10 +539,13 @@ def test_preemptive_reuses_latest_challenge_per_realm_and_kind():
     assert [h.name for h in headers] == ["Authorization", "Proxy-Authorization"]
     www, proxy = (_auth_params(h.value) for h in headers)
     assert (www["realm"], www["nc"], www["uri"]) == ("pbx", "00000002", "sip:bob@192.0.2.7")
-    assert www["response"] == _expected_md5("BYE", "sip:bob@192.0.2.7", "pbx", "nonce-1", 2, "cn1")
+    assert www["response"] == _expected_md5("BYE", "sip:bob@192.0.2.7", "pbx", "nonce-1", 2, "cn3")
+    assert (www["cnonce"], proxy["cnonce"]) == ("cn3", "cn4")
     assert (proxy["realm"], proxy["nonce"], proxy["nc"]) == ("proxy", "p-1", "00000002")
     again = client.preemptive(method="BYE", uri="sip:bob@192.0.2.7")
     assert [_auth_params(h.value)["nc"] for h in again] == ["00000003", "00000003"]
+    [proxy_only] = client.preemptive(method="BYE", uri="sip:x", skip={"Authorization"})
+    assert proxy_only.name == "Proxy-Authorization"
 
 
 def test_forget_drops_cached_challenges_and_counts():

@@ -28,6 +28,7 @@ from intercom.sip.registration import (
 from intercom.sip.uri import NameAddr, SipUri
 
 CONTACT = "<sip:door@192.0.2.10:5060;transport=udp>"
+VIA = "192.0.2.10:5060;branch=z9hG4bKfake"
 CHALLENGE = 'Digest realm="asterisk", nonce="n0nce1", algorithm=MD5, qop="auth"'
 
 
@@ -89,11 +90,11 @@ class Harness:
         return [clone.random() for _ in range(n)]
 
     def respond(self, status: int, reason: str, *extra: str, request: Request | None = None,
-                now: float = 0.0) -> None:  # fmt: skip
+                now: float = 0.0, via: str = VIA) -> None:  # fmt: skip
         req = request if request is not None else self.sender.last
         lines = [
             f"SIP/2.0 {status} {reason}",
-            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKfake",
+            f"Via: SIP/2.0/UDP {via}",
             f"From: {req.headers.get('From')}",
             f"To: {req.headers.get('To')};tag=reg1",
             f"Call-ID: {req.call_id}",
@@ -109,8 +110,8 @@ class Harness:
         self.respond(401, "Unauthorized", f"WWW-Authenticate: {CHALLENGE.replace('n0nce1', nonce)}",
                      now=now)  # fmt: skip
 
-    def ok(self, *extra: str, now: float = 0.0) -> None:
-        self.respond(200, "OK", *extra, now=now)
+    def ok(self, *extra: str, now: float = 0.0, via: str = VIA) -> None:
+        self.respond(200, "OK", *extra, now=now, via=via)
 
 
 def auth_params(value: str) -> dict[str, str]:
@@ -240,6 +241,21 @@ def test_stale_preemptive_nonce_is_answered_not_failed() -> None:
     assert auth_params(retry.headers.get("Authorization") or "")["nonce"] == "n0nce2"
     h.ok(f"Contact: {CONTACT};expires=300", now=10.2)
     assert [type(e) for e in h.sender.events] == [RegistrationSucceeded] * 2
+
+
+def test_credentials_are_never_replayed() -> None:
+    """A 407 after an answered 401: the Authorization goes again with nc+1 and a new cnonce."""
+    h = Harness()
+    h.reg.start(0.0)
+    h.challenge()
+    www = auth_params(h.sender.last.headers.get("Authorization") or "")
+    proxy_challenge = CHALLENGE.replace("asterisk", "proxy").replace("n0nce1", "p1")
+    h.respond(407, "Proxy Authentication Required", f"Proxy-Authenticate: {proxy_challenge}")
+    again = auth_params(h.sender.last.headers.get("Authorization") or "")
+    proxy = auth_params(h.sender.last.headers.get("Proxy-Authorization") or "")
+    assert (www["nc"], again["nc"], proxy["nc"]) == ("00000001", "00000002", "00000001")
+    assert again["nonce"] == www["nonce"] and again["cnonce"] != www["cnonce"]
+    assert proxy["realm"] == "proxy"
 
 
 def test_wrong_password(caplog: pytest.LogCaptureFixture) -> None:
@@ -435,6 +451,45 @@ def test_contact_matching_ignores_params_and_host_case() -> None:
     )
     assert h.reg.granted_expires == 120
     assert h.reg.get_timer() == pytest.approx(60.0)
+
+
+REWRITTEN = "<sip:door@203.0.113.9:40000;transport=udp>"  # fix_nated_contact, rewrite_contact
+
+
+def test_rewritten_contact_is_matched_by_instance() -> None:
+    h = Harness(instance_id="urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
+    h.reg.start(0.0)
+    instance = '+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"'
+    assert h.sender.last.headers.get("Contact") == f"{CONTACT};{instance};reg-id=1"
+    h.ok(
+        "Contact: <sip:door@198.51.100.7:5060>;expires=3600",  # another phone of the AOR
+        f"Contact: {REWRITTEN};expires=120;{instance.upper()};reg-id=1",
+    )
+    assert h.reg.granted_expires == 120
+    assert h.reg.get_timer() == pytest.approx(60.0)
+
+
+def test_the_only_rewritten_contact_gives_the_lifetime() -> None:
+    h = Harness()
+    h.reg.start(0.0)
+    h.ok(f"Contact: {REWRITTEN};expires=120")
+    assert h.reg.granted_expires == 120
+    assert h.reg.get_timer() == pytest.approx(60.0)
+
+
+def test_stream_source_port_is_not_a_nat() -> None:
+    h = Harness()
+    h.contact = NameAddr.parse("<sip:door@192.0.2.10:5060;transport=tcp>")
+    h.reg.start(0.0)
+    h.ok("Expires: 600", via="192.0.2.10:5060;rport=51234;branch=z9hG4bKfake")
+    assert len(h.sender.requests) == 1 and h.reg.public_address is None
+    h.reg.refresh_now(1.0)
+    h.ok("Expires: 600", via="192.0.2.10:5060;rport=51234;received=203.0.113.9;branch=z9hG4bKx")
+    assert h.reg.public_address == ("203.0.113.9", 51234)
+    assert h.sender.last.headers.get("Contact") == (
+        "<sip:door@203.0.113.9:51234;transport=tcp>, "
+        "<sip:door@192.0.2.10:5060;transport=tcp>;expires=0"
+    )
 
 
 def test_granted_zero_is_a_failure() -> None:
