@@ -583,24 +583,30 @@ def test_an_offer_without_a_common_codec_leaves_nothing_behind(
     assert asyncio.run(accept_next()) == low
 
 
+def _door_that_times_out(seed: int) -> tuple[MediaCalls, asyncio.Future[float], list[str]]:
+    """Media with a 0.5 s media timeout (on the running loop); the future is set to the
+    monotonic time of the first timeout, the list holds every Call-ID reported."""
+    timed_out: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    reports: list[str] = []
+
+    def on_timeout(call_id: str) -> None:
+        reports.append(call_id)
+        if not timed_out.done():
+            timed_out.set_result(time.monotonic())
+
+    door = MediaCalls(
+        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, media_timeout=0.5),
+        rng=random.Random(seed),
+        open_audio=_null_audio,
+        on_timeout=on_timeout,
+    )
+    return door, timed_out, reports
+
+
 @pytest.mark.timeout(10)
 def test_a_silent_peer_ends_in_a_media_timeout() -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        timed_out: asyncio.Future[float] = loop.create_future()
-        reports: list[str] = []
-
-        def on_timeout(call_id: str) -> None:
-            reports.append(call_id)
-            if not timed_out.done():
-                timed_out.set_result(time.monotonic())
-
-        door = MediaCalls(
-            MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, media_timeout=0.5),
-            rng=random.Random(51),
-            open_audio=_null_audio,
-            on_timeout=on_timeout,
-        )
+        door, timed_out, reports = _door_that_times_out(seed=51)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
             silent.bind((HOST, 0))
             silent.setblocking(False)
@@ -635,21 +641,7 @@ def test_a_peer_sending_only_rtcp_keeps_the_call_and_a_strangers_rtcp_does_not()
     past the media timeout while the peer's RTCP comes, and ends once only a stranger's does."""
 
     async def main() -> tuple[float, float, list[str]]:
-        loop = asyncio.get_running_loop()
-        timed_out: asyncio.Future[float] = loop.create_future()
-        reports: list[str] = []
-
-        def on_timeout(call_id: str) -> None:
-            reports.append(call_id)
-            if not timed_out.done():
-                timed_out.set_result(time.monotonic())
-
-        door = MediaCalls(
-            MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, media_timeout=0.5),
-            rng=random.Random(53),
-            open_audio=_null_audio,
-            on_timeout=on_timeout,
-        )
+        door, timed_out, reports = _door_that_times_out(seed=53)
         peer, stranger = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
         with peer, stranger:
             peer.bind((HOST, 0))
