@@ -25,12 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 
-from .peer_support import BOTH, bindable, claim_ports
+from .peer_support import BOTH, bindable, claim_ports, require_program
 
 __all__ = ["Kamailio", "require_kamailio"]
 
@@ -112,12 +111,7 @@ NAT_REGISTER = "fix_nated_contact();"
 
 
 def require_kamailio() -> str:
-    path = shutil.which("kamailio") or (
-        "/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None
-    )
-    if path is None:
-        raise RuntimeError("kamailio not installed: run ./dev.sh setup")
-    return path
+    return require_program("kamailio")
 
 
 class Kamailio:

@@ -31,24 +31,19 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import signal
 import time
 from pathlib import Path
 
-from .peer_support import UDP, claim_ports
+from .peer_support import UDP, claim_ports, require_program
 
 __all__ = ["LinphonePeer", "require_linphone"]
 
 INCOMING = re.compile(r"Receiving new incoming call from (\S+), assigned id (\d+)")
-ENDED = re.compile(r"Call (\d+) with (\S+) ended \((.*)\)\.")
 
 
 def require_linphone() -> str:
-    path = shutil.which("linphonec")
-    if path is None:
-        raise RuntimeError("linphonec not installed: run ./dev.sh setup")
-    return path
+    return require_program("linphonec", "linphone-cli")
 
 
 class LinphonePeer:

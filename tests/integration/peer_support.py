@@ -7,6 +7,8 @@ all harnesses, and never handed out twice.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from collections.abc import Sequence
 
@@ -15,6 +17,15 @@ TCP = (socket.SOCK_STREAM,)
 BOTH = (socket.SOCK_DGRAM, socket.SOCK_STREAM)
 
 _HANDED_OUT: set[int] = set()
+
+
+def require_program(name: str, package: str | None = None) -> str:
+    """The path of the peer program ``name`` (also found in /usr/sbin, where kamailio lives),
+    or a clear error naming the Debian ``package`` that ./dev.sh setup installs."""
+    path = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
+    if path is None:
+        raise RuntimeError(f"{package or name} not installed: run ./dev.sh setup")
+    return path
 
 
 def bindable(port: int, kinds: tuple[int, ...] = BOTH, host: str = "127.0.0.1") -> bool:

@@ -55,7 +55,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from tests.integration.peer_support import BOTH, TCP, UDP, bindable, claim_ports, tail
+from tests.integration.peer_support import (
+    BOTH,
+    TCP,
+    UDP,
+    bindable,
+    claim_ports,
+    require_program,
+    tail,
+)
 
 __all__ = [
     "SCENARIOS",
@@ -85,10 +93,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]")
 
 def require_sipp() -> str:
     """Return the path of the sipp executable, or raise a clear error if it is missing."""
-    path = shutil.which("sipp")
-    if path is None:
-        raise RuntimeError("sipp not installed: run ./dev.sh setup")
-    return path
+    return require_program("sipp")
 
 
 def free_port() -> int:

@@ -10,12 +10,12 @@ svwar ends with "found nothing"; and the daemon's log stays a few lines long.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
 
 from .daemon_process import DaemonProcess
+from .peer_support import require_program
 from .sipp_harness import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -25,10 +25,7 @@ ACCOUNTS = ("door", "alice", "intercom", "admin", "100")
 
 
 def require_svwar() -> str:
-    path = shutil.which("svwar")
-    if path is None:
-        raise RuntimeError("sipvicious not installed: run ./dev.sh setup")
-    return path
+    return require_program("svwar", "sipvicious")
 
 
 async def svwar(port: int, method: str, dictionary: Path) -> str:
