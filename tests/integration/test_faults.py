@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from .audio_compare import make_test_wav
-from .baresip_harness import BaresipPeer, require_baresip
+from .baresip_harness import require_baresip
 from .daemon_process import DaemonProcess
 from .kamailio_harness import Kamailio, require_kamailio
 from .linphone_harness import LinphonePeer, require_linphone
 from .lossy_relay import LossyRelay
+from .one_number import door_at, family_phones
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -32,20 +33,10 @@ MEDIA_TIMEOUT = 3.0
 def door(tmp_path: Path, server: str, **settings: str) -> DaemonProcess:
     microphone = tmp_path / "door.wav"
     make_test_wav(microphone, 8000, 20.0, "bursts", seed=21)
-    return DaemonProcess(tmp_path, {
-        "INTERCOM_SIP_SERVER": server,
-        "INTERCOM_SIP_USER": "door",
-        "INTERCOM_SIP_PASSWORD": PASSWORD,
-        "INTERCOM_SIP_BIND": "127.0.0.1:0",
-        "INTERCOM_CALL_TARGET": "family",
-        "INTERCOM_CODECS": "PCMU",
-        "INTERCOM_AUDIO_INPUT": f"wav:{microphone}",
-        "INTERCOM_AUDIO_OUTPUT": "null",
-        "INTERCOM_RTP_PORTS": "45000-45999",
-        "INTERCOM_CALL_COOLDOWN": "0",
-        "INTERCOM_LOG_LEVEL": "DEBUG",
-        **settings,
-    })  # fmt: skip
+    return door_at(
+        tmp_path, server, PASSWORD, microphone,
+        INTERCOM_RTP_PORTS="45000-45999", INTERCOM_CALL_COOLDOWN="0", **settings,
+    )  # fmt: skip
 
 
 def registered(status: dict[str, Any]) -> bool:
@@ -57,14 +48,8 @@ async def _phone_vanishes(tmp_path: Path) -> None:
     phone_wav = tmp_path / "phone.wav"
     make_test_wav(phone_wav, 8000, 20.0, "bursts", seed=22)
     async with Kamailio(tmp_path / "kamailio", password=PASSWORD) as server:
-        linphone = LinphonePeer(phone_wav, tmp_path / "linphone")
-        baresip = BaresipPeer(
-            phone_wav, user="family", answer_mode="manual", workdir=tmp_path / "baresip",
-            registrar=server.address, password=PASSWORD,
-        )  # fmt: skip
-        async with linphone, baresip:
-            await linphone.register("family", server.address, PASSWORD)
-            await baresip.wait_registered()
+        phones = family_phones(tmp_path, server.address, PASSWORD, phone_wav, phone_wav)
+        async with phones as (linphone, baresip):
             daemon = door(tmp_path, server.address, INTERCOM_MEDIA_TIMEOUT=str(MEDIA_TIMEOUT))
             async with daemon:
                 await daemon.until(registered, 10, "registration")

@@ -24,10 +24,10 @@ from typing import Literal
 import pytest
 
 from .audio_compare import Comparison, compare_wavs, make_test_wav
-from .baresip_harness import BaresipPeer, require_baresip
-from .daemon_process import DaemonProcess
+from .baresip_harness import require_baresip
 from .kamailio_harness import Kamailio, require_kamailio
-from .linphone_harness import LinphonePeer, require_linphone
+from .linphone_harness import require_linphone
+from .one_number import door_at, family_phones
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -54,26 +54,12 @@ async def _one_number_call(tmp_path: Path, answerer: Phone, bye_from: Literal["d
     make_test_wav(baresip_wav, 8000, 20.0, "bursts", seed=13)
     door_heard = tmp_path / "door-heard.wav"
     async with Kamailio(tmp_path / "kamailio", password=PASSWORD) as server:
-        linphone = LinphonePeer(linphone_wav, tmp_path / "linphone")
-        baresip = BaresipPeer(
-            baresip_wav, user="family", answer_mode="manual", workdir=tmp_path / "baresip",
-            registrar=server.address, password=PASSWORD,
-        )  # fmt: skip
-        async with linphone, baresip:
-            await linphone.register("family", server.address, PASSWORD)
-            await baresip.wait_registered()
-            daemon = DaemonProcess(tmp_path, {
-                "INTERCOM_SIP_SERVER": server.address,
-                "INTERCOM_SIP_USER": "door",
-                "INTERCOM_SIP_PASSWORD": PASSWORD,
-                "INTERCOM_SIP_BIND": "127.0.0.1:0",
-                "INTERCOM_CALL_TARGET": "family",
-                "INTERCOM_CODECS": "PCMU",
-                "INTERCOM_AUDIO_INPUT": f"wav:{door_wav}",
-                "INTERCOM_AUDIO_OUTPUT": f"wav:{door_heard}",
-                "INTERCOM_RTP_PORTS": "46000-46999",
-                "INTERCOM_LOG_LEVEL": "DEBUG",
-            })  # fmt: skip
+        phones = family_phones(tmp_path, server.address, PASSWORD, linphone_wav, baresip_wav)
+        async with phones as (linphone, baresip):
+            daemon = door_at(
+                tmp_path, server.address, PASSWORD, door_wav,
+                INTERCOM_AUDIO_OUTPUT=f"wav:{door_heard}", INTERCOM_RTP_PORTS="46000-46999",
+            )  # fmt: skip
             async with daemon:
                 await daemon.until(
                     lambda s: s["registration"]["state"] == "registered", 10, "registration"
