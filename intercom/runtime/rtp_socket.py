@@ -35,6 +35,9 @@ SO_TIMESTAMPNS = 35
 """Linux: stamp datagrams with the arrival time (``struct timespec``, CLOCK_REALTIME)."""
 _TIMESPEC = struct.Struct("@ll")  # native time_t and long, as the kernel writes them
 _ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+MAX_STAMP_AGE = 2.0
+"""Seconds: a stamp older than this at the drain is taken as a step of the realtime clock (NTP,
+a resumed VM), not as a datagram that waited, and the drain's own time is used instead."""
 
 
 class PortRangeError(IntercomError):
@@ -92,8 +95,18 @@ def _drain(sock: socket.socket, receiver: TimedReceiver, now: float, offset: flo
         arrival = now
         if ancillary:
             seconds, nanoseconds = _TIMESPEC.unpack_from(ancillary[0][2])
-            arrival = min(now, seconds + nanoseconds * 1e-9 - offset)
+            arrival = arrival_time(seconds + nanoseconds * 1e-9, now, offset)
         receiver(data, (source[0], source[1]), arrival)
+
+
+def arrival_time(stamp: float, now: float, offset: float) -> float:
+    """The kernel's realtime ``stamp`` on the monotonic clock of ``now``. The realtime clock can
+    step between the arrival and the drain; a stamp that lands after ``now`` or more than
+    :data:`MAX_STAMP_AGE` before it is such a step, and the drain's time ``now`` stands in."""
+    arrival = stamp - offset
+    if now - MAX_STAMP_AGE <= arrival <= now:
+        return arrival
+    return now
 
 
 def _bind_pair(
