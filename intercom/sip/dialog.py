@@ -134,7 +134,7 @@ class Dialog:
                 raise LocalProtocolError(f"{method} reuses the INVITE's CSeq: pass seq")
             self.local_seq += 1
             seq = self.local_seq
-        uri, routes = self._routing()
+        uri, routes, strict = self._routing()
         headers = Headers()
         for route in routes:
             headers.add("Route", str(route))
@@ -143,16 +143,17 @@ class Dialog:
         headers.add("To", str(self.remote))
         headers.add("Call-ID", self.call_id)
         headers.add("CSeq", f"{seq} {method}")
-        return Request(headers=headers, method=method, uri=str(uri))
+        return Request(headers=headers, method=method, uri=str(uri), strict_routed=strict)
 
-    def _routing(self) -> tuple[Uri, list[NameAddr]]:
+    def _routing(self) -> tuple[Uri, list[NameAddr], bool]:
+        """Request-URI, Route headers, and whether the first hop is a strict router."""
         if not self.route_set:
-            return self.remote_target, []
+            return self.remote_target, [], False
         first = self.route_set[0]
         if isinstance(first.uri, SipUri) and "lr" in first.uri.params:
-            return self.remote_target, list(self.route_set)
+            return self.remote_target, list(self.route_set), False
         # Strict routing (RFC 2543 proxies): the first route becomes the Request-URI.
         uri = first.uri
         if isinstance(uri, SipUri):
             uri = uri.without_params("method", "maddr", "ttl", "transport", "lr")
-        return uri, [*self.route_set[1:], NameAddr(self.remote_target)]
+        return uri, [*self.route_set[1:], NameAddr(self.remote_target)], True

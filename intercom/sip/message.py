@@ -248,6 +248,9 @@ class _Message:
 class Request(_Message):
     method: str = ""
     uri: str = ""
+    strict_routed: bool = False
+    """Built for a strict router (RFC 3261 §12.2.1.1): its Request-URI is that router, so it
+    goes there whatever its Route headers say (§8.1.2). Not on the wire."""
 
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {SIP_VERSION}"

@@ -1,11 +1,11 @@
 """Where a request goes: RFC 3261 §8.1.2 with the addresses the runtime learned (RFC 3263).
 
 The outbound proxy when there is one, else the first Route when it is a loose router
-(``;lr``), else the Request-URI (a strict router's route is the Request-URI already,
-§12.2.1.1); a host name goes to the address the runtime resolved for it and handed over with
-:meth:`Router.learn` (this core does no DNS): :meth:`Router.missing_host` names it. TLS does
-not exist yet: a ``sips:`` URI or ``;transport=tls`` is refused (:meth:`Router.refusal`),
-never sent in clear.
+(``;lr``), else the Request-URI. A request built for a strict router (§12.2.1.1) carries that
+router in its Request-URI and goes there, whatever its remaining Route headers say. A host
+name goes to the address the runtime resolved for it and handed over with :meth:`Router.learn`
+(this core does no DNS): :meth:`Router.missing_host` names it. TLS does not exist yet: a
+``sips:`` URI or ``;transport=tls`` is refused (:meth:`Router.refusal`), never sent in clear.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Router:
 
     def next_hop(self, request: Request) -> SipUri | None:
         """The URI §8.1.2 sends ``request`` to, outbound proxy aside; None for a non-SIP one."""
-        routes = request.headers.get_list("Route")
+        routes = [] if request.strict_routed else request.headers.get_list("Route")
         first = NameAddr.parse(routes[0]).uri if routes else None
         loose = isinstance(first, SipUri) and "lr" in first.params
         uri = first if loose else parse_uri(request.uri)

@@ -328,7 +328,9 @@ def _beside(invite: Request, method: str, to: str) -> Request:
         ("From", invite.headers.get("From") or ""), ("To", to), ("Call-ID", invite.call_id),
         ("CSeq", f"{invite.cseq.seq} {method}"),
     ])  # fmt: skip
-    return Request(headers=headers, method=method, uri=invite.uri)
+    return Request(
+        headers=headers, method=method, uri=invite.uri, strict_routed=invite.strict_routed
+    )
 
 
 class NonInviteClientTransaction(ClientTransaction):

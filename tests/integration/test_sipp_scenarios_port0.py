@@ -1,4 +1,4 @@
-"""Validate callee_reoffer_port0.xml (test_reoffer_port0_sipp.py) against sipp itself.
+"""Validate callee_reoffer_port0.xml (test_reinvite_sipp.py) against sipp itself.
 
 As in test_sipp_scenarios.py: a throwaway companion scenario plays the door, first correctly
 (its answer to the re-INVITE has the audio at port 0: every sipp exits 0), then misbehaving the

@@ -52,6 +52,19 @@ def test_a_bye_through_a_strict_router_goes_to_the_request_uri() -> None:
     assert destination == ROUTER
 
 
+def test_a_strict_router_ahead_of_a_loose_one_still_gets_the_bye() -> None:
+    # Record-Route lists the proxies nearest the phone first; as callee the route set keeps that
+    # order, so the strict router (.20) is our first hop and the loose one (.30) its next.
+    endpoint = door()
+    record_route = "<sip:198.51.100.20:5070>, <sip:198.51.100.30;lr>"
+    answered_call(endpoint, contact="<sip:family@198.51.100.9>", record_route=record_route)
+    endpoint.hangup("in-1", 1.0)
+    [(bye, destination)] = sent_requests(endpoint)
+    assert bye.uri == "sip:198.51.100.20:5070"
+    assert bye.headers.get_all("Route") == ["<sip:198.51.100.30;lr>", "<sip:family@198.51.100.9>"]
+    assert destination == ROUTER  # not the loose router that now heads the Route headers
+
+
 def test_a_named_contact_is_asked_for_then_the_held_bye_goes_out() -> None:
     endpoint = door()
     answered_call(endpoint, contact="<sip:family@phone.example:5080>")
