@@ -119,7 +119,6 @@ class OutgoingCall:
         offer: bytes | None,
         answer_offer: AnswerOffer,
         destination: Address | None = None,
-        display: str | None = None,
         call_id: str | None = None,
     ) -> None:
         """
@@ -128,21 +127,19 @@ class OutgoingCall:
             target: the one-number: Request-URI and To of the INVITE.
             offer: our SDP offer; None sends an offerless INVITE (the answer goes in the ACK).
             destination: where the INVITE goes; None lets the endpoint route it.
-            display: how log lines name the target ("family"); ``str(target)`` by default.
             call_id: chosen beforehand (so the caller knows the call before any DNS wait);
                 a fresh one by default.
         """
         self.call_id = call_id or ids.call_id()
         self._ids = ids
         self.session: Session | None = None
-        self.display = display if display is not None else str(target)
         self._sender = sender
         self._auth = auth
         self._contact = contact
         self._offer = offer
         self._answer_offer = answer_offer
         self._destination = destination
-        self._label = f"call to {self.display}"
+        self._label = f"call to {target}"
         self._from = local.with_params(tag=ids.tag())
         self._to = NameAddr(target)
         self._uri = target  # the Request-URI: changes once on a 3xx
@@ -193,10 +190,7 @@ class OutgoingCall:
         """
         if self._invite is not None:
             raise LocalProtocolError("the call has already started")
-        if self.display == str(self._uri):
-            logger.info("calling %s", self.display)
-        else:
-            logger.info("calling %s (%s)", self.display, self._uri)
+        logger.debug("%s: INVITE", self._label)  # the doorbell logs the press at INFO
         self._send_invite()
 
     def cancel(self, now: float) -> None:

@@ -35,7 +35,7 @@ def make_call(
     call = OutgoingCall(
         sender=sender, ids=ids, auth=DigestClient("door", password, cnonce_factory=ids.cnonce),
         local=LOCAL, target=TARGET, contact=lambda: CONTACT, offer=offer,
-        answer_offer=lambda call_id, sdp: ANSWER, destination=SERVER, display="family",
+        answer_offer=lambda call_id, sdp: ANSWER, destination=SERVER,
     )  # fmt: skip
     call.start(0.0)
     return call, sender
@@ -129,8 +129,8 @@ def test_180_from_two_phones(caplog: pytest.LogCaptureFixture) -> None:
     ]
     lines = [r.getMessage() for r in caplog.records if r.name == "intercom.sip.call"]
     assert lines[-2:] == [
-        "call to family: 180 Ringing from 1 phone",
-        "call to family: 180 Ringing from 2 phones",
+        "call to sip:family@pbx.example: 180 Ringing from 1 phone",
+        "call to sip:family@pbx.example: 180 Ringing from 2 phones",
     ]
 
 
@@ -236,7 +236,7 @@ def test_busy_fails_without_an_ack_of_ours(caplog: pytest.LogCaptureFixture) -> 
     assert sender.acks == []  # the transaction ACKs a non-2xx (§17.1.1.3)
     assert call.state is CallState.ENDED
     assert call.ended
-    assert "call to family failed: 486 Busy Here" in caplog.messages
+    assert "call to sip:family@pbx.example failed: 486 Busy Here" in caplog.messages
 
 
 @pytest.mark.parametrize(
@@ -395,7 +395,7 @@ def test_wrong_password_fails_after_two_invites(caplog: pytest.LogCaptureFixture
     warnings = [r for r in caplog.records if r.name == "intercom.sip.call"
                 and r.levelno == logging.WARNING]  # fmt: skip
     assert [r.getMessage() for r in warnings] == [
-        "call to family failed: "
+        "call to sip:family@pbx.example failed: "
         "407 Proxy Authentication Required: wrong credentials for realm asterisk"
     ]
     assert all("response=" not in m and "secret" not in m for m in caplog.messages)
