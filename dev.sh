@@ -17,8 +17,10 @@ VENV=.venv
 # The shellcheck package lints the installer scripts and this one.
 # kamailio: the registrar and forking proxy of the one-number tests; linphone-cli: linphonec,
 # the second phone implementation ringing on that number beside baresip.
+# mosquitto: the MQTT broker the Home Assistant tests start on a free port (with
+# mosquitto_passwd for the password file); mosquitto-clients: mosquitto_sub/pub to watch it.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2
-    sipvicious shellcheck kamailio linphone-cli)
+    sipvicious shellcheck kamailio linphone-cli mosquitto mosquitto-clients)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -249,9 +249,10 @@ class Doorbell:
         logger.info("hangup requested from the control socket")
         return self._step(Input.HANGUP, now)
 
-    def open_request(self, now: float) -> bool:
-        """``intercom open``: pulse the relay as a correct code would. True when it did."""
-        return self._open("from the control socket")
+    def open_request(self, now: float, how: str = "from the control socket") -> bool:
+        """``intercom open`` (or Home Assistant's button, ``how`` "over MQTT"): pulse the
+        relay as a correct code would. True when it did."""
+        return self._open(how)
 
     def set_server_addresses(self, addresses: Iterable[str]) -> None:
         """The SIP server's and outbound proxy's resolved IP addresses: incoming calls from them

@@ -23,9 +23,10 @@ Rules that hold for every key:
 * Keys that start with ``INTERCOM_`` but are none of :data:`KEYS` are problems with a
   did-you-mean (difflib), and so are near misses of a known key such as ``intercom_sip_user``
   (in the env file, or in the environment). Other keys are left alone.
-* Secrets: the value of ``INTERCOM_SIP_PASSWORD`` never appears in a message, in ``repr``
-  or in :meth:`Settings.redacted`; nor does ``INTERCOM_DOOR_CODE``, which opens the house as
-  surely as a key (messages about it name the offending characters or the length only).
+* Secrets: the value of ``INTERCOM_SIP_PASSWORD`` (or ``INTERCOM_MQTT_PASSWORD``) never
+  appears in a message, in ``repr`` or in :meth:`Settings.redacted`; nor does
+  ``INTERCOM_DOOR_CODE``, which opens the house as surely as a key (messages about it name the
+  offending characters or the length only).
   Unknown keys are never echoed with their value: ``INTERCOM_SIP_PASWORD`` holds a password.
 
 Cross-checks between keys: ``INTERCOM_SIP_USER`` is required when ``INTERCOM_SIP_SERVER`` is
@@ -60,11 +61,19 @@ from intercom.app.policy import Network
 from intercom.app.settings_keys import (
     FIELD_OF_KEY,
     KEYS,
+    MQTT_PASSWORD_KEY,
     PASSWORD_KEY,
     PREFIX,
     SECRET_KEYS,
     near_miss,
     unknown_key_problem,
+)
+from intercom.app.settings_mqtt import (
+    DEFAULT_DISCOVERY_PREFIX,
+    DEFAULT_NAME,
+    DEFAULT_TOPIC_SHOWN,
+    mqtt_warnings,
+    read_mqtt,
 )
 from intercom.app.settings_parse import LOG_LEVELS, MAX_DOOR_PULSE, GpioMode, Transport, ValueParser
 from intercom.errors import IntercomError
@@ -145,6 +154,13 @@ class Settings:
     # control
     control_socket: str = "/run/intercom/control.sock"  #: Unix socket of the CLI commands
     state_dir: str = ""  #: kept state (door-code lockout); "": systemd's $STATE_DIRECTORY
+    # Home Assistant over MQTT (intercom.app.settings_mqtt)
+    mqtt_host: HostPort | None = None  #: the broker; None: no MQTT
+    mqtt_user: str | None = None  #: the broker account's user name
+    mqtt_password: str | None = field(default=None, repr=False)  #: None: no password
+    mqtt_topic: str = ""  #: base topic of the door's state and commands; "": intercom/<host>
+    mqtt_discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX  #: Home Assistant's discovery prefix
+    name: str = DEFAULT_NAME  #: the door's name as people see it
     # logging
     log_level: str = "INFO"  #: DEBUG, INFO, WARNING or ERROR
     #: things that work but are probably not meant (for ``intercom check`` and the log)
@@ -180,6 +196,8 @@ def _item(item: object) -> str:
 
 
 def _display(key: str, value: object) -> str:
+    if key == "INTERCOM_MQTT_TOPIC" and value == "":
+        return DEFAULT_TOPIC_SHOWN
     if value is None or value == "" or value == ():
         return _NOT_SET
     if key == "INTERCOM_RTP_PORTS" and isinstance(value, tuple):
@@ -244,7 +262,8 @@ def load_settings(environ: Mapping[str, str], env_file: str | None = None) -> Se
                     values[key] = value
                 elif (suggestion := near_miss(key)) is not None:
                     problems.append(f"{key}: not a known setting; did you mean {suggestion}?")
-            warnings += _permission_warnings(env_file, bool(parsed.values.get(PASSWORD_KEY)))
+            secrets = [key for key in (PASSWORD_KEY, MQTT_PASSWORD_KEY) if parsed.values.get(key)]
+            warnings += _permission_warnings(env_file, secrets)
     for key, value in environ.items():
         if key.startswith(PREFIX):
             values[key] = value
@@ -253,7 +272,7 @@ def load_settings(environ: Mapping[str, str], env_file: str | None = None) -> Se
     return _build(values, problems, warnings)
 
 
-def _permission_warnings(path: str, has_password: bool) -> list[str]:
+def _permission_warnings(path: str, passwords: list[str]) -> list[str]:
     """Design.md: the env file is installed 0600. Other users may neither change it (it says
     where the door calls and who may open it) nor read the password in it."""
     try:
@@ -262,8 +281,8 @@ def _permission_warnings(path: str, has_password: bool) -> list[str]:
         return []
     if mode & 0o002:
         what = "change the settings"
-    elif mode & 0o004 and has_password:
-        what = "read INTERCOM_SIP_PASSWORD"
+    elif mode & 0o004 and passwords:
+        what = "read " + " and ".join(passwords)
     else:
         return []
     return [f"{path}: mode {mode:04o} lets every user {what}; make it 0600 (chmod 600 {path})"]
@@ -296,6 +315,7 @@ def _read_all(check: ValueParser) -> Settings:
     proxy = check.host_port("INTERCOM_SIP_OUTBOUND_PROXY")
     target = check.call_target(server)
     relay_pin = check.pin("INTERCOM_DOOR_RELAY_PIN", None)
+    mqtt = read_mqtt(check)
     settings = Settings(
         sip_server=server,
         sip_user=user,
@@ -334,10 +354,17 @@ def _read_all(check: ValueParser) -> Settings:
         media_timeout=check.seconds("INTERCOM_MEDIA_TIMEOUT", d.media_timeout, positive=True),
         control_socket=check.control_socket(d.control_socket),
         state_dir=check.absolute_path("INTERCOM_STATE_DIR", d.state_dir),
+        mqtt_host=mqtt.host,
+        mqtt_user=mqtt.user,
+        mqtt_password=mqtt.password,
+        mqtt_topic=mqtt.topic,
+        mqtt_discovery_prefix=mqtt.discovery_prefix,
+        name=mqtt.name,
         log_level=check.choice("INTERCOM_LOG_LEVEL", LOG_LEVELS, d.log_level),
     )
     _distinct_pins(check, settings)
     _cross_warnings(check, settings)
+    mqtt_warnings(check, mqtt)
     return replace(settings, warnings=tuple(check.warnings))
 
 

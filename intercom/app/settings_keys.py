@@ -16,6 +16,7 @@ import difflib
 __all__ = [
     "FIELD_OF_KEY",
     "KEYS",
+    "MQTT_PASSWORD_KEY",
     "PASSWORD_KEY",
     "PREFIX",
     "SECRET_KEYS",
@@ -67,6 +68,13 @@ FIELD_OF_KEY: dict[str, str] = {
     # control
     "INTERCOM_CONTROL_SOCKET": "control_socket",
     "INTERCOM_STATE_DIR": "state_dir",
+    # Home Assistant over MQTT
+    "INTERCOM_MQTT_HOST": "mqtt_host",
+    "INTERCOM_MQTT_USER": "mqtt_user",
+    "INTERCOM_MQTT_PASSWORD": "mqtt_password",
+    "INTERCOM_MQTT_TOPIC": "mqtt_topic",
+    "INTERCOM_MQTT_DISCOVERY_PREFIX": "mqtt_discovery_prefix",
+    "INTERCOM_NAME": "name",
     # logging
     "INTERCOM_LOG_LEVEL": "log_level",
 }
@@ -75,7 +83,8 @@ KEYS: tuple[str, ...] = tuple(FIELD_OF_KEY)
 """Every known key, in the order of ``systemd/intercom.env.example``."""
 
 PASSWORD_KEY = "INTERCOM_SIP_PASSWORD"
-SECRET_KEYS = frozenset({PASSWORD_KEY, "INTERCOM_DOOR_CODE"})
+MQTT_PASSWORD_KEY = "INTERCOM_MQTT_PASSWORD"
+SECRET_KEYS = frozenset({PASSWORD_KEY, MQTT_PASSWORD_KEY, "INTERCOM_DOOR_CODE"})
 """Keys whose values ``Settings.redacted()`` hides and no problem line quotes."""
 
 

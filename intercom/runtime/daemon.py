@@ -14,6 +14,10 @@ speaker. Start: the control socket, the user agent (which sends the first REGIST
 systemd's READY once that first registration attempt has an outcome (or after
 ``READY_WAIT``). Stop (SIGTERM, SIGINT): STOPPING, the call ended, un-REGISTER, sockets, tones
 and GPIO closed, the relay off: within a few seconds, exit code 0.
+
+Home Assistant (``INTERCOM_MQTT_HOST``): a :class:`~intercom.app.publisher.Publisher` is handed
+each ring after its call was placed, and the doorbell's state after every step; it never awaits
+the broker. Its "Open door" command opens the door as ``intercom open`` does.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from intercom.app.actions import (
     StopTone,
 )
 from intercom.app.doorbell import Doorbell
+from intercom.app.publisher import Publisher
 from intercom.app.settings import Settings
 from intercom.app.status import render_status
 from intercom.errors import IntercomError
@@ -80,6 +85,7 @@ class Intercom:
         *,
         rng: random.Random | None = None,
         notifier: SystemdNotifier | None = None,
+        publisher: Publisher | None = None,
     ) -> None:
         self.settings = settings
         self.hardware = hardware
@@ -111,6 +117,7 @@ class Intercom:
         self.media: MediaCalls | None = None
         self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
         self.control = ControlServer(settings.control_socket, self._command)
+        self.publisher = publisher  # Home Assistant over MQTT; made in start() when configured
         self._kept_lock: tuple[int, float | None] = (0, None)
         self._incoming_sdp: dict[str, tuple[bytes | None, str]] = {}  # offer, source IP
         self._timer = Rearm(self._on_timer)
@@ -143,6 +150,12 @@ class Intercom:
         )
         if self.hardware.button is not None:
             self.hardware.button.start(self.press)
+        if self.publisher is None and settings.mqtt_host is not None:
+            from .mqtt import MqttPublisher  # aiomqtt is imported only when MQTT is configured
+
+            self.publisher = MqttPublisher(settings)
+        if self.publisher is not None:
+            self.publisher.start(self._open_over_mqtt)
         self._act()
         if settings.sip_server:
             with contextlib.suppress(TimeoutError):
@@ -176,6 +189,8 @@ class Intercom:
             logger.warning("x the user agent did not stop in time")
         if self.media is not None:
             self.media.close_all()
+        if self.publisher is not None:
+            await self.publisher.stop()  # the last states, then offline; bounded
         await self.control.close()
         self.hardware.close()
         self.notifier.close()
@@ -215,6 +230,11 @@ class Intercom:
                 if stats is not None:
                     self.doorbell.call_stats(call_id, stats)
         return render_status(self.doorbell.snapshot())
+
+    def _open_over_mqtt(self) -> None:
+        """The "Open door" button of Home Assistant: as ``intercom open``."""
+        self.doorbell.open_request(self._now(), how="over MQTT")
+        self._act()
 
     def _answer_offer(self, call_id: str, offer: bytes) -> bytes | None:
         return self.media.answer_offer(call_id, offer) if self.media is not None else None
@@ -283,11 +303,15 @@ class Intercom:
                 logger.error("x %s: %s", type(action).__name__, exc)
         self._keep_lock()
         self._timer.at(self.doorbell.get_timer(), self._loop)
+        if self.publisher is not None:
+            self.publisher.update(self.doorbell.snapshot())  # returns at once
 
     def _carry_out(self, action: Action) -> None:
         hardware = self.hardware
         if isinstance(action, PlaceCall):
             self._place_call(action)
+            if self.publisher is not None:  # the call first, then the news of the ring
+                self.publisher.ring(self._now(), time.time())
         elif isinstance(action, HangUp):
             self.ua.hangup(action.call_id, action.reason)
         elif isinstance(action, AcceptCall):
