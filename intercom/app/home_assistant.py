@@ -255,7 +255,6 @@ class HomeAssistant:
         config = {
             **fields,
             "unique_id": f"{t.node}_{object_id}",
-            "object_id": f"{t.node}_{object_id}",
             "availability_topic": t.availability,
             "payload_available": ONLINE.decode(),
             "payload_not_available": OFFLINE.decode(),
