@@ -147,6 +147,9 @@ class MqttPublisher:
                 return  # a clean stop
             except aiomqtt.MqttError as exc:
                 reason = str(exc) or type(exc).__name__
+            except Exception as exc:  # a bug: never let it take the doorbell down; say it, retry
+                logger.exception("x MQTT: the session failed")
+                reason = f"{type(exc).__name__}: {exc}"
             self.connected = False
             if self._stop.is_set():
                 return

@@ -201,36 +201,37 @@ def test_the_will_says_offline_when_the_daemon_dies(tmp_path: Path) -> None:
 def test_a_broker_with_a_password(tmp_path: Path) -> None:
     async def main() -> None:
         account = {"user": USER, "password": PASSWORD}
-        async with Mosquitto(tmp_path / "broker", users={USER: PASSWORD}) as broker:
-            async with Watcher(broker, **account) as ha:
-                mqtt = {"INTERCOM_MQTT_USER": USER, "INTERCOM_MQTT_PASSWORD": PASSWORD}
-                async with phone_and_door(tmp_path / "good", broker.address, **mqtt) as (
-                    phone, daemon,
-                ):  # fmt: skip
-                    await ha.message(AVAILABILITY, b"online", 10)
-                    assert set(await retained(broker, COMPONENTS, **account)) >= COMPONENTS
-                    assert (await daemon.cli("press"))[0] == 0
-                    await phone.invite(INVITE_AT_ONCE)
-                    await ha.message(RING, None, 5)
-                    code, out, _ = await daemon.cli("check")
-                    assert "INTERCOM_MQTT_PASSWORD=***" in out and PASSWORD not in out
-                    assert await daemon.terminate() == 0
-                assert PASSWORD not in daemon.log()
-                assert_no_traceback(daemon)
+        broker = Mosquitto(tmp_path / "broker", users={USER: PASSWORD})
+        async with broker, Watcher(broker, **account) as ha:
+            good = {"INTERCOM_MQTT_USER": USER, "INTERCOM_MQTT_PASSWORD": PASSWORD}
+            async with phone_and_door(tmp_path / "good", broker.address, **good) as (
+                phone, daemon,
+            ):  # fmt: skip
+                await ha.message(AVAILABILITY, b"online", 10)
+                assert set(await retained(broker, COMPONENTS, **account)) >= COMPONENTS
+                assert (await daemon.cli("press"))[0] == 0
+                await phone.invite(INVITE_AT_ONCE)
+                await ha.message(RING, None, 5)
+                code, out, err = await daemon.cli("check")
+                assert code == 0, out + err
+                assert "INTERCOM_MQTT_PASSWORD=***" in out and PASSWORD not in out + err
+                assert await daemon.terminate() == 0
+            assert PASSWORD not in daemon.log()
+            assert_no_traceback(daemon)
 
-                wrong = {"INTERCOM_MQTT_USER": USER, "INTERCOM_MQTT_PASSWORD": "not-" + PASSWORD}
-                async with phone_and_door(tmp_path / "bad", broker.address, **wrong) as (
-                    phone, daemon,
-                ):  # fmt: skip
-                    deadline = time.monotonic() + 10
-                    while "check INTERCOM_MQTT_USER and INTERCOM_MQTT_PASSWORD" not in daemon.log():
-                        assert time.monotonic() < deadline, daemon.log()[-3000:]
-                        await asyncio.sleep(0.05)
-                    assert (await daemon.cli("press"))[0] == 0  # the door works without MQTT
-                    await phone.invite(INVITE_AT_ONCE)
-                    assert await daemon.terminate() == 0
-                assert PASSWORD not in daemon.log()
-                assert_no_traceback(daemon)
+            wrong = {"INTERCOM_MQTT_USER": USER, "INTERCOM_MQTT_PASSWORD": "not-" + PASSWORD}
+            async with phone_and_door(tmp_path / "bad", broker.address, **wrong) as (
+                phone, daemon,
+            ):  # fmt: skip
+                deadline = time.monotonic() + 10
+                while "check INTERCOM_MQTT_USER and INTERCOM_MQTT_PASSWORD" not in daemon.log():
+                    assert time.monotonic() < deadline, daemon.log()[-3000:]
+                    await asyncio.sleep(0.05)
+                assert (await daemon.cli("press"))[0] == 0  # the door works without MQTT
+                await phone.invite(INVITE_AT_ONCE)
+                assert await daemon.terminate() == 0
+            assert PASSWORD not in daemon.log()
+            assert_no_traceback(daemon)
 
     asyncio.run(main())
 
