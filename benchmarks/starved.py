@@ -239,10 +239,12 @@ class CpuQuota:
 
 
 class RtpCapture:
-    """Every UDP datagram on ``lo`` from a port in ``ports``, stamped by the kernel."""
+    """Every RTP packet on ``lo`` from an even port in ``ports`` to one in ``to``, stamped by
+    the kernel (the realtime clock: only differences are used)."""
 
-    def __init__(self, ports: range) -> None:
+    def __init__(self, ports: range, to: range) -> None:
         self.ports = ports
+        self.to = to
         self.packets: list[tuple[float, int, int]] = []
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
         self._sock.bind(("lo", 0))
@@ -268,7 +270,7 @@ class RtpCapture:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     sec, nsec = struct.unpack("qq", data[:16])
                     at = sec + nsec / 1e9
-            parsed = _rtp_in_frame(frame, self.ports)
+            parsed = _rtp_in_frame(frame, self.ports, self.to)
             if parsed is not None:
                 self.packets.append((at, *parsed))
 
@@ -279,8 +281,9 @@ class RtpCapture:
         return self.packets
 
 
-def _rtp_in_frame(frame: bytes, ports: range) -> tuple[int, int] | None:
-    """(sequence, timestamp) of an RTP packet in an Ethernet frame on ``lo`` from ``ports``."""
+def _rtp_in_frame(frame: bytes, ports: range, to: range) -> tuple[int, int] | None:
+    """(sequence, timestamp) of an RTP packet in an Ethernet frame on ``lo`` from ``ports``
+    to ``to``; None for anything else."""
     if len(frame) < 14 + 20 + 8 + 12 or frame[12:14] != b"\x08\x00":
         return None
     ip = frame[14:]
@@ -289,6 +292,8 @@ def _rtp_in_frame(frame: bytes, ports: range) -> tuple[int, int] | None:
         return None
     source_port = int.from_bytes(ip[header : header + 2], "big")
     if source_port not in ports or source_port % 2:  # RTCP goes from the odd port
+        return None
+    if int.from_bytes(ip[header + 2 : header + 4], "big") not in to:
         return None
     rtp = ip[header + 8 :]
     if len(rtp) < 12 or rtp[0] >> 6 != 2 or 72 <= rtp[1] & 0x7F <= 76:
@@ -334,7 +339,8 @@ async def _one_call(
             quota.set(percent)
             quota.add(daemon._proc.pid)
             throttled = quota.throttled_s()
-            capture = RtpCapture(range(low, high + 1))
+            phone_low, phone_high = phone.rtp_ports
+            capture = RtpCapture(range(low, high + 1), range(phone_low, phone_high + 1))
             try:
                 code, out, err = await daemon.cli("press")
                 if code != 0:
@@ -374,12 +380,13 @@ async def _sweep(args: argparse.Namespace, say: list[str]) -> list[str]:
     quota = CpuQuota(round(args.period_ms * 1000))
     try:
         with tempfile.TemporaryDirectory(prefix="starved-") as tmp:
+            root = Path(args.keep or tmp)
             for codec in args.codecs:
                 results: list[CallResult] = []
                 for percent in args.quotas:
                     broken = False
                     for attempt in range(args.repeat):
-                        work = Path(tmp) / f"{codec}-{percent:g}-{attempt}"
+                        work = root / f"{codec}-{percent:g}-{attempt}"
                         try:
                             result = await _one_call(codec, percent, quota, args.seconds, work)
                         except (AssertionError, OSError, ValueError) as exc:
@@ -435,6 +442,7 @@ def parser() -> argparse.ArgumentParser:
         help="a longer interval between two sent packets breaks the call too",
     )
     p.add_argument("--min-correlation", type=float, default=0.99)
+    p.add_argument("--keep", metavar="DIR", help="keep WAVs, recordings and logs in DIR")
     p.add_argument("--all-quotas", action="store_true", help="go on below the first broken quota")
     return p  # fmt: skip
 
