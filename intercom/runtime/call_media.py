@@ -17,8 +17,10 @@ does all of a call's audio work; the per-frame path neither logs nor allocates b
 and the frames.
 
 A stall (a busy CPU, a suspended process) makes a tick late. Up to ``MAX_CATCH_UP`` missed
-frames are sent at once (and played: the speaker keeps up too); beyond that the backlog is skipped (the RTP timestamp still moves on,
-so the receiver sees a gap of the right length instead of a burst).
+frames are sent at once (and played: the speaker keeps up too); beyond that the backlog is
+skipped (the RTP timestamp still moves on, so the receiver sees a gap of the right length
+instead of a burst). The thread asks for a higher scheduling priority first
+(``runtime/priority.py``).
 
 A cue (the "door opened" beeps) is laid over the speaker's frames while it lasts: during a
 call the speaker is the call's, and a second stream on it would fail on a card without mixing.
