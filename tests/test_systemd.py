@@ -23,6 +23,7 @@ from xml.etree import ElementTree
 import pytest
 
 from intercom.app.settings import load_settings
+from intercom.runtime.priority import MEDIA_NICE, RT_PRIORITY
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "intercom.service"
@@ -416,3 +417,11 @@ def test_settings_in_the_guide_are_valid_and_match_the_diagram() -> None:
         "INTERCOM_LED_PIN": "27",
         "INTERCOM_DOOR_RELAY_PIN": "22",
     }
+
+
+def test_the_media_thread_may_take_the_priority_it_asks_for(unit: Unit) -> None:
+    # runtime/priority.py asks for SCHED_FIFO at RT_PRIORITY, else nice MEDIA_NICE: the unit
+    # allows exactly those (a limit below them would leave the thread at normal priority).
+    assert one(unit, "Service", "RestrictRealtime") == "no"
+    assert one(unit, "Service", "LimitRTPRIO") == str(RT_PRIORITY)
+    assert one(unit, "Service", "LimitNICE") == str(MEDIA_NICE)

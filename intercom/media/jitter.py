@@ -19,7 +19,9 @@ frames.
 Anchoring and prefetch. The first packet (and every re-anchor) sets the playout position to its
 timestamp and the start time to ``arrival + target delay``: ``get`` returns ``None`` until then,
 after which the frame plays exactly ``target delay`` after it arrived (rounded up to the next
-tick). A packet that arrives during prefetch with an earlier timestamp (the first two packets
+tick). A first ``get`` a frame or more after the start time (the packets waited while the CPU
+was busy) skips the frames that would put the playout above the target delay (``dropped``).
+A packet that arrives during prefetch with an earlier timestamp (the first two packets
 reordered) moves the anchor back to it, so it is not counted late. Re-anchoring happens on:
 
 * an SSRC change (counted in ``ssrc_changes``): everything but the counters and the target
@@ -289,11 +291,19 @@ class JitterBuffer:
         """The payload to decode at this tick, or ``None`` (conceal): called once per frame."""
         if self._ssrc is None:
             return None
+        playout = self._playout
         if not self._started:
             if now + _EPS < self._start_at:
                 return None  # prefetch
             self._started = True
-        playout = self._playout
+            # The first tick came late (the packets waited in the socket while a starved CPU
+            # set the call up): start at the target delay, not behind it, rather than shrink a
+            # frame a second for as long.
+            for _ in range(int((now - self._start_at) / self._frame_s + _EPS)):
+                if self._frames.pop(playout, None) is not None:
+                    self.dropped += 1
+                playout += self._frame_ticks
+            self._playout = playout
         delay = now - playout / self._clock_rate - self._sorted_transits[0]
         target = self._target
         if delay < target - self._half_frame_s:

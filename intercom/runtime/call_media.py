@@ -17,8 +17,10 @@ does all of a call's audio work; the per-frame path neither logs nor allocates b
 and the frames.
 
 A stall (a busy CPU, a suspended process) makes a tick late. Up to ``MAX_CATCH_UP`` missed
-frames are sent at once; beyond that the backlog is skipped (the RTP timestamp still moves on,
-so the receiver sees a gap of the right length instead of a burst).
+frames are sent at once (and played: the speaker keeps up too); beyond that the backlog is
+skipped (the RTP timestamp still moves on, so the receiver sees a gap of the right length
+instead of a burst). The thread asks for a higher scheduling priority first
+(``runtime/priority.py``).
 
 A cue (the "door opened" beeps) is laid over the speaker's frames while it lasts: during a
 call the speaker is the call's, and a second stream on it would fail on a card without mixing.
@@ -43,13 +45,15 @@ from intercom.media.pcm import FRAME_MS, silence
 from intercom.media.stream import MediaStream, StreamStats
 from intercom.media.tones import Cadence, TonePlayer, mix
 
+from .priority import raise_thread_priority
 from .rtp_socket import Address, RtpSockets
 
 logger = logging.getLogger(__name__)
 
 FRAME = FRAME_MS / 1000
-MAX_CATCH_UP = 3
-"""Frames sent at once after a stall; older ones are skipped."""
+MAX_CATCH_UP = 10
+"""Frames sent and played at once after a stall (200 ms: a CPU quota's whole 100 ms period, a
+slow board's busy moment); older ones are skipped."""
 RTCP_EVERY = 10
 """Ticks between looks at the RTCP socket (RTCP comes every few seconds)."""
 
@@ -180,6 +184,7 @@ class CallMedia:
     # -- the media clock (media thread) ---------------------------------------------------
 
     def _run(self) -> None:
+        logger.info("- media thread: %s", raise_thread_priority())
         try:
             while True:
                 with self._lock:

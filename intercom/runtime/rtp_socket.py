@@ -59,7 +59,11 @@ class RtpSockets:
     def drain(self, on_rtp: TimedReceiver, on_rtcp: TimedReceiver | None, now: float) -> None:
         """Hand every waiting datagram to its receiver with its arrival time on the monotonic
         clock of ``now``; RTCP only when ``on_rtcp`` is given."""
-        offset = time.time() - now  # realtime minus monotonic, to convert the kernel stamps
+        # Realtime minus monotonic, to convert the kernel stamps: both read at one instant. The
+        # tick's ``now`` may be stale by then (a starved CPU, the lock, the GIL), and an offset
+        # from it would date every datagram that much too early.
+        wall, mono = time.time(), time.monotonic()
+        now, offset = max(now, mono), wall - mono
         _drain(self._rtp, on_rtp, now, offset)
         if on_rtcp is not None:
             _drain(self._rtcp, on_rtcp, now, offset)

@@ -498,3 +498,15 @@ def test_one_hour_with_jitter_and_loss() -> None:
     # no growth over a long call: the ranked window and the seen-sequence bitmap are capped
     assert len(jb._transits) == len(jb._sorted_transits) == 500
     assert jb._seen.bit_length() <= 512
+
+
+def test_a_late_first_tick_starts_at_the_target_delay_not_behind_it() -> None:
+    # A starved CPU: eight packets waited in the socket while the call was set up; the first
+    # tick comes 160 ms after the first arrival. Playing frame 0 would leave the playout 120 ms
+    # above the target, shrunk one frame per second; it starts at the target instead.
+    jb = JitterBuffer()
+    for k in range(8):
+        jb.put(k, 160 * k, 0x1234, k == 0, bytes([k]), now=0.02 * k)
+    assert jb.get(0.16) == bytes([6])  # frame 6 arrived at 0.12: 40 ms ago, the target
+    assert jb.dropped == 6
+    assert [jb.get(0.16 + 0.02 * n) for n in range(1, 3)] == [bytes([7]), None]

@@ -193,6 +193,24 @@ def test_drain_delivers_rtp_with_the_kernel_arrival_time(
     assert rtp.items[0][2] <= rtp.items[1][2]
 
 
+def test_a_stale_tick_time_does_not_date_arrivals_early(
+    pair: RtpSockets, peer: socket.socket
+) -> None:
+    # The media thread reads its tick time, then may wait (a CPU quota's throttled period, the
+    # GIL) before it drains: the stamps must still convert at the drain's own instant.
+    for _attempt in range(3):
+        offset_before = _realtime_offset()
+        sent_at = time.monotonic()
+        peer.sendto(b"rtp-1", (HOST, pair.port))
+        time.sleep(0.01)
+        rtp = Received()
+        pair.drain(rtp, None, time.monotonic() - 0.1)  # the tick's time, 100 ms stale
+        if rtp.items and abs(_realtime_offset() - offset_before) < 0.005:
+            break
+    assert [data for data, _, _ in rtp.items] == [b"rtp-1"]
+    assert sent_at - 0.005 <= rtp.items[0][2] <= time.monotonic()
+
+
 def test_a_stamp_from_a_stepped_realtime_clock_gives_way_to_the_drain_time() -> None:
     offset = 1_000_000.0
     assert arrival_time(offset + 99.95, 100.0, offset) == pytest.approx(99.95)
