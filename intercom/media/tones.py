@@ -11,8 +11,8 @@ continuous across frames, with 5 ms ramps at each edge so nothing clicks.
 Frames are bytes (:mod:`intercom.media.pcm`). A step is rendered sample by sample in Python
 (a few milliseconds for the longest, a second of ringback at 16 kHz) once per process and
 rate, then cut into frames, and a silent step plays one shared frame of silence. :func:`mix`
-adds a cue to the call's audio per sample, which costs tens of microseconds a frame and only
-while a cue plays.
+adds a cue to the call's audio with ``map`` in C and clips per sample only when the sum leaves
+16 bits: about 15 microseconds a frame, and only while a cue plays.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import add
 
 from intercom.feedback import Tone
 from intercom.media.pcm import FRAME_MS, Pcm, frame_samples, from_samples, samples, silence
@@ -92,6 +93,9 @@ class TonePlayer:
 
 def mix(frame: Pcm, cue: Pcm) -> Pcm:
     """``cue`` laid over ``frame`` (same length), clipped to 16 bits: a tone over call audio."""
-    return from_samples(
-        [max(-32768, min(32767, a + b)) for a, b in zip(samples(frame), samples(cue), strict=True)]
-    )
+    if len(frame) != len(cue):
+        raise ValueError(f"a cue of {len(cue)} bytes cannot lie over a frame of {len(frame)}")
+    total = list(map(add, samples(frame), samples(cue)))
+    if max(total, default=0) > 32767 or min(total, default=0) < -32768:  # rare: clip per sample
+        total = [max(-32768, min(32767, value)) for value in total]
+    return from_samples(total)

@@ -72,3 +72,8 @@ def test_a_rendered_step_is_the_numpy_rendering_within_one_step() -> None:
     expected = np.rint(AMPLITUDE * np.sin(2 * np.pi * hz * t) * envelope).astype(np.int16)
     frames = _play("opened", rate, 5)  # the first 100 ms step: 1500 Hz
     assert np.max(np.abs(np.concatenate(frames).astype(np.int32) - expected)) <= 1
+
+
+def test_mix_refuses_a_cue_of_another_length() -> None:
+    with pytest.raises(ValueError, match="a cue of 4 bytes cannot lie over a frame of 6"):
+        mix(pcm([1, 2, 3]), pcm([1, 2]))
