@@ -10,19 +10,24 @@ would stop the stream for the rest of the call. The media thread's side (``read_
 ``write_frame``) does the expensive part: down-mixing, resampling (soxr keeps its filter state
 from frame to frame, so there are no clicks at frame edges) and the one-time log line for each
 kind of trouble.
+
+Frames and blocks are bytes of native 16-bit samples (:mod:`intercom.media.pcm`), PortAudio's
+own ``paInt16`` format: a device opened at the codec's rate in mono passes them through
+untouched. Spreading a mono frame over several playback channels is slice assignment, also
+without numpy; averaging captured channels and resampling need arithmetic in bulk, so numpy
+and soxr are imported when a device needs them (:func:`~intercom.hw.audio_files.downmix`,
+:class:`Resampler`), never for a device at the codec's rate in mono.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import numpy as np
-import soxr
+from typing import Any
 
 from intercom.hw.audio_files import downmix
 from intercom.hw.ring import SampleRing
-from intercom.media.pcm import Pcm, frame_samples
+from intercom.media.pcm import SAMPLE_BYTES, Pcm, frame_samples
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +53,44 @@ class StreamFormat:
     channels: int
 
 
-def _resampler(from_rate: int, to_rate: int) -> soxr.ResampleStream | None:
-    """A mono int16 resampler that keeps its filter state across frames; None for no change."""
+class Resampler:
+    """A mono 16-bit stream from ``from_rate`` to ``to_rate`` that keeps its filter state across
+    chunks (soxr, with numpy, imported here: only a device at another rate needs them)."""
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        import numpy
+        import soxr
+
+        self._numpy: Any = numpy
+        self._stream = soxr.ResampleStream(
+            from_rate, to_rate, 1, dtype="int16", quality=RESAMPLE_QUALITY
+        )
+
+    def resample(self, chunk: Pcm) -> Pcm:
+        """The resampled audio of ``chunk`` that is ready (soxr works in blocks: it may be
+        more or less than the chunk's share, and empty at first)."""
+        samples = self._numpy.frombuffer(chunk, dtype=self._numpy.int16)
+        out: Pcm = self._stream.resample_chunk(samples).tobytes()
+        return out
+
+
+def _resampler(from_rate: int, to_rate: int) -> Resampler | None:
+    """A resampler that keeps its filter state across frames; None for no change."""
     if from_rate == to_rate:
         return None
-    return soxr.ResampleStream(from_rate, to_rate, 1, dtype="int16", quality=RESAMPLE_QUALITY)
+    return Resampler(from_rate, to_rate)
+
+
+def upmix(frame: Pcm, channels: int) -> Pcm:
+    """``frame`` on every one of ``channels`` interleaved channels."""
+    if channels == 1:
+        return frame
+    out = bytearray(len(frame) * channels)
+    step = SAMPLE_BYTES * channels
+    for channel in range(channels):
+        for byte in range(SAMPLE_BYTES):
+            out[SAMPLE_BYTES * channel + byte :: step] = frame[byte::SAMPLE_BYTES]
+    return bytes(out)
 
 
 class _Counters:
@@ -121,7 +159,7 @@ class CaptureBridge(_Counters):
         self._frame = frame_samples(sample_rate)
         self._direct = device.rate == sample_rate and device.channels == 1
         self._resampler = _resampler(device.rate, sample_rate)
-        self._pending: Pcm = np.zeros(0, dtype=np.int16)
+        self._pending: Pcm = b""
 
     def callback(
         self, in_data: bytes | None, frame_count: int, time_info: object, status: int
@@ -130,7 +168,7 @@ class CaptureBridge(_Counters):
         try:
             if status & _XRUN_FLAGS:
                 self.xruns += 1
-            if in_data and not self.ring.write(np.frombuffer(in_data, dtype=np.int16)):
+            if in_data and not self.ring.write(in_data):
                 self.overflows += 1
         except Exception as error:
             self._caught(error)
@@ -142,17 +180,18 @@ class CaptureBridge(_Counters):
         if self._direct:
             frame = self.ring.read(self._frame)
         else:
-            if len(self._pending) < self._frame:
+            size = SAMPLE_BYTES * self._frame
+            if len(self._pending) < size:
                 raw = self.ring.read_up_to(self.ring.capacity, self.device.channels)
-                if len(raw):
+                if raw:
                     mono = downmix(raw, self.device.channels)
                     if self._resampler is not None:
-                        mono = self._resampler.resample_chunk(mono)
-                    self._pending = np.concatenate((self._pending, mono))
-            if len(self._pending) < self._frame:
+                        mono = self._resampler.resample(mono)
+                    self._pending += mono
+            if len(self._pending) < size:
                 return None
-            frame = self._pending[: self._frame].copy()
-            self._pending = self._pending[self._frame :]
+            frame = self._pending[:size]
+            self._pending = self._pending[size:]
         if frame is not None:
             self.frames += 1
         return frame
@@ -188,12 +227,8 @@ class PlaybackBridge(_Counters):
     def write_frame(self, frame: Pcm) -> None:
         """Queue one mono frame; a frame that does not fit is dropped and counted."""
         self.report()
-        samples = frame.astype(np.int16, copy=False)
-        if self._resampler is not None:
-            samples = self._resampler.resample_chunk(samples)
-        if self.device.channels > 1:
-            samples = np.repeat(samples, self.device.channels)
-        if self.ring.write(samples):
+        samples = frame if self._resampler is None else self._resampler.resample(frame)
+        if self.ring.write(upmix(samples, self.device.channels)):
             self.frames += 1
         else:
             self.overflows += 1
@@ -214,10 +249,9 @@ class PlaybackBridge(_Counters):
             if block is None:
                 self.underflows += 1
                 self._primed = False
-                block = np.zeros(wanted, dtype=np.int16)
                 rest = self.ring.read_up_to(wanted, self.device.channels)
-                block[: len(rest)] = rest
-            return block.tobytes(), PA_CONTINUE
+                block = rest + bytes(SAMPLE_BYTES * wanted - len(rest))
+            return block, PA_CONTINUE
         except Exception as error:
             self._caught(error)
             return self._quiet(wanted), PA_CONTINUE

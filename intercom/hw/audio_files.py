@@ -7,7 +7,9 @@ once.
 
 * :class:`WavSource` reads the whole file when opened, converts it to mono 16-bit at the codec
   rate (channels averaged, 8/24/32-bit samples scaled, rate converted with soxr) and plays it in
-  a loop. Only integer PCM WAV files are read (what Python's :mod:`wave` understands).
+  a loop. Only integer PCM WAV files are read (what Python's :mod:`wave` understands). A mono
+  16-bit file at the codec's rate is played as it is, a slice of its bytes per frame; averaging
+  channels and converting the rate import numpy and soxr, only for a file that needs them.
 * :class:`WavSink` records mono 16-bit at the codec rate. Every frame updates the header, so
   even a file left behind by a crash is a valid WAV; ``close()`` finishes it.
 * :class:`ToneSource` is a phase-continuous sine at -12 dBFS.
@@ -22,11 +24,17 @@ import os
 import wave
 from pathlib import Path
 
-import numpy as np
-import soxr
-
 from intercom.hw.audio_base import AudioDeviceError
-from intercom.media.pcm import Pcm, frame_samples, silence
+from intercom.media.pcm import (
+    LITTLE_ENDIAN,
+    SAMPLE_BYTES,
+    Pcm,
+    frame_samples,
+    from_little_endian,
+    from_samples,
+    silence,
+    to_little_endian,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,40 +66,61 @@ def read_wav(path: str, sample_rate: int) -> Pcm:
     if width not in (1, 2, 3, 4):
         raise AudioDeviceError(f"audio input wav:{path}: unsupported sample width {width * 8} bits")
     samples = _to_int16(raw, width)
-    frames = len(samples) // channels
+    frames = len(samples) // (SAMPLE_BYTES * channels)
     if frames == 0:
         raise AudioDeviceError(f"audio input wav:{path}: the file holds no audio")
-    mono = downmix(samples[: frames * channels], channels)
+    mono = downmix(samples[: SAMPLE_BYTES * frames * channels], channels)
     if rate != sample_rate:
-        mono = np.asarray(soxr.resample(mono, rate, sample_rate), dtype=np.int16)
+        mono = _resample(mono, rate, sample_rate)
     if len(mono) == 0:
         raise AudioDeviceError(f"audio input wav:{path}: the file is too short")
     return mono
 
 
+def _resample(mono: Pcm, rate: int, sample_rate: int) -> Pcm:
+    """The whole of ``mono`` at ``sample_rate`` (soxr, with numpy, imported for it)."""
+    import numpy as np
+    import soxr
+
+    resampled = soxr.resample(np.frombuffer(mono, dtype=np.int16), rate, sample_rate)
+    out: Pcm = np.asarray(resampled, dtype=np.int16).tobytes()
+    return out
+
+
 def downmix(samples: Pcm, channels: int) -> Pcm:
-    """Average interleaved ``channels`` into mono (no overflow: summed in 32 bits)."""
+    """Average interleaved ``channels`` into mono (no overflow: summed in 32 bits).
+
+    One channel passes through; several import numpy for the sum (only a stereo file or a
+    device without a mono mode needs it)."""
     if channels == 1:
         return samples
-    summed = samples.reshape(-1, channels).sum(axis=1, dtype=np.int32)
-    mono: Pcm = (summed // channels).astype(np.int16)
-    return mono
+    import numpy as np
+
+    interleaved = np.frombuffer(samples, dtype=np.int16).reshape(-1, channels)
+    out: Pcm = (interleaved.sum(axis=1, dtype=np.int32) // channels).astype(np.int16).tobytes()
+    return out
 
 
 def _to_int16(raw: bytes, width: int) -> Pcm:
-    """Little-endian PCM samples of ``width`` (1 to 4) bytes as int16 (the top 16 bits)."""
+    """Little-endian PCM samples of ``width`` (1 to 4) bytes as native 16-bit samples (the top
+    16 bits of each): the bytes are picked by slicing, without arithmetic."""
+    raw = raw[: len(raw) - len(raw) % width]
     if width == 2:
-        return np.frombuffer(raw, dtype="<i2").astype(np.int16)
+        return from_little_endian(raw)
+    count = len(raw) // width
+    out = bytearray(SAMPLE_BYTES * count)
+    low, high = (0, 1) if LITTLE_ENDIAN else (1, 0)
     if width == 1:
-        # 8-bit WAV is unsigned, centred on 128.
-        return ((np.frombuffer(raw, dtype=np.uint8).astype(np.int16) - 128) << 8).astype(np.int16)
-    if width == 3:
-        triples = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
-        # The top two bytes of a 24-bit little-endian sample are its 16 most significant bits.
-        return (triples[:, 1].astype(np.uint16) | (triples[:, 2].astype(np.uint16) << 8)).view(
-            np.int16
-        )
-    return (np.frombuffer(raw, dtype="<i4") >> 16).astype(np.int16)
+        # 8-bit WAV is unsigned, centred on 128: flipping the top bit makes it signed.
+        out[high::2] = raw.translate(_FLIP_SIGN)
+    else:
+        # The top two bytes of a little-endian sample are its 16 most significant bits.
+        out[low::2] = raw[width - 2 :: width]
+        out[high::2] = raw[width - 1 :: width]
+    return bytes(out)
+
+
+_FLIP_SIGN = bytes(value ^ 0x80 for value in range(256))
 
 
 def check_wav_input(path: str) -> None:
@@ -137,28 +166,28 @@ class WavSource(_Unclocked):
     def __init__(self, path: str, sample_rate: int) -> None:
         super().__init__(sample_rate)
         self.path = path
-        self._samples = read_wav(path, sample_rate)
-        self._frame = frame_samples(sample_rate)
-        self._position = 0
+        audio = read_wav(path, sample_rate)
+        self._size = SAMPLE_BYTES * frame_samples(sample_rate)
+        self._total = len(audio)
+        # The audio followed by its own start (repeated for a file shorter than a frame), so
+        # that a frame starting anywhere in the file is one slice, even across the loop.
+        self._looped = audio + (audio * -(-self._size // self._total))[: self._size]
+        self._position = 0  # bytes into the file
         self._loops = 0
         logger.info(
             "audio input: %s looped, %.2f s at %d Hz",
             path,
-            len(self._samples) / sample_rate,
+            self._total / SAMPLE_BYTES / sample_rate,
             sample_rate,
         )
 
     def read_frame(self) -> Pcm | None:
-        total = len(self._samples)
-        end = self._position + self._frame
-        if end <= total:
-            frame = self._samples[self._position : end].copy()
-        else:
-            frame = np.take(self._samples, np.arange(self._position, end) % total)
-        self._loops += end // total
-        self._position = end % total
+        start = self._position
+        end = start + self._size
+        self._loops += end // self._total
+        self._position = end % self._total
         self._frames += 1
-        return frame
+        return self._looped[start:end]
 
     def stats(self) -> dict[str, int]:
         return {"frames": self._frames, "loops": self._loops}
@@ -187,7 +216,7 @@ class WavSink(_Unclocked):
         if self._wav is None:
             self._dropped += 1
             return
-        self._wav.writeframes(frame.astype("<i2", copy=False).tobytes())
+        self._wav.writeframes(to_little_endian(frame))
         self._frames += 1
 
     def close(self) -> None:
@@ -207,8 +236,6 @@ class _LoopedFrames(_Unclocked):
 
     def __init__(self, sample_rate: int, frames: list[Pcm]) -> None:
         super().__init__(sample_rate)
-        for frame in frames:
-            frame.flags.writeable = False
         self._loop = frames
 
     def read_frame(self) -> Pcm | None:
@@ -231,10 +258,12 @@ class ToneSource(_LoopedFrames):
                 f"{sample_rate // 2} Hz at a sample rate of {sample_rate} Hz"
             )
         self.frequency = frequency
-        size = frame_samples(sample_rate)
-        second = np.arange(sample_rate) * (2 * math.pi * frequency / sample_rate)
-        table = np.rint(TONE_AMPLITUDE * np.sin(second)).astype(np.int16)
-        super().__init__(sample_rate, [table[i : i + size] for i in range(0, sample_rate, size)])
+        size = SAMPLE_BYTES * frame_samples(sample_rate)
+        step = 2 * math.pi * frequency / sample_rate
+        second = from_samples(
+            round(TONE_AMPLITUDE * math.sin(k * step)) for k in range(sample_rate)
+        )
+        super().__init__(sample_rate, [second[i : i + size] for i in range(0, len(second), size)])
 
 
 class NullSource(_LoopedFrames):

@@ -19,6 +19,9 @@ codec itself see, ``clock_rate`` is what RTP timestamps, the jitter buffer, RTCP
 rtpmap use. PCMU and PCMA are G.711 (RFC 3551 §4.5.14). Each :func:`make_encoder` /
 :func:`make_decoder` call returns fresh state (G.722 is adaptive; G.711 is stateless but the
 same interface keeps callers uniform).
+
+G.722 comes from a C extension that a G.711 call never needs: it is imported when the first
+G.722 encoder or decoder is made, not with this module.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from intercom.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from intercom.media.g722 import G722Decoder, G722Encoder
 from intercom.media.pcm import Pcm
 
 __all__ = [
@@ -89,15 +91,27 @@ class _Decoder:
     decode: Callable[[bytes], Pcm]
 
 
+def _g722_encode() -> Callable[[Pcm], bytes]:
+    from intercom.media.g722 import G722Encoder
+
+    return G722Encoder().encode
+
+
+def _g722_decode() -> Callable[[bytes], Pcm]:
+    from intercom.media.g722 import G722Decoder
+
+    return G722Decoder().decode
+
+
 _NEW_ENCODE: dict[str, Callable[[], Callable[[Pcm], bytes]]] = {
     "PCMU": lambda: ulaw_encode,
     "PCMA": lambda: alaw_encode,
-    "G722": lambda: G722Encoder().encode,
+    "G722": _g722_encode,
 }
 _NEW_DECODE: dict[str, Callable[[], Callable[[bytes], Pcm]]] = {
     "PCMU": lambda: ulaw_decode,
     "PCMA": lambda: alaw_decode,
-    "G722": lambda: G722Decoder().decode,
+    "G722": _g722_decode,
 }
 """Per codec in :data:`CODECS`, a factory of fresh coding state."""
 

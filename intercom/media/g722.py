@@ -13,14 +13,17 @@ filters delay the decoded signal by 22 samples (about 1.4 ms).
 RTP quirk (RFC 3551 §4.5.2): the RTP clock of G.722 is 8000 Hz although the audio is sampled at
 16 kHz, an error in the original RFC 1890 kept for compatibility; the timestamp still advances
 by 160 per 20 ms frame. That bookkeeping is in :mod:`intercom.media.codecs`, not here.
+
+Frames are bytes (:mod:`intercom.media.pcm`): the package reads samples from any buffer of
+16-bit integers (a ``memoryview`` cast to ``"h"``, no copy) and returns an ``array("h")``, so
+no numpy is needed here either.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from G722 import G722
 
-from intercom.media.pcm import Pcm
+from intercom.media.pcm import Pcm, samples
 
 __all__ = ["G722_BITRATE", "G722_SAMPLE_RATE", "G722Decoder", "G722Encoder"]
 
@@ -37,12 +40,10 @@ class G722Encoder:
         self._codec = G722(G722_SAMPLE_RATE, G722_BITRATE)
 
     def encode(self, pcm: Pcm) -> bytes:
-        """Code ``pcm`` (int16, an even number of samples) into ``len(pcm) // 2`` bytes."""
-        if pcm.dtype != np.int16:
-            raise ValueError(f"G.722 encodes int16 samples, not {pcm.dtype}")
-        if len(pcm) % 2:
-            raise ValueError(f"G.722 encodes sample pairs, got {len(pcm)} samples")
-        data: bytes = self._codec.encode(pcm)
+        """Code ``pcm`` (16-bit samples, an even number of them) into one byte per pair."""
+        if len(pcm) % 4:
+            raise ValueError(f"G.722 encodes pairs of 16-bit samples, got {len(pcm)} bytes")
+        data: bytes = self._codec.encode(samples(pcm))
         return data
 
 
@@ -55,7 +56,6 @@ class G722Decoder:
         self._codec = G722(G722_SAMPLE_RATE, G722_BITRATE)
 
     def decode(self, payload: bytes) -> Pcm:
-        """A new int16 array of ``2 * len(payload)`` samples."""
-        if not payload:
-            return np.zeros(0, dtype=np.int16)
-        return np.frombuffer(self._codec.decode(payload), dtype=np.int16)
+        """A frame of ``2 * len(payload)`` samples."""
+        frame: Pcm = self._codec.decode(payload).tobytes()
+        return frame

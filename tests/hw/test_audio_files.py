@@ -25,6 +25,7 @@ from intercom.hw.audio_files import (
     WavSource,
     read_wav,
 )
+from tests.pcm_arrays import pcm, samples
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int, channels: int = 1, width: int = 2):
@@ -37,8 +38,8 @@ def write_wav(path: Path, samples: np.ndarray, rate: int, channels: int = 1, wid
 
 def read_frames(source: AudioSource, count: int) -> list[np.ndarray]:
     frames = [source.read_frame() for _ in range(count)]
-    assert all(frame is not None for frame in frames)  # file sources always have a frame
-    return [frame for frame in frames if frame is not None]
+    assert all(type(frame) is bytes for frame in frames)  # file sources always have a frame
+    return [samples(frame) for frame in frames if frame is not None]
 
 
 def peak_frequency(samples: np.ndarray, rate: int) -> float:
@@ -53,7 +54,7 @@ def test_wav_source_loops_and_delivers_exact_frames(tmp_path: Path) -> None:
     assert isinstance(source, WavSource)
     source.start()
     frames = read_frames(source, 6)
-    assert all(f.dtype == np.int16 and len(f) == 160 for f in frames)
+    assert all(len(f) == 160 for f in frames)
     assert np.array_equal(np.concatenate(frames), np.tile(data, 3)[:960])
     assert source.stats() == {"frames": 6, "loops": 2}
     source.close()
@@ -88,7 +89,39 @@ def test_wav_sample_widths_become_the_top_16_bits(tmp_path, width, raw, expected
         wav.setsampwidth(width)
         wav.setframerate(8000)
         wav.writeframes(raw)
-    assert read_wav(str(path), 8000).tolist() == expected
+    assert samples(read_wav(str(path), 8000)).tolist() == expected
+
+
+def test_a_mono_16_bit_file_at_the_codec_rate_is_its_own_bytes(tmp_path: Path) -> None:
+    data = (np.arange(-4000, 4000, 3)).astype("<i2")
+    write_wav(tmp_path / "voice.wav", data, 8000)
+    assert read_wav(str(tmp_path / "voice.wav"), 8000) == data.astype(np.int16).tobytes()
+
+
+def test_wav_conversions_agree_with_the_numpy_ones(tmp_path: Path) -> None:
+    # 8, 24 and 32-bit stereo files at the codec rate, against the numpy arithmetic that
+    # converted them before frames became bytes: the top 16 bits of each sample, then the
+    # channels' mean rounded down.
+    rng = np.random.default_rng(2)
+    wide = rng.integers(-(2**31), 2**31, (500, 2), dtype=np.int64)
+    for width in (1, 3, 4):
+        if width == 1:
+            raw_values = rng.integers(0, 256, (500, 2)).astype(np.uint8)
+            raw = raw_values.tobytes()
+            top = (raw_values.astype(np.int32) - 128) << 8
+        else:
+            as_int = wide >> (8 * (4 - width))  # a sample of this width, as an integer
+            full = as_int.astype("<i4").view(np.uint8).reshape(500, 2, 4)
+            raw = full[:, :, :width].tobytes()  # its little-endian bytes
+            top = as_int >> (8 * (width - 2))
+        path = tmp_path / f"w{width}.wav"
+        with wave.open(str(path), "wb") as wav:
+            wav.setnchannels(2)
+            wav.setsampwidth(width)
+            wav.setframerate(8000)
+            wav.writeframes(raw)
+        expected = (top.astype(np.int32).sum(axis=1) // 2).astype(np.int16)
+        assert samples(read_wav(str(path), 8000)).tolist() == expected.tolist(), width
 
 
 def test_wav_sink_writes_the_exact_frames_and_survives_double_close(tmp_path: Path) -> None:
@@ -98,12 +131,12 @@ def test_wav_sink_writes_the_exact_frames_and_survives_double_close(tmp_path: Pa
     sink.start()
     frames = [np.arange(320, dtype=np.int16) * n for n in range(-3, 4)]
     for frame in frames:
-        sink.write_frame(frame)
+        sink.write_frame(pcm(frame))
     with wave.open(str(path), "rb") as early:  # the header is kept valid while recording
         assert early.getnframes() == 7 * 320
     sink.close()
     sink.close()
-    sink.write_frame(frames[0])
+    sink.write_frame(pcm(frames[0]))
     assert sink.stats() == {"frames": 7, "dropped": 1}
     with wave.open(str(path), "rb") as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 16000)
@@ -125,18 +158,16 @@ def test_tone_source_frequency_level_and_phase_continuity() -> None:
 
 def test_tone_at_16000_has_320_sample_frames() -> None:
     frame = open_source("Tone: 1000.5", 16000).read_frame()
-    assert frame is not None and len(frame) == 320
+    assert frame is not None and len(frame) == 640
 
 
 def test_null_source_gives_silence_and_null_sink_discards() -> None:
     source = open_source("null", 16000)
     assert isinstance(source, NullSource)
-    frame = source.read_frame()
-    assert frame is not None and frame.dtype == np.int16 and len(frame) == 320
-    assert not frame.any()
+    assert source.read_frame() == bytes(640)
     sink = open_sink("NULL", 8000)
     assert isinstance(sink, NullSink)
-    sink.write_frame(np.ones(160, dtype=np.int16))
+    sink.write_frame(pcm(np.ones(160)))
     assert sink.stats() == {"frames": 1}
     sink.close()
     sink.close()

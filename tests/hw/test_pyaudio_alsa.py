@@ -24,6 +24,7 @@ from intercom.hw.audio_bridge import PA_CONTINUE, CaptureBridge, PlaybackBridge,
 from intercom.hw.pyaudio_device import DeviceInfo, choose_format, select_device
 from intercom.hw.ring import SampleRing
 from tests.hw.alsa_file_plugin import STEREO_48K_DEVICE, AlsaSandbox, alsa_sandbox, run_python
+from tests.pcm_arrays import pcm, samples
 
 
 @pytest.fixture
@@ -71,9 +72,9 @@ while len(frames) < count and time.monotonic() < deadline:
 stats = source.stats()
 source.close()
 source.close()
-np.save(out, np.concatenate(frames))
+np.save(out, np.frombuffer(b"".join(frames), dtype=np.int16))
 print(json.dumps({"format": [source.format.rate, source.format.channels], "stats": stats,
-                  "lengths": [len(f) for f in frames]}))
+                  "lengths": [len(f) // 2 for f in frames]}))
 """
 
 PLAYBACK = """
@@ -95,7 +96,7 @@ while sink.stats()["buffered_ms"] > 0 and time.monotonic() < deadline:
 stats = sink.stats()
 sink.close()
 sink.close()
-np.save(out, np.concatenate(frames))
+np.save(out, np.frombuffer(b"".join(frames), dtype=np.int16))
 print(json.dumps({"format": [sink.format.rate, sink.format.channels], "stats": stats}))
 """
 
@@ -232,12 +233,12 @@ def test_ring_keeps_order_across_wraparound() -> None:
     for _ in range(500):
         count = int(rng.integers(0, 5))
         data = np.arange(produced, produced + count, dtype=np.int16)
-        if ring.write(data):
+        if ring.write(pcm(data)):
             expected.extend(data.tolist())
             produced += count
         else:
             assert count > ring.free
-        taken = ring.read_up_to(int(rng.integers(0, 5)))
+        taken = samples(ring.read_up_to(int(rng.integers(0, 5))))
         assert taken.tolist() == expected[: len(taken)]
         del expected[: len(taken)]
         assert ring.available == len(expected)
@@ -251,17 +252,17 @@ def test_ring_between_threads_loses_only_whole_blocks_and_keeps_order() -> None:
 
     def produce() -> None:
         for number in range(blocks):
-            ring.write(np.full(8, number % 30000, dtype=np.int16))
+            ring.write(pcm(np.full(8, number % 30000)))
 
     producer = threading.Thread(target=produce)
     producer.start()
-    received: list[np.ndarray] = []
+    received: list[bytes] = []
     while producer.is_alive() or ring.available:
         received.append(ring.read_up_to(32))
     producer.join()
-    samples = np.concatenate(received)
-    assert len(samples) % 8 == 0
-    blocks_seen = samples.reshape(-1, 8)
+    values = samples(b"".join(received))
+    assert len(values) % 8 == 0
+    blocks_seen = values.reshape(-1, 8)
     assert (blocks_seen == blocks_seen[:, :1]).all()  # no block was torn
     assert (np.diff(blocks_seen[:, 0].astype(np.int32)) > 0).all()  # in order, none twice
 
@@ -277,7 +278,7 @@ def test_capture_callback_counts_overflow_logs_once_and_never_raises(caplog) -> 
         assert bridge.callback(block(blocks[0]), 320, {}, 0) == (None, PA_CONTINUE)
         bridge.callback(block(blocks[0]), 320, {}, 0)
         bridge.read_frame()
-    assert first is not None and np.array_equal(first, blocks[0])
+    assert first == block(blocks[0])
     assert bridge.overflows == 3
     warnings = [r for r in caplog.records if "capture buffer full" in r.getMessage()]
     assert len(warnings) == 1
@@ -286,7 +287,7 @@ def test_capture_callback_counts_overflow_logs_once_and_never_raises(caplog) -> 
 
 def test_capture_callback_swallows_errors_and_counts_xruns(caplog) -> None:
     bridge = CaptureBridge(8000, StreamFormat(8000, 1))
-    # An odd number of bytes cannot be int16 samples: numpy raises inside the callback.
+    # An odd number of bytes cannot be int16 samples: the ring raises inside the callback.
     assert bridge.callback(b"\x00\x01\x02", 1, {}, 0) == (None, PA_CONTINUE)
     assert bridge.callback(b"\x00\x01\x02", 1, {}, 0) == (None, PA_CONTINUE)
     assert bridge.callback(block(np.zeros(160)), 160, {}, 2) == (None, PA_CONTINUE)  # overflow
@@ -306,7 +307,7 @@ def test_capture_frames_only_when_a_whole_frame_is_there() -> None:
     assert bridge.read_frame() is None
     bridge.callback(block(np.arange(100, 200)), 100, {}, 0)
     frame = bridge.read_frame()
-    assert frame is not None and frame.tolist() == list(range(160))
+    assert frame is not None and samples(frame).tolist() == list(range(160))
     assert bridge.read_frame() is None
     assert bridge.stats()["frames"] == 1
 
@@ -322,9 +323,9 @@ def test_capture_bridge_downmixes_and_resamples_48k_stereo() -> None:
         bridge.callback(stereo[start : start + 960].tobytes(), 960, {}, 0)
         while (frame := bridge.read_frame()) is not None:
             frames.append(frame)
-    assert all(len(f) == 160 for f in frames)
+    assert all(len(f) == 320 for f in frames)
     assert len(frames) >= 47  # 50 frames of input, minus the resampler's ~35 ms latency
-    mono = np.concatenate(frames)[800:]
+    mono = samples(b"".join(frames))[800:]
     assert peak_frequency(mono, 8000) == pytest.approx(440, abs=5)
     assert np.max(np.abs(mono)) == pytest.approx(5000, rel=0.03)
     assert bridge.overflows == 0
@@ -334,9 +335,9 @@ def test_playback_prebuffers_then_plays_exact_frames_then_underflows_once(caplog
     bridge = PlaybackBridge(16000, StreamFormat(16000, 1))  # prebuffer 40 ms = 640 samples
     silence = bytes(640)
     one, two, three = (np.arange(320, dtype=np.int16) + 1000 * n for n in (1, 2, 3))
-    bridge.write_frame(one)
+    bridge.write_frame(pcm(one))
     assert bridge.callback(None, 320, {}, 0) == (silence, PA_CONTINUE)
-    bridge.write_frame(two)
+    bridge.write_frame(pcm(two))
     assert bridge.callback(None, 320, {}, 0) == (one.tobytes(), PA_CONTINUE)
     assert bridge.callback(None, 320, {}, 0) == (two.tobytes(), PA_CONTINUE)
     assert bridge.underflows == 0
@@ -344,9 +345,9 @@ def test_playback_prebuffers_then_plays_exact_frames_then_underflows_once(caplog
     assert bridge.underflows == 1
     # Dry again: waits for 40 ms before playing, without counting every silent period.
     with caplog.at_level(logging.WARNING, logger="intercom.hw.pyaudio_device"):
-        bridge.write_frame(three)
+        bridge.write_frame(pcm(three))
         assert bridge.callback(None, 320, {}, 0) == (silence, PA_CONTINUE)
-        bridge.write_frame(three)
+        bridge.write_frame(pcm(three))
     assert bridge.underflows == 1
     assert bridge.callback(None, 320, {}, 0) == (three.tobytes(), PA_CONTINUE)
     warnings = [r for r in caplog.records if "ran out of audio" in r.getMessage()]
@@ -356,8 +357,8 @@ def test_playback_prebuffers_then_plays_exact_frames_then_underflows_once(caplog
 def test_playback_underflow_mid_period_plays_what_is_left_then_silence() -> None:
     bridge = PlaybackBridge(16000, StreamFormat(16000, 1))
     frames = np.arange(640, dtype=np.int16) + 1
-    bridge.write_frame(frames[:320])
-    bridge.write_frame(frames[320:])
+    bridge.write_frame(pcm(frames[:320]))
+    bridge.write_frame(pcm(frames[320:]))
     first, _ = bridge.callback(None, 480, {}, 0)
     second, _ = bridge.callback(None, 480, {}, 0)
     assert np.frombuffer(first, np.int16).tolist() == frames[:480].tolist()
@@ -369,7 +370,7 @@ def test_playback_overflow_drops_frame_counts_and_logs_once(caplog) -> None:
     bridge = PlaybackBridge(8000, StreamFormat(8000, 1))  # 200 ms: 10 frames
     with caplog.at_level(logging.WARNING, logger="intercom.hw.pyaudio_device"):
         for n in range(13):
-            bridge.write_frame(np.full(160, n, dtype=np.int16))
+            bridge.write_frame(pcm(np.full(160, n)))
     assert bridge.overflows == 3
     assert bridge.frames == 10
     warnings = [r for r in caplog.records if "playback buffer full" in r.getMessage()]
@@ -385,8 +386,8 @@ def test_playback_callback_error_returns_silence_of_the_right_length() -> None:
         raise RuntimeError("boom")
 
     bridge.ring.read = broken  # type: ignore[method-assign]
-    bridge.write_frame(np.ones(160, dtype=np.int16))
-    bridge.write_frame(np.ones(160, dtype=np.int16))
+    bridge.write_frame(pcm(np.ones(160)))
+    bridge.write_frame(pcm(np.ones(160)))
     assert bridge.callback(None, 160, {}, 0) == (bytes(640), PA_CONTINUE)
     assert bridge.callback_errors == 1
     assert bridge.first_error == "RuntimeError('boom')"
@@ -397,7 +398,7 @@ def test_playback_bridge_resamples_and_duplicates_for_48k_stereo() -> None:
     t = np.arange(8000) / 8000
     tone = np.rint(8000 * np.sin(2 * np.pi * 600 * t)).astype(np.int16)
     for start in range(0, 4000, 160):
-        bridge.write_frame(tone[start : start + 160])
+        bridge.write_frame(pcm(tone[start : start + 160]))
     out = []
     while bridge.ring.available >= 960 * 2:
         out.append(np.frombuffer(bridge.callback(None, 960, {}, 0)[0], np.int16))
@@ -405,6 +406,28 @@ def test_playback_bridge_resamples_and_duplicates_for_48k_stereo() -> None:
     assert np.array_equal(stereo[:, 0], stereo[:, 1])
     assert peak_frequency(stereo[2400:, 0], 48000) == pytest.approx(600, abs=5)
     assert bridge.overflows == 0 and bridge.underflows == 0
+
+
+def test_a_mono_device_at_the_codec_rate_passes_blocks_through_without_numpy() -> None:
+    # Capture and playback at the codec rate in mono: the bytes PortAudio hands over are the
+    # frames, and the frames are what it gets back; no resampler is made.
+    capture = CaptureBridge(8000, StreamFormat(8000, 1))
+    playback = PlaybackBridge(8000, StreamFormat(8000, 1), prebuffer_ms=20)
+    assert capture._resampler is None and playback._resampler is None
+    data = pcm(np.arange(-800, 800, 10))
+    capture.callback(data, 160, {}, 0)
+    frame = capture.read_frame()
+    assert frame == data and type(frame) is bytes
+    playback.write_frame(frame)
+    assert playback.callback(None, 160, {}, 0) == (data, PA_CONTINUE)
+
+
+def test_playback_on_a_stereo_device_at_the_codec_rate_duplicates_each_sample() -> None:
+    bridge = PlaybackBridge(8000, StreamFormat(8000, 2), prebuffer_ms=20)
+    values = np.arange(-8000, 8000, 100)
+    bridge.write_frame(pcm(values))
+    played = samples(bridge.callback(None, 160, {}, 0)[0]).reshape(-1, 2)
+    assert played[:, 0].tolist() == played[:, 1].tolist() == values.tolist()
 
 
 # --- device choice, without PortAudio -----------------------------------------------------------

@@ -9,11 +9,12 @@ import pytest
 
 from intercom.media.codecs import CODECS, CodecInfo, make_decoder, make_encoder, parse_codec_list
 from intercom.media.pcm import frame_samples
+from tests.pcm_arrays import pcm
 
 
-def tone(sample_rate: int) -> np.ndarray:
+def tone(sample_rate: int) -> bytes:
     t = np.arange(frame_samples(sample_rate)) / sample_rate
-    return (6000 * np.sin(2 * np.pi * 700 * t)).astype(np.int16)
+    return pcm((6000 * np.sin(2 * np.pi * 700 * t)).astype(np.int16))
 
 
 def test_rtp_parameters_follow_rfc_3551():
@@ -41,12 +42,12 @@ def test_encoder_and_decoder_frame_sizes(name, payload_bytes):
     payload = encoder.encode(frame)
     assert isinstance(payload, bytes) and len(payload) == payload_bytes
     decoded = decoder.decode(payload)
-    assert decoded.dtype == np.int16 and decoded.shape == frame.shape
+    assert type(decoded) is bytes and len(decoded) == len(frame)
 
 
 @pytest.mark.parametrize(("name", "silence"), [("PCMU", b"\xff"), ("PCMA", b"\xd5")])
 def test_g711_factories_pick_the_right_law(name, silence):
-    assert make_encoder(name).encode(np.zeros(160, dtype=np.int16)) == silence * 160
+    assert make_encoder(name).encode(bytes(320)) == silence * 160
 
 
 def test_names_are_case_insensitive():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from intercom.media.tones import AMPLITUDE, TONES, TonePlayer, mix
+from tests.pcm_arrays import pcm, samples
 
 
 def _play(name: str, rate: int, frames: int) -> list[np.ndarray]:
@@ -15,7 +16,8 @@ def _play(name: str, rate: int, frames: int) -> list[np.ndarray]:
         frame = player.next_frame()
         if frame is None:
             break
-        out.append(frame)
+        assert type(frame) is bytes
+        out.append(samples(frame))
     return out
 
 
@@ -51,9 +53,27 @@ def test_edges_are_ramped_and_level_is_minus_12_dbfs() -> None:
 
 
 def test_mix_adds_a_cue_to_a_frame_and_clips_at_16_bits() -> None:
-    frame = np.array([1000, -1000, 30000, -30000], dtype=np.int16)
-    cue = np.array([500, 500, 5000, -5000], dtype=np.int16)
+    frame = pcm([1000, -1000, 30000, -30000])
+    cue = pcm([500, 500, 5000, -5000])
     mixed = mix(frame, cue)
-    assert mixed.dtype == np.int16
-    assert mixed.tolist() == [1500, -500, 32767, -32768]
-    assert frame.tolist() == [1000, -1000, 30000, -30000]  # the inputs are left alone
+    assert type(mixed) is bytes
+    assert samples(mixed).tolist() == [1500, -500, 32767, -32768]
+    assert samples(frame).tolist() == [1000, -1000, 30000, -30000]  # the inputs are left alone
+
+
+def test_a_rendered_step_is_the_numpy_rendering_within_one_step() -> None:
+    # The sine and ramps the numpy version computed, against the per-sample Python rendering.
+    rate, hz, count = 8000, 1500, 800
+    t = np.arange(count) / rate
+    envelope = np.ones(count)
+    ramp = rate * 5 // 1000
+    envelope[:ramp] = np.linspace(0.0, 1.0, ramp)
+    envelope[count - ramp :] = np.linspace(1.0, 0.0, ramp)
+    expected = np.rint(AMPLITUDE * np.sin(2 * np.pi * hz * t) * envelope).astype(np.int16)
+    frames = _play("opened", rate, 5)  # the first 100 ms step: 1500 Hz
+    assert np.max(np.abs(np.concatenate(frames).astype(np.int32) - expected)) <= 1
+
+
+def test_mix_refuses_a_cue_of_another_length() -> None:
+    with pytest.raises(ValueError, match="a cue of 4 bytes cannot lie over a frame of 6"):
+        mix(pcm([1, 2, 3]), pcm([1, 2]))

@@ -40,6 +40,7 @@ from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, Event, IncomingCallReceived
 from intercom.sip.locate import HostPort
 from intercom.sip.uri import SipUri
+from tests.pcm_arrays import samples as pcm_samples
 
 HOST = "127.0.0.1"
 DOOR_TONE = 500
@@ -736,13 +737,13 @@ class _Speaker:
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
-        self.frames: list[np.ndarray] = []
+        self.frames: list[bytes] = []
 
     def start(self) -> None:
         pass
 
-    def write_frame(self, frame: np.ndarray) -> None:
-        self.frames.append(frame.copy())
+    def write_frame(self, frame: bytes) -> None:
+        self.frames.append(frame)
 
     def close(self) -> None:
         pass
@@ -785,9 +786,9 @@ def test_a_tone_during_a_call_is_laid_over_the_call_audio_on_the_same_speaker() 
     before = asyncio.run(main())
     (speaker,) = speakers  # the call's speaker only: the tone opened no second device
     rate = speaker.sample_rate
-    call_part = np.concatenate(speaker.frames[before - 14 : before])
-    cue_part = np.concatenate(speaker.frames[before : before + 14])  # the 260 ms of beeps
-    after = np.concatenate(speaker.frames[before + 16 : before + 30])
+    call_part = pcm_samples(b"".join(speaker.frames[before - 14 : before]))
+    cue_part = pcm_samples(b"".join(speaker.frames[before : before + 14]))  # the 260 ms of beeps
+    after = pcm_samples(b"".join(speaker.frames[before + 16 : before + 30]))
     for part in (call_part, after):  # the phone's 400 Hz alone
         assert _band_power(part, rate, 1500) < 0.01 * _band_power(part, rate, 400)
     # The beeps and the phone's voice together, the voice undiminished.
