@@ -23,7 +23,6 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import soxr
 
 from intercom.hw.audio_base import AudioDeviceError
 from intercom.media.pcm import Pcm, frame_samples, silence
@@ -63,6 +62,8 @@ def read_wav(path: str, sample_rate: int) -> Pcm:
         raise AudioDeviceError(f"audio input wav:{path}: the file holds no audio")
     mono = downmix(samples[: frames * channels], channels)
     if rate != sample_rate:
+        import soxr  # only for a file at another rate than the codec's
+
         mono = np.asarray(soxr.resample(mono, rate, sample_rate), dtype=np.int16)
     if len(mono) == 0:
         raise AudioDeviceError(f"audio input wav:{path}: the file is too short")

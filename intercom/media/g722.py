@@ -18,7 +18,6 @@ by 160 per 20 ms frame. That bookkeeping is in :mod:`intercom.media.codecs`, not
 from __future__ import annotations
 
 import numpy as np
-from G722 import G722
 
 from intercom.media.pcm import Pcm
 
@@ -34,6 +33,8 @@ class G722Encoder:
     __slots__ = ("_codec",)
 
     def __init__(self) -> None:
+        from G722 import G722  # on the first G.722 call: a PCMU/PCMA door never loads it
+
         self._codec = G722(G722_SAMPLE_RATE, G722_BITRATE)
 
     def encode(self, pcm: Pcm) -> bytes:
@@ -52,6 +53,8 @@ class G722Decoder:
     __slots__ = ("_codec",)
 
     def __init__(self) -> None:
+        from G722 import G722  # on the first G.722 call: a PCMU/PCMA door never loads it
+
         self._codec = G722(G722_SAMPLE_RATE, G722_BITRATE)
 
     def decode(self, payload: bytes) -> Pcm:
