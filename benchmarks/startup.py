@@ -117,7 +117,7 @@ def _env(server: Address, tmp: str, audio_input: str, extra: dict[str, str]) -> 
         "INTERCOM_SIP_PASSWORD": ACCOUNTS["door"],
         "INTERCOM_SIP_BIND": "127.0.0.1:0",
         "INTERCOM_CALL_TARGET": "echo",
-        "INTERCOM_CODECS": "PCMU",
+        
         "INTERCOM_GPIO": "mock",
         "INTERCOM_AUDIO_INPUT": audio_input,
         "INTERCOM_AUDIO_OUTPUT": "null",

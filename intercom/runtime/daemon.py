@@ -11,9 +11,13 @@ doorbell's deadlines, re-armed after every step, as the user agent does for the 
 Order on a SIP event: the media side sees it first (so a call's figures are final when it ends),
 then the doorbell. A 183 or 200 with SDP stops any tone first, because the call's audio takes the
 speaker. Start: the control socket, the user agent (which sends the first REGISTER), then
-systemd's READY once that first registration attempt has an outcome (or after
-``READY_WAIT``). Stop (SIGTERM, SIGINT): STOPPING, the call ended, un-REGISTER, sockets, tones
-and GPIO closed, the relay off: within a few seconds, exit code 0.
+what only a press, a call or a tone needs (the GPIO pins when the daemon was handed an opener,
+and the media and tone modules, imported only now: they load while the registrar answers
+instead of delaying the REGISTER), then systemd's READY once that first registration attempt
+has an outcome (or after ``READY_WAIT``). Nothing awaits between the REGISTER and the end of
+that loading, so no press or command can arrive half-way. Stop (SIGTERM, SIGINT): STOPPING, the
+call ended, un-REGISTER, sockets, tones and GPIO closed, the relay off: within a few seconds,
+exit code 0.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import logging
 import random
 import signal
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from intercom.app.actions import (
     AcceptCall,
@@ -41,8 +46,6 @@ from intercom.app.doorbell import Doorbell
 from intercom.app.settings import Settings
 from intercom.app.status import render_status
 from intercom.errors import IntercomError
-from intercom.hw.audio import open_sink
-from intercom.media.dtmf import DtmfDigit
 from intercom.sip.events import (
     CallAnswered,
     CallEnded,
@@ -56,12 +59,16 @@ from intercom.sip.events import (
 
 from .control import ControlServer
 from .hardware import Hardware
-from .media_calls import MediaCalls, MediaConfig
 from .rearm import Rearm
 from .state_store import StateStore, state_directory
 from .systemd import SystemdNotifier
-from .tone_output import ToneOutput
 from .ua import UaConfig, UserAgent
+
+if TYPE_CHECKING:  # imported by start(), after the first REGISTER
+    from intercom.media.dtmf import DtmfDigit
+
+    from .media_calls import MediaCalls
+    from .tone_output import ToneOutput
 
 logger = logging.getLogger(__name__)
 
@@ -71,18 +78,23 @@ STOP_TIMEOUT = 3.0
 
 
 class Intercom:
-    """The running daemon."""
+    """The running daemon.
+
+    ``hardware``: the door's GPIO devices, or a function opening them, which :meth:`start` calls
+    once the first REGISTER is out (``intercom run`` passes one: gpiozero loads meanwhile).
+    """
 
     def __init__(
         self,
         settings: Settings,
-        hardware: Hardware,
+        hardware: Hardware | Callable[[], Hardware],
         *,
         rng: random.Random | None = None,
         notifier: SystemdNotifier | None = None,
     ) -> None:
         self.settings = settings
-        self.hardware = hardware
+        self._open_hardware = hardware if callable(hardware) else None
+        self.hardware = Hardware() if callable(hardware) else hardware
         self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self.notifier = notifier or SystemdNotifier()
         self.doorbell = Doorbell(settings, lambda: self.ua.endpoint.ids.call_id())
@@ -109,7 +121,7 @@ class Intercom:
             on_server_addresses=self.doorbell.set_server_addresses,  # each time it is resolved
         )
         self.media: MediaCalls | None = None
-        self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
+        self.tones: ToneOutput | None = None
         self.control = ControlServer(settings.control_socket, self._command)
         self._kept_lock: tuple[int, float | None] = (0, None)
         self._incoming_sdp: dict[str, tuple[bytes | None, str]] = {}  # offer, source IP
@@ -124,9 +136,17 @@ class Intercom:
         self._loop = asyncio.get_running_loop()
         self._restore_lock()
         await self.control.start()
-        await self.ua.start()
+        await self.ua.start()  # the first REGISTER is on the wire
+        if self._open_hardware is not None:
+            self.hardware = self._open_hardware()
+        from intercom.hw.audio import open_sink
+
+        from .media_calls import MediaCalls, MediaConfig
+        from .tone_output import ToneOutput
+
         endpoint = self.ua.endpoint
         settings = self.settings
+        self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
         self.media = MediaCalls(
             MediaConfig(
                 address=endpoint.config.local_host,
@@ -169,7 +189,8 @@ class Intercom:
         logger.info("- stopping")
         self.notifier.stopping()
         self._timer.cancel()
-        self.tones.stop()
+        if self.tones is not None:
+            self.tones.stop()
         try:
             await asyncio.wait_for(self.ua.stop(timeout=STOP_TIMEOUT), STOP_TIMEOUT + 1)
         except TimeoutError:
@@ -221,8 +242,9 @@ class Intercom:
 
     def _on_sip_event(self, event: Event) -> None:
         now = self._now()
-        if isinstance(event, CallProgressed | CallAnswered) and event.sdp:
-            self.tones.stop()  # the call's audio takes the speaker
+        tones = self.tones
+        if isinstance(event, CallProgressed | CallAnswered) and event.sdp and tones is not None:
+            tones.stop()  # the call's audio takes the speaker
         if isinstance(event, RegistrationSucceeded | RegistrationFailed):
             self._first_registration.set()
         if isinstance(event, IncomingCallReceived):
@@ -297,12 +319,15 @@ class Intercom:
             self.ua.reject(action.call_id, action.status)
         elif isinstance(action, PlayTone):
             media = self.media
-            if media is None or not media.play_tone(action.name):  # over the call's audio
+            if media is None or self.tones is None:
+                return  # not started: nothing plays yet
+            if not media.play_tone(action.name):  # over the call's audio
                 self.tones.play(action.name)  # or alone on the idle speaker
         elif isinstance(action, StopTone):
             if self.media is not None:
                 self.media.play_tone(None)
-            self.tones.stop()
+            if self.tones is not None:
+                self.tones.stop()
         elif isinstance(action, SetLed):
             if hardware.led is not None:
                 hardware.led.show(action.pattern)
@@ -331,7 +356,8 @@ class Intercom:
         if answer is None:
             self.ua.reject(call_id, 488)
             return
-        self.tones.stop()
+        if self.tones is not None:
+            self.tones.stop()
         self.ua.accept(call_id, answer)
 
     def _now(self) -> float:
