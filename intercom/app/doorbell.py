@@ -217,6 +217,11 @@ class Doorbell:
         deadlines = [self._feedback_until, self.lock.get_timer(), call]
         return min((t for t in deadlines if t is not None), default=None)
 
+    @property
+    def led(self) -> LedPattern | None:
+        """The pattern the LED shows (the last :class:`SetLed`), for an LED opened late."""
+        return self._led
+
     def snapshot(self) -> DoorbellStatus:
         """What ``intercom status`` shows (:func:`intercom.app.status.render_status`)."""
         return DoorbellStatus(

@@ -10,23 +10,26 @@ doorbell's deadlines, re-armed after every step, as the user agent does for the 
 
 Order on a SIP event: the media side sees it first (so a call's figures are final when it ends),
 then the doorbell. A 183 or 200 with SDP stops any tone first, because the call's audio takes the
-speaker. Start: the control socket, the user agent (which sends the first REGISTER), then
-what only a press, a call or a tone needs (the GPIO pins when the daemon was handed an opener,
-and the media and tone modules, imported only now: they load while the registrar answers
-instead of delaying the REGISTER), then systemd's READY once that first registration attempt
-has an outcome (or after ``READY_WAIT``). Nothing awaits between the REGISTER and the end of
-that loading, so no press or command can arrive half-way. Stop (SIGTERM, SIGINT): STOPPING, the
-call ended, un-REGISTER, sockets, tones and GPIO closed, the relay off: within a few seconds,
-exit code 0.
+speaker. Start: the user agent (which sends the first REGISTER); then what only a press, a call
+or a tone needs is imported on a short-lived thread (the pins' gpiozero, the media stack), so
+that the event loop meanwhile takes the registrar's challenge and sends the digest REGISTER;
+then the GPIO pins are opened (when the daemon was handed an opener) and the LED shows what
+the doorbell says, the media and tone outputs are built, and only then the control socket and
+the button start taking presses. systemd's READY follows once that first registration attempt
+has an outcome (or after ``READY_WAIT``). A trusted call that arrives before the media exists
+gets 480. Stop (SIGTERM, SIGINT): STOPPING, the call ended, un-REGISTER, sockets, tones and GPIO
+closed, the relay off: within a few seconds, exit code 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import random
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -71,6 +74,14 @@ if TYPE_CHECKING:  # imported by start(), after the first REGISTER
     from .tone_output import ToneOutput
 
 logger = logging.getLogger(__name__)
+
+LOADED_AFTER_REGISTER = (
+    "intercom.hw.gpio",
+    "intercom.hw.audio",
+    "intercom.runtime.media_calls",
+    "intercom.runtime.tone_output",
+)
+"""Modules :meth:`Intercom.start` imports once the first REGISTER is out (gpiozero, the media)."""
 
 READY_WAIT = 5.0
 """Seconds to wait for the first registration's outcome before telling systemd we are up."""
@@ -135,10 +146,13 @@ class Intercom:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._restore_lock()
-        await self.control.start()
         await self.ua.start()  # the first REGISTER is on the wire
+        await _import_on_a_thread(LOADED_AFTER_REGISTER)  # the loop takes the 401 meanwhile
         if self._open_hardware is not None:
             self.hardware = self._open_hardware()
+            led, pattern = self.hardware.led, self.doorbell.led
+            if led is not None and pattern is not None:
+                led.show(pattern)  # a SetLed may have come before the pins were open
         from intercom.hw.audio import open_sink
 
         from .media_calls import MediaCalls, MediaConfig
@@ -161,6 +175,7 @@ class Intercom:
             on_digit=self._on_digit,
             on_timeout=self._on_media_timeout,
         )
+        await self.control.start()
         if self.hardware.button is not None:
             self.hardware.button.start(self.press)
         self._act()
@@ -350,7 +365,10 @@ class Intercom:
 
     def _accept(self, call_id: str) -> None:
         media = self.media
-        assert media is not None
+        if media is None:  # still starting: the media stack is loading
+            self._incoming_sdp.pop(call_id, None)
+            self.ua.reject(call_id, 480)
+            return
         offer, source_host = self._incoming_sdp.pop(call_id, (None, None))
         answer = media.answer_incoming(call_id, offer, peer_host=source_host)
         if answer is None:
@@ -363,3 +381,29 @@ class Intercom:
     def _now(self) -> float:
         assert self._loop is not None
         return self._loop.time()
+
+
+async def _import_on_a_thread(names: tuple[str, ...]) -> None:
+    """Import ``names`` on a thread of their own, leaving the event loop free meanwhile."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return  # start() was cancelled meanwhile
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def load() -> None:
+        error: BaseException | None = None
+        try:
+            for name in names:
+                importlib.import_module(name)
+        except BaseException as exc:  # handed to the loop, which raises it from start()
+            error = exc
+        loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=load, name="intercom-import", daemon=True).start()
+    await done

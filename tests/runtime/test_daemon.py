@@ -256,3 +256,21 @@ def test_pins_opened_by_the_daemon_are_its_hardware(tmp_path: Path) -> None:
             await door.stop()
 
     asyncio.run(main())
+
+
+def test_a_call_accepted_before_the_media_stack_loaded_is_refused_with_480(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # start() loads the media after the first REGISTER; a trusted INVITE in that moment must
+    # get a final answer, not an assertion in the event callback.
+    config = load_settings(
+        {"INTERCOM_SIP_BIND": "127.0.0.1:0", "INTERCOM_GPIO": "mock",
+         "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock")},
+        None,
+    )  # fmt: skip
+    door = Intercom(config, Hardware(), notifier=SystemdNotifier({}))
+    rejected: list[tuple[str, int]] = []
+    monkeypatch.setattr(door.ua, "reject", lambda call_id, code: rejected.append((call_id, code)))
+    assert door.media is None
+    door._accept("early-call")
+    assert rejected == [("early-call", 480)]
