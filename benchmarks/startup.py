@@ -40,6 +40,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+from intercom.demo.pbx import DemoPbx
 from intercom.demo.run import open_pbx
 from intercom.runtime.control import send_command
 from intercom.sip.core import Address
@@ -98,7 +99,7 @@ class _Watch:
         elif (
             isinstance(message, Response)
             and message.status == 200
-            and message.headers.get("CSeq", "").endswith("REGISTER")
+            and (message.headers.get("CSeq") or "").endswith("REGISTER")
         ):
             if self.registered_at is None:
                 self.registered_at = time.monotonic()
@@ -117,7 +118,6 @@ def _env(server: Address, tmp: str, audio_input: str, extra: dict[str, str]) -> 
         "INTERCOM_SIP_PASSWORD": ACCOUNTS["door"],
         "INTERCOM_SIP_BIND": "127.0.0.1:0",
         "INTERCOM_CALL_TARGET": "echo",
-        
         "INTERCOM_GPIO": "mock",
         "INTERCOM_AUDIO_INPUT": audio_input,
         "INTERCOM_AUDIO_OUTPUT": "null",
@@ -131,7 +131,7 @@ def _env(server: Address, tmp: str, audio_input: str, extra: dict[str, str]) -> 
 
 async def _start(
     tmp: str, audio_input: str, extra: dict[str, str] | None = None
-) -> tuple[asyncio.subprocess.Process, Run, asyncio.BaseTransport, object]:
+) -> tuple[asyncio.subprocess.Process, Run, asyncio.BaseTransport, DemoPbx]:
     watch = _Watch()
     pbx, transport = await open_pbx(ACCOUNTS, watch.trace)
     env = _env(pbx.address, tmp, audio_input, extra or {})
@@ -180,7 +180,7 @@ async def _call(tmp: str, audio_input: str, minutes: int) -> list[tuple[float, i
     port = _free_udp_port()
     echo = await asyncio.create_subprocess_exec(
         sipp, "-sn", "uas", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(port),
-        "-mp", "43000", "-rtp_echo", "-m", "1", "-nostdin",
+        "-mp", str(_free_udp_port()), "-rtp_echo", "-m", "1", "-nostdin",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL, cwd=tmp, env={**os.environ, "TERM": "dumb"},
     )  # fmt: skip
@@ -189,7 +189,7 @@ async def _call(tmp: str, audio_input: str, minutes: int) -> list[tuple[float, i
     daemon, _, transport, pbx = await _start(
         tmp, audio_input, {"INTERCOM_MAX_CALL_DURATION": duration}
     )
-    pbx.bindings["echo"] = SipUri(host="127.0.0.1", user="echo", port=port)  # type: ignore[attr-defined]
+    pbx.bindings["echo"] = SipUri(host="127.0.0.1", user="echo", port=port)  # the PBX relays
     samples: list[tuple[float, int, int]] = []
     control = f"{tmp}/control.sock"
     try:
