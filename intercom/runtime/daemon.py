@@ -11,13 +11,14 @@ doorbell's deadlines, re-armed after every step, as the user agent does for the 
 Order on a SIP event: the media side sees it first (so a call's figures are final when it ends),
 then the doorbell. A 183 or 200 with SDP stops any tone first, because the call's audio takes the
 speaker. Start: the user agent (which sends the first REGISTER); then what only a press, a call
-or a tone needs is imported on a short-lived thread (the pins' gpiozero, the media stack), so
-that the event loop meanwhile takes the registrar's challenge and sends the digest REGISTER;
-then the GPIO pins are opened (when the daemon was handed an opener) and the LED shows what
-the doorbell says, the media and tone outputs are built, and only then the control socket and
-the button start taking presses. systemd's READY follows once that first registration attempt
-has an outcome (or after ``READY_WAIT``). A trusted call that arrives before the media exists
-gets 480. Stop (SIGTERM, SIGINT): STOPPING, the call ended, un-REGISTER, sockets, tones and GPIO
+or a tone needs is imported (the pins' gpiozero, the media stack), one module at a time with the
+event loop running in between, so that the registrar's challenge is answered after one module
+rather than after all of them (a thread would overlap better but costs a malloc arena); then
+the GPIO pins are opened (when the daemon was handed an opener) and the LED shows what the
+doorbell says, the media and tone outputs are built, and only then the control socket and the
+button start taking presses. systemd's READY follows once that first registration attempt has
+an outcome (or after ``READY_WAIT``). A trusted call that arrives before the media exists gets
+480. Stop (SIGTERM, SIGINT): STOPPING, the call ended, un-REGISTER, sockets, tones and GPIO
 closed, the relay off: within a few seconds, exit code 0.
 """
 
@@ -29,7 +30,6 @@ import importlib
 import logging
 import random
 import signal
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -76,7 +76,10 @@ if TYPE_CHECKING:  # imported by start(), after the first REGISTER
 logger = logging.getLogger(__name__)
 
 LOADED_AFTER_REGISTER = (
-    "intercom.hw.gpio",
+    "intercom.hw.gpio",  # gpiozero
+    "intercom.media.pcm",  # numpy
+    "intercom.media.codecs",
+    "intercom.media.stream",
     "intercom.hw.audio",
     "intercom.runtime.media_calls",
     "intercom.runtime.tone_output",
@@ -147,7 +150,7 @@ class Intercom:
         self._loop = asyncio.get_running_loop()
         self._restore_lock()
         await self.ua.start()  # the first REGISTER is on the wire
-        await _import_on_a_thread(LOADED_AFTER_REGISTER)  # the loop takes the 401 meanwhile
+        await _import_in_steps(LOADED_AFTER_REGISTER)  # the loop takes the 401 in between
         if self._open_hardware is not None:
             self.hardware = self._open_hardware()
             led, pattern = self.hardware.led, self.doorbell.led
@@ -383,27 +386,11 @@ class Intercom:
         return self._loop.time()
 
 
-async def _import_on_a_thread(names: tuple[str, ...]) -> None:
-    """Import ``names`` on a thread of their own, leaving the event loop free meanwhile."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def settle(error: BaseException | None) -> None:
-        if done.done():
-            return  # start() was cancelled meanwhile
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
-
-    def load() -> None:
-        error: BaseException | None = None
-        try:
-            for name in names:
-                importlib.import_module(name)
-        except BaseException as exc:  # handed to the loop, which raises it from start()
-            error = exc
-        loop.call_soon_threadsafe(settle, error)
-
-    threading.Thread(target=load, name="intercom-import", daemon=True).start()
-    await done
+async def _import_in_steps(names: tuple[str, ...]) -> None:
+    """Import ``names`` one by one, letting the event loop run between two of them."""
+    for name in names:
+        importlib.import_module(name)
+        # Twice: the first lets the loop poll its sockets, the second lets the callbacks of what
+        # it found (the registrar's 401) run before this task imports the next module.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
