@@ -76,15 +76,16 @@ if TYPE_CHECKING:  # imported by start(), after the first REGISTER
 logger = logging.getLogger(__name__)
 
 LOADED_AFTER_REGISTER = (
-    "intercom.hw.gpio",  # gpiozero
-    "intercom.media.pcm",  # numpy
+    "intercom.hw.gpio",  # with gpiozero
+    "intercom.media.pcm",  # the frame type (with numpy, while frames are arrays)
     "intercom.media.codecs",
     "intercom.media.stream",
     "intercom.hw.audio",
     "intercom.runtime.media_calls",
     "intercom.runtime.tone_output",
 )
-"""Modules :meth:`Intercom.start` imports once the first REGISTER is out (gpiozero, the media)."""
+"""What :meth:`Intercom.start` imports once the first REGISTER is out, in this order: one step
+each, so the heavy ones are steps of their own."""
 
 READY_WAIT = 5.0
 """Seconds to wait for the first registration's outcome before telling systemd we are up."""
