@@ -101,10 +101,16 @@ def _run(env_file: str | None) -> int:
     for warning in settings.warnings:
         logging.getLogger("intercom").warning("settings: %s", warning)
     from intercom.runtime.daemon import Intercom
-    from intercom.runtime.hardware import open_hardware
+    from intercom.runtime.hardware import Hardware
 
     async def main() -> int:
-        hardware = open_hardware(settings, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+
+        def hardware() -> Hardware:  # opened once the first REGISTER is out
+            from intercom.runtime.hardware import open_hardware
+
+            return open_hardware(settings, loop)
+
         return await Intercom(settings, hardware).run()
 
     try:

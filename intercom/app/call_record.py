@@ -10,8 +10,10 @@ When the call is over the doorbell keeps only its :class:`LastCall`, the ``last_
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from intercom.media.stream import StreamStats
+if TYPE_CHECKING:  # a type only: the media stack loads when the daemon has started
+    from intercom.media.stream import StreamStats
 
 __all__ = ["CallRecord", "LastCall"]
 

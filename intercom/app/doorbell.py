@@ -43,7 +43,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intercom.app.actions import (
     AcceptCall,
@@ -63,8 +63,6 @@ from intercom.app.policy import CallPolicy
 from intercom.app.settings import Settings
 from intercom.app.status import DoorbellStatus
 from intercom.feedback import LedPattern, Tone
-from intercom.media.dtmf import DtmfDigit
-from intercom.media.stream import StreamStats
 from intercom.sip.events import (
     CallAnswered,
     CallEnded,
@@ -77,6 +75,10 @@ from intercom.sip.events import (
     RegistrationSucceeded,
     Unregistered,
 )
+
+if TYPE_CHECKING:  # types only: the media stack loads when the daemon has started
+    from intercom.media.dtmf import DtmfDigit
+    from intercom.media.stream import StreamStats
 
 __all__ = [
     "BUSY_HERE",
@@ -214,6 +216,11 @@ class Doorbell:
         call = self._call.deadline if self._call is not None else None
         deadlines = [self._feedback_until, self.lock.get_timer(), call]
         return min((t for t in deadlines if t is not None), default=None)
+
+    @property
+    def led(self) -> LedPattern | None:
+        """The pattern the LED shows (the last :class:`SetLed`), for an LED opened late."""
+        return self._led
 
     def snapshot(self) -> DoorbellStatus:
         """What ``intercom status`` shows (:func:`intercom.app.status.render_status`)."""

@@ -24,7 +24,6 @@ from typing import Literal, TypeVar
 
 from intercom.app.policy import AllowedCaller, Network, parse_networks
 from intercom.app.settings_keys import SECRET_KEYS
-from intercom.media.codecs import parse_codec_list
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.locate import HostPort
 from intercom.sip.uri import SipUri, parse_uri
@@ -333,6 +332,8 @@ class ValueParser:
         text = self.text("INTERCOM_CODECS")
         if text is None:
             return default
+        from intercom.media.codecs import parse_codec_list  # only when the codecs are set
+
         try:
             return parse_codec_list(text)
         except ValueError as exc:

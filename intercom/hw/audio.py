@@ -28,9 +28,11 @@ caller's 20 ms clock paces them. A PyAudio source is clocked by its sound card a
 until the card has delivered a frame.
 
 Each spec prefix names a :class:`Backend` in :data:`BACKENDS`; anything else is a PyAudio
-device. PyAudio itself is imported when a device is first used, so a machine without PortAudio
-can still run with ``wav:``, ``tone:`` and ``null``; :func:`validate_spec` reports the missing
-module instead. The Protocols live in :mod:`intercom.hw.audio_base`, which the backends import.
+device. :mod:`intercom.hw.pyaudio_device` (and PyAudio itself, the resampler and numpy with it)
+is imported when a device is first used, so a door with ``wav:``, ``tone:`` or ``null`` audio
+never loads it and a machine without PortAudio can still run; :func:`validate_spec` reports the
+missing module instead. The Protocols live in :mod:`intercom.hw.audio_base`, which the backends
+import.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ from intercom.hw.audio_files import (
     check_wav_input,
     check_wav_output,
 )
-from intercom.hw.pyaudio_device import PyAudioSink, PyAudioSource, find_device
 
 TONE_PREFIX = "tone:"
 WAV_PREFIX = "wav:"
@@ -99,8 +100,27 @@ BACKENDS: dict[str, Backend] = {
 }
 """Keyed by the exact spec (``null``) or by its prefix up to and with the colon (``wav:``)."""
 
-PYAUDIO = Backend(PyAudioSource, PyAudioSink, find_device)
-"""Every other spec: ``default``, a device index or a name fragment."""
+
+def _pyaudio_source(spec: str, sample_rate: int) -> AudioSource:
+    from intercom.hw.pyaudio_device import PyAudioSource
+
+    return PyAudioSource(spec, sample_rate)
+
+
+def _pyaudio_sink(spec: str, sample_rate: int) -> AudioSink:
+    from intercom.hw.pyaudio_device import PyAudioSink
+
+    return PyAudioSink(spec, sample_rate)
+
+
+def _pyaudio_check(spec: str, kind: Kind) -> object:
+    from intercom.hw.pyaudio_device import find_device
+
+    return find_device(spec, kind)
+
+
+PYAUDIO = Backend(_pyaudio_source, _pyaudio_sink, _pyaudio_check)
+"""Every other spec: ``default``, a device index or a name fragment (imported on first use)."""
 
 
 def _backend(spec: str) -> Backend:

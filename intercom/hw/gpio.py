@@ -75,7 +75,6 @@ from typing import Any, Literal, Protocol
 from gpiozero import LED as ZeroLed  # type: ignore[import-untyped]
 from gpiozero import DigitalInputDevice, DigitalOutputDevice
 from gpiozero.exc import GPIOPinInUse, PinInvalidPin, PinUnknownPi  # type: ignore[import-untyped]
-from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
 
 from intercom.errors import IntercomError
 from intercom.feedback import LedPattern
@@ -169,16 +168,17 @@ LED_PATTERNS: Mapping[LedPattern, Blink] = {
 def make_pin_factory(mode: GpioMode | str, *, chip: str = GPIO_CHIP) -> Any:
     """The gpiozero pin factory for ``INTERCOM_GPIO`` = ``mode``; GpioError when unusable.
 
-    ``chip`` is the device node checked before lgpio is tried (a parameter for tests).
+    ``chip`` is the device node checked before lgpio is tried (a parameter for tests). Only the
+    factory the mode needs is imported.
     """
     if mode == "mock":
-        return MockFactory()
+        return _mock_factory()
     if mode == "pi":
         return _open_lgpio(chip)
     if mode == "auto":
         if not os.path.exists(chip):
             logger.warning("GPIO: no %s here, using mock pins (set INTERCOM_GPIO=mock)", chip)
-            return MockFactory()
+            return _mock_factory()
         if importlib.util.find_spec("lgpio") is None:
             logger.warning(
                 "GPIO: %s exists but the lgpio library is missing, using mock pins: the button, "
@@ -186,13 +186,19 @@ def make_pin_factory(mode: GpioMode | str, *, chip: str = GPIO_CHIP) -> Any:
                 chip,
                 _LGPIO_INSTALL_HINT,
             )
-            return MockFactory()
+            return _mock_factory()
         try:
             return _open_lgpio(chip)
         except GpioUnavailableError as exc:
             logger.warning("GPIO: %s; using mock pins (set INTERCOM_GPIO=mock)", exc)
-            return MockFactory()
+            return _mock_factory()
     raise GpioError(f"INTERCOM_GPIO: {mode!r} is not one of pi, mock, auto")
+
+
+def _mock_factory() -> Any:
+    from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
+
+    return MockFactory()
 
 
 def _open_lgpio(chip: str) -> Any:

@@ -10,10 +10,16 @@ doorbell's deadlines, re-armed after every step, as the user agent does for the 
 
 Order on a SIP event: the media side sees it first (so a call's figures are final when it ends),
 then the doorbell. A 183 or 200 with SDP stops any tone first, because the call's audio takes the
-speaker. Start: the control socket, the user agent (which sends the first REGISTER), then
-systemd's READY once that first registration attempt has an outcome (or after
-``READY_WAIT``). Stop (SIGTERM, SIGINT): STOPPING, the call ended, un-REGISTER, sockets, tones
-and GPIO closed, the relay off: within a few seconds, exit code 0.
+speaker. Start: the user agent (which sends the first REGISTER); then what only a press, a call
+or a tone needs is imported (the pins' gpiozero, the media stack), one module at a time with the
+event loop running in between, so that the registrar's challenge is answered after one module
+rather than after all of them (a thread would overlap better but costs a malloc arena); then
+the GPIO pins are opened (when the daemon was handed an opener) and the LED shows what the
+doorbell says, the media and tone outputs are built, and only then the control socket and the
+button start taking presses. systemd's READY follows once that first registration attempt has
+an outcome (or after ``READY_WAIT``). A trusted call that arrives before the media exists gets
+480. Stop (SIGTERM, SIGINT): STOPPING, the call ended, un-REGISTER, sockets, tones and GPIO
+closed, the relay off: within a few seconds, exit code 0.
 
 Home Assistant (``INTERCOM_MQTT_HOST``): a :class:`~intercom.app.publisher.Publisher` is handed
 each ring after its call was placed, and the doorbell's state after every step; it never awaits
@@ -24,11 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import random
 import signal
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from intercom.app.actions import (
     AcceptCall,
@@ -46,8 +54,6 @@ from intercom.app.publisher import Publisher
 from intercom.app.settings import Settings
 from intercom.app.status import render_status
 from intercom.errors import IntercomError
-from intercom.hw.audio import open_sink
-from intercom.media.dtmf import DtmfDigit
 from intercom.sip.events import (
     CallAnswered,
     CallEnded,
@@ -61,14 +67,30 @@ from intercom.sip.events import (
 
 from .control import ControlServer
 from .hardware import Hardware
-from .media_calls import MediaCalls, MediaConfig
 from .rearm import Rearm
 from .state_store import StateStore, state_directory
 from .systemd import SystemdNotifier
-from .tone_output import ToneOutput
 from .ua import UaConfig, UserAgent
 
+if TYPE_CHECKING:  # imported by start(), after the first REGISTER
+    from intercom.media.dtmf import DtmfDigit
+
+    from .media_calls import MediaCalls
+    from .tone_output import ToneOutput
+
 logger = logging.getLogger(__name__)
+
+LOADED_AFTER_REGISTER = (
+    "intercom.hw.gpio",  # with gpiozero
+    "intercom.media.pcm",  # the frame type (with numpy, while frames are arrays)
+    "intercom.media.codecs",
+    "intercom.media.stream",
+    "intercom.hw.audio",
+    "intercom.runtime.media_calls",
+    "intercom.runtime.tone_output",
+)
+"""What :meth:`Intercom.start` imports once the first REGISTER is out, in this order: one step
+each, so the heavy ones are steps of their own."""
 
 READY_WAIT = 5.0
 """Seconds to wait for the first registration's outcome before telling systemd we are up."""
@@ -76,19 +98,24 @@ STOP_TIMEOUT = 3.0
 
 
 class Intercom:
-    """The running daemon."""
+    """The running daemon.
+
+    ``hardware``: the door's GPIO devices, or a function opening them, which :meth:`start` calls
+    once the first REGISTER is out (``intercom run`` passes one: gpiozero loads meanwhile).
+    """
 
     def __init__(
         self,
         settings: Settings,
-        hardware: Hardware,
+        hardware: Hardware | Callable[[], Hardware],
         *,
         rng: random.Random | None = None,
         notifier: SystemdNotifier | None = None,
         publisher: Publisher | None = None,
     ) -> None:
         self.settings = settings
-        self.hardware = hardware
+        self._open_hardware = hardware if callable(hardware) else None
+        self.hardware = Hardware() if callable(hardware) else hardware
         self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self.notifier = notifier or SystemdNotifier()
         self.doorbell = Doorbell(settings, lambda: self.ua.endpoint.ids.call_id())
@@ -115,7 +142,7 @@ class Intercom:
             on_server_addresses=self.doorbell.set_server_addresses,  # each time it is resolved
         )
         self.media: MediaCalls | None = None
-        self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
+        self.tones: ToneOutput | None = None
         self.control = ControlServer(settings.control_socket, self._command)
         self.publisher = publisher  # Home Assistant over MQTT; made in start() when configured
         self._kept_lock: tuple[int, float | None] = (0, None)
@@ -130,10 +157,21 @@ class Intercom:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._restore_lock()
-        await self.control.start()
-        await self.ua.start()
+        await self.ua.start()  # the first REGISTER is on the wire
+        await _import_in_steps(LOADED_AFTER_REGISTER)  # the loop takes the 401 in between
+        if self._open_hardware is not None:
+            self.hardware = self._open_hardware()
+            led, pattern = self.hardware.led, self.doorbell.led
+            if led is not None and pattern is not None:
+                led.show(pattern)  # a SetLed may have come before the pins were open
+        from intercom.hw.audio import open_sink
+
+        from .media_calls import MediaCalls, MediaConfig
+        from .tone_output import ToneOutput
+
         endpoint = self.ua.endpoint
         settings = self.settings
+        self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
         self.media = MediaCalls(
             MediaConfig(
                 address=endpoint.config.local_host,
@@ -148,6 +186,7 @@ class Intercom:
             on_digit=self._on_digit,
             on_timeout=self._on_media_timeout,
         )
+        await self.control.start()
         if self.hardware.button is not None:
             self.hardware.button.start(self.press)
         if self.publisher is None and settings.mqtt_host is not None:
@@ -182,7 +221,8 @@ class Intercom:
         logger.info("- stopping")
         self.notifier.stopping()
         self._timer.cancel()
-        self.tones.stop()
+        if self.tones is not None:
+            self.tones.stop()
         try:
             await asyncio.wait_for(self.ua.stop(timeout=STOP_TIMEOUT), STOP_TIMEOUT + 1)
         except TimeoutError:
@@ -241,8 +281,9 @@ class Intercom:
 
     def _on_sip_event(self, event: Event) -> None:
         now = self._now()
-        if isinstance(event, CallProgressed | CallAnswered) and event.sdp:
-            self.tones.stop()  # the call's audio takes the speaker
+        tones = self.tones
+        if isinstance(event, CallProgressed | CallAnswered) and event.sdp and tones is not None:
+            tones.stop()  # the call's audio takes the speaker
         if isinstance(event, RegistrationSucceeded | RegistrationFailed):
             self._first_registration.set()
         if isinstance(event, IncomingCallReceived):
@@ -321,12 +362,15 @@ class Intercom:
             self.ua.reject(action.call_id, action.status)
         elif isinstance(action, PlayTone):
             media = self.media
-            if media is None or not media.play_tone(action.name):  # over the call's audio
+            if media is None or self.tones is None:
+                return  # not started: nothing plays yet
+            if not media.play_tone(action.name):  # over the call's audio
                 self.tones.play(action.name)  # or alone on the idle speaker
         elif isinstance(action, StopTone):
             if self.media is not None:
                 self.media.play_tone(None)
-            self.tones.stop()
+            if self.tones is not None:
+                self.tones.stop()
         elif isinstance(action, SetLed):
             if hardware.led is not None:
                 hardware.led.show(action.pattern)
@@ -349,15 +393,29 @@ class Intercom:
 
     def _accept(self, call_id: str) -> None:
         media = self.media
-        assert media is not None
+        if media is None:  # still starting: the media stack is loading
+            self._incoming_sdp.pop(call_id, None)
+            self.ua.reject(call_id, 480)
+            return
         offer, source_host = self._incoming_sdp.pop(call_id, (None, None))
         answer = media.answer_incoming(call_id, offer, peer_host=source_host)
         if answer is None:
             self.ua.reject(call_id, 488)
             return
-        self.tones.stop()
+        if self.tones is not None:
+            self.tones.stop()
         self.ua.accept(call_id, answer)
 
     def _now(self) -> float:
         assert self._loop is not None
         return self._loop.time()
+
+
+async def _import_in_steps(names: tuple[str, ...]) -> None:
+    """Import ``names`` one by one, letting the event loop run between two of them."""
+    for name in names:
+        importlib.import_module(name)
+        # Twice: the first lets the loop poll its sockets, the second lets the callbacks of what
+        # it found (the registrar's 401) run before this task imports the next module.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)

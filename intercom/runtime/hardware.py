@@ -1,4 +1,8 @@
-"""The door's GPIO devices, opened from the settings: button, optional LED, optional relay."""
+"""The door's GPIO devices, opened from the settings: button, optional LED, optional relay.
+
+gpiozero is imported by :func:`open_hardware`, not with this module, so that the daemon can
+send its first REGISTER before loading it (see :mod:`intercom.runtime.daemon`).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from intercom.hw.gpio import (
-    Button,
-    GpioButton,
-    GpioError,
-    GpioLed,
-    GpioRelay,
-    Led,
-    Relay,
-    make_pin_factory,
-)
-
 if TYPE_CHECKING:
     from intercom.app.settings import Settings
+    from intercom.hw.gpio import Button, Led, Relay
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +38,8 @@ class Hardware:
 
 def open_hardware(settings: Settings, loop: asyncio.AbstractEventLoop) -> Hardware:
     """Open every configured device (GpioError naming the pin when one cannot be used)."""
+    from intercom.hw.gpio import GpioButton, GpioError, GpioLed, GpioRelay, make_pin_factory
+
     factory = make_pin_factory(settings.gpio)
     hardware = Hardware(pin_factory=factory)
     try:
@@ -64,6 +60,8 @@ def open_hardware(settings: Settings, loop: asyncio.AbstractEventLoop) -> Hardwa
 
 def check_hardware(settings: Settings) -> list[str]:
     """Problems opening the configured pins, for ``intercom check`` (nothing is driven)."""
+    from intercom.hw.gpio import GpioError
+
     loop = asyncio.new_event_loop()
     try:
         open_hardware(settings, loop).close()

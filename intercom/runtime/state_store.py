@@ -23,8 +23,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +81,8 @@ class StateStore:
         kept = data.get("instance_id") if data is not None else None
         if isinstance(kept, str) and kept.startswith("urn:uuid:"):
             return kept
+        import uuid  # only the first start makes one: later ones read it
+
         made = f"urn:uuid:{uuid.uuid4()}"
         if data is not None:  # an unreadable file stays as it is: load_lock takes it as a lockout
             unlocked = {"failures": 0, "locked_until": None}  # a new file still reads as a lock
@@ -100,6 +100,8 @@ class StateStore:
         return data if isinstance(data, dict) else None
 
     def _write(self, data: dict[str, Any]) -> bool:
+        import tempfile  # a write is rare (a new instance id, a wrong code): not at start-up
+
         directory = self.path.parent
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)

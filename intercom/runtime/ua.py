@@ -19,7 +19,6 @@ import ipaddress
 import logging
 import random
 import socket
-import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
@@ -46,8 +45,11 @@ logger = logging.getLogger(__name__)
 OnSent = Callable[[str], None]
 """Told the Call-ID once its INVITE is out (``UserAgent.call``)."""
 EVENTS_KEPT = 256
-"""Events kept in :attr:`UserAgent.events` for a reader; an application that takes them through
-``on_event`` never reads the queue, so the oldest are dropped beyond this."""
+"""Events kept in :attr:`UserAgent.events` for a reader; the oldest are dropped beyond this."""
+EVENTS_KEPT_WITH_CALLBACK = 32
+"""The same with ``on_event``: the application has every event already and never reads the
+queue (only :meth:`UserAgent.wait_for` does, e.g. for ``Unregistered`` when stopping), so it
+keeps a few calls' worth instead of holding 256 old events (SDP bodies and all) for good."""
 
 
 @dataclass(slots=True)
@@ -97,7 +99,8 @@ class UserAgent:
         and the outbound proxy's, each time they are resolved (the policy trusts them, and
         believes only them when they assert a caller's identity)."""
         self.config = config
-        self.events: asyncio.Queue[Event] = asyncio.Queue(EVENTS_KEPT)
+        kept = EVENTS_KEPT if on_event is None else EVENTS_KEPT_WITH_CALLBACK
+        self.events: asyncio.Queue[Event] = asyncio.Queue(kept)
         self._answer_offer = answer_offer
         self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self._dns = dns or SystemDnsBackend()
@@ -179,7 +182,7 @@ class UserAgent:
             registrar=str(self.config.server),
             registrar_uri=registrar,
             aor=SipUri(self._server_host, self.config.user, self._server_port),
-            instance_id=self.config.instance_id or f"urn:uuid:{uuid.uuid4()}",
+            instance_id=self.config.instance_id or _new_instance_id(),
             expires=self.config.expires,
             keepalive_interval=self.config.keepalive_interval,  # TCP too: keeps its flow open
         )
@@ -393,6 +396,13 @@ class UserAgent:
             logger.info("- our address is now %s", host)
             self._endpoint.set_local_host(host, self._now())
             self._transmit()
+
+
+def _new_instance_id() -> str:
+    """An RFC 5626 ``+sip.instance`` URN for a door without a state directory."""
+    import uuid  # only here: a door with a state directory reads its kept one
+
+    return f"urn:uuid:{uuid.uuid4()}"
 
 
 def _local_address_towards(bind_host: str, peer: Address | None) -> str:

@@ -22,7 +22,7 @@ import pytest
 from intercom.app.settings import load_settings
 from intercom.runtime.control import ControlError, send_command
 from intercom.runtime.daemon import Intercom
-from intercom.runtime.hardware import open_hardware
+from intercom.runtime.hardware import Hardware, open_hardware
 from intercom.runtime.systemd import SystemdNotifier
 
 pytestmark = pytest.mark.timeout(20)
@@ -195,3 +195,82 @@ def test_identifiers_come_from_the_os_csprng(tmp_path: Path) -> None:
             await door.stop()
 
     asyncio.run(main())
+
+
+def test_pins_that_fail_to_open_after_the_first_register_stop_the_daemon(tmp_path: Path) -> None:
+    # ``intercom run`` hands the daemon an opener, called once the first REGISTER is out: a pin
+    # that cannot be used then ends the run as before (the error, exit 1 in the CLI), but only
+    # after a clean stop: control socket closed, user agent stopped.
+    from intercom.hw.gpio import GpioError
+
+    opened: list[str] = []
+
+    def broken_pins() -> Hardware:
+        opened.append("pins")
+        raise GpioError("GPIO17 (button) is already in use")
+
+    async def main() -> None:
+        config = load_settings(
+            {
+                "INTERCOM_SIP_BIND": "127.0.0.1:0",
+                "INTERCOM_GPIO": "mock",
+                "INTERCOM_AUDIO_INPUT": "null",
+                "INTERCOM_AUDIO_OUTPUT": "null",
+                "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
+            },
+            None,
+        )
+        door = Intercom(config, broken_pins, notifier=SystemdNotifier({}))
+        with pytest.raises(GpioError, match="already in use"):
+            await door.run()
+        assert opened == ["pins"]
+        assert not (tmp_path / "control.sock").exists()
+
+    asyncio.run(main())
+
+
+def test_pins_opened_by_the_daemon_are_its_hardware(tmp_path: Path) -> None:
+    from intercom.hw.gpio import GpioButton, GpioLed
+
+    async def main() -> None:
+        config = load_settings(
+            {
+                "INTERCOM_SIP_BIND": "127.0.0.1:0",
+                "INTERCOM_GPIO": "mock",
+                "INTERCOM_LED_PIN": "27",
+                "INTERCOM_AUDIO_INPUT": "null",
+                "INTERCOM_AUDIO_OUTPUT": "null",
+                "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
+            },
+            None,
+        )
+        loop = asyncio.get_running_loop()
+        door = Intercom(config, lambda: open_hardware(config, loop), notifier=SystemdNotifier({}))
+        assert door.hardware.button is None  # nothing opened before start
+        await door.start()
+        try:
+            button, led = door.hardware.button, door.hardware.led
+            assert isinstance(button, GpioButton) and button.pin == config.button_pin
+            assert isinstance(led, GpioLed) and led.pattern is not None  # the doorbell drives it
+        finally:
+            await door.stop()
+
+    asyncio.run(main())
+
+
+def test_a_call_accepted_before_the_media_stack_loaded_is_refused_with_480(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # start() loads the media after the first REGISTER; a trusted INVITE in that moment must
+    # get a final answer, not an assertion in the event callback.
+    config = load_settings(
+        {"INTERCOM_SIP_BIND": "127.0.0.1:0", "INTERCOM_GPIO": "mock",
+         "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock")},
+        None,
+    )  # fmt: skip
+    door = Intercom(config, Hardware(), notifier=SystemdNotifier({}))
+    rejected: list[tuple[str, int]] = []
+    monkeypatch.setattr(door.ua, "reject", lambda call_id, code: rejected.append((call_id, code)))
+    assert door.media is None
+    door._accept("early-call")
+    assert rejected == [("early-call", 480)]

@@ -91,12 +91,18 @@ def test_options_and_garbage_over_udp() -> None:
     assert refusal.startswith(b"SIP/2.0 505 ")
 
 
-def test_the_event_queue_keeps_only_the_newest_events_when_nobody_reads_it() -> None:
+@pytest.mark.parametrize("callback", [True, False])
+def test_the_event_queue_keeps_only_the_newest_events_when_nobody_reads_it(callback: bool) -> None:
+    # With on_event (the daemon) the application has every event already: the queue keeps a
+    # few calls' worth, so old events with their SDP bodies are not held for the daemon's life.
     from intercom.runtime import ua as ua_module
     from intercom.sip.events import RegistrationSucceeded
 
     seen: list[object] = []
-    agent = UserAgent(UaConfig(bind=HostPort("127.0.0.1", 0)), on_event=seen.append)
+    config = UaConfig(bind=HostPort("127.0.0.1", 0))
+    agent = UserAgent(config, on_event=seen.append) if callback else UserAgent(config)
+    kept = ua_module.EVENTS_KEPT_WITH_CALLBACK if callback else ua_module.EVENTS_KEPT
+    assert kept <= ua_module.EVENTS_KEPT
 
     class Endpoint:
         events = [RegistrationSucceeded("pbx", n) for n in range(ua_module.EVENTS_KEPT + 50)]
@@ -112,9 +118,10 @@ def test_the_event_queue_keeps_only_the_newest_events_when_nobody_reads_it() -> 
 
     agent._endpoint = Endpoint()  # type: ignore[assignment]
     agent._transmit()
-    assert len(seen) == ua_module.EVENTS_KEPT + 50  # the application saw every one
-    assert agent.events.qsize() == ua_module.EVENTS_KEPT
-    assert agent.events.get_nowait() == RegistrationSucceeded("pbx", 50)  # the oldest went
+    assert len(seen) == (ua_module.EVENTS_KEPT + 50 if callback else 0)  # the application's
+    assert agent.events.qsize() == kept
+    oldest_kept = ua_module.EVENTS_KEPT + 50 - kept
+    assert agent.events.get_nowait() == RegistrationSucceeded("pbx", oldest_kept)
 
 
 class SlowDns:
