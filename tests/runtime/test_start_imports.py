@@ -34,9 +34,9 @@ NEVER_IMPORTED = (
     "soxr",  # only for audio at another rate than the codec's
     "G722",  # only once a G.722 call starts
     "intercom.demo",
-    # numpy is expected here too once PCM frames leave numpy on the G.711 path (the frames
-    # branch of issue 13); until that lands a PCMU door still loads it through
-    # intercom.media.pcm and g711, so it is not listed yet: add "numpy" with that merge.
+    "numpy",  # frames are bytes: only resampling and downmixing need it
+    "aiomqtt",  # only with INTERCOM_MQTT_HOST
+    "paho",
 )
 """Top-level packages (or modules) a wav/null, mock-GPIO, IP-literal door never loads."""
 
