@@ -9,9 +9,10 @@ therefore never shifts the next one, so the stream does not drift (RFC 3550 time
 of microseconds; the event loop's timers wait in epoll, whose timeout has millisecond steps, and
 that alone would put the 99th percentile of the packet spacing near a millisecond.
 
-On each tick the thread drains the RTP socket (datagrams keep their kernel arrival times) into
-the jitter buffer, turns the microphone's next frame into an RTP packet, and gives the speaker
-the frame the jitter buffer plays now: the speaker runs on this clock, not on packet arrival.
+On each tick the thread turns the microphone's next frame into an RTP packet and sends it (first,
+so that what follows does not delay it), drains the RTP socket (datagrams keep their kernel
+arrival times) into the jitter buffer, and gives the speaker the frame the jitter buffer plays
+now: the speaker runs on this clock, not on packet arrival.
 Every tenth tick it also drains RTCP, sends a report when one is due and looks at the media
 timeout (a deadline compare). One wake-up per 20 ms does all of a call's audio work, and the
 event loop does not wake during a call at all; the per-frame path neither logs nor allocates
@@ -209,19 +210,23 @@ class CallMedia:
             self._call_loop(self._on_timeout)
 
     def _tick(self, now: float) -> bool:
-        """One tick of the clock; False when the media timed out."""
+        """One tick of the clock; False when the media timed out. The frame leaves first, so
+        its send time is the wake-up plus one encode, whatever the drain and playout cost."""
         stream = self.stream
         ticks = self._ticks
-        slow = ticks >= self._next_slow_tick  # RTCP and the media timeout: every RTCP_EVERY
-        self._sockets.drain(self._rtp_receiver, self._rtcp_receiver if slow else None, now)
         due = int((now - self._t0) / FRAME) + 1  # frames that should have been handled by now
         behind = due - ticks
         if behind > MAX_CATCH_UP:
             stream.skip_frames(behind - 1)
             behind = 1
-        one_frame = self._one_frame
+        send_frame = self._send_frame
         for _ in range(behind):
-            one_frame(now)
+            send_frame()
+        slow = ticks >= self._next_slow_tick  # RTCP and the media timeout: every RTCP_EVERY
+        self._sockets.drain(self._rtp_receiver, self._rtcp_receiver if slow else None, now)
+        play_frame = self._play_frame
+        for _ in range(behind):
+            play_frame(now)
         self._ticks = due
         if not slow:
             return True
@@ -231,15 +236,19 @@ class CallMedia:
             self._sockets.send_rtcp(report, stream.rtcp_destination)
         return not stream.timed_out(now)
 
-    def _one_frame(self, now: float) -> None:
+    def _send_frame(self) -> None:
+        source = self._source
+        assert source is not None
         stream = self.stream
-        source, sink = self._source, self._sink
-        assert source is not None and sink is not None
         frame = source.read_frame()
         packet = stream.send_frame(self._silence if frame is None else frame)
         if packet is not None:
             self._sockets.send_rtp(packet, stream.rtp_destination)
-        heard = stream.playout(now)
+
+    def _play_frame(self, now: float) -> None:
+        sink = self._sink
+        assert sink is not None
+        heard = self.stream.playout(now)
         cue = self._cue
         if cue is not None:
             over = cue.next_frame()
