@@ -7,7 +7,9 @@ microphone (a tone), encode, send, receive, jitter-buffer, decode, play (null si
 Printed: the packet interval statistics seen by the reflector (mean, standard deviation, 99th
 percentile and maximum of |interval - 20 ms|), the drift of the stream (arrival time of the last
 packet against start + n x 20 ms), our CPU seconds per call-minute after a second of warm-up,
-and our memory before and after.
+and our memory before and after. On Linux also how that CPU splits between the call's media
+thread and the rest of the process (the event loop should sleep through the call) and how often
+each wakes: the media thread once per 20 ms tick, the rest not at all.
 
     python -m benchmarks.media_pacing [--seconds 60] [--codec PCMU]
 """
@@ -48,6 +50,7 @@ class PacingReport:
     max_dev_ms: float
     drift_ms: float
     cpu_per_minute: float
+    threads: ThreadFigures | None
     rss_before_kb: int
     rss_after_kb: int
     stats: StreamStats
@@ -59,11 +62,63 @@ class PacingReport:
             f"p99 |dev| {self.p99_dev_ms:.3f} ms, max |dev| {self.max_dev_ms:.3f} ms",
             f"drift over the stream {self.drift_ms:+.3f} ms",
             f"CPU {self.cpu_per_minute:.3f} s per call-minute (full duplex, one process)",
+            *([] if self.threads is None else self.threads.lines(self.seconds)),
             f"max RSS {self.rss_before_kb} KiB before, {self.rss_after_kb} KiB after",
             f"received {self.stats.packets_received}, lost {self.stats.packets_lost}, "
             f"late {self.stats.late}, concealed {self.stats.concealed}, "
             f"jitter {self.stats.jitter_ms} ms",
         ]
+
+
+@dataclass(frozen=True)
+class ThreadFigures:
+    """On-CPU seconds and voluntary wake-ups of the media thread and of the other threads."""
+
+    media_cpu: float
+    media_wakeups: int
+    other_cpu: float
+    other_wakeups: int
+
+    def lines(self, seconds: float) -> list[str]:
+        ticks = seconds * 1000.0 / FRAME_MS
+        return [
+            f"  media thread {self.media_cpu * 60.0 / seconds:.3f} s per call-minute, "
+            f"{self.media_wakeups / ticks:.2f} wake-ups per tick",
+            f"  other threads {self.other_cpu * 60.0 / seconds:.3f} s per call-minute, "
+            f"{self.other_wakeups / seconds:.2f} wake-ups per second",
+        ]
+
+
+def _thread_counters() -> dict[int, tuple[float, int]] | None:
+    """Per thread of this process: on-CPU seconds and voluntary context switches (Linux)."""
+    counters: dict[int, tuple[float, int]] = {}
+    try:
+        for task in Path("/proc/self/task").iterdir():
+            on_cpu = int((task / "schedstat").read_text().split()[0]) / 1e9
+            status = (task / "status").read_text()
+            switches = int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+            counters[int(task.name)] = (on_cpu, switches)
+    except (OSError, IndexError, ValueError):
+        return None
+    return counters
+
+
+def _thread_figures(
+    before: dict[int, tuple[float, int]] | None,
+    after: dict[int, tuple[float, int]] | None,
+    media_thread: int | None,
+) -> ThreadFigures | None:
+    if before is None or after is None or media_thread not in after:
+        return None
+    media = other = (0.0, 0)
+    for tid, (on_cpu, switches) in after.items():
+        start_cpu, start_switches = before.get(tid, (0.0, 0))
+        delta = (on_cpu - start_cpu, switches - start_switches)
+        if tid == media_thread:
+            media = delta
+        else:
+            other = (other[0] + delta[0], other[1] + delta[1])
+    return ThreadFigures(media[0], media[1], other[0], other[1])
 
 
 def _reflector() -> None:
@@ -121,9 +176,12 @@ async def measure(seconds: float, codec: str = "PCMU") -> PacingReport:
         call.start(loop)
         await asyncio.sleep(WARM_UP)  # devices opened, modules imported, buffers settled
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        threads_before = _thread_counters()
         cpu_start = time.process_time()
         await asyncio.sleep(seconds)
         cpu = time.process_time() - cpu_start
+        threads_after = _thread_counters()
+        media_thread = call.media_thread_id
         stats = call.close()
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stop:
@@ -149,6 +207,7 @@ async def measure(seconds: float, codec: str = "PCMU") -> PacingReport:
         max_dev_ms=float(deviation.max()),
         drift_ms=float(arrivals[-1] - expected_last),
         cpu_per_minute=cpu * 60.0 / seconds,
+        threads=_thread_figures(threads_before, threads_after, media_thread),
         rss_before_kb=rss_before,
         rss_after_kb=rss_after,
         stats=stats,

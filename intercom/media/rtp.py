@@ -211,6 +211,20 @@ class RtpSender:
         self._octets_sent += len(payload)
         return bytes(header) + payload
 
+    def next_packet(self, payload: bytes, marker: bool, ticks: int) -> bytes:
+        """The per-frame path: :meth:`packet` with the default payload type and the current
+        timestamp, then :meth:`advance` by ``ticks``, in one call."""
+        header = self._header
+        sequence = self._sequence
+        timestamp = self._timestamp
+        RTP_HEADER.pack_into(header, 0, 0x80, self._payload_type | 0x80 if marker
+                             else self._payload_type, sequence, timestamp, self._ssrc)  # fmt: skip
+        self._sequence = (sequence + 1) % _SEQUENCE_MOD
+        self._timestamp = (timestamp + ticks) & _TIMESTAMP_MASK
+        self._packets_sent += 1
+        self._octets_sent += len(payload)
+        return bytes(header) + payload
+
     def advance(self, ticks: int) -> None:
         """Move the media timestamp by ``ticks`` clock units (mod 2^32), e.g. 160 per 20 ms."""
         self._timestamp = (self._timestamp + ticks) & _TIMESTAMP_MASK

@@ -129,21 +129,17 @@ class ReceiveStats:
                 self._seen |= bit
                 self._base = min(self._base, self._highest - behind)
         self._received += 1
-        if timestamp is not None:
-            self._update_jitter(timestamp, now)
-        return True
-
-    # --- A.8 --------------------------------------------------------------------------------
-
-    def _update_jitter(self, timestamp: int, now: float) -> None:
+        if timestamp is None:
+            return True
+        # A.8, inline (once per packet): the transit difference of this packet and the last.
         last_arrival = self._last_arrival
         self._last_arrival = now
         last_timestamp, self._last_timestamp = self._last_timestamp, timestamp
-        if last_arrival is None:
-            return
-        media = (timestamp - last_timestamp + 0x80000000) % 0x100000000 - 0x80000000
-        d = abs((now - last_arrival) * self._clock_rate - media)
-        self._jitter += (d - self._jitter) / 16.0
+        if last_arrival is not None:
+            media = (timestamp - last_timestamp + 0x80000000) % 0x100000000 - 0x80000000
+            d = abs((now - last_arrival) * self._clock_rate - media)
+            self._jitter += (d - self._jitter) / 16.0
+        return True
 
     # --- A.3 --------------------------------------------------------------------------------
 

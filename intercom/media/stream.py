@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ from intercom.media.rtcp import (
     parse_rtcp,
     rtcp_interval,
 )
-from intercom.media.rtp import RtpHeaderError, RtpSender, parse_rtp
+from intercom.media.rtp import RTP_HEADER, RTP_HEADER_SIZE, RtpHeaderError, RtpSender, parse_rtp
 from intercom.media.stats import ReceiveStats
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ RELATCH_SILENCE = 1.0
 its place (a NAT rebinding); another IP never does."""
 
 Address = tuple[str, int]
+_unpack_rtp_header = RTP_HEADER.unpack_from
 
 
 def source_forms(*hosts: str | None) -> frozenset[str]:
@@ -155,7 +157,8 @@ class MediaStream:
         came from); media may come from it as well as from the SDP's ``c=`` address."""
         self._rng = rng
         self._cname = cname
-        self.media_timeout = media_timeout
+        self._media_timeout = media_timeout
+        self._check_timeout_at = -math.inf  # timed_out() looks closer from then on
         self._sender = RtpSender(
             ssrc=rng.getrandbits(32),
             payload_type=media.payload_type,
@@ -185,8 +188,21 @@ class MediaStream:
         self.peer_host = peer_host
         self._allowed = source_forms(media.remote_address, peer_host)
         self.media = media
+        self.rtp_destination: Address = (media.remote_address, media.remote_port)
+        """Where our RTP goes: the latched source, else the SDP's address."""
         self._use_codec(media)
+        self._use_direction(media)
         self._stats = ReceiveStats(CODECS[media.codec].clock_rate)
+
+    @property
+    def media_timeout(self) -> float:
+        """Seconds without RTP or RTCP from the peer that end the call; 0 or less: never."""
+        return self._media_timeout
+
+    @media_timeout.setter
+    def media_timeout(self, seconds: float) -> None:
+        self._media_timeout = seconds
+        self._check_timeout_at = -math.inf
 
     # -- negotiation ----------------------------------------------------------------------
 
@@ -213,8 +229,19 @@ class MediaStream:
         if media.dtmf_payload_type is None:
             self._dtmf_packets = []  # no telephone-event PT to finish the digit with
         self._sender.payload_type = media.payload_type
+        self._use_direction(media)
         if moved:  # an explicit new address beats what we latched
             self._latched = self._latched_rtcp = None
+        if self._latched is None:
+            self.rtp_destination = (media.remote_address, media.remote_port)
+
+    def _use_direction(self, media: NegotiatedMedia) -> None:
+        """What the per-frame path asks of ``media``, looked up once per negotiation."""
+        self._sends = media.sends
+        self._receives = media.receives
+        self._receive_pt = media.receive_payload_type
+        self._step = CODECS[media.codec].timestamp_step
+        self._check_timeout_at = -math.inf  # the timeout's terms changed: look at it anew
 
     def _use_codec(self, media: NegotiatedMedia) -> None:
         info = CODECS[media.codec]
@@ -239,11 +266,6 @@ class MediaStream:
     # -- addresses ------------------------------------------------------------------------
 
     @property
-    def rtp_destination(self) -> Address:
-        """Where our RTP goes: the latched source, else the SDP's address."""
-        return self._latched or (self.media.remote_address, self.media.remote_port)
-
-    @property
     def rtcp_destination(self) -> Address:
         if self._latched_rtcp is not None:
             return self._latched_rtcp
@@ -256,6 +278,7 @@ class MediaStream:
     def start(self, now: float) -> None:
         """Media begins now (answer or early media): the clock of timeouts and RTCP starts."""
         self._timeout_from = now
+        self._check_timeout_at = -math.inf
         self._next_rtcp = now + rtcp_interval(self._rng.random())
 
     def send_dtmf(self, digits: str) -> None:
@@ -266,29 +289,37 @@ class MediaStream:
     def send_frame(self, frame: Pcm) -> bytes | None:
         """The packet for this 20 ms tick, or None when we do not send (hold, recvonly)."""
         sender = self._sender
-        step = CODECS[self.media.codec].timestamp_step
-        if not self.media.sends:
-            sender.advance(step)
+        if not self._sends:
+            sender.advance(self._step)
             return None
-        if not self._dtmf_packets and self._dtmf_out and self.media.dtmf_payload_type is not None:
+        if self._dtmf_packets or self._dtmf_out:
+            return self._send_dtmf_or_frame(frame)
+        packet = sender.next_packet(self._encoder.encode(frame), self._first_packet, self._step)
+        self._first_packet = False
+        return packet
+
+    def _send_dtmf_or_frame(self, frame: Pcm) -> bytes:
+        """A tick while digits are queued: the next telephone-event packet, or the audio frame
+        when the peer took no telephone-event payload type."""
+        sender = self._sender
+        dtmf_payload_type = self.media.dtmf_payload_type
+        if not self._dtmf_packets and dtmf_payload_type is not None:
             self._dtmf_packets = self._dtmf_sender.packets(self._dtmf_out.popleft())
             self._dtmf_packets.reverse()
             self._dtmf_timestamp = sender.timestamp
         if self._dtmf_packets:
             payload, marker = self._dtmf_packets.pop()
-            packet = sender.packet(
-                payload, marker, self.media.dtmf_payload_type, self._dtmf_timestamp
-            )
+            packet = sender.packet(payload, marker, dtmf_payload_type, self._dtmf_timestamp)
         else:
             packet = sender.packet(self._encoder.encode(frame), self._first_packet)
             self._first_packet = False
-        sender.advance(step)
+        sender.advance(self._step)
         return packet
 
     def skip_frames(self, count: int) -> None:
         """Frames the runtime could not send in time: the timestamp still moves on."""
         self.skipped += count
-        self._sender.advance(count * CODECS[self.media.codec].timestamp_step)
+        self._sender.advance(count * self._step)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -299,33 +330,36 @@ class MediaStream:
         if source != latched and not self._may_latch(source, latched, now):
             self.strangers += 1
             return None
-        try:
-            packet = parse_rtp(data)
-        except RtpHeaderError:
-            self.dropped += 1
-            return None
-        media = self.media
-        if packet.payload_type == media.receive_payload_type:
+        if len(data) > RTP_HEADER_SIZE and data[0] == 0x80:  # V=2, no padding, extension, CSRCs
+            _, second, sequence, timestamp, ssrc = _unpack_rtp_header(data)
+            payload = data[RTP_HEADER_SIZE:]
+        else:  # the rest of RFC 3550 §5.1, or a datagram that is no RTP
+            try:
+                packet = parse_rtp(data)
+            except RtpHeaderError:
+                self.dropped += 1
+                return None
+            second = packet.payload_type | (0x80 if packet.marker else 0)
+            sequence, timestamp, ssrc, payload = packet[2:]
+        payload_type = second & 0x7F
+        if payload_type == self._receive_pt:
             if source != latched:
                 self._latch(source)
             self._last_rtp_at = now
-            if packet.ssrc != self._remote_ssrc:
+            if ssrc != self._remote_ssrc:
                 if self._remote_ssrc is not None:
                     self._restart_stats()
-                self._remote_ssrc = packet.ssrc
-            if self._stats.update(packet.sequence, packet.timestamp, now):
-                self._jitter.put(
-                    packet.sequence, packet.timestamp, packet.ssrc, packet.marker,
-                    packet.payload, now,
-                )  # fmt: skip
+                self._remote_ssrc = ssrc
+            if self._stats.update(sequence, timestamp, now):
+                self._jitter.put(sequence, timestamp, ssrc, second > 0x7F, payload, now)
             return None
-        if packet.payload_type == media.receive_dtmf_payload_type:
+        if payload_type == self.media.receive_dtmf_payload_type:
             if source != latched:
                 self._latch(source)
             self._last_rtp_at = now
-            self._stats.update(packet.sequence, None, now)  # one sequence space with the audio
+            self._stats.update(sequence, None, now)  # one sequence space with the audio
             try:
-                return self._dtmf_in.feed(packet.timestamp, packet.payload)
+                return self._dtmf_in.feed(timestamp, payload)
             except ValueError:  # a telephone-event payload shorter than 4 bytes
                 self.dropped += 1
                 return None
@@ -350,12 +384,12 @@ class MediaStream:
     def _latch(self, source: Address) -> None:
         """Our RTP goes to ``source`` from now on (once per call, or after a NAT rebinding)."""
         logger.info("- RTP from %s:%d: sending there (symmetric RTP)", *source)
-        self._latched = source
+        self._latched = self.rtp_destination = source
         self._latched_rtcp = None  # the old source's RTCP address is not the new one's
 
     def playout(self, now: float) -> Pcm | None:
         """The frame the speaker plays now; None when we do not receive (hold, sendonly)."""
-        if not self.media.receives:
+        if not self._receives:
             return None
         payload = self._jitter.get(now)
         if payload is None:
@@ -367,12 +401,19 @@ class MediaStream:
     def timed_out(self, now: float) -> bool:
         """True when media is expected and neither RTP nor RTCP came from the peer for
         ``media_timeout`` seconds."""
-        if not self.media.receives or self.media_timeout <= 0:
+        if now < self._check_timeout_at:  # the usual answer: one compare
+            return False
+        if not self._receives or self._media_timeout <= 0:
+            self._check_timeout_at = math.inf  # until update() or a new timeout changes that
             return False  # (the _last_*_at move only on packets accepted from the peer)
         if self._timeout_from is None:
             self._timeout_from = now
         heard = (self._timeout_from, self._last_rtp_at, self._last_rtcp_at)
-        return now - max(t for t in heard if t is not None) >= self.media_timeout
+        deadline = max(t for t in heard if t is not None) + self._media_timeout
+        if now < deadline:
+            self._check_timeout_at = deadline  # heard only moves on: no timeout before then
+            return False
+        return True
 
     # -- RTCP -----------------------------------------------------------------------------
 

@@ -9,12 +9,14 @@ therefore never shifts the next one, so the stream does not drift (RFC 3550 time
 of microseconds; the event loop's timers wait in epoll, whose timeout has millisecond steps, and
 that alone would put the 99th percentile of the packet spacing near a millisecond.
 
-On each tick the thread drains the RTP socket (datagrams keep their kernel arrival times) into
-the jitter buffer, turns the microphone's next frame into an RTP packet, and gives the speaker
-the frame the jitter buffer plays now: the speaker runs on this clock, not on packet arrival.
-Every tenth tick it also drains RTCP and sends a report when one is due. One wake-up per 20 ms
-does all of a call's audio work; the per-frame path neither logs nor allocates beyond the packet
-and the frames.
+On each tick the thread turns the microphone's next frame into an RTP packet and sends it (first,
+so that what follows does not delay it), drains the RTP socket (datagrams keep their kernel
+arrival times) into the jitter buffer, and gives the speaker the frame the jitter buffer plays
+now: the speaker runs on this clock, not on packet arrival.
+Every tenth tick it also drains RTCP, sends a report when one is due and looks at the media
+timeout (a deadline compare). One wake-up per 20 ms does all of a call's audio work, and the
+event loop does not wake during a call at all; the per-frame path neither logs nor allocates
+beyond the packet, its source address and the frames.
 
 A stall (a busy CPU, a suspended process) makes a tick late. Up to ``MAX_CATCH_UP`` missed
 frames are sent at once (and played: the speaker keeps up too); beyond that the backlog is
@@ -86,6 +88,9 @@ class CallMedia:
         self._running = False
         self._t0 = 0.0
         self._ticks = 0  # frames handled since t0
+        self._next_slow_tick = 0  # the tick that next looks at RTCP and the media timeout
+        self._rtp_receiver = self._on_rtp  # bound once, not on every tick
+        self._rtcp_receiver = self._on_rtcp
         self._source: AudioSource | None = None
         self._sink: AudioSink | None = None
         self._rate = 0
@@ -102,7 +107,7 @@ class CallMedia:
         now = time.monotonic()
         self.stream.start(now)
         self._t0 = now
-        self._ticks = 0
+        self._ticks = self._next_slow_tick = 0
         self._running = True
         self._thread = threading.Thread(target=self._run, name="intercom-media", daemon=True)
         self._thread.start()
@@ -131,6 +136,12 @@ class CallMedia:
         stops a cue that is playing. The speaker is the call's, so a tone cannot open it."""
         with self._lock:
             self._cue = None if tone is None or not self._rate else TonePlayer(tone, self._rate)
+
+    @property
+    def media_thread_id(self) -> int | None:
+        """The kernel's id of the media thread while it runs (for figures per thread)."""
+        thread = self._thread
+        return None if thread is None else thread.native_id
 
     def stats(self) -> StreamStats:
         with self._lock:
@@ -185,51 +196,64 @@ class CallMedia:
 
     def _run(self) -> None:
         logger.info("- media thread: %s", raise_thread_priority())
+        lock, tick, monotonic, sleep = self._lock, self._tick, time.monotonic, time.sleep
         try:
             while True:
-                with self._lock:
+                with lock:
                     if not self._running:
                         return
-                    if not self._tick(time.monotonic()):
+                    if not tick(monotonic()):
                         self._running = False
                         self._call_loop(self._on_timeout)
                         return
-                delay = self._t0 + self._ticks * FRAME - time.monotonic()
+                delay = self._t0 + self._ticks * FRAME - monotonic()
                 if delay > 0:
-                    time.sleep(delay)
+                    sleep(delay)  # one wake-up per tick: to the next frame's deadline
         except Exception:  # a bug must end this call's audio, not hang it silently
             logger.exception("x media thread failed")
             self._running = False
             self._call_loop(self._on_timeout)
 
     def _tick(self, now: float) -> bool:
-        """One tick of the clock; False when the media timed out."""
+        """One tick of the clock; False when the media timed out. The frame leaves first, so
+        its send time is the wake-up plus one encode, whatever the drain and playout cost."""
         stream = self.stream
         ticks = self._ticks
-        self._sockets.drain(self._on_rtp, self._on_rtcp if ticks % RTCP_EVERY == 0 else None, now)
         due = int((now - self._t0) / FRAME) + 1  # frames that should have been handled by now
         behind = due - ticks
         if behind > MAX_CATCH_UP:
             stream.skip_frames(behind - 1)
             behind = 1
+        send_frame = self._send_frame
         for _ in range(behind):
-            self._one_frame(now)
+            send_frame()
+        slow = ticks >= self._next_slow_tick  # RTCP and the media timeout: every RTCP_EVERY
+        self._sockets.drain(self._rtp_receiver, self._rtcp_receiver if slow else None, now)
+        play_frame = self._play_frame
+        for _ in range(behind):
+            play_frame(now)
         self._ticks = due
-        if ticks % RTCP_EVERY == 0:
-            report = stream.rtcp_due(now, self._wallclock())
-            if report is not None:
-                self._sockets.send_rtcp(report, stream.rtcp_destination)
+        if not slow:
+            return True
+        self._next_slow_tick = ticks + RTCP_EVERY
+        report = stream.rtcp_due(now, self._wallclock())
+        if report is not None:
+            self._sockets.send_rtcp(report, stream.rtcp_destination)
         return not stream.timed_out(now)
 
-    def _one_frame(self, now: float) -> None:
+    def _send_frame(self) -> None:
+        source = self._source
+        assert source is not None
         stream = self.stream
-        source, sink = self._source, self._sink
-        assert source is not None and sink is not None
         frame = source.read_frame()
         packet = stream.send_frame(self._silence if frame is None else frame)
         if packet is not None:
             self._sockets.send_rtp(packet, stream.rtp_destination)
-        heard = stream.playout(now)
+
+    def _play_frame(self, now: float) -> None:
+        sink = self._sink
+        assert sink is not None
+        heard = self.stream.playout(now)
         cue = self._cue
         if cue is not None:
             over = cue.next_frame()

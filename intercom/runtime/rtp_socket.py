@@ -49,6 +49,7 @@ class RtpSockets:
 
     def __init__(self, host: str, port_range: tuple[int, int], rng: random.Random) -> None:
         self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._v6 = self._family == socket.AF_INET6  # sources come as (host, port, flow, scope)
         self._rtp, self._rtcp = _bind_pair(host, self._family, port_range, rng)
         self.port: int = self._rtp.getsockname()[1]
         self.send_errors = 0
@@ -64,23 +65,27 @@ class RtpSockets:
         # from it would date every datagram that much too early.
         wall, mono = time.time(), time.monotonic()
         now, offset = max(now, mono), wall - mono
-        _drain(self._rtp, on_rtp, now, offset)
+        _drain(self._rtp, on_rtp, now, offset, self._v6)
         if on_rtcp is not None:
-            _drain(self._rtcp, on_rtcp, now, offset)
+            _drain(self._rtcp, on_rtcp, now, offset, self._v6)
 
     def send_rtp(self, data: bytes, destination: Address) -> None:
-        self._send(self._rtp, data, destination)
+        try:  # the per-frame path: one call, no helper in between
+            self._rtp.sendto(data, destination)
+        except OSError as exc:
+            self._send_failed(destination, exc)
 
     def send_rtcp(self, data: bytes, destination: Address) -> None:
-        self._send(self._rtcp, data, destination)
-
-    def _send(self, sock: socket.socket, data: bytes, destination: Address) -> None:
         try:
-            sock.sendto(data, destination)
-        except OSError as exc:  # full buffer, unreachable: media is best effort
-            self.send_errors += 1
-            if self.send_errors == 1:
-                logger.warning("x RTP to %s:%d: %s", destination[0], destination[1], exc)
+            self._rtcp.sendto(data, destination)
+        except OSError as exc:
+            self._send_failed(destination, exc)
+
+    def _send_failed(self, destination: Address, exc: OSError) -> None:
+        """A full buffer, an unreachable peer: media is best effort. Counted; the first logged."""
+        self.send_errors += 1
+        if self.send_errors == 1:
+            logger.warning("x RTP to %s:%d: %s", destination[0], destination[1], exc)
 
     def close(self) -> None:
         """Close both sockets (idempotent)."""
@@ -88,19 +93,28 @@ class RtpSockets:
         self._rtcp.close()
 
 
-def _drain(sock: socket.socket, receiver: TimedReceiver, now: float, offset: float) -> None:
+def _drain(
+    sock: socket.socket, receiver: TimedReceiver, now: float, offset: float, v6: bool
+) -> None:
+    # Once per tick: names bound to locals, the stamp check of arrival_time() inlined, and the
+    # source passed on as the socket gave it (an IPv4 socket gives exactly (host, port)).
+    recvmsg = sock.recvmsg
+    unpack = _TIMESPEC.unpack_from
+    oldest = now - MAX_STAMP_AGE
     for _ in range(MAX_DRAIN):
         try:
-            data, ancillary, _flags, source = sock.recvmsg(MAX_DATAGRAM, _ANCILLARY_SPACE)
+            data, ancillary, _flags, source = recvmsg(MAX_DATAGRAM, _ANCILLARY_SPACE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:  # ICMP port unreachable reported on a UDP socket: nothing to do
             continue
         arrival = now
         if ancillary:
-            seconds, nanoseconds = _TIMESPEC.unpack_from(ancillary[0][2])
-            arrival = arrival_time(seconds + nanoseconds * 1e-9, now, offset)
-        receiver(data, (source[0], source[1]), arrival)
+            seconds, nanoseconds = unpack(ancillary[0][2])
+            stamp = seconds + nanoseconds * 1e-9 - offset
+            if oldest <= stamp <= now:  # else a step of the realtime clock: see arrival_time
+                arrival = stamp
+        receiver(data, (source[0], source[1]) if v6 else source, arrival)
 
 
 def arrival_time(stamp: float, now: float, offset: float) -> float:

@@ -151,6 +151,21 @@ def test_sender_sequence_steps_and_timestamp_waits_for_advance():
     assert sender.timestamp == 660
 
 
+def test_sender_next_packet_is_packet_then_advance():
+    """The per-frame shortcut builds the same bytes and leaves the same state, across the
+    wrap of both the sequence number and the timestamp."""
+    fast = RtpSender(ssrc=0xDEADBEEF, payload_type=9, sequence=65534, timestamp=0xFFFFFF00)
+    slow = RtpSender(ssrc=0xDEADBEEF, payload_type=9, sequence=65534, timestamp=0xFFFFFF00)
+    for n in range(4):
+        payload = bytes([n]) * (n + 1)
+        built = slow.packet(payload, n == 0)
+        slow.advance(160)
+        assert fast.next_packet(payload, n == 0, 160) == built
+    state = (fast.sequence, fast.timestamp, fast.packets_sent, fast.octets_sent)
+    assert state == (slow.sequence, slow.timestamp, slow.packets_sent, slow.octets_sent)
+    assert (fast.sequence, fast.timestamp) == (2, 0x180)
+
+
 def test_sender_sequence_wraps_from_65535_to_0():
     sender = RtpSender(ssrc=1, payload_type=0, sequence=65534, timestamp=0)
     sequences = [parse_rtp(sender.packet(b"")).sequence for _ in range(4)]

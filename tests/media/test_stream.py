@@ -33,7 +33,7 @@ from intercom.media.rtcp import (
     parse_rtcp,
     rtcp_interval,
 )
-from intercom.media.rtp import RtpPacket, parse_rtp
+from intercom.media.rtp import RTP_HEADER, RtpPacket, parse_rtp
 from intercom.media.stream import MediaStream, source_forms
 from tests.pcm_arrays import pcm, samples
 
@@ -610,6 +610,31 @@ def test_bad_rtp_is_dropped(data: bytes) -> None:
     assert s.rtp_destination == DOOR and s.timed_out(29.0) is False
 
 
+def _dressed(data: bytes) -> bytes:
+    """The same packet with a CSRC, a header extension and padding (RFC 3550 §5.1, §5.3.1)."""
+    packet = parse_rtp(data)
+    first, second = 0x80 | 0x20 | 0x10 | 1, data[1]
+    header = RTP_HEADER.pack(first, second, packet.sequence, packet.timestamp, packet.ssrc)
+    extension = bytes.fromhex("bede 0001 12345678")
+    return header + bytes.fromhex("0badcafe") + extension + packet.payload + b"\x00\x00\x03"
+
+
+def test_a_packet_with_csrcs_an_extension_and_padding_plays_as_the_plain_one() -> None:
+    """The plain header takes a shortcut past parse_rtp(); both ways give the same audio."""
+    door = stream(1, media(remote=PHONE))
+    plain, dressed = stream(2, media(remote=DOOR)), stream(3, media(remote=DOOR))
+    played: list[tuple[Pcm | None, Pcm | None]] = []
+    for n, frame in enumerate(tone(8000, 30) + [None] * 5):
+        t = n * FRAME
+        if frame is not None and (data := door.send_frame(frame)) is not None:
+            plain.receive_rtp(data, DOOR, t + 0.005)
+            dressed.receive_rtp(_dressed(data), DOOR, t + 0.005)
+        played.append((plain.playout(t), dressed.playout(t)))
+    assert all(np.array_equal(a, b) for a, b in played)
+    assert plain.stats() == dressed.stats()
+    assert plain.stats().packets_received == 30
+
+
 def test_bad_rtcp_is_dropped() -> None:
     s = stream(2, media(remote=DOOR))
     s.receive_rtcp(b"\x80\xc8\x00\x10", DOOR, 0.0)
@@ -725,6 +750,30 @@ def test_media_timeout() -> None:
     assert not phone.timed_out(3000.0)
     assert not phone.timed_out(3009.9)
     assert phone.timed_out(3010.0)
+
+
+def test_media_timeout_looks_again_when_its_deadline_comes() -> None:
+    """timed_out() answers most ticks with one compare against a deadline it worked out the
+    last time it looked; packets that came since move the deadline on."""
+    s = stream(2, media(remote=DOOR), timeout=10.0)
+    s.start(0.0)
+    assert not s.timed_out(1.0)  # nothing yet: the deadline is 10.0
+    s.receive_rtp(rtp(1), DOOR, 6.0)
+    assert not s.timed_out(9.99)
+    assert not s.timed_out(10.0)  # looked again: the packet at 6.0 moved it to 16.0
+    s.receive_rtcp(build_receiver_report(0x1234), (DOOR[0], DOOR[1] + 1), 12.0)
+    assert not s.timed_out(21.99)
+    assert s.timed_out(22.0)
+
+
+def test_a_shorter_media_timeout_applies_at_once() -> None:
+    s = stream(2, media(remote=DOOR), timeout=30.0)
+    s.start(0.0)
+    assert not s.timed_out(1.0)  # the deadline was 30.0
+    s.media_timeout = 5.0
+    assert s.timed_out(5.0)
+    s.media_timeout = 0.0
+    assert not s.timed_out(1e6)
 
 
 def test_media_timeout_zero_disables() -> None:

@@ -877,3 +877,57 @@ def test_the_signalling_peer_reaches_the_stream_and_a_stranger_gets_nothing(
                  r.getMessage()]  # fmt: skip
     assert summaries == [f"x media: {stats.strangers} RTP/RTCP packets from sources other than "
                          "the call's peer dropped"]  # fmt: skip
+
+
+# -- the order of a tick ----------------------------------------------------------------------
+
+
+class _RecordingSockets:
+    """Stands in for RtpSockets: notes each send and drain in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def drain(self, on_rtp: object, on_rtcp: object, now: float) -> None:
+        self.calls.append("drain")
+
+    def send_rtp(self, data: bytes, destination: tuple[str, int]) -> None:
+        self.calls.append("send")
+
+    def send_rtcp(self, data: bytes, destination: tuple[str, int]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.timeout(10)
+def test_each_tick_sends_its_frame_before_it_drains_and_plays() -> None:
+    """The packet's send time is the wake-up plus one encode: the drain and the playout, whose
+    cost varies with what arrived, come after it."""
+    sockets = _RecordingSockets()
+    negotiated = OfferAnswer(LocalMedia(HOST, 40000, ("PCMU",)), 5)
+    media = negotiated.receive_answer(OfferAnswer(LocalMedia(HOST, 40002, ("PCMU",)), 6).answer(
+        negotiated.offer())[0])  # fmt: skip
+    stream = MediaStream(media, rng=random.Random(7), cname="order@test")
+    call = CallMedia(
+        sockets,  # type: ignore[arg-type]
+        stream,
+        lambda rate: (ToneSource(DOOR_TONE, rate), NullSink(rate)),
+        on_digit=lambda digit: None,
+        on_timeout=lambda: None,
+    )
+
+    async def main() -> None:
+        call.start(asyncio.get_running_loop())
+        deadline = time.monotonic() + 5.0
+        while sockets.calls.count("drain") < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        call.close()
+
+    asyncio.run(main())
+    calls = sockets.calls
+    assert calls.count("drain") >= 5, calls
+    assert calls[0] == "send", calls
+    # Each drain follows its tick's send (a late tick sends the frames it missed first).
+    assert "drain,drain" not in ",".join(calls), calls

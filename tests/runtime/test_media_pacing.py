@@ -26,3 +26,15 @@ def test_ten_seconds_of_rtp_are_paced_at_20_ms_without_drift() -> None:
     assert report.p99_dev_ms < 5.0, report
     assert report.stats.packets_lost == 0 and report.stats.late == 0, report.stats
     assert report.stats.packets_received >= report.packets - 2, report.stats
+
+
+def test_a_call_wakes_the_media_thread_once_per_tick_and_the_event_loop_not_at_all() -> None:
+    """The media thread sleeps to each tick's deadline and drains the sockets then, so one
+    wake-up per 20 ms does a call's work; nothing of a call wakes the event loop (Linux figures
+    from /proc; the loop's own sleep through the run is one wake-up)."""
+    report = asyncio.run(measure(3.0, "PCMU"))
+    threads = report.threads
+    assert threads is not None
+    ticks = 3.0 * 50
+    assert 0.5 * ticks <= threads.media_wakeups <= 1.5 * ticks, threads
+    assert threads.other_wakeups <= 3, threads

@@ -221,6 +221,33 @@ def test_a_stamp_from_a_stepped_realtime_clock_gives_way_to_the_drain_time() -> 
     assert arrival_time(offset + 100.0 - 3600, 100.0, offset) == 100.0
 
 
+@pytest.mark.parametrize("step", [3600.0, -3600.0])
+def test_the_drain_gives_its_own_time_when_the_realtime_clock_stepped(
+    pair: RtpSockets, peer: socket.socket, monkeypatch: pytest.MonkeyPatch, step: float
+) -> None:
+    """The drain converts stamps inline (one datagram per tick, no helper call): it follows
+    arrival_time()'s rule. A step between arrival and drain makes every stamp an hour off."""
+    peer.sendto(b"rtp-1", (HOST, pair.port))
+    time.sleep(0.02)
+    realtime = time.time
+    monkeypatch.setattr(time, "time", lambda: realtime() + step)
+    rtp = Received()
+    now = _drain_until(pair, rtp, None, 1)
+    monkeypatch.undo()
+    assert [(data, arrival) for data, _, arrival in rtp.items] == [(b"rtp-1", now)]
+
+
+def test_an_ipv6_source_comes_as_host_and_port(opened: list[RtpSockets]) -> None:
+    pair = RtpSockets("::1", _free_block(10), random.Random(4))
+    opened.append(pair)
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as peer6:
+        peer6.bind(("::1", 0))
+        peer6.sendto(b"rtp-1", ("::1", pair.port))
+        rtp = Received()
+        _drain_until(pair, rtp, None, 1)
+        assert [source for _, source, _ in rtp.items] == [("::1", peer6.getsockname()[1])]
+
+
 def test_rtcp_is_drained_only_when_a_receiver_is_given(
     pair: RtpSockets, peer: socket.socket
 ) -> None:
