@@ -17,6 +17,7 @@ from intercom.hw.audio import (
     validate_spec,
 )
 from intercom.hw.audio_files import (
+    HEADER_EVERY,
     TONE_AMPLITUDE,
     NullSink,
     NullSource,
@@ -130,18 +131,18 @@ def test_wav_sink_writes_the_exact_frames_and_survives_double_close(tmp_path: Pa
     assert isinstance(sink, WavSink)
     sink.start()
     frames = [np.arange(320, dtype=np.int16) * n for n in range(-3, 4)]
-    for frame in frames:
+    for frame in frames * HEADER_EVERY:
         sink.write_frame(pcm(frame))
-    with wave.open(str(path), "rb") as early:  # the header is kept valid while recording
-        assert early.getnframes() == 7 * 320
+    with wave.open(str(path), "rb") as early:  # the header is brought up to date every second
+        assert early.getnframes() == 7 * HEADER_EVERY * 320
     sink.close()
     sink.close()
     sink.write_frame(pcm(frames[0]))
-    assert sink.stats() == {"frames": 7, "dropped": 1}
+    assert sink.stats() == {"frames": 7 * HEADER_EVERY, "dropped": 1}
     with wave.open(str(path), "rb") as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 16000)
         recorded = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    assert np.array_equal(recorded, np.concatenate(frames))
+    assert np.array_equal(recorded, np.concatenate(frames * HEADER_EVERY))
 
 
 def test_tone_source_frequency_level_and_phase_continuity() -> None:
