@@ -29,7 +29,13 @@ from typing import Any
 
 from intercom.errors import IntercomError
 
-__all__ = ["TlsSetupError", "client_context", "describe_failure", "identity_problem"]
+__all__ = [
+    "TlsSetupError",
+    "client_context",
+    "describe_failure",
+    "identity_problem",
+    "setup_problem",
+]
 
 # OpenSSL X509_V_ERR_* codes, by the check they stand for.
 _EXPIRED = {10: "expired", 9: "not yet valid"}
@@ -61,6 +67,17 @@ def client_context(ca_file: str | None = None, *, verify: bool = True) -> ssl.SS
     else:
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     return context
+
+
+def setup_problem(transport: str, ca_file: str, verify: bool) -> str | None:
+    """For ``intercom check``: why the TLS context of these settings cannot be made, or None."""
+    if transport != "tls":
+        return None
+    try:
+        client_context(ca_file or None, verify=verify)
+    except TlsSetupError as exc:
+        return str(exc)
+    return None
 
 
 def identity_problem(cert: Mapping[str, Any] | None, name: str) -> str | None:
@@ -108,7 +125,8 @@ def describe_failure(exc: BaseException, name: str) -> str:
         return f"TLS with {name} failed: {reason}"
     if isinstance(exc, TimeoutError):
         return f"TLS with {name} failed: no connection or handshake within the time allowed"
-    return f"TLS with {name} failed: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"TLS with {name} failed: {detail}"
 
 
 def _is_ip(name: str) -> bool:

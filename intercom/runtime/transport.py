@@ -300,7 +300,7 @@ class SipTransport:
             )  # fmt: skip
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             self._pending.pop(destination, None)
-            logger.debug("- connect to %s failed: %s", destination, str(exc) or "timed out")
+            logger.debug("- connect to %s failed: %r", destination, exc)
             refused = isinstance(exc, ConnectionRefusedError) or not tls
             reason = "connection refused" if refused else describe_failure(exc, name or "")
             if not self._closed:

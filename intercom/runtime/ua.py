@@ -319,7 +319,9 @@ class UserAgent:
         self._transmit()
 
     def _on_transport_error(self, destination: Address, reason: str) -> None:
-        logger.warning("x %s: %s", destination, reason)  # one line: for TLS, name and check
+        # DEBUG: the request it failed says it in its own line (a registration's warning, a
+        # call's end), with this reason: a refused certificate is one line, not two.
+        logger.debug("x %s: %s", destination, reason)
         if self._endpoint is not None:
             self._endpoint.transport_failed(destination, self._now(), f"{destination}: {reason}")
             self._transmit()
