@@ -31,10 +31,11 @@ not supported"); an ACK that cannot go out hangs its call up with that reason.
 Over TLS (RFC 3261 §26, RFC 5630) our Via says ``SIP/2.0/TLS`` with RFC 5923's ``alias``, and
 our Contact is ``sip:user@host:port;transport=tls``, the form TLS clients of kamailio and
 Asterisk's PJSIP use: a ``sips:`` Contact (RFC 5630's preference) would ask every hop of the
-dialog's requests for TLS, which a phone on UDP behind the server cannot give. The door opens no TLS listener: requests towards it come back over the registration's
-own connection, which it keeps open with RFC 5626 keepalives; the ``alias`` tells a registrar
-that honours RFC 5923 to do so, the others reach it by the address and port it saw the
-connection come from (kamailio's ``fix_nated_register``, Asterisk's ``rewrite_contact``).
+dialog's requests for TLS, which a phone on UDP behind the server cannot give. The door opens
+no TLS listener: requests towards it come back over the registration's own connection, which
+it keeps open with RFC 5626 keepalives; the ``alias`` tells a registrar that honours RFC 5923
+to do so, the others reach it by the address and port they saw the connection come from
+(kamailio's ``fix_nated_register``, Asterisk's ``rewrite_contact``).
 
 Nothing the peer sends escapes ``receive``: an exception while handling a request is logged in
 one line and answered 500 if its transaction is unanswered; one a TU raises on a response is

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from intercom.runtime.tls import TlsSetupError, client_context, identity_problem
+from intercom.runtime.tls import TlsSetupError, client_context, identity_problem, setup_problem
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import RegistrationFailed, RegistrationSucceeded
 from intercom.sip.framing import PING, PONG, StreamFramer
@@ -277,3 +277,13 @@ def test_identity_problem_takes_exact_names_sip_uris_and_a_lone_cn() -> None:
     assert identity_problem({}, NAME) is None  # nothing verified (INTERCOM_TLS_VERIFY=off)
     wildcard = {"subjectAltName": (("DNS", "*.door.test"),)}
     assert identity_problem(wildcard, NAME) is not None
+
+
+def test_intercom_check_names_a_ca_file_that_does_not_load(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    assert setup_problem("tls", missing, True) == (
+        f"INTERCOM_TLS_CA_FILE {missing}: cannot load: No such file or directory"
+    )
+    assert setup_problem("udp", missing, True) is None  # not used: not checked
+    assert setup_problem("tls", missing, False) is None  # verify off: the file is not read
+    assert setup_problem("tls", "", True) is None  # the system store
