@@ -19,8 +19,11 @@ VENV=.venv
 # the second phone implementation ringing on that number beside baresip.
 # mosquitto: the MQTT broker the Home Assistant tests start on a free port (with
 # mosquitto_passwd for the password file); mosquitto-clients: mosquitto_sub/pub to watch it.
+# openssl: the tests make their own CA and server certificates with it (tests/tls_certs.py);
+# kamailio-tls-modules: kamailio's tls.so, the TLS server of the SIP-over-TLS integration tests.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2
-    sipvicious shellcheck kamailio linphone-cli mosquitto mosquitto-clients)
+    sipvicious shellcheck kamailio kamailio-tls-modules openssl linphone-cli mosquitto
+    mosquitto-clients)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -136,6 +136,10 @@ def _check(env_file: str | None) -> int:
         if problem is not None
     ]
     problems += check_hardware(settings)
+    from intercom.runtime.tls import setup_problem
+
+    tls = setup_problem(settings.sip_transport, settings.tls_ca_file, settings.tls_verify)
+    problems += [tls] if tls is not None else []
     print("settings:")
     for key, value in settings.redacted().items():
         print(f"  {key}={value}")

@@ -148,6 +148,8 @@ class Settings:
     # network and media
     sip_transport: Transport = "udp"  #: transport of requests to the server
     sip_bind: HostPort = DEFAULT_BIND  #: local address and port (0: any free)
+    tls_ca_file: str = ""  #: CAs a TLS server's certificate must chain to; "": system store
+    tls_verify: bool = True  #: False (tests only): a TLS server's certificate is not checked
     trusted_hosts: tuple[Network, ...] = ()  #: networks calls may come in from
     rtp_ports: tuple[int, int] = (10000, 20000)  #: lowest and highest RTP/RTCP port
     media_timeout: float = 30.0  #: seconds without media before a call is ended
@@ -349,6 +351,8 @@ def _read_all(check: ValueParser) -> Settings:
         codecs=check.codecs(d.codecs),
         sip_transport=check.choice("INTERCOM_SIP_TRANSPORT", get_args(Transport), d.sip_transport),
         sip_bind=check.bind(d.sip_bind),
+        tls_ca_file=check.absolute_path("INTERCOM_TLS_CA_FILE", d.tls_ca_file),
+        tls_verify=check.flag("INTERCOM_TLS_VERIFY", d.tls_verify),
         trusted_hosts=check.trusted_hosts(),
         rtp_ports=check.rtp_ports(d.rtp_ports),
         media_timeout=check.seconds("INTERCOM_MEDIA_TIMEOUT", d.media_timeout, positive=True),
@@ -419,6 +423,13 @@ def _cross_warnings(check: ValueParser, s: Settings) -> None:
             "power-on until the service starts, which energises a low-trigger relay; "
             f"GPIO0-{LAST_PULLED_UP_PIN} boot pulled high"
         )
+    if s.sip_transport == "tls" and not s.tls_verify:
+        add(
+            "INTERCOM_TLS_VERIFY=off: the SIP server's certificate is not checked, so anyone "
+            "on the path can pose as the server; for tests only"
+        )
+    if s.sip_transport != "tls" and (s.tls_ca_file or not s.tls_verify):
+        add("INTERCOM_TLS_CA_FILE and INTERCOM_TLS_VERIFY apply to INTERCOM_SIP_TRANSPORT=tls only")
     if s.sip_server and s.sip_expires < 60:
         add(
             f"INTERCOM_SIP_EXPIRES: {s.sip_expires} s is shorter than most servers accept "

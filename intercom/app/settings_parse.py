@@ -39,7 +39,7 @@ __all__ = [
     "ValueParser",
 ]
 
-Transport = Literal["udp", "tcp"]
+Transport = Literal["udp", "tcp", "tls"]
 GpioMode = Literal["pi", "mock", "auto"]
 _C = TypeVar("_C", bound=str)
 

@@ -135,6 +135,8 @@ class Intercom:
                 # the doorbell's own check of the same policy stays as defence in depth.
                 is_trusted_source=self.doorbell.policy.is_trusted_source,
                 instance_id=self.state.instance_id() if self.state is not None else None,
+                tls_ca_file=settings.tls_ca_file or None,
+                tls_verify=settings.tls_verify,
             ),
             answer_offer=self._answer_offer,
             rng=self._rng,

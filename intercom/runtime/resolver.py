@@ -2,10 +2,15 @@
 
 The transport is fixed by configuration, so NAPTR (RFC 3263 §4.1) is skipped:
 
-* an IP literal is used as is (port 5060 if none) without any DNS query;
+* an IP literal is used as is (port 5060 if none, 5061 for TLS) without any DNS query;
 * a host name with an explicit port is looked up with A/AAAA;
-* otherwise ``_sip._<transport>.<host>`` SRV records are tried in RFC 2782 order, each target
-  looked up with A/AAAA; without SRV records the host's A/AAAA records are used with 5060.
+* otherwise ``_sip._<transport>.<host>`` SRV records (``_sips._tcp.<host>`` for TLS) are tried
+  in RFC 2782 order, each target looked up with A/AAAA; without SRV records the host's A/AAAA
+  records are used with the default port (5060, 5061 for TLS).
+
+A target found for TLS is only an address: the certificate it presents is checked against the
+host name the user configured, never against an SRV target or an address (RFC 5922 §4.1), which
+``runtime/tls.py`` does.
 
 Only SRV needs dnspython (A/AAAA go through the system resolver), so it is imported on the
 first SRV question: a door configured with an IP literal or a ``host:port`` never loads it
@@ -22,7 +27,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from intercom.errors import IntercomError
-from intercom.sip.locate import TRANSPORTS, SrvRecord, Target, is_ip_literal, order_srv, srv_name
+from intercom.sip.locate import (
+    DEFAULT_PORTS,
+    TRANSPORTS,
+    SrvRecord,
+    Target,
+    is_ip_literal,
+    order_srv,
+    srv_name,
+)
 
 if TYPE_CHECKING:
     import dns.asyncresolver
@@ -136,11 +149,12 @@ async def resolve(
     Raises ``ResolveError`` if nothing resolves, ``ValueError`` for an unknown transport.
     """
     if transport not in TRANSPORTS:
-        raise ValueError(f"unsupported transport {transport!r}; expected 'udp' or 'tcp'")
+        raise ValueError(f"unsupported transport {transport!r}; expected udp, tcp or tls")
+    default_port = DEFAULT_PORTS[transport]
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if is_ip_literal(host):
-        return [Target(host, port or DEFAULT_SIP_PORT, transport)]
+        return [Target(host, port or default_port, transport)]
 
     targets: list[Target] = []
 
@@ -174,7 +188,7 @@ async def resolve(
     if ordered and not targets:
         raise ResolveError(f"cannot resolve {host}: no A or AAAA records for the SRV targets")
     if not records:
-        add(await _addresses(backend, host), DEFAULT_SIP_PORT)
+        add(await _addresses(backend, host), default_port)
     if not targets:
         raise ResolveError(f"cannot resolve {host}: no SRV, A or AAAA records")
     return targets

@@ -1,4 +1,5 @@
-"""SIP over UDP and TCP on one address and port (RFC 3261 §18), with RFC 5626 CRLF keepalives.
+"""SIP over UDP and TCP on one address and port (RFC 3261 §18), with RFC 5626 CRLF keepalives;
+SIP over TLS (RFC 3261 §26) on connections we open.
 
 :class:`SipTransport` listens on UDP and TCP at the same bind address and port, sends raw
 messages to an :class:`~intercom.sip.core.Address` and hands every received message upward as
@@ -17,6 +18,14 @@ parsing, no protocol decisions.
   when a peer that answered pings before leaves one without an answer for ``pong_timeout`` (the
   10 s of §4.4.1). A failed flow is reported through ``on_error`` so that the registration
   re-registers over a new connection (§4.4.1, §4.5).
+* TLS (``tls_context`` given) is client-only: a ``tls`` destination gets a connection opened
+  with that context, its server name (SNI and the certificate's check) the one the user agent
+  named for that address with :meth:`SipTransport.expect_name` (the configured host name, never
+  an address it resolved to), else the address itself (an IP literal the user wrote). Nobody
+  can open one towards us: requests come back over ours (RFC 5923), which then works as a TCP
+  connection does: framing, keepalives, flow failure. A handshake that fails, or a certificate
+  that names the server only by wildcard (RFC 5922 §7.2, :mod:`intercom.runtime.tls`), is
+  reported through ``on_error`` with one line: the name and the check that failed.
 * Other connections idle for ``idle_timeout`` seconds are closed; at most ``MAX_CONNECTIONS``.
 * The UDP socket asks for a ``UDP_RECEIVE_BUFFER`` receive buffer (the kernel caps it at
   ``net.core.rmem_max``), so a burst of strangers' datagrams while the loop sets up a call waits
@@ -36,12 +45,17 @@ import os
 import socket
 from collections.abc import Callable
 from socket import SO_ERROR, SOL_SOCKET
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from intercom.sip.core import Address
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.framing import PING, PONG, StreamFramer
 from intercom.sip.uri import format_host
+
+from .tls import describe_failure, identity_problem
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -85,8 +99,13 @@ class SipTransport:
         on_error: ErrorHandler | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
         pong_timeout: float = PONG_TIMEOUT,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls_context``: the client context of ``tls`` destinations (runtime/tls.py);
+        None: they are refused."""
         self._on_message = on_message
+        self._tls = tls_context
+        self._tls_names: dict[str, str] = {}  # address -> the name its certificate must bear
         self._on_error = on_error
         self.idle_timeout = idle_timeout
         self.pong_timeout = pong_timeout
@@ -162,6 +181,15 @@ class SipTransport:
         """The bound host as the socket reports it; "" before start()."""
         return self._host
 
+    def expect_name(self, host: str, name: str) -> None:
+        """TLS connections to the address ``host`` check the server's certificate for
+        ``name`` (and send it as SNI): the configured host name that resolved to ``host``."""
+        self._tls_names[host] = name
+
+    def tls_name(self, destination: Address) -> str:
+        """The name a TLS connection to ``destination`` checks (see :meth:`expect_name`)."""
+        return self._tls_names.get(destination.host, destination.host)
+
     @property
     def connection_count(self) -> int:
         """Open TCP connections, inbound and outbound."""
@@ -169,8 +197,10 @@ class SipTransport:
 
     def send(self, data: bytes, destination: Address) -> None:
         """Send one message without blocking; failures are reported through ``on_error``."""
-        if destination.transport not in ("udp", "tcp"):
+        if destination.transport not in ("udp", "tcp", "tls"):
             self._report(destination, f"transport {destination.transport} is not supported")
+        elif destination.transport == "tls" and self._tls is None:
+            self._report(destination, "transport tls is not configured")
         elif data == KEEPALIVE:
             self.send_keepalive(destination)
         elif self._loop is None or self._closed:
@@ -183,7 +213,7 @@ class SipTransport:
             conn.write(data)
         elif len(self._connections) + len(self._pending) >= MAX_CONNECTIONS:
             logger.warning(
-                "x tcp %s: %d connections open, not opening another", destination, MAX_CONNECTIONS
+                "x %s: %d connections open, not opening another", destination, MAX_CONNECTIONS
             )
             self._report(destination, "too many connections")
         else:
@@ -256,18 +286,31 @@ class SipTransport:
     async def _connect(self, destination: Address) -> None:
         assert self._loop is not None
         loop = self._loop
+        tls = destination.transport == "tls"
+        name = self.tls_name(destination) if tls else None
+        host, port = destination.host, destination.port
         try:
             await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _Connection(self, loop, destination), destination.host, destination.port
+                    lambda: _Connection(self, loop, destination), host, port,
+                    ssl=self._tls if tls else None, server_hostname=name,
+                    ssl_handshake_timeout=CONNECT_TIMEOUT if tls else None,
                 ),
                 CONNECT_TIMEOUT,
-            )
-        except (OSError, TimeoutError) as exc:
+            )  # fmt: skip
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             self._pending.pop(destination, None)
-            logger.debug("- tcp connect to %s failed: %s", destination, str(exc) or "timed out")
+            logger.debug("- connect to %s failed: %r", destination, exc)
+            refused = isinstance(exc, ConnectionRefusedError) or not tls
+            reason = "connection refused" if refused else describe_failure(exc, name or "")
             if not self._closed:
-                self._report(destination, "connection refused")
+                self._report(destination, reason)
+
+    def _refuse(self, conn: _Connection, reason: str) -> None:
+        """An outbound connection is up but must not be used (the server's identity)."""
+        self._pending.pop(conn.address, None)
+        if not self._closed:
+            self._report(conn.address, reason)
 
     def _attach(self, conn: _Connection) -> bool:
         """A connection is up: register it (outbound: flush its queue) or refuse it."""
@@ -286,7 +329,7 @@ class SipTransport:
             return False
         self._connections.add(conn)
         self._by_address[conn.address] = conn
-        logger.debug("- tcp %s %s", "connected to" if conn.outbound else "accepted", conn.address)
+        logger.debug("- %s %s", "connected to" if conn.outbound else "accepted", conn.address)
         for data in self._pending.pop(conn.address, []) if conn.outbound else []:
             conn.write(data)
         return True
@@ -295,7 +338,7 @@ class SipTransport:
         self._connections.discard(conn)
         if self._by_address.get(conn.address) is conn:
             del self._by_address[conn.address]
-        logger.debug("- tcp %s closed%s", conn.address, f": {exc}" if exc else "")
+        logger.debug("- %s closed%s", conn.address, f": {exc}" if exc else "")
         if conn.flow and not self._closed:
             self._report(conn.address, f"flow failed: {exc or 'connection closed'}")
         elif exc is not None and conn.wrote and not self._closed:
@@ -391,6 +434,13 @@ class _Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if not self.outbound and peer:
             self.address = Address("tcp", str(peer[0]), int(peer[1]))
+        if self.address.transport == "tls":  # the handshake is done: RFC 5922 before any SIP
+            name = self._owner.tls_name(self.address)
+            problem = identity_problem(transport.get_extra_info("peercert"), name)
+            if problem is not None:
+                self._owner._refuse(self, problem)
+                self._transport.abort()
+                return
         if not peer or not self._owner._attach(self):
             transport.close()
             return
@@ -407,7 +457,7 @@ class _Connection(asyncio.Protocol):
         try:
             frames = self._framer.feed(data)
         except RemoteProtocolError as exc:
-            logger.warning("x tcp %s: %s; closing the connection", self.address, exc)
+            logger.warning("x %s: %s; closing the connection", self.address, exc)
             self.close()
             return
         for frame in frames:
@@ -443,7 +493,7 @@ class _Connection(asyncio.Protocol):
         if self._pong_due is not None and self._loop.time() >= self._pong_due:
             self._pong_due = None
             if self._ponged:
-                logger.warning("x tcp %s: ping not answered, closing", self.address)
+                logger.warning("x %s: ping not answered, closing", self.address)
                 self.abort()
 
     def close(self) -> None:
@@ -463,5 +513,5 @@ class _Connection(asyncio.Protocol):
         if self._loop.time() < due:
             self._timer = self._loop.call_at(due, self._on_idle)
             return
-        logger.debug("- tcp %s idle for %.0f s, closing", self.address, self._owner.idle_timeout)
+        logger.debug("- %s idle for %.0f s, closing", self.address, self._owner.idle_timeout)
         self.close()

@@ -9,6 +9,10 @@ Host names are resolved here (RFC 3263) and handed to the endpoint (``learn_addr
 endpoint itself never does DNS. Our own address is the one the kernel routes towards the server;
 it is looked up again after every registration outcome (no polling) and a new one handed to the
 endpoint (``set_local_host``), which moves the binding there at once.
+
+Over TLS the user agent makes the transport's client context (``runtime/tls.py``) and tells the
+transport which name each resolved address must prove: the outbound proxy's host name, else the
+server's, as configured (RFC 5922 §4.1), never an address or an SRV target.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from intercom.sip.events import (
 )
 from intercom.sip.locate import HostPort, is_ip_literal
 from intercom.sip.registration import RegistrationConfig
+from intercom.sip.routing import uri_transport
 from intercom.sip.session import AnswerOffer
 from intercom.sip.uri import SipUri
 
 from .rearm import Rearm
 from .resolver import DnsBackend, ResolveError, SystemDnsBackend, resolve
+from .tls import client_context
 from .transport import IDLE_TIMEOUT, SipTransport
 
 logger = logging.getLogger(__name__)
@@ -58,7 +64,7 @@ class UaConfig:
 
     bind: HostPort  # port 0: any free port
     server: HostPort | None = None  # registrar/proxy; None: no registration
-    transport: str = "udp"
+    transport: str = "udp"  # udp, tcp or tls
     user: str = "intercom"
     password: str | None = None
     auth_user: str | None = None
@@ -73,6 +79,11 @@ class UaConfig:
 
     instance_id: str | None = None
     """RFC 5626 ``+sip.instance`` URN of this installation; None: one made for this process."""
+
+    tls_ca_file: str | None = None
+    """PEM file of the CAs a TLS server's certificate must chain to; None: the system store."""
+    tls_verify: bool = True
+    """False only for tests: a TLS server's certificate is not checked at all."""
 
     def __repr__(self) -> str:
         return f"UaConfig(bind='{self.bind}', server='{self.server or ''}', user={self.user!r})"
@@ -106,8 +117,14 @@ class UserAgent:
         self._dns = dns or SystemDnsBackend()
         self._on_event = on_event
         self._on_server_addresses = on_server_addresses
+        tls = config.transport == "tls"
         self._transport = SipTransport(
-            self._on_message, on_error=self._on_transport_error, idle_timeout=config.idle_timeout
+            self._on_message,
+            on_error=self._on_transport_error,
+            idle_timeout=config.idle_timeout,
+            tls_context=client_context(config.tls_ca_file, verify=config.tls_verify)
+            if tls
+            else None,
         )
         self._timer = Rearm(self._on_timer)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,7 +160,7 @@ class UserAgent:
             address = await self._resolve_server()
             if address is not None:
                 host_addresses[self._server_host] = address
-        if proxy is not None:
+        if proxy is not None:  # named last: its name is what the connection to it proves
             outbound = self._outbound = await self._resolve(proxy.host, proxy.port)
             self._report_server_addresses()
         peer = self._peer = outbound or next(iter(host_addresses.values()), None)
@@ -240,7 +257,9 @@ class UserAgent:
         endpoint = self.endpoint
         unresolved = False
         if not is_ip_literal(host) and not endpoint.knows_host(host):
-            address = await self._resolve(host, target.port)
+            address = await self._resolve(
+                host, target.port, uri_transport(target, self.config.transport)
+            )
             unresolved = address is None
             if address is not None:
                 endpoint.learn_address(host, address)
@@ -300,9 +319,11 @@ class UserAgent:
         self._transmit()
 
     def _on_transport_error(self, destination: Address, reason: str) -> None:
-        logger.warning("x %s: %s", destination, reason)
+        # DEBUG: the request it failed says it in its own line (a registration's warning, a
+        # call's end), with this reason: a refused certificate is one line, not two.
+        logger.debug("x %s: %s", destination, reason)
         if self._endpoint is not None:
-            self._endpoint.transport_failed(destination, self._now())
+            self._endpoint.transport_failed(destination, self._now(), f"{destination}: {reason}")
             self._transmit()
 
     def _on_timer(self) -> None:
@@ -347,12 +368,19 @@ class UserAgent:
             self.endpoint.learn_address(host, address)
         self._transmit()
 
-    async def _resolve(self, host: str, port: int | None) -> Address | None:
+    async def _resolve(
+        self, host: str, port: int | None, transport: str | None = None
+    ) -> Address | None:
+        """The first target of ``host`` (RFC 3263) over ``transport`` (default: the configured
+        one); a TLS connection to any of its addresses must prove ``host``."""
+        transport = transport or self.config.transport
         try:
-            targets = await resolve(host, port, self.config.transport, backend=self._dns)
+            targets = await resolve(host, port, transport, backend=self._dns)
         except ResolveError as exc:
             logger.warning("x %s", exc)
             return None
+        for target in targets:
+            self._transport.expect_name(target.host, host)
         first = targets[0]
         return Address(first.transport, first.host, first.port)
 
@@ -367,6 +395,10 @@ class UserAgent:
             logger.warning("x %s", exc)
             return None
         self._server_addresses = list(dict.fromkeys(t.host for t in targets))
+        for address in self._server_addresses:
+            self._transport.expect_name(address, self._server_host)
+        if self._outbound is not None and self.config.outbound_proxy is not None:
+            self._transport.expect_name(self._outbound.host, self.config.outbound_proxy.host)
         self._report_server_addresses()
         first = targets[0]
         return Address(first.transport, first.host, first.port)

@@ -25,8 +25,17 @@ Requests from TUs get our Via (fresh branch, ``rport``) and a destination from
 yet (a Contact or Record-Route host) is held and :class:`AddressNeeded` reported; the runtime
 answers with :meth:`~Endpoint.learn_address` (the held requests go out) or
 :meth:`~Endpoint.address_failed`; after ``HOLD_LIMIT`` without either they fail too. A failed
-request fails its transaction with the reason ("cannot resolve pbx.example", "transport tls is
+request fails its transaction with the reason ("cannot resolve pbx.example", "transport sctp is
 not supported"); an ACK that cannot go out hangs its call up with that reason.
+
+Over TLS (RFC 3261 §26, RFC 5630) our Via says ``SIP/2.0/TLS`` with RFC 5923's ``alias``, and
+our Contact is ``sip:user@host:port;transport=tls``, the form TLS clients of kamailio and
+Asterisk's PJSIP use: a ``sips:`` Contact (RFC 5630's preference) would ask every hop of the
+dialog's requests for TLS, which a phone on UDP behind the server cannot give. The door opens
+no TLS listener: requests towards it come back over the registration's own connection, which
+it keeps open with RFC 5626 keepalives; the ``alias`` tells a registrar that honours RFC 5923
+to do so, the others reach it by the address and port they saw the connection come from
+(kamailio's ``fix_nated_register``, Asterisk's ``rewrite_contact``).
 
 Nothing the peer sends escapes ``receive``: an exception while handling a request is logged in
 one line and answered 500 if its transaction is unanswered; one a TU raises on a response is
@@ -85,7 +94,7 @@ class EndpointConfig:
     local_host: str  # IP literal written in Via and Contact
     local_port: int
     user: str = "intercom"  # Contact user part
-    transport: str = "udp"  # transport of requests we originate
+    transport: str = "udp"  # transport of requests we originate: udp, tcp or tls
     outbound_proxy: Address | None = None
     host_addresses: Mapping[str, Address] = field(default_factory=dict)
     """Names resolved at start: ``{"pbx.example": Address("udp", "192.0.2.5", 5060)}``; later
@@ -323,11 +332,12 @@ class Endpoint:
         calls = {cid: call.state.value for cid, call in self._calls.items()}
         return Held(len(self._tx.servers), len(self._tx.clients), calls)
 
-    def transport_failed(self, destination: Address, now: float) -> None:
+    def transport_failed(self, destination: Address, now: float, reason: str | None = None) -> None:
         """The transport could not reach ``destination``: fail its client transactions
-        (§8.1.3.1: treated like a 503 / timeout by their TUs)."""
+        (§8.1.3.1: treated like a 503 / timeout by their TUs), telling them ``reason`` when
+        given (a failed registration shows it in status: "certificate has expired")."""
         self._now = now
-        self._tx.transport_failed(destination, now)
+        self._tx.transport_failed(destination, now, reason)
         if self.registration is not None and destination == self._registrar_address():
             self.registration.flow_failed(now)  # RFC 5626 §4.4.1: our flow to it is gone
         self._reap()
@@ -564,6 +574,8 @@ class Endpoint:
                 destination.transport.upper(), self.config.local_host, self.config.local_port,
                 {"branch": branch, "rport": None},
             )  # fmt: skip
+            if destination.transport == "tls":  # RFC 5923 §5: reuse this connection towards us
+                via = via.with_params(alias=None)
             headers.prepend("Via", str(via))
         return replace(request, headers=headers)
 

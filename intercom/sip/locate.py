@@ -2,7 +2,8 @@
 
 * ``parse_hostport`` splits the ``host[:port]`` form of RFC 3261 §25.1 (IPv6 in brackets);
   :class:`HostPort` is its typed value.
-* ``srv_name`` builds the ``_sip._udp.host`` query name of RFC 3263 §4.2.
+* ``srv_name`` builds the ``_sip._udp.host`` query name of RFC 3263 §4.2 (``_sips._tcp.host``
+  for TLS).
 * ``order_srv`` orders SRV records as RFC 2782 ("Usage rules") requires: ascending priority,
   weighted random selection within a priority, and a lone ``.`` target meaning
   "service decidedly not available".
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from intercom.sip.uri import format_hostport
 
 __all__ = [
+    "DEFAULT_PORTS",
+    "TRANSPORTS",
     "HostPort",
     "SrvRecord",
     "Target",
@@ -29,7 +32,10 @@ __all__ = [
     "srv_name",
 ]
 
-TRANSPORTS = ("udp", "tcp")
+TRANSPORTS = ("udp", "tcp", "tls")
+"""The transports SIP requests can go over."""
+DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+"""RFC 3261 §19.1.2: the port of a URI (or server) that names none."""
 
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
@@ -146,9 +152,12 @@ def parse_hostport(text: str, default_port: int | None = None) -> tuple[str, int
 
 
 def srv_name(host: str, transport: str) -> str:
-    """The SRV query name for SIP over ``transport`` at ``host`` (RFC 3263 §4.2)."""
+    """The SRV query name for SIP over ``transport`` at ``host`` (RFC 3263 §4.2): TLS is
+    ``_sips._tcp`` (the SIPS service over TCP)."""
     if transport not in TRANSPORTS:
-        raise ValueError(f"unsupported transport {transport!r}; expected 'udp' or 'tcp'")
+        raise ValueError(f"unsupported transport {transport!r}; expected udp, tcp or tls")
+    if transport == "tls":
+        return f"_sips._tcp.{host.rstrip('.')}"
     return f"_sip._{transport}.{host.rstrip('.')}"
 
 

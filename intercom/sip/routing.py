@@ -4,8 +4,11 @@ The outbound proxy when there is one, else the first Route when it is a loose ro
 (``;lr``), else the Request-URI. A request built for a strict router (§12.2.1.1) carries that
 router in its Request-URI and goes there, whatever its remaining Route headers say. A host
 name goes to the address the runtime resolved for it and handed over with :meth:`Router.learn`
-(this core does no DNS): :meth:`Router.missing_host` names it. TLS does not exist yet: a
-``sips:`` URI or ``;transport=tls`` is refused (:meth:`Router.refusal`), never sent in clear.
+(this core does no DNS): :meth:`Router.missing_host` names it.
+
+A ``sips:`` URI or ``;transport=tls`` goes over TLS (RFC 3261 §26.2.2, §19.1.4), to port 5061
+when it names none; through an outbound proxy it goes only when that proxy is reached over TLS
+too: a request that asks for TLS is refused (:meth:`Router.refusal`), never sent in clear.
 """
 
 from __future__ import annotations
@@ -13,9 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from intercom.sip.core import Address
-from intercom.sip.locate import is_ip_literal
+from intercom.sip.locate import DEFAULT_PORTS, TRANSPORTS, is_ip_literal
 from intercom.sip.message import Request
 from intercom.sip.uri import NameAddr, SipUri, parse_uri
+
+
+def uri_transport(uri: SipUri, default: str) -> str:
+    """The transport ``uri`` asks for: TLS for ``sips:`` or ``;transport=tls``, else its
+    ``transport`` parameter, else ``default`` (the configured one)."""
+    if uri.scheme == "sips":
+        return "tls"
+    return uri.transport or default
 
 
 class Router:
@@ -52,10 +63,11 @@ class Router:
 
     def refusal(self, uri: SipUri) -> str | None:
         """Why ``uri`` cannot be reached over the transports we have, or None."""
-        if uri.scheme == "sips" or uri.transport == "tls":
-            return "transport tls is not supported"
-        if uri.transport not in (None, "udp", "tcp"):
+        if uri.transport not in (None, *TRANSPORTS):
             return f"transport {uri.transport} is not supported"
+        proxy = self.outbound_proxy
+        if uri_transport(uri, self._transport) == "tls" and proxy and proxy.transport != "tls":
+            return f"{uri} asks for TLS, but the outbound proxy is reached over {proxy.transport}"
         return None
 
     def missing_host(self, request: Request) -> str | None:
@@ -67,11 +79,14 @@ class Router:
         return None if is_ip_literal(host) or host in self._known else host
 
     def address_for(self, uri: SipUri) -> Address | None:
-        transport = uri.transport or self._transport
+        transport = uri_transport(uri, self._transport)
         host = uri.params.get("maddr") or uri.host
         if is_ip_literal(host):
-            return Address(transport, host, uri.port or 5060)
+            return Address(transport, host, uri.port or DEFAULT_PORTS[transport])
         known = self._known.get(host)
         if known is None:
             return None
-        return Address(transport, known.host, uri.port or known.port)
+        # The port found for the name serves udp and tcp alike; TLS has its own (5061).
+        same_port = (known.transport == "tls") == (transport == "tls")
+        port = uri.port or (known.port if same_port else DEFAULT_PORTS[transport])
+        return Address(transport, known.host, port)

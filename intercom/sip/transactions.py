@@ -41,6 +41,7 @@ class ClientRecord:
     tx: ClientTransaction
     tu: TransactionUser
     destination: Address
+    failure: str | None = None  # what the transport said when it failed (for the TU's reason)
 
 
 @dataclass(slots=True)
@@ -86,8 +87,11 @@ class Transactions:
         self._flush_client(record, now)
         return deliver
 
-    def transport_failed(self, destination: Address, now: float) -> None:
+    def transport_failed(self, destination: Address, now: float, reason: str | None = None) -> None:
+        """Fail the client transactions to ``destination``; their TUs are told ``reason`` (a
+        certificate problem, "connection refused") instead of the bare "transport"."""
         for record in [r for r in self.clients.values() if r.destination == destination]:
+            record.failure = reason
             record.tx.transport_failed(now)
             self._flush_client(record, now)
 
@@ -163,8 +167,11 @@ class Transactions:
             self._send(request, record.destination)
         if record.tx.terminated and self.clients.get(record.tx.key) is record:
             del self.clients[record.tx.key]
-            if record.tx.failed_reason is not None:
-                record.tu.on_transaction_failed(record.tx.request, record.tx.failed_reason, now)
+            reason = record.tx.failed_reason
+            if reason == "transport" and record.failure:
+                reason = record.failure
+            if reason is not None:
+                record.tu.on_transaction_failed(record.tx.request, reason, now)
 
     def _flush_server(self, record: ServerRecord) -> None:
         for response in record.tx.take_outbox():

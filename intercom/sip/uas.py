@@ -150,7 +150,8 @@ def response_destination(response: Response, source: Address | None = None) -> A
     host = via.params.get("received") or via.host
     if not is_ip_literal(host):
         return None
-    return Address("tcp" if via.transport.lower() == "tcp" else "udp", host, port)
+    transport = via.transport.lower()
+    return Address(transport if transport in ("tcp", "tls") else "udp", host, port)
 
 
 LOOSE_VIA = re.compile(r"\s*SIP\s*/\s*[0-9.]+\s*/\s*[A-Za-z]+\s+[\w.:\[\]-]+")

@@ -275,7 +275,15 @@ LONG_SOCKET = "/run/" + "x" * 110
             {"INTERCOM_LED_PIN": "27", "INTERCOM_DOOR_RELAY_PIN": "27"},
             "INTERCOM_DOOR_RELAY_PIN: '27' is also INTERCOM_LED_PIN; each pin can do one job",
         ),
-        ({"INTERCOM_SIP_TRANSPORT": "tls"}, "INTERCOM_SIP_TRANSPORT: 'tls' is not udp or tcp"),
+        (
+            {"INTERCOM_SIP_TRANSPORT": "sctp"},
+            "INTERCOM_SIP_TRANSPORT: 'sctp' is not udp, tcp or tls",
+        ),
+        (
+            {"INTERCOM_TLS_CA_FILE": "ca.pem"},
+            "INTERCOM_TLS_CA_FILE: 'ca.pem' is not an absolute path",
+        ),
+        ({"INTERCOM_TLS_VERIFY": "maybe"}, "INTERCOM_TLS_VERIFY: 'maybe' is not yes or no"),
         ({"INTERCOM_GPIO": "rpi"}, "INTERCOM_GPIO: 'rpi' is not pi, mock or auto"),
         (
             {"INTERCOM_LOG_LEVEL": "verbose"},
@@ -516,7 +524,7 @@ def test_a_file_with_five_mistakes_gives_five_lines(tmp_path):
         "INTERCOM_GPIO=raspberry\n"
         "INTERCOM_BUTTON_PIN=40\n"
         "INTERCOM_CODECS=opus\n"
-        "INTERCOM_SIP_TRANSPORT=tls\n",
+        "INTERCOM_SIP_TRANSPORT=sctp\n",
     )
     with pytest.raises(SettingsError) as info:
         load_settings({}, path)
@@ -525,7 +533,7 @@ def test_a_file_with_five_mistakes_gives_five_lines(tmp_path):
         "INTERCOM_GPIO: 'raspberry' is not pi, mock or auto",
         "INTERCOM_BUTTON_PIN: '40' is not a BCM pin number (0-27)",
         "INTERCOM_CODECS: unknown codec 'opus' (known: PCMU, PCMA, G722)",
-        "INTERCOM_SIP_TRANSPORT: 'tls' is not udp or tcp",
+        "INTERCOM_SIP_TRANSPORT: 'sctp' is not udp, tcp or tls",
     ]
     assert info.value.problems == expected
     assert str(info.value).splitlines() == expected
@@ -754,3 +762,27 @@ def test_call_targets_that_are_probably_not_meant_warn(server, target, warning):
         assert found == []
     else:
         assert len(found) == 1 and warning in found[0], found
+
+
+def test_tls_settings_and_the_warning_of_an_unchecked_server():
+    base = {"INTERCOM_SIP_SERVER": "pbx.example", "INTERCOM_SIP_USER": "door",
+            "INTERCOM_SIP_PASSWORD": PASSWORD, "INTERCOM_CALL_TARGET": "family"}  # fmt: skip
+    tls = Settings.from_env({**base, "INTERCOM_SIP_TRANSPORT": "TLS",
+                             "INTERCOM_TLS_CA_FILE": "/etc/intercom/ca.pem"})  # fmt: skip
+    assert (tls.sip_transport, tls.tls_ca_file, tls.tls_verify) == (
+        "tls",
+        "/etc/intercom/ca.pem",
+        True,
+    )
+    assert tls.warnings == ()
+    unchecked = Settings.from_env(
+        {**base, "INTERCOM_SIP_TRANSPORT": "tls", "INTERCOM_TLS_VERIFY": "off"}
+    )
+    assert unchecked.warnings == (
+        "INTERCOM_TLS_VERIFY=off: the SIP server's certificate is not checked, so anyone on the "
+        "path can pose as the server; for tests only",
+    )
+    clear = Settings.from_env({**base, "INTERCOM_TLS_CA_FILE": "/etc/intercom/ca.pem"})
+    assert clear.warnings == (
+        "INTERCOM_TLS_CA_FILE and INTERCOM_TLS_VERIFY apply to INTERCOM_SIP_TRANSPORT=tls only",
+    )

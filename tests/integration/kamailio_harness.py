@@ -14,6 +14,12 @@ configuration written by the test: no database, one password for every account.
   the registrar gave it as Contact) is looked up in the location table first. A CANCEL goes
   where its INVITE went.
 
+With ``tls=ServerCert(...)`` it also listens for SIP over TLS on ``tls_port`` (the next port;
+``kamailio-tls-modules``' tls.so, its ``tls.cfg`` written to the work directory: TLS 1.2 or
+newer, that certificate, no client certificate asked for) and honours RFC 5923's Via ``alias``
+(``tcp_accept_aliases``): a door registered over TLS with no listener of its own is reached
+over its own connection, for the INVITE's in-dialog requests as for anything else.
+
 Facts about kamailio 5.6.3 this relies on (tried on loopback): with every peer on 127.0.0.1 a
 port-less ``alias`` would make every port "myself", so the configuration only listens on
 ``udp:`` and ``tcp:127.0.0.1:PORT``; a wrong password gets a fresh 401, never a 403;
@@ -29,7 +35,8 @@ import signal
 import time
 from pathlib import Path
 
-from .peer_support import BOTH, bindable, claim_ports, require_program
+from ..tls_certs import ServerCert
+from .peer_support import BOTH, TCP, bindable, claim_ports, require_program
 
 __all__ = ["Kamailio", "require_kamailio"]
 
@@ -43,6 +50,7 @@ children=2
 tcp_children=2
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
+{tls_core}
 mpath="{modules}"
 loadmodule "kex.so"
 loadmodule "corex.so"
@@ -60,6 +68,7 @@ loadmodule "auth.so"
 modparam("usrloc", "db_mode", 0)
 modparam("rr", "enable_full_lr", 1)
 {nat_modules}
+{tls_modules}
 
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
@@ -110,6 +119,27 @@ modparam("registrar", "max_expires", 10)"""
 NAT_REGISTER = "fix_nated_contact();"
 
 
+# The TLS listener: tcp_accept_aliases makes the Via's ;alias (RFC 5923) an alias of the
+# connection the request came on, so the door's Contact port reaches it over that connection.
+TLS_CORE = """enable_tls=yes
+tcp_accept_aliases=yes
+listen=tls:127.0.0.1:{tls_port}"""
+TLS_MODULES = """loadmodule "tls.so"
+modparam("tls", "config", "{tls_cfg}")"""
+TLS_CFG = """[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = {key}
+certificate = {cert}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
 def require_kamailio() -> str:
     return require_program("kamailio")
 
@@ -118,13 +148,26 @@ class Kamailio:
     """A kamailio registrar and forking proxy on 127.0.0.1 (see the module docstring)."""
 
     def __init__(
-        self, workdir: Path, *, password: str = "secret", port: int = 0, nat: bool = False
+        self,
+        workdir: Path,
+        *,
+        password: str = "secret",
+        port: int = 0,
+        nat: bool = False,
+        tls: ServerCert | None = None,
     ) -> None:
         self.workdir = workdir
         self.password = password
         self.nat = nat
-        self.port = port or claim_ports([BOTH])
+        self.tls = tls
+        self.port = port or claim_ports([BOTH, TCP] if tls else [BOTH])
         self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def tls_port(self) -> int:
+        """The TLS listener's port (the one after :attr:`port`), with ``tls`` given."""
+        assert self.tls is not None
+        return self.port + 1
 
     @property
     def address(self) -> str:
@@ -146,6 +189,12 @@ class Kamailio:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "kamailio.cfg"
         modules, register = (NAT_MODULES, NAT_REGISTER) if self.nat else ("", "")
+        tls_core = tls_modules = ""
+        if self.tls is not None:
+            tls_cfg = self.workdir / "tls.cfg"
+            tls_cfg.write_text(TLS_CFG.format(key=self.tls.key, cert=self.tls.cert))
+            tls_core = TLS_CORE.format(tls_port=self.tls_port)
+            tls_modules = TLS_MODULES.format(tls_cfg=tls_cfg)
         config.write_text(
             CONFIG.format(
                 port=self.port,
@@ -153,6 +202,8 @@ class Kamailio:
                 password=self.password,
                 nat_modules=modules,
                 nat_register=register,
+                tls_core=tls_core,
+                tls_modules=tls_modules,
             )
         )
         with open(self.log_file, "ab") as log:
@@ -163,7 +214,7 @@ class Kamailio:
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
-        while bindable(self.port, BOTH):
+        while bindable(self.port, BOTH) or (self.tls and bindable(self.tls_port, TCP)):
             if self._proc.returncode is not None:
                 raise AssertionError(f"kamailio exited at start:\n{self.log()[-3000:]}")
             if time.monotonic() > deadline:

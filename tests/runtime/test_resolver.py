@@ -157,8 +157,20 @@ def test_nothing_found_raises():
 
 
 def test_unknown_transport_rejected():
-    with pytest.raises(ValueError, match="unsupported transport 'tls'"):
-        run("pbx.example", None, "tls", FakeDnsBackend())
+    with pytest.raises(ValueError, match="unsupported transport 'sctp'"):
+        run("pbx.example", None, "sctp", FakeDnsBackend())
+
+
+def test_tls_asks_for_sips_srv_and_defaults_to_5061():
+    """RFC 3263 §4.2: SIPS over TCP is ``_sips._tcp``; without SRV the host's A on 5061."""
+    backend = FakeDnsBackend(
+        srv={"_sips._tcp.pbx.example": [SrvRecord(1, 0, 5071, "edge.pbx.example")]},
+        addresses={"edge.pbx.example": ["192.0.2.7"], "other.example": ["192.0.2.8"]},
+    )
+    assert run("pbx.example", None, "tls", backend) == [Target("192.0.2.7", 5071, "tls")]
+    assert run("other.example", None, "tls", backend) == [Target("192.0.2.8", 5061, "tls")]
+    assert run("192.0.2.9", None, "tls", backend) == [Target("192.0.2.9", 5061, "tls")]
+    assert ("SRV", "_sips._tcp.other.example") in backend.queries
 
 
 def test_system_backend_resolves_localhost_offline():

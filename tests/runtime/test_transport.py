@@ -224,7 +224,7 @@ def test_framing_error_closes_only_that_connection(caplog: pytest.LogCaptureFixt
         run(body)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert warnings[0].getMessage().startswith("x tcp tcp:127.0.0.1:")
+    assert warnings[0].getMessage().startswith("x tcp:127.0.0.1:")
     assert "Content-Length" in warnings[0].getMessage()
 
 
@@ -337,7 +337,7 @@ def test_connection_cap(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptu
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
     assert warnings[0].startswith("x tcp tcp:127.0.0.1:") and "refusing" in warnings[0]
-    assert warnings[1] == "x tcp tcp:127.0.0.1:9: 2 connections open, not opening another"
+    assert warnings[1] == "x tcp:127.0.0.1:9: 2 connections open, not opening another"
 
 
 @pytest.mark.skipif(not ipv6_loopback_available(), reason="IPv6 loopback ::1 cannot be bound")
@@ -442,9 +442,12 @@ def test_udp_keepalive_to_a_closed_port_fails_the_flow() -> None:
 def test_an_unsupported_transport_is_reported_not_raised() -> None:
     async def body() -> None:
         a = await Peer().start()
+        sctp = Address("sctp", "127.0.0.1", 5061)
+        a.transport.send(msg(1), sctp)  # inside a send batch: must not raise
+        assert await a.error() == (sctp, "transport sctp is not supported")
         tls = Address("tls", "127.0.0.1", 5061)
-        a.transport.send(msg(1), tls)  # inside a send batch: must not raise
-        assert await a.error() == (tls, "transport tls is not supported")
+        a.transport.send(msg(1), tls)  # no TLS context: refused, never sent in clear
+        assert await a.error() == (tls, "transport tls is not configured")
         await a.transport.close()
 
     run(body)

@@ -32,9 +32,13 @@ class Media:
         return ANSWER
 
 
-def door(media: Media | None = None, seed: int = 5) -> Endpoint:
+def door(
+    media: Media | None = None, seed: int = 5, outbound_proxy: Address | None = None
+) -> Endpoint:
     return Endpoint(
-        EndpointConfig(local_host=DOOR.host, local_port=DOOR.port, user="door"),
+        EndpointConfig(
+            local_host=DOOR.host, local_port=DOOR.port, user="door", outbound_proxy=outbound_proxy
+        ),
         rng=random.Random(seed),
         answer_offer=media if media is not None else Media(),
     )

@@ -189,13 +189,13 @@ def run_timers(endpoint: Endpoint, until: float) -> list[tuple[float, int, str]]
     return out
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
 def test_invite_gets_100_after_200_ms_when_the_application_is_silent(transport: str) -> None:
     endpoint = new_endpoint()
     source = Address(transport, PEER.host, PEER.port)
     invite = request("INVITE")
-    if transport == "tcp":
-        invite = invite.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+    if transport != "udp":  # over TLS, the connection the request came in on (RFC 5923)
+        invite = invite.replace(b"SIP/2.0/UDP", f"SIP/2.0/{transport.upper()}".encode())
     endpoint.receive(invite, source, 5.0)
     assert sent(endpoint) == []  # the application decides first
     [received] = events(endpoint)

@@ -1,5 +1,5 @@
 """Requests inside a dialog reach a strict router, a named Contact once the runtime resolved
-it, and never a TLS target in clear (RFC 3261 §8.1.2, §12.2.1.1, RFC 3263)."""
+it, a TLS target over TLS and never in clear (RFC 3261 §8.1.2, §12.2.1.1, RFC 3263)."""
 
 from __future__ import annotations
 
@@ -100,25 +100,51 @@ def test_a_name_that_does_not_resolve_fails_the_held_bye_in_one_line(
     assert sent_requests(endpoint) == [] and endpoint.held().calls == {}
 
 
-def test_a_tls_contact_fails_the_bye_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_tls_contact_gets_its_bye_over_tls_with_our_alias() -> None:
     endpoint = door()
     answered_call(endpoint, contact="<sip:family@198.51.100.9;transport=tls>")
+    endpoint.hangup("in-1", 1.0)
+    [(bye, destination)] = sent_requests(endpoint)
+    assert destination == Address("tls", "198.51.100.9", 5061)  # RFC 3261 §19.1.2
+    assert bye.top_via.transport == "TLS" and "alias" in bye.top_via.params  # RFC 5923
+    assert bye.top_via.branch and "rport" in bye.top_via.params
+
+
+def test_an_unknown_transport_fails_the_bye_with_the_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    endpoint = door()
+    answered_call(endpoint, contact="<sip:family@198.51.100.9;transport=sctp>")
     with caplog.at_level(logging.INFO, logger="intercom.sip"):
         endpoint.hangup("in-1", 1.0)
     assert sent_requests(endpoint) == []
-    assert "call in-1: BYE got no answer (transport tls is not supported)" in caplog.messages
+    assert "call in-1: BYE got no answer (transport sctp is not supported)" in caplog.messages
     assert endpoint.held().calls == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "destination"),
+    [
+        ("sips:family@198.51.100.9", Address("tls", "198.51.100.9", 5061)),
+        ("sip:family@198.51.100.9:5071;transport=TLS", Address("tls", "198.51.100.9", 5071)),
+    ],
+)
+def test_a_tls_call_target_is_called_over_tls(target: str, destination: Address) -> None:
+    endpoint = door()
+    endpoint.call(SipUri.parse(target), ANSWER, 0.0)
+    [(invite, sent_to)] = sent_requests(endpoint)
+    assert sent_to == destination and invite.top_via.transport == "TLS"
 
 
 @pytest.mark.parametrize(
     "target", ["sips:family@198.51.100.9", "sip:family@pbx.example;transport=tls"]
 )
-def test_a_tls_call_target_fails_the_call_never_sent_in_clear(
+def test_a_tls_call_target_behind_a_clear_outbound_proxy_is_never_sent_in_clear(
     target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    endpoint = door()
+    endpoint = door(outbound_proxy=ROUTER)
     with caplog.at_level(logging.INFO, logger="intercom.sip"):
         call = endpoint.call(SipUri.parse(target), ANSWER, 0.0)
     assert endpoint.datagrams_to_send() == []
     assert events(endpoint) == [CallFailed(call.call_id, None, "unreachable")]
-    assert caplog.messages[-1].endswith("failed: unreachable (transport tls is not supported)")
+    assert caplog.messages[-1].endswith("asks for TLS, but the outbound proxy is reached over udp)")

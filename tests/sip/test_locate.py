@@ -114,8 +114,9 @@ def test_srv_name():
     assert srv_name("pbx.example", "udp") == "_sip._udp.pbx.example"
     assert srv_name("pbx.example", "tcp") == "_sip._tcp.pbx.example"
     assert srv_name("pbx.example.", "udp") == "_sip._udp.pbx.example"
-    with pytest.raises(ValueError, match="unsupported transport 'tls'"):
-        srv_name("pbx.example", "tls")
+    assert srv_name("pbx.example", "tls") == "_sips._tcp.pbx.example"  # RFC 3263 §4.2
+    with pytest.raises(ValueError, match="unsupported transport 'sctp'"):
+        srv_name("pbx.example", "sctp")
 
 
 def test_target_str():

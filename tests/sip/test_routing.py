@@ -49,14 +49,29 @@ def test_a_strict_router_is_reached_through_the_request_uri() -> None:
     assert router.route(loose) == Address("udp", "198.51.100.20", 5070)
 
 
-def test_tls_is_refused_never_sent_in_clear() -> None:
-    proxy = Address("udp", "203.0.113.4", 5070)
-    for router in (Router("udp", None, {"pbx.example": PBX}), Router("udp", proxy, {})):
-        for uri in ("sips:a@198.51.100.7", "sip:a@198.51.100.7;transport=tls"):
-            assert router.route(request(uri)) is None
-            assert router.missing_host(request(uri)) is None
-    tls = SipUri("198.51.100.7", "a", params={"transport": "TLS"})
-    assert Router("udp", None, {}).refusal(tls) == "transport tls is not supported"
+def test_tls_goes_over_tls_to_5061_unless_a_port_is_named() -> None:
+    router = Router("udp", None, {"pbx.example": PBX})
+    for uri, expected in [
+        ("sips:a@198.51.100.7", Address("tls", "198.51.100.7", 5061)),
+        ("sip:a@198.51.100.7;transport=TLS", Address("tls", "198.51.100.7", 5061)),
+        ("sips:a@198.51.100.7:5071", Address("tls", "198.51.100.7", 5071)),
+        ("sips:a@pbx.example", Address("tls", PBX.host, 5061)),  # PBX was found for udp
+    ]:
+        assert router.route(request(uri)) == expected, uri
+    tls = Router("tls", None, {"pbx.example": Address("tls", PBX.host, 5071)})
+    assert tls.route(request("sip:a@pbx.example")) == Address("tls", PBX.host, 5071)
+    assert tls.route(request("sip:a@pbx.example;transport=udp")) == Address("udp", PBX.host, 5060)
+
+
+def test_a_tls_uri_is_refused_rather_than_sent_in_clear_to_a_proxy() -> None:
+    clear = Address("udp", "203.0.113.4", 5070)
+    for uri in ("sips:a@198.51.100.7", "sip:a@198.51.100.7;transport=tls"):
+        assert Router("udp", clear, {}).route(request(uri)) is None
+        assert Router("udp", clear, {}).missing_host(request(uri)) is None
+        secure = Address("tls", "203.0.113.4", 5061)
+        assert Router("tls", secure, {}).route(request(uri)) == secure
+    refusal = Router("udp", clear, {}).refusal(SipUri("198.51.100.7", "a", scheme="sips"))
+    assert refusal == "sips:a@198.51.100.7 asks for TLS, but the outbound proxy is reached over udp"
     sctp = SipUri("198.51.100.7", "a", params={"transport": "sctp"})
     assert Router("udp", None, {}).refusal(sctp) == "transport sctp is not supported"
 
