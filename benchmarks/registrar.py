@@ -135,8 +135,7 @@ class _RegistrarSocket(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         host, port = transport.get_extra_info("sockname")[:2]
         self.registrar = Registrar((host, port), self.routes)
 

@@ -6,6 +6,7 @@ and returns figures, so that tests/benchmarks can check it with exact inputs.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ class IntervalStats:
 def intervals(times: Sequence[float]) -> list[float]:
     """Seconds between consecutive packet times (sorted first: capture order may differ)."""
     ordered = sorted(times)
-    return [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(ordered)]
 
 
 def interval_stats(times: Sequence[float], ptime: float = PTIME) -> IntervalStats:

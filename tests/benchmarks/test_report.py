@@ -5,7 +5,9 @@ from __future__ import annotations
 from benchmarks.report import ROWS, RunFigures, format_cell, render_table
 from benchmarks.stats import IntervalStats, spread
 
-PACING = IntervalStats(packets=3000, mean_ms=20.0, sd_ms=0.1, p99_dev_ms=0.2, max_dev_ms=1.0, gaps=0)
+PACING = IntervalStats(
+    packets=3000, mean_ms=20.0, sd_ms=0.1, p99_dev_ms=0.2, max_dev_ms=1.0, gaps=0
+)
 
 
 def runs(cpu: list[float]) -> list[RunFigures]:
