@@ -22,6 +22,7 @@ with the capture's stamps.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -78,6 +79,18 @@ def _bindable(port: int, udp: bool, tcp: bool) -> bool:
     return True
 
 
+_LIVE: set[asyncio.subprocess.Process] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A benchmark stopped half-way (Ctrl-C) leaves no caller running."""
+    for process in _LIVE:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+
+
 class Caller:
     """A caller process; subclasses start it and deliver the commands."""
 
@@ -107,6 +120,7 @@ class Caller:
                 *cmd, env=env, stdout=log, stderr=log,
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             )  # fmt: skip
+        _LIVE.add(self.process)
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -138,9 +152,10 @@ class Caller:
                     process.send_signal(sig)
             try:
                 await asyncio.wait_for(process.wait(), timeout)
-                return
+                break
             except TimeoutError:
                 continue
+        _LIVE.discard(process)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
