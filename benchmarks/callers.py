@@ -135,7 +135,7 @@ class Caller:
     async def stop(self) -> None:
         """Ask it to stop (it un-REGISTERs); SIGTERM, then SIGKILL if it lingers."""
         await self._ask_to_stop()
-        await self._reap(10.0)
+        await self._reap(5.0)
 
     async def _ask_to_stop(self) -> None:
         if self.running:

@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,8 +113,9 @@ def write_source(path: Path, seconds: float) -> None:
 # -- one run ---------------------------------------------------------------------------------
 
 
-async def _until(what: str, check: object, caller: Caller, timeout: float = STEP_TIMEOUT) -> None:
-    assert callable(check)
+async def _until(
+    what: str, check: Callable[[], bool], caller: Caller, timeout: float = STEP_TIMEOUT
+) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if not caller.running:
@@ -274,7 +276,9 @@ def run_flood(options: argparse.Namespace) -> tuple[list[str], str | None]:
 
 
 def run_starved(options: argparse.Namespace) -> list[str]:
-    """benchmarks/starved.py's lines, or why there are none."""
+    """benchmarks/starved.py's summary lines, or why there are none. Its contract: ``run(args)``
+    returns the lines to print; ``args`` is what its ``parser()`` makes of ``--starved-args``
+    (the argument list itself when it has no parser)."""
     try:
         starved = importlib.import_module("benchmarks.starved")
     except ModuleNotFoundError as exc:
@@ -283,11 +287,18 @@ def run_starved(options: argparse.Namespace) -> list[str]:
         return ["starved: benchmarks/starved.py does not exist yet: nothing measured"]
     run = getattr(starved, "run", None)
     if run is None:
-        return ["starved: benchmarks/starved.py has no run(argv) -> list[str]: nothing measured"]
-    lines = run(shlex.split(options.starved_args))
-    if inspect.isawaitable(lines):
-        lines = asyncio.run(lines)  # type: ignore[arg-type]
-    return [str(line) for line in lines]
+        return ["starved: benchmarks/starved.py has no run(args) -> list[str]: nothing measured"]
+    argv = shlex.split(options.starved_args)
+    make_parser = getattr(starved, "parser", None)
+    try:
+        lines = run(make_parser().parse_args(argv) if make_parser is not None else argv)
+        if inspect.isawaitable(lines):
+            lines = asyncio.run(lines)  # type: ignore[arg-type]
+    except SystemExit as exc:  # its own refusals (not root, a bad argument)
+        return [f"starved: stopped: {exc}"]
+    return ["starved.py (the intercom alone in a cgroup with a CPU quota):"] + [
+        str(line) for line in lines
+    ]
 
 
 def _version(*cmd: str) -> str:
@@ -308,12 +319,17 @@ def machine() -> str:
     return f"{os.cpu_count()} x {model}, Linux {platform.release()}"
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: the benchmark shares the machine."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def write_results(
     options: argparse.Namespace,
     results: dict[str, CallerResults],
     table: str,
     notes: list[str],
-    started: datetime,
+    started: tuple[datetime, str],
 ) -> Path:
     folder = Path(options.results)
     folder.mkdir(parents=True, exist_ok=True)
@@ -321,11 +337,12 @@ def write_results(
     pyvoip = _version(
         str(BENCH_VENV / "bin" / "python"), "-c", "import pyVoIP; print(pyVoIP.__version__)"
     )
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    when, load = started
     head = [
         "# Side-by-side benchmark: the intercom, baresip and pyVoIP in the same call",
         "",
-        f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()} (load average at the end: {load}).",
+        f"Run {when:%Y-%m-%d %H:%M} UTC on {machine()}; load average {load} at the start, "
+        f"{load_average()} at the end.",
         f"{options.runs} runs per caller, taking turns; each run a {options.seconds:.0f} s "
         f"two-way PCMU call to sipp `-rtp_echo` on loopback after {options.idle_seconds:.0f} s "
         "registered without a call. Medians over the runs, (min-max), [ratio to baresip's "
@@ -368,7 +385,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flood-seconds", type=float, default=5.0)
     parser.add_argument("--flood-rate", type=float, default=1000.0)
     parser.add_argument("--no-starved", action="store_true", help="skip starved.py")
-    parser.add_argument("--starved-args", default="", help="arguments for starved.run()")
+    parser.add_argument("--starved-args", default="", help="arguments for benchmarks/starved.py")
     parser.add_argument("--results", help="folder for the table and plot")
     options = parser.parse_args(argv)
     full = options.only is None and options.seconds >= 60 and options.runs >= 3
@@ -382,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("the capture on lo needs root (an AF_PACKET socket): run as root")
-    started = datetime.now(UTC)
+    started = datetime.now(UTC), load_average()
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as tmp:
         results = asyncio.run(run_callers(options, Path(tmp)))
     notes: list[str] = []
