@@ -76,7 +76,9 @@ def format_cell(value: Spread | None, fmt: str, baseline: Spread | None = None) 
     if value.runs > 1:
         text += f" ({fmt.format(value.low)}-{fmt.format(value.high)})"
     if baseline is not None and baseline.median != 0:
-        text += f" [{value.median / baseline.median:.2f}x]"
+        ratio = value.median / baseline.median
+        digits = 2 if ratio < 10 else 1 if ratio < 100 else 0
+        text += f" [{ratio:.{digits}f}x]"
     return text
 
 

@@ -27,6 +27,8 @@ def test_cell_shows_median_range_and_ratio() -> None:
     assert format_cell(spread([2.0]), "{:.1f}", spread([1.0])) == "2.0 [2.00x]"
     assert format_cell(None, "{:.2f}") == "-"
     assert format_cell(spread([2.0]), "{:.1f}", spread([0.0])) == "2.0"
+    assert format_cell(spread([50.0]), "{:.0f}", spread([2.0])) == "50 [25.0x]"
+    assert format_cell(spread([900.0]), "{:.0f}", spread([2.0])) == "900 [450x]"
 
 
 def test_table_has_a_column_per_caller_and_a_row_per_figure() -> None:
