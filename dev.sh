@@ -2,6 +2,7 @@
 # One entry point for a fresh Debian / Raspberry Pi OS machine:
 #   ./dev.sh demo    install, then run `intercom demo`: a doorbell call on loopback
 #   ./dev.sh test    install what the tests need, then run lint, types and the whole suite
+#   ./dev.sh bench   install, then run the side-by-side benchmark (intercom, baresip, pyVoIP)
 #   ./dev.sh setup   only install (system packages with apt-get, Python packages into .venv)
 # System packages are installed with apt-get (through sudo when not root); Python packages go
 # into ./.venv, never into the system Python.
@@ -62,6 +63,34 @@ setup() {
     install_python_packages
 }
 
+# The benchmark's throwaway venv (git-ignored, never a product dependency): pyVoIP 1.6.8, the
+# third caller of the side-by-side benchmark, and matplotlib for its plot. pyVoIP needs audioop,
+# which Python 3.13 dropped: audioop-lts stands in there.
+BENCH_VENV=.bench/venv
+BENCH_PACKAGES=(pyVoIP==1.6.8 "matplotlib>=3.8")
+
+install_bench_packages() {
+    if [ ! -x "$BENCH_VENV/bin/python" ]; then
+        python3 -m venv "$BENCH_VENV"
+    fi
+    local stamp
+    stamp="$BENCH_VENV/.installed-$(echo "${BENCH_PACKAGES[*]}" | sha256sum | cut -c1-16)"
+    if [ ! -e "$stamp" ]; then
+        local extra=()
+        "$BENCH_VENV/bin/python" -c "import audioop" 2>/dev/null || extra=(audioop-lts)
+        "$BENCH_VENV/bin/python" -m pip install -q "${BENCH_PACKAGES[@]}" "${extra[@]}"
+        rm -f "$BENCH_VENV"/.installed-*
+        touch "$stamp"
+    fi
+}
+
+run_bench() {
+    setup
+    install_bench_packages
+    # The capture on lo (an AF_PACKET socket) needs root.
+    as_root "$VENV/bin/python" -m benchmarks.side_by_side "$@"
+}
+
 run_tests() {
     setup
     echo "== ruff"
@@ -81,9 +110,11 @@ case "$cmd" in
         setup
         exec "$VENV/bin/intercom" demo
         ;;
+    bench) run_bench "$@" ;;
     setup) setup ;;
     *)
-        echo "usage: ./dev.sh demo | ./dev.sh test [pytest args] | ./dev.sh setup" >&2
+        echo "usage: ./dev.sh demo | ./dev.sh test [pytest args] | ./dev.sh bench [options]" \
+            "| ./dev.sh setup" >&2
         exit 2
         ;;
 esac

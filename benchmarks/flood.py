@@ -225,7 +225,39 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def measure_daemon(seconds: float, rate: float) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class DaemonFigures:
+    """What flooding ``intercom run`` measured."""
+
+    seconds: float
+    rate: float
+    sent: int
+    answered: int  #: INVITEs refused with 403
+    other: int  #: other datagrams the flooders got back
+    cpu_seconds: float  #: the daemon's, over all its threads
+    log_lines: int
+    exit_code: int
+    late_sends: int
+
+    @property
+    def refused_per_cpu_second(self) -> float:
+        return self.answered / self.cpu_seconds if self.cpu_seconds else float("inf")
+
+    def lines(self) -> list[str]:
+        per_second = self.refused_per_cpu_second
+        return [
+            f"daemon: {self.sent} INVITEs sent in {self.seconds:.0f} s ({self.rate:.0f}/s from "
+            f"{len(SOURCES)} addresses), {self.answered} refused with 403 "
+            f"({100 * self.answered / max(1, self.sent):.1f} %), {self.other} other answers",
+            f"daemon: {self.cpu_seconds:.3f} CPU-s: {per_second:,.0f} refused per CPU-second "
+            f"({1e6 / max(per_second, 1e-9):.0f} us each), "
+            f"{self.cpu_seconds / self.seconds * 100:.0f} % of a core",
+            f"daemon: {self.log_lines} log lines in all; exit code {self.exit_code}; flooder "
+            f"late sends {self.late_sends}",
+        ]
+
+
+async def measure_daemon(seconds: float, rate: float) -> DaemonFigures:
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="intercom-flood-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
@@ -257,17 +289,17 @@ async def measure_daemon(seconds: float, rate: float) -> list[str]:
             daemon.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(daemon.wait(), 10)
         lines = log_path.read_text(errors="replace").splitlines()
-    sent, answered = result.total_sent, result.total_answered
-    per_second = answered / cpu if cpu else float("inf")
-    return [
-        f"daemon: {sent} INVITEs sent in {seconds:.0f} s ({rate:.0f}/s from {len(SOURCES)} "
-        f"addresses), {answered} refused with 403 ({100 * answered / max(1, sent):.1f} %), "
-        f"{result.other} other answers",
-        f"daemon: {cpu:.3f} CPU-s: {per_second:,.0f} refused per CPU-second "
-        f"({1e6 / max(per_second, 1e-9):.0f} us each), {cpu / seconds * 100:.0f} % of a core",
-        f"daemon: {len(lines)} log lines in all; exit code {code}; flooder late sends "
-        f"{result.late_sends}",
-    ]
+    return DaemonFigures(
+        seconds=seconds,
+        rate=rate,
+        sent=result.total_sent,
+        answered=result.total_answered,
+        other=result.other,
+        cpu_seconds=cpu,
+        log_lines=len(lines),
+        exit_code=code,
+        late_sends=result.late_sends,
+    )
 
 
 def main() -> None:
@@ -280,7 +312,7 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # the endpoint's first-sight lines: not figures
     print("\n".join(measure_endpoint(args.count).lines()))
     if not args.no_daemon:
-        print("\n".join(asyncio.run(measure_daemon(args.seconds, args.rate))))
+        print("\n".join(asyncio.run(measure_daemon(args.seconds, args.rate)).lines()))
 
 
 if __name__ == "__main__":
