@@ -23,7 +23,9 @@ closed, the relay off: within a few seconds, exit code 0.
 
 Home Assistant (``INTERCOM_MQTT_HOST``): a :class:`~intercom.app.publisher.Publisher` is handed
 each ring after its call was placed, and the doorbell's state after every step; it never awaits
-the broker. Its "Open door" command opens the door as ``intercom open`` does.
+the broker. Its "Open door" command opens the door as ``intercom open`` does. The ring hook
+(``INTERCOM_ON_RING``, :mod:`intercom.runtime.ring_hook`) is fired at the same point, as a task
+the daemon never waits for.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ if TYPE_CHECKING:  # imported by start(), after the first REGISTER
     from intercom.media.dtmf import DtmfDigit
 
     from .media_calls import MediaCalls
+    from .ring_hook import RingHook
     from .tone_output import ToneOutput
 
 logger = logging.getLogger(__name__)
@@ -145,6 +148,7 @@ class Intercom:
         self.tones: ToneOutput | None = None
         self.control = ControlServer(settings.control_socket, self._command)
         self.publisher = publisher  # Home Assistant over MQTT; made in start() when configured
+        self.ring_hook: RingHook | None = None  # INTERCOM_ON_RING; made in start() when set
         self._kept_lock: tuple[int, float | None] = (0, None)
         self._incoming_sdp: dict[str, tuple[bytes | None, str]] = {}  # offer, source IP
         self._timer = Rearm(self._on_timer)
@@ -195,6 +199,12 @@ class Intercom:
             self.publisher = MqttPublisher(settings)
         if self.publisher is not None:
             self.publisher.start(self._open_over_mqtt)
+        if settings.on_ring:
+            from .ring_hook import RingHook, find_program  # only with INTERCOM_ON_RING
+
+            self.ring_hook = RingHook(settings.on_ring, name=settings.name)
+            if (problem := find_program(settings.on_ring)) is not None:
+                logger.warning("x INTERCOM_ON_RING: %s; every ring will fail to run it", problem)
         self._act()
         if settings.sip_server:
             with contextlib.suppress(TimeoutError):
@@ -231,6 +241,8 @@ class Intercom:
             self.media.close_all()
         if self.publisher is not None:
             await self.publisher.stop()  # the last states, then offline; bounded
+        if self.ring_hook is not None:
+            await self.ring_hook.close()  # a hook still running is terminated
         await self.control.close()
         self.hardware.close()
         self.notifier.close()
@@ -351,8 +363,12 @@ class Intercom:
         hardware = self.hardware
         if isinstance(action, PlaceCall):
             self._place_call(action)
+            wall = time.time()
             if self.publisher is not None:  # the call first, then the news of the ring
-                self.publisher.ring(self._now(), time.time())
+                self.publisher.ring(self._now(), wall)
+            if self.ring_hook is not None:  # a task: the fork happens after this step
+                target = str(self.settings.call_target)
+                self.ring_hook.fire(wall=wall, target=target, call_id=action.call_id)
         elif isinstance(action, HangUp):
             self.ua.hangup(action.call_id, action.reason)
         elif isinstance(action, AcceptCall):
