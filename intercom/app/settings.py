@@ -52,7 +52,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import get_args
@@ -204,7 +203,9 @@ def _display(key: str, value: object) -> str:
     if value is None or value == "" or value == ():
         return _NOT_SET
     if key == ON_RING_KEY and isinstance(value, tuple):
-        return shlex.join(value)
+        import shlex
+
+        return shlex.join(value) if value else _NOT_SET
     if key == "INTERCOM_RTP_PORTS" and isinstance(value, tuple):
         return f"{value[0]}-{value[1]}"
     if isinstance(value, tuple):

@@ -12,7 +12,6 @@ starts (:func:`intercom.runtime.ring_hook.find_program`); here only the syntax i
 from __future__ import annotations
 
 import re
-import shlex
 
 from intercom.app.settings_parse import ValueParser
 
@@ -31,6 +30,8 @@ def read_on_ring(check: ValueParser) -> tuple[str, ...]:
     if _CONTROL_CHARS.search(text):
         check.problem(ON_RING_KEY, "holds a control character")
         return ()
+    import shlex  # only with a hook: not on every start
+
     try:
         argv = tuple(shlex.split(text))
     except ValueError as exc:  # "No closing quotation", "No escaped character"
