@@ -19,8 +19,9 @@ VENV=.venv
 # the second phone implementation ringing on that number beside baresip.
 # mosquitto: the MQTT broker the Home Assistant tests start on a free port (with
 # mosquitto_passwd for the password file); mosquitto-clients: mosquitto_sub/pub to watch it.
+# systemd: systemd-analyze, which verifies the unit and scores its sandbox in the tests.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2
-    sipvicious shellcheck kamailio linphone-cli mosquitto mosquitto-clients)
+    sipvicious shellcheck kamailio linphone-cli mosquitto mosquitto-clients systemd)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -48,6 +49,11 @@ install_python_packages() {
     stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
     if [ ! -e "$stamp" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip
+        # The distribution was called "intercom" before (PyPI's intercom is another project):
+        # the old editable install goes, sip-door-intercom replaces it.
+        if "$VENV/bin/python" -m pip show -q intercom >/dev/null 2>&1; then
+            "$VENV/bin/python" -m pip uninstall -q -y intercom
+        fi
         "$VENV/bin/python" -m pip install -q -e ".[test]"
         rm -f "$VENV"/.installed-*
         touch "$stamp"
