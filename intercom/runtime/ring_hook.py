@@ -35,6 +35,7 @@ from datetime import datetime
 
 __all__ = [
     "HOOK_TIMEOUT",
+    "HOOK_VARIABLES",
     "KILL_GRACE",
     "MAX_RUNNING",
     "RingHook",
@@ -52,6 +53,16 @@ MAX_RUNNING = 2
 """Hooks running at once; a ring beyond that runs none."""
 STDERR_TAIL = 512
 """Bytes of the hook's stderr kept for the failure's log line."""
+
+HOOK_VARIABLES = (
+    "INTERCOM_EVENT",
+    "INTERCOM_TIME",
+    "INTERCOM_UNIX_TIME",
+    "INTERCOM_CALL_TARGET",
+    "INTERCOM_CALL_ID",
+    "INTERCOM_NAME",
+)
+"""The variables a hook finds (:meth:`RingHook.facts`)."""
 
 _DROPPED_PREFIXES = ("INTERCOM_",)
 _DROPPED_KEYS = frozenset({"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS"})

@@ -63,6 +63,7 @@ def test_the_hook_sees_the_rings_facts_and_no_secret(tmp_path: Path) -> None:
 
     asyncio.run(main())
     env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert {key for key in env if key.startswith("INTERCOM_")} == set(ring_hook.HOOK_VARIABLES)
     assert env["INTERCOM_EVENT"] == "ring"
     assert env["INTERCOM_CALL_TARGET"] == "sip:**9@fritz.box"
     assert env["INTERCOM_CALL_ID"] == "c0ffee"
