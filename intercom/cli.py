@@ -171,7 +171,8 @@ def _check(env_file: str | None) -> int:
     for warning in warnings:
         print(f"warning: {warning}")
     if problems:
-        print(f"intercom: {len(problems)} problem(s):", file=sys.stderr)
+        where = " in the settings" if settings is None else ""
+        print(f"intercom: {len(problems)} problem(s){where}:", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
