@@ -22,9 +22,10 @@ VENV=.venv
 # mosquitto_passwd for the password file); mosquitto-clients: mosquitto_sub/pub to watch it.
 # openssl: the tests make their own CA and server certificates with it (tests/tls_certs.py);
 # kamailio-tls-modules: kamailio's tls.so, the TLS server of the SIP-over-TLS integration tests.
+# systemd: systemd-analyze, which verifies the unit and scores its sandbox in the tests.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev sip-tester baresip iproute2
     sipvicious shellcheck kamailio kamailio-tls-modules openssl linphone-cli mosquitto
-    mosquitto-clients)
+    mosquitto-clients systemd)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -52,6 +53,11 @@ install_python_packages() {
     stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
     if [ ! -e "$stamp" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip
+        # The distribution was called "intercom" before (PyPI's intercom is another project):
+        # the old editable install goes, sip-door-intercom replaces it.
+        if "$VENV/bin/python" -m pip show -q intercom >/dev/null 2>&1; then
+            "$VENV/bin/python" -m pip uninstall -q -y intercom
+        fi
         "$VENV/bin/python" -m pip install -q -e ".[test]"
         rm -f "$VENV"/.installed-*
         touch "$stamp"

@@ -10,22 +10,28 @@
 #   scripts/install.sh --prefix DIR      install the files under DIR instead of / (a scratch
 #                                        root for tests): packages, users, udev and the running
 #                                        systemd are left alone, and the venv only works at DIR
+#   scripts/install.sh --arch ARCH       plan for another machine (the output of `uname -m`:
+#                                        armv6l, armv7l, aarch64, x86_64), with --dry-run
 #
-# What it does:
-#   1. apt-get: python3-venv, python3-dev, gcc and portaudio19-dev (to build PyAudio where no
-#      wheel exists), alsa-utils (arecord, aplay, alsamixer, alsactl) and python3-lgpio.
+# Nothing is compiled, on any board: the packages with C code come built.
+#   1. apt-get: python3-venv, alsa-utils (arecord, aplay, alsamixer, alsactl) and the
+#      distribution's builds of the three C extensions the intercom uses: python3-numpy (only
+#      for resampling and downmixing), python3-pyaudio (PyPI has no Linux wheel of it) and
+#      python3-lgpio (Raspberry Pi OS; plain Debian has none, and PyPI's lgpio is used).
 #   2. The system user `intercom` (no login, home /var/lib/intercom) in the gpio and audio
 #      groups, which own /dev/gpiochip* and /dev/snd/*; a udev rule gives /dev/gpiochip* to the
 #      gpio group where the distribution does not (Raspberry Pi OS does).
-#   3. A virtualenv in /opt/intercom/venv with this project pip-installed into it, and
-#      /usr/local/bin/intercom pointing at its command.
-#      The venv is made with --system-site-packages for one reason: lgpio. The distribution's
-#      python3-lgpio is built for the system Python and maintained with the OS, while PyPI has
-#      lgpio wheels for some Python versions only (for 3.13 pip finds an empty 0.0.0.2
-#      placeholder). Everything the project requires is still installed into the venv by pip,
-#      except what the system already provides in a version that satisfies pyproject.toml
-#      (gpiozero on Raspberry Pi OS). Where there is no python3-lgpio package, lgpio comes
-#      from PyPI into the venv instead.
+#   3. A virtualenv in /opt/intercom/venv with this project (sip-door-intercom) pip-installed
+#      into it, and /usr/local/bin/intercom pointing at its command.
+#      The venv is made with --system-site-packages so that it sees numpy, PyAudio and lgpio
+#      of the distribution: pip keeps every one whose version satisfies pyproject.toml and
+#      installs only what is missing or too old. On a 32-bit board (a Pi Zero or Pi 1,
+#      armv6l; a Pi 2 or a 32-bit OS, armv7l) pip runs with --only-binary=:all:: it never
+#      builds, it takes wheels only (Raspberry Pi OS points pip at piwheels, which has 32-bit
+#      ARM wheels of soxr and G722), and fails at once with the name of a package it has no
+#      wheel for rather than starting a compiler that is not there. Elsewhere pip prefers
+#      wheels (--prefer-binary). Where there is no python3-lgpio package, lgpio comes from
+#      PyPI into the venv instead.
 #   4. /etc/systemd/system/intercom.service (0644), /etc/intercom (0750 root:intercom) and
 #      /etc/intercom/intercom.env from systemd/intercom.env.example, mode 0600 root:root:
 #      systemd reads it as root before dropping privileges, so the service user never needs
@@ -44,7 +50,7 @@ readonly ENV_FILE=/etc/intercom/intercom.env
 readonly UNIT_DIR=/etc/systemd/system
 readonly COMMAND_LINK=/usr/local/bin/intercom
 readonly UDEV_RULE=/etc/udev/rules.d/99-intercom-gpiochip.rules
-readonly APT_PACKAGES=(python3 python3-venv python3-dev gcc portaudio19-dev alsa-utils)
+readonly APT_PACKAGES=(python3 python3-venv alsa-utils python3-numpy python3-pyaudio)
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROOT=""        # --prefix: where / is
@@ -52,6 +58,7 @@ BUILD_DIR=""   # the temporary copy pip builds from
 DRY_RUN=0
 ACTION=install
 PURGE=0
+ARCH=""        # --arch: the machine planned for (default: uname -m)
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
@@ -99,6 +106,14 @@ parse_args() {
                 shift
                 ;;
             --prefix=*) ROOT=${1#--prefix=} ;;
+            --arch)
+                if [ "$#" -lt 2 ] || [ -z "$2" ]; then
+                    die "--arch needs a machine name (uname -m)"
+                fi
+                ARCH=$2
+                shift
+                ;;
+            --arch=*) ARCH=${1#--arch=} ;;
             --uninstall) ACTION=uninstall ;;
             --purge) PURGE=1 ;;
             -h | --help)
@@ -120,6 +135,10 @@ parse_args() {
     if [ "$PURGE" -eq 1 ] && [ "$ACTION" != uninstall ]; then
         die "--purge goes with --uninstall"
     fi
+    if [ -n "$ARCH" ] && [ "$DRY_RUN" -eq 0 ] && [ "$ARCH" != "$(uname -m)" ]; then
+        die "--arch $ARCH is not this machine ($(uname -m)): only a --dry-run can plan for it"
+    fi
+    ARCH=${ARCH:-$(uname -m)}
     if [ "$DRY_RUN" -eq 0 ] && [ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ]; then
         die "run it as root (sudo $0), or with --dry-run to see what it would do"
     fi
@@ -248,6 +267,17 @@ install_venv() {
 sys.exit(u.find_spec("lgpio") is None)' 2>/dev/null; then
         extra=("lgpio>=0.2")
     fi
+    # Nothing is compiled: 32-bit ARM takes wheels only, the rest prefers them.
+    local binary=(--prefer-binary)
+    case "$ARCH" in
+        armv6l | armv7l | armhf | arm)
+            binary=(--only-binary=:all:)
+            note "$ARCH: pip takes wheels only (--only-binary=:all:); no compiler is needed"
+            ;;
+        *) note "$ARCH: pip prefers wheels (--prefer-binary)" ;;
+    esac
+    note "numpy, PyAudio and lgpio come from python3-numpy, python3-pyaudio and python3-lgpio" \
+        "where their versions satisfy pyproject.toml: pip keeps them"
     # pip builds in the source tree: build from a copy, so that the checkout does not collect
     # root-owned build/ and *.egg-info directories.
     if [ "$DRY_RUN" -eq 1 ]; then
@@ -257,7 +287,8 @@ sys.exit(u.find_spec("lgpio") is None)' 2>/dev/null; then
         trap 'rm -rf "$BUILD_DIR"' EXIT
     fi
     run copy_source "$BUILD_DIR"
-    run "$venv/bin/python" -m pip install --disable-pip-version-check "$BUILD_DIR" "${extra[@]}"
+    run "$venv/bin/python" -m pip install --disable-pip-version-check "${binary[@]}" \
+        "$BUILD_DIR" "${extra[@]}"
     run install -d -m 0755 "$ROOT${COMMAND_LINK%/*}"
     run ln -sfn "$VENV_DIR/bin/intercom" "$ROOT$COMMAND_LINK"
 }
@@ -315,21 +346,24 @@ Installed. Next:
   1. Wire the button, LED and relay: $SRC/hardware/README.md
   2. Edit the settings (SIP account, call target, pins, sound card):
        sudo nano $ENV_FILE
-  3. Check them, and the GPIO and sound devices, as the service would see them:
-       sudo intercom check --env-file $ENV_FILE
+  3. Check them, and the GPIO and sound devices, as the service would see them (it reads
+     $ENV_FILE):
+       sudo intercom check
        intercom devices
   4. Start it (it starts on every boot from now on) and watch the log:
        sudo systemctl start intercom
-       journalctl -u intercom -f
-  5. Try it: intercom status, intercom press, intercom open. These talk to the daemon through
-     /run/intercom/control.sock, which only root and the intercom group may use:
+       systemctl status intercom          (one line: registered, failed and why, in a call)
+       journalctl -u intercom -f          (-p warning: only warnings and errors)
+  5. Try it: intercom status, intercom watch, intercom press, intercom open. These talk to
+     the daemon through /run/intercom/control.sock, which only root and the intercom group
+     may use:
        sudo usermod -aG $SERVICE_USER $admin     (then log in again)
 EOF
 }
 
 do_install() {
     check_checkout
-    note "installing the intercom from $SRC${ROOT:+ under $ROOT}"
+    note "installing the intercom from $SRC${ROOT:+ under $ROOT} for $ARCH"
     install_packages
     create_user
     gpio_udev_rule

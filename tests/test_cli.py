@@ -3,6 +3,7 @@ daemon. Each runs the real console entry in a subprocess, bounded by a timeout."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,95 @@ def test_the_status_table_reads_as_english() -> None:
     assert door_line(0) == "door          opened 0 times"
     assert door_line(1) == "door          opened once"
     assert door_line(3, locked_out=True) == "door          opened 3 times, LOCKED OUT"
+
+
+def test_no_command_prints_help_and_exits_2() -> None:
+    result = intercom()
+    assert result.returncode == 2
+    assert "usage: intercom" in result.stderr and "watch" in result.stderr
+    assert result.stdout == ""
+
+
+def test_check_without_env_file_checks_the_services_file(tmp_path: Path, monkeypatch, capsys):
+    from intercom import cli
+
+    env_file = tmp_path / "intercom.env"
+    env_file.write_text(
+        "INTERCOM_GPIO=mock\nINTERCOM_AUDIO_INPUT=wav:door.wav\nINTERCOM_AUDIO_OUTPUT=null\n"
+        "INTERCOM_RING_TIMEOUT=abc\nINTERCOM_ON_RING=no-such-notifier --now\n"
+    )
+    env_file.chmod(0o600)
+    monkeypatch.setattr(cli, "SERVICE_ENV_FILE", str(env_file))
+    for key in [k for k in os.environ if k.startswith("INTERCOM_")]:
+        monkeypatch.delenv(key)
+    assert cli.main(["check"]) == 2
+    out, err = capsys.readouterr()
+    assert f"checking {env_file}" in out
+    assert "INTERCOM_RING_TIMEOUT: 'abc' is not a number of seconds" in err
+    assert "fix the settings first" in out  # the rest waits for a usable configuration
+
+    env_file.write_text(env_file.read_text().replace("INTERCOM_RING_TIMEOUT=abc\n", ""))
+    assert cli.main(["check"]) == 2
+    out, err = capsys.readouterr()
+    # One pass: the WAV file (looked for where the service runs) and the hook's program.
+    assert "'door.wav' is a relative path: the service looks for /run/intercom/door.wav" in out
+    assert "INTERCOM_AUDIO_INPUT: " in err
+    assert "INTERCOM_ON_RING: 'no-such-notifier' is not found on PATH" in err
+    assert "2 problem(s)" in err
+
+
+def test_check_without_any_file_says_so(tmp_path: Path, monkeypatch, capsys) -> None:
+    from intercom import cli
+
+    monkeypatch.setattr(cli, "SERVICE_ENV_FILE", str(tmp_path / "absent.env"))
+    for key in [k for k in os.environ if k.startswith("INTERCOM_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("INTERCOM_GPIO", "mock")
+    monkeypatch.setenv("INTERCOM_AUDIO_INPUT", "null")
+    monkeypatch.setenv("INTERCOM_AUDIO_OUTPUT", "null")
+    assert cli.main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert f"no {tmp_path / 'absent.env'} (install with scripts/install.sh" in out
+    assert "intercom check --env-file PATH" in out
+
+
+def test_the_service_directory_is_the_units_working_directory() -> None:
+    from intercom import cli
+
+    unit = (Path(__file__).resolve().parents[1] / "systemd" / "intercom.service").read_text()
+    assert f"WorkingDirectory={cli.SERVICE_DIRECTORY}\n" in unit
+    assert f"EnvironmentFile={cli.SERVICE_ENV_FILE}\n" in unit
+
+
+def test_watch_follows_the_daemon_until_ctrl_c(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+
+    from tests.integration.daemon_process import DaemonProcess
+
+    settings = {
+        "INTERCOM_SIP_BIND": "127.0.0.1:0", "INTERCOM_AUDIO_INPUT": "null",
+        "INTERCOM_AUDIO_OUTPUT": "null", "INTERCOM_DOOR_RELAY_PIN": "22",
+    }  # fmt: skip
+
+    async def main() -> tuple[int, str]:
+        async with DaemonProcess(tmp_path, settings) as daemon:
+            watcher = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "intercom", "watch", env=daemon.env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert watcher.stdout is not None
+            lines = []
+            while not lines or not lines[-1].startswith("-- following"):
+                lines.append((await asyncio.wait_for(watcher.stdout.readline(), 10)).decode())
+            assert (await daemon.cli("open"))[0] == 0
+            lines.append((await asyncio.wait_for(watcher.stdout.readline(), 10)).decode())
+            watcher.send_signal(signal.SIGINT)
+            code = await asyncio.wait_for(watcher.wait(), 10)
+            assert await daemon.terminate() == 0
+            return code, "".join(lines)
+
+    code, out = asyncio.run(main())
+    assert code == 0
+    assert out.startswith("registration  disabled")
+    assert "door opened (1 since the start)" in out.splitlines()[-1]

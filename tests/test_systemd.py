@@ -266,7 +266,8 @@ def test_install_dry_run_lists_every_step_and_changes_nothing(tmp_path: Path) ->
     out = done.stdout
     expected = [
         # Host-wide steps, named but skipped under --prefix.
-        r"skipped under --prefix: apt-get install .*portaudio19-dev.* alsa-utils python3-lgpio",
+        r"skipped under --prefix: apt-get install .*alsa-utils python3-numpy python3-pyaudio "
+        r"python3-lgpio",
         r"skipped under --prefix: useradd --system .*--home-dir /var/lib/intercom "
         r".*--shell /usr/sbin/nologin .*--groups gpio\\?,audio intercom",
         # The venv sees the distribution's python3-lgpio; the project is pip-installed from a
@@ -289,13 +290,59 @@ def test_install_dry_run_lists_every_step_and_changes_nothing(tmp_path: Path) ->
     assert not root.exists()
 
 
+@pytest.mark.parametrize(
+    ("arch", "binary"),
+    [("x86_64", "--prefer-binary"), ("aarch64", "--prefer-binary"),
+     ("armv7l", "--only-binary=:all:"), ("armv6l", "--only-binary=:all:")],
+)  # fmt: skip
+def test_install_plan_builds_nothing_on_any_board(tmp_path: Path, arch: str, binary: str) -> None:
+    """The distribution's numpy, PyAudio and lgpio, a venv that sees them, and pip that never
+    compiles on a 32-bit Pi (wheels only); the same plan whatever machine runs the test."""
+    root = tmp_path / "root"
+    done = _script(INSTALL, "--dry-run", "--arch", arch, "--prefix", str(root))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"installing the intercom from {REPO} under {root} for {arch}" in out
+    apt = re.search(r"skipped under --prefix: apt-get install (.*)", out)
+    assert apt is not None, out
+    packages = apt[1].split()
+    assert {"python3-numpy", "python3-pyaudio", "python3-lgpio", "python3-venv"} <= set(packages)
+    assert not {"gcc", "python3-dev", "portaudio19-dev", "build-essential"} & set(packages)
+    assert f"+ python3 -m venv --clear --system-site-packages {root}/opt/intercom/venv" in out
+    pip = re.search(r"\+ \S+/venv/bin/python -m pip install (.*)", out)
+    assert pip is not None, out
+    assert binary in pip[1].split()
+    assert ("--only-binary=:all:" in pip[1]) == arch.startswith("armv")
+    assert f"+ install -D -m 0644 {REPO}/systemd/intercom.service" in out
+    assert f"+ install -m 0600 {REPO}/systemd/intercom.env.example {root}/etc/intercom/" in out
+    assert "dry run: nothing was changed" in out and not root.exists()
+
+
+def test_install_plans_for_another_board_only_as_a_dry_run(tmp_path: Path) -> None:
+    other = "armv6l" if os.uname().machine != "armv6l" else "x86_64"
+    done = subprocess.run(["bash", str(INSTALL), "--arch", other, "--prefix", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert f"--arch {other} is not this machine" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_distribution_name_is_not_pypis_intercom() -> None:
+    """PyPI's ``intercom`` is another project: ours is sip-door-intercom, its command and
+    import package still ``intercom``."""
+    text = (REPO / "pyproject.toml").read_text()
+    assert re.search(r'(?m)^name = "sip-door-intercom"$', text)
+    assert re.search(r'(?m)^intercom = "intercom.cli:main"$', text)
+
+
 def test_install_on_this_host_dry_run_names_the_host_steps() -> None:
     before = {path: path.exists() for path in map(Path, ("/etc/intercom", "/opt/intercom"))}
     done = _script(INSTALL, "--dry-run")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "skipped under --prefix" not in out
-    assert "portaudio19-dev" in out  # installed, or already there
+    assert "python3-pyaudio" in out  # installed, or already there
+    assert "gcc" not in out and "-dev" not in out  # nothing is compiled
     assert re.search(r"\+ (useradd .*|usermod --append --groups gpio\\?,audio )intercom", out)
     assert "+ install -d -m 0750 -o root -g intercom /etc/intercom" in out
     assert re.search(r"\+ systemctl enable intercom\.service", out)

@@ -56,7 +56,7 @@ from intercom.app.actions import (
     SetLed,
     StopTone,
 )
-from intercom.app.call_record import CallRecord, LastCall
+from intercom.app.call_record import CallHistory, CallRecord, LastCall
 from intercom.app.door_lock import DoorLock, KeyResult
 from intercom.app.outcome import feedback_tone, outcome_of
 from intercom.app.policy import CallPolicy
@@ -176,11 +176,19 @@ class Doorbell:
     Args:
         settings: the validated settings (``intercom.app.settings``).
         new_call_id: draws the Call-ID of the next call placed (the user agent's).
+        wall: turns a ``now`` into Unix time, for the times people see (``intercom status``,
+            the call history); the default keeps ``now`` as it is (tests).
     """
 
-    def __init__(self, settings: Settings, new_call_id: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        new_call_id: Callable[[], str],
+        wall: Callable[[float], float] | None = None,
+    ) -> None:
         self.settings = settings
         self._new_call_id = new_call_id
+        self._wall = wall or (lambda now: now)
         servers = (settings.sip_server, settings.sip_outbound_proxy)
         self.policy = CallPolicy(
             settings.allowed_callers,
@@ -196,6 +204,9 @@ class Doorbell:
         self.registration_reason: str | None = None  #: why it failed, while it retries
         self.opened_count = 0
         self.last_call = LastCall()
+        self.registered_since: float | None = None  #: Unix time of the registration's start
+        self.last_ring: float | None = None  #: Unix time of the last press that called
+        self.history = CallHistory()
         self._call: CallRecord | None = None
         self._last_call_id: str | None = None
         self._cooldown_until: float | None = None
@@ -224,9 +235,14 @@ class Doorbell:
 
     def snapshot(self) -> DoorbellStatus:
         """What ``intercom status`` shows (:func:`intercom.app.status.render_status`)."""
+        call = self._call
         return DoorbellStatus(
             self.registration.value, self.last_status, self.state.status, self.last_call,
             self.opened_count, self.lock.locked_out, self.registration_reason,
+            registered_since=self.registered_since, last_ring=self.last_ring,
+            history=self.history.calls,
+            call_outgoing=call.outgoing if call is not None else None,
+            call_peer=call.remote if call is not None else None,
         )  # fmt: skip
 
     # -- inputs ---------------------------------------------------------------------------
@@ -276,13 +292,17 @@ class Doorbell:
     def on_event(self, event: Event, now: float) -> None:
         """Follow one event of the user agent (hand every event here; others are ignored)."""
         if isinstance(event, RegistrationSucceeded):
+            if self.registration is not RegistrationState.REGISTERED:
+                self.registered_since = self._wall(now)  # a refresh keeps the first time
             self.registration, self.last_status = RegistrationState.REGISTERED, 200
             self.registration_reason = None
         elif isinstance(event, RegistrationFailed):
             self.registration, self.last_status = RegistrationState.FAILED, event.status
             self.registration_reason = f"{event.reason}; retrying in {event.retry_in:.0f} s"
+            self.registered_since = None
         elif isinstance(event, Unregistered):
             self.registration, self.registration_reason = RegistrationState.DISABLED, None
+            self.registered_since = None
         elif isinstance(event, IncomingCallReceived):
             self._incoming(event, now)
         elif isinstance(event, _CallEvent):
@@ -319,6 +339,8 @@ class Doorbell:
         """The media figures of a call (during it, or once its media closed)."""
         if call_id == self._last_call_id:
             self.last_call = self.last_call.with_stats(stats)
+            if stats.codec:
+                self.history.set_codec(stats.codec)
         elif self._call is not None and self._call.call_id == call_id:
             self._call.stats = stats
 
@@ -384,20 +406,27 @@ class Doorbell:
         assert target is not None  # press() checked
         logger.info("button pressed: calling %s", target)
         call_id = self._new_call_id()
-        self._call = CallRecord(True, call_id, deadline=now + self.settings.ring_timeout)
+        self.last_ring = self._wall(now)
+        self._call = CallRecord(
+            True, call_id, deadline=now + self.settings.ring_timeout, started_wall=self.last_ring
+        )
         self._set_led(LedPattern.RINGING)
         self._actions.append(PlaceCall(target, call_id))
 
     def _ring_in(self, now: float, event: IncomingCallReceived) -> None:
         deadline = now + self.settings.answer_delay
-        self._call = CallRecord(False, event.call_id, deadline=deadline)
+        caller = _party(event.asserted_identity or event.caller)
+        self._call = CallRecord(
+            False, event.call_id, deadline=deadline, started_wall=self._wall(now), remote=caller
+        )
         self._set_led(LedPattern.RINGING)
 
     def _ringback(self, now: float, event: CallProgressed) -> None:
         # Early media (183 with SDP) brings the callee's own ringback: the speaker is theirs.
         self._play(None if event.sdp else Tone.RINGBACK)
 
-    def _answered(self, now: float, _: None) -> None:
+    def _answered(self, now: float, event: CallAnswered) -> None:
+        self._current.remote = _party(event.remote)
         logger.info("%s answered", self._current.label)
         self._connect(now)
 
@@ -479,6 +508,8 @@ class Doorbell:
         call = self._call
         self.last_call = LastCall.of(call, outcome, now)
         self._last_call_id = call.call_id if call is not None else None
+        if call is not None:
+            self.history.add(call, self.last_call)
         self._call = None
         self.lock.end_entry()
         if cooldown:
@@ -521,6 +552,14 @@ class Doorbell:
         if pattern != self._led:
             self._led = pattern
             self._actions.append(SetLed(pattern))
+
+
+def _party(header: str) -> str:
+    """A From/To/P-Asserted-Identity value without its parameters (the tag)."""
+    header = header.strip()
+    if ">" in header:
+        return header[: header.index(">") + 1]
+    return header.split(";", 1)[0]
 
 
 Handler = Callable[[Doorbell, float, Any], None]

@@ -58,6 +58,7 @@ from typing import get_args
 
 from intercom.app.env_file import EnvFile, parse_env_text
 from intercom.app.policy import Network
+from intercom.app.settings_hook import ON_RING_KEY, read_on_ring
 from intercom.app.settings_keys import (
     FIELD_OF_KEY,
     KEYS,
@@ -130,6 +131,7 @@ class Settings:
     cooldown: float = 5.0  #: seconds after a call during which a press calls nobody
     allowed_callers: tuple[str, ...] = ()  #: who may call in (see intercom.app.policy)
     answer_delay: float = 0.0  #: seconds before an allowed incoming call is answered
+    on_ring: tuple[str, ...] = ()  #: the command run on every ring (intercom.app.settings_hook)
     # door
     door_code: str | None = field(default=None, repr=False)  #: DTMF keys that open the door
     door_pulse: float = 3.0  #: seconds the door relay is energised
@@ -202,6 +204,10 @@ def _display(key: str, value: object) -> str:
         return DEFAULT_TOPIC_SHOWN
     if value is None or value == "" or value == ():
         return _NOT_SET
+    if key == ON_RING_KEY and isinstance(value, tuple):
+        import shlex
+
+        return shlex.join(value) if value else _NOT_SET
     if key == "INTERCOM_RTP_PORTS" and isinstance(value, tuple):
         return f"{value[0]}-{value[1]}"
     if isinstance(value, tuple):
@@ -333,6 +339,7 @@ def _read_all(check: ValueParser) -> Settings:
         cooldown=check.seconds("INTERCOM_CALL_COOLDOWN", d.cooldown),
         allowed_callers=check.allowed_callers(server or proxy),
         answer_delay=check.seconds("INTERCOM_ANSWER_DELAY", d.answer_delay),
+        on_ring=read_on_ring(check),
         door_code=check.door_code(relay_pin),
         door_pulse=check.seconds(
             "INTERCOM_DOOR_PULSE", d.door_pulse, positive=True, maximum=MAX_DOOR_PULSE

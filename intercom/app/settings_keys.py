@@ -44,6 +44,7 @@ FIELD_OF_KEY: dict[str, str] = {
     "INTERCOM_CALL_COOLDOWN": "cooldown",
     "INTERCOM_ALLOWED_CALLERS": "allowed_callers",
     "INTERCOM_ANSWER_DELAY": "answer_delay",
+    "INTERCOM_ON_RING": "on_ring",
     # door
     "INTERCOM_DOOR_CODE": "door_code",
     "INTERCOM_DOOR_PULSE": "door_pulse",

@@ -23,7 +23,9 @@ closed, the relay off: within a few seconds, exit code 0.
 
 Home Assistant (``INTERCOM_MQTT_HOST``): a :class:`~intercom.app.publisher.Publisher` is handed
 each ring after its call was placed, and the doorbell's state after every step; it never awaits
-the broker. Its "Open door" command opens the door as ``intercom open`` does.
+the broker. Its "Open door" command opens the door as ``intercom open`` does. The ring hook
+(``INTERCOM_ON_RING``, :mod:`intercom.runtime.ring_hook`) is fired at the same point, as a task
+the daemon never waits for.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from intercom.app.actions import (
 from intercom.app.doorbell import Doorbell
 from intercom.app.publisher import Publisher
 from intercom.app.settings import Settings
-from intercom.app.status import render_status
+from intercom.app.status import DoorbellStatus, changes, iso_time, render_status, status_line
 from intercom.errors import IntercomError
 from intercom.sip.events import (
     CallAnswered,
@@ -76,6 +78,7 @@ if TYPE_CHECKING:  # imported by start(), after the first REGISTER
     from intercom.media.dtmf import DtmfDigit
 
     from .media_calls import MediaCalls
+    from .ring_hook import RingHook
     from .tone_output import ToneOutput
 
 logger = logging.getLogger(__name__)
@@ -118,7 +121,7 @@ class Intercom:
         self.hardware = Hardware() if callable(hardware) else hardware
         self._rng = rng or random.SystemRandom()  # the OS CSPRNG: identifiers nobody can predict
         self.notifier = notifier or SystemdNotifier()
-        self.doorbell = Doorbell(settings, lambda: self.ua.endpoint.ids.call_id())
+        self.doorbell = Doorbell(settings, lambda: self.ua.endpoint.ids.call_id(), _wall)
         directory = state_directory(settings.state_dir)
         self.state = StateStore(directory) if directory is not None else None
         self.ua = UserAgent(
@@ -147,7 +150,11 @@ class Intercom:
         self.tones: ToneOutput | None = None
         self.control = ControlServer(settings.control_socket, self._command)
         self.publisher = publisher  # Home Assistant over MQTT; made in start() when configured
+        self.ring_hook: RingHook | None = None  # INTERCOM_ON_RING; made in start() when set
         self._kept_lock: tuple[int, float | None] = (0, None)
+        self._kept_history = 0  # the history's version last written to state.json
+        self._shown: DoorbellStatus | None = None  # the snapshot watchers last heard of
+        self._status_line = ""  # the last STATUS= sent to systemd
         self._incoming_sdp: dict[str, tuple[bytes | None, str]] = {}  # offer, source IP
         self._timer = Rearm(self._on_timer)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,6 +166,7 @@ class Intercom:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._restore_lock()
+        self._restore_history()
         await self.ua.start()  # the first REGISTER is on the wire
         await _import_in_steps(LOADED_AFTER_REGISTER)  # the loop takes the 401 in between
         if self._open_hardware is not None:
@@ -197,13 +205,20 @@ class Intercom:
             self.publisher = MqttPublisher(settings)
         if self.publisher is not None:
             self.publisher.start(self._open_over_mqtt)
+        if settings.on_ring:
+            from .ring_hook import RingHook, find_program  # only with INTERCOM_ON_RING
+
+            self.ring_hook = RingHook(settings.on_ring, name=settings.name)
+            if (problem := find_program(settings.on_ring)) is not None:
+                logger.warning("x INTERCOM_ON_RING: %s; every ring will fail to run it", problem)
         self._act()
         if settings.sip_server:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._first_registration.wait(), READY_WAIT)
-        self.notifier.ready(self._summary())
+        self._status_line = self._summary()
+        self.notifier.ready(self._status_line)
         self.notifier.start_watchdog(self._loop)
-        logger.info("- ready: %s", self._summary())
+        logger.info("- ready: %s", self._status_line)
 
     async def run(self) -> int:
         """Run until SIGTERM or SIGINT; 0 after a clean stop."""
@@ -233,13 +248,23 @@ class Intercom:
             self.media.close_all()
         if self.publisher is not None:
             await self.publisher.stop()  # the last states, then offline; bounded
+        if self.ring_hook is not None:
+            await self.ring_hook.close()  # a hook still running is terminated
         await self.control.close()
         self.hardware.close()
         self.notifier.close()
 
-    def _summary(self) -> str:
-        server = self.settings.sip_server or "no server (direct calls)"
-        return f"{server}: {self.doorbell.registration.value}"
+    def _summary(self, snapshot: DoorbellStatus | None = None) -> str:
+        """The line of ``systemctl status intercom`` (STATUS=)."""
+        settings = self.settings
+        server = settings.sip_server
+        where = None
+        if server is not None:
+            where = f"{server} ({settings.sip_transport.upper()})"
+        return status_line(
+            snapshot or self.doorbell.snapshot(), user=settings.sip_user or "intercom",
+            server=where, target=str(settings.call_target or "nobody"),
+        )  # fmt: skip
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -258,7 +283,7 @@ class Intercom:
             if not self.doorbell.open_request(now):
                 self._act()
                 raise IntercomError("the door was not opened: no relay is configured")
-        elif command == "status":
+        elif command in ("status", "watch"):  # watch: the status, then the events
             return {"status": self.status()}
         self._act()
         return {}
@@ -328,6 +353,22 @@ class Intercom:
         lock.restore(self.state.load_lock(lock.lockout, time.time()), self._now())
         self._kept_lock = (lock.failures, lock.locked_until)
 
+    def _restore_history(self) -> None:
+        if self.state is None:
+            return
+        calls, last_ring = self.state.load_history()
+        self.doorbell.history.restore(calls)
+        if self.doorbell.last_ring is None:
+            self.doorbell.last_ring = last_ring
+        self._kept_history = self.doorbell.history.version
+
+    def _keep_history(self) -> None:
+        """After every step: write the call history when a call was added to it."""
+        history = self.doorbell.history
+        if history.version != self._kept_history and self.state is not None:
+            self._kept_history = history.version
+            self.state.save_history(history.calls, self.doorbell.last_ring)
+
     def _keep_lock(self) -> None:
         """After every step: write the lock's state when a wrong code or a lockout changed it."""
         lock = self.doorbell.lock
@@ -345,16 +386,37 @@ class Intercom:
             except IntercomError as exc:
                 logger.error("x %s: %s", type(action).__name__, exc)
         self._keep_lock()
+        self._keep_history()
         self._timer.at(self.doorbell.get_timer(), self._loop)
+        snapshot = self.doorbell.snapshot()
         if self.publisher is not None:
-            self.publisher.update(self.doorbell.snapshot())  # returns at once
+            self.publisher.update(snapshot)  # returns at once
+        self._tell(snapshot)
+
+    def _tell(self, snapshot: DoorbellStatus) -> None:
+        """systemd's STATUS= when its line changed; the watchers' events (never waited on)."""
+        if snapshot == self._shown:
+            return
+        before, self._shown = self._shown, snapshot
+        line = self._summary(snapshot)
+        if line != self._status_line and self._status_line:  # after READY (which sends one)
+            self._status_line = line
+            self.notifier.status(line)
+        if self.control.watching:
+            now = iso_time(time.time())
+            for event in changes(before, snapshot):
+                self.control.broadcast({"time": now, **event})
 
     def _carry_out(self, action: Action) -> None:
         hardware = self.hardware
         if isinstance(action, PlaceCall):
             self._place_call(action)
+            wall = time.time()
             if self.publisher is not None:  # the call first, then the news of the ring
-                self.publisher.ring(self._now(), time.time())
+                self.publisher.ring(self._now(), wall)
+            if self.ring_hook is not None:  # a task: the fork happens after this step
+                target = str(self.settings.call_target)
+                self.ring_hook.fire(wall=wall, target=target, call_id=action.call_id)
         elif isinstance(action, HangUp):
             self.ua.hangup(action.call_id, action.reason)
         elif isinstance(action, AcceptCall):
@@ -411,6 +473,11 @@ class Intercom:
     def _now(self) -> float:
         assert self._loop is not None
         return self._loop.time()
+
+
+def _wall(now: float) -> float:
+    """Unix time of the event loop's ``now`` (its clock is time.monotonic)."""
+    return time.time() + (now - time.monotonic())
 
 
 async def _import_in_steps(names: tuple[str, ...]) -> None:

@@ -5,7 +5,8 @@ by the service user) and names it in ``$STATE_DIRECTORY``; ``INTERCOM_STATE_DIR`
 One small JSON file, ``state.json``, holds the door's RFC 5626 instance URN (made once, so that
 a registrar knows a restarted door as the same device), the door lock's wrong-code count and
 the wall-clock end of a lockout, so that killing or restarting the daemon (an out-of-memory
-kill a stranger provoked, a power cut) buys nobody fresh guesses at the door code.
+kill a stranger provoked, a power cut) buys nobody fresh guesses at the door code; and the last
+20 calls (``intercom status``'s history, a few kB at most) with the time of the last ring.
 
 Writes are atomic: a temporary file in the same directory, written, flushed to the disk, then
 renamed over the old one, and the directory flushed too; a reader finds the old state or the
@@ -26,6 +27,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from intercom.app.call_record import HISTORY_SIZE, CallSummary
 from intercom.app.door_lock import LockRecord
 
 __all__ = ["STATE_FILE", "StateStore", "state_directory"]
@@ -74,6 +76,30 @@ class StateStore:
         until = None if record.locked_for is None else wallclock + record.locked_for
         lock = {"failures": record.failures, "locked_until": until}
         return self._write({**(self._read() or {}), "door_lock": lock})
+
+    def load_history(self) -> tuple[list[CallSummary], float | None]:
+        """The kept calls (oldest first) and the last ring's Unix time; entries that cannot be
+        read are left out."""
+        data = self._read() or {}
+        calls = data.get("history")
+        kept = [CallSummary.from_json(c) for c in calls if isinstance(c, dict)] if isinstance(
+            calls, list
+        ) else []  # fmt: skip
+        ring = data.get("last_ring")
+        last_ring = float(ring) if isinstance(ring, int | float) and _is_number(ring) else None
+        return [c for c in kept if c is not None][-HISTORY_SIZE:], last_ring
+
+    def save_history(self, calls: tuple[CallSummary, ...], last_ring: float | None) -> bool:
+        """Keep the calls and the last ring (an unreadable file is left alone: it holds the
+        lockout's worst case)."""
+        data = self._read()
+        if data is None:
+            return False
+        history = [call.to_json() for call in calls[-HISTORY_SIZE:]]
+        unlocked = {"failures": 0, "locked_until": None}  # a new file still reads as a lock
+        return self._write(
+            {"door_lock": unlocked, **data, "history": history, "last_ring": last_ring}
+        )
 
     def instance_id(self) -> str:
         """This installation's RFC 5626 ``+sip.instance`` URN, made once and kept."""

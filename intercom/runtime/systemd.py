@@ -5,6 +5,12 @@ namespace) and, with ``WatchdogSec=``, ``WATCHDOG_USEC``. Messages are single da
 ``KEY=VALUE`` lines. The watchdog is fed by a timer on the event loop, at half the interval, so
 it stops being fed exactly when the loop stops turning: a hung loop gets the service restarted.
 Outside systemd every call does nothing.
+
+Logs: when stderr is the journal (systemd names the stream's ``device:inode`` in
+``JOURNAL_STREAM``; :func:`stderr_is_journal` compares it with stderr's own), every line
+starts with its syslog priority, ``<3>`` for an error to ``<7>`` for debug (sd-daemon(3)), so
+that ``journalctl -p warning -u intercom`` shows warnings and worse
+(:class:`PriorityFormatter`). Elsewhere (a terminal, a pipe, a file) lines are plain.
 """
 
 from __future__ import annotations
@@ -14,9 +20,49 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 from collections.abc import Mapping
+from typing import TextIO
 
 logger = logging.getLogger(__name__)
+
+
+PRIORITIES = ((logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+"""(lowest level, syslog priority): SD_ERR, SD_WARNING, SD_INFO; below INFO SD_DEBUG (7);
+CRITICAL is SD_CRIT (2)."""
+
+
+def syslog_priority(level: int) -> int:
+    """The syslog priority of a logging level."""
+    if level >= logging.CRITICAL:
+        return 2
+    for lowest, priority in PRIORITIES:
+        if level >= lowest:
+            return priority
+    return 7
+
+
+def stderr_is_journal(
+    environ: Mapping[str, str] | None = None, stream: TextIO | None = None
+) -> bool:
+    """True when ``stream`` (stderr) is the journal stream systemd named in JOURNAL_STREAM."""
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    if not device.isdecimal() or not inode.isdecimal():
+        return False
+    try:
+        info = os.fstat((stream or sys.stderr).fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (info.st_dev, info.st_ino) == (int(device), int(inode))
+
+
+class PriorityFormatter(logging.Formatter):
+    """Every line of a record (a traceback's too) prefixed with ``<N>``, its syslog priority."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return prefix + super().format(record).replace("\n", "\n" + prefix)
 
 
 class SystemdNotifier:

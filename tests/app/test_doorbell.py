@@ -30,7 +30,7 @@ from intercom.app.doorbell import (
 )
 from intercom.app.outcome import outcome_of
 from intercom.app.settings import Settings, SettingsError
-from intercom.app.status import render_status
+from intercom.app.status import iso_time, render_status
 from intercom.media.dtmf import DtmfDigit
 from intercom.media.stream import StreamStats
 from intercom.sip.events import (
@@ -57,6 +57,10 @@ ALICE = '"Alice" <sip:alice@pbx.example>;tag=a1'
 CODE = "1234"
 
 
+WALL = 1_800_000_000.0
+"""The Unix time of the fake clock's 0."""
+
+
 class Bell:
     """A doorbell, a fake clock, and what it asked for."""
 
@@ -72,7 +76,7 @@ class Bell:
         options.update(overrides)
         self.settings = Settings(**options)  # type: ignore[arg-type]
         self.next_call_id = "c1"  # the Call-ID of the next call placed
-        self.bell = Doorbell(self.settings, lambda: self.next_call_id)
+        self.bell = Doorbell(self.settings, lambda: self.next_call_id, lambda now: WALL + now)
         self.bell.set_server_addresses([SERVER])
         self.now = 0.0
         self.initial = self.drain()
@@ -163,7 +167,9 @@ def test_initial_led_and_status(bell):
             "outcome": None, "codec": None, "duration": None, "packets_sent": None,
             "packets_received": None, "packets_lost": None, "jitter_ms": None,
         },
+        "last_ring": None,
         "door": {"opened_count": 0, "locked_out": False},
+        "history": [],
     }  # fmt: skip
     assert bell.bell.get_timer() is None
 
@@ -182,7 +188,9 @@ def test_registration_states_and_led():
     }  # fmt: skip
     assert b.event(RegistrationSucceeded("pbx", 600)) == [SetLed("registered")]
     assert b.event(RegistrationSucceeded("pbx", 600)) == []  # a refresh: no new SetLed
-    assert b.status()["registration"] == {"state": "registered", "last_status": 200}
+    assert b.status()["registration"] == {
+        "state": "registered", "last_status": 200, "since": iso_time(WALL)
+    }  # fmt: skip
     assert b.event(Unregistered("pbx")) == []  # "disabled" shows as ready too
     assert b.status()["registration"] == {"state": "disabled", "last_status": 200}
 
@@ -741,13 +749,18 @@ def test_status_json_after_an_answered_call(bell):
     bell.bell.call_stats("unknown", stats(codec="G722"))
     status = json.loads(json.dumps(bell.status()))
     assert status == {
-        "registration": {"state": "registered", "last_status": 200},
+        "registration": {"state": "registered", "last_status": 200, "since": iso_time(WALL)},
         "call": {"state": "idle"},
         "last_call": {
             "outcome": "answered", "codec": "PCMU", "duration": 12.3, "packets_sent": 600,
             "packets_received": 598, "packets_lost": 2, "jitter_ms": 1.4,
         },
+        "last_ring": iso_time(WALL),
         "door": {"opened_count": 0, "locked_out": False},
+        "history": [{
+            "time": iso_time(WALL), "direction": "outgoing", "outcome": "answered",
+            "duration": 12.3, "codec": "PCMU", "answered_by": "<sip:family@pbx.example>",
+        }],
     }  # fmt: skip
 
 

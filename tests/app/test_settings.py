@@ -786,3 +786,40 @@ def test_tls_settings_and_the_warning_of_an_unchecked_server():
     assert clear.warnings == (
         "INTERCOM_TLS_CA_FILE and INTERCOM_TLS_VERIFY apply to INTERCOM_SIP_TRANSPORT=tls only",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "argv"),
+    [
+        ("/usr/local/bin/notify", ("/usr/local/bin/notify",)),
+        ("notify-send 'Front door' \"is ringing\"", ("notify-send", "Front door", "is ringing")),
+        (
+            "  curl -s -d ring https://ntfy.sh/door  ",
+            ("curl", "-s", "-d", "ring", "https://ntfy.sh/door"),
+        ),
+    ],
+)
+def test_on_ring_is_split_like_a_command_line(value, argv):
+    settings = Settings.from_env({"INTERCOM_ON_RING": value})
+    assert settings.on_ring == argv
+    import shlex
+
+    assert shlex.split(settings.redacted()["INTERCOM_ON_RING"]) == list(argv)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("notify 'unclosed", "cannot be split into words: No closing quotation"),
+        ("./notify", "'./notify' is a relative path: give an absolute path or a command name"),
+        ("bin/notify --x", "'bin/notify' is a relative path"),
+        ("notify | mail", "'|' needs a shell, but the command runs without one"),
+        ("''", "names no program"),
+    ],
+)
+def test_on_ring_problems(value, problem):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"INTERCOM_ON_RING": value})
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("INTERCOM_ON_RING: ")
+    assert problem in caught.value.problems[0]

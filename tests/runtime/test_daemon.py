@@ -32,7 +32,9 @@ PULSE = 0.15
 
 
 @asynccontextmanager
-async def running_door(tmp_path: Path, **settings: str) -> AsyncIterator[Intercom]:
+async def running_door(
+    tmp_path: Path, notifier: SystemdNotifier | None = None, **settings: str
+) -> AsyncIterator[Intercom]:
     """The daemon, started with mock GPIO and null audio (plus ``settings``), then stopped."""
     env = {
         "INTERCOM_SIP_BIND": "127.0.0.1:0",
@@ -46,7 +48,8 @@ async def running_door(tmp_path: Path, **settings: str) -> AsyncIterator[Interco
     }
     config = load_settings(env, None)
     hardware = open_hardware(config, asyncio.get_running_loop())
-    door = Intercom(config, hardware, rng=random.Random(3), notifier=SystemdNotifier({}))
+    notifier = notifier or SystemdNotifier({})
+    door = Intercom(config, hardware, rng=random.Random(3), notifier=notifier)
     await door.start()
     try:
         yield door
@@ -155,7 +158,8 @@ def test_status_over_the_socket_has_the_shape_of_design_md(tmp_path: Path) -> No
             assert reply["ok"] is True
             assert set(reply) == {"ok", "status"}
             got = reply["status"]
-            assert set(got) == {"registration", "call", "last_call", "door"}
+            assert set(got) == {"registration", "call", "last_call", "door", "last_ring", "history"}
+            assert got["last_ring"] is None and got["history"] == []
             assert got["registration"] == {"state": "disabled", "last_status": None}
             assert got["call"] == {"state": "idle"}
             assert set(got["last_call"]) >= {
