@@ -40,6 +40,7 @@ __all__ = [
     "SUITES",
     "CryptoSuite",
     "SdesKey",
+    "SrtpKeys",
     "format_crypto",
     "parse_crypto",
 ]
@@ -138,3 +139,16 @@ def format_crypto(key: SdesKey) -> str:
     """The ``a=crypto`` value for ``key`` (what follows ``crypto:``)."""
     inline = base64.b64encode(key.material).decode("ascii")
     return f"{key.tag} {key.suite.name} inline:{inline}"
+
+
+@dataclass(frozen=True, slots=True)
+class SrtpKeys:
+    """What one offer/answer exchange agreed for SRTP: our key (we protect with it) and the
+    peer's (we check and decrypt with it), of one suite."""
+
+    local: SdesKey
+    remote: SdesKey
+
+    @property
+    def suite(self) -> CryptoSuite:
+        return self.local.suite
