@@ -137,6 +137,7 @@ class Input(Enum):
     CANCELLED = "caller cancelled"  #: IncomingCallCancelled of the call
     HANGUP = "hangup request"  #: ``intercom hangup``
     MEDIA_TIMEOUT = "media timeout"
+    MEDIA_REFUSED = "media refused"  #: the answer lacks what the call requires (SRTP)
     RING_TIMEOUT = "ring timeout"
     ANSWER_DELAY = "answer delay"
     MAX_DURATION = "max call duration"
@@ -335,6 +336,12 @@ class Doorbell:
         if self._ours(call_id):
             self._step(Input.MEDIA_TIMEOUT, now)
 
+    def on_media_refused(self, call_id: str, reason: str, now: float) -> None:
+        """The answer of our call lacks what the settings require (INTERCOM_SRTP=mandatory
+        and no SRTP): the call ends as "failed", never goes on in clear."""
+        if self._ours(call_id):
+            self._step(Input.MEDIA_REFUSED, now, reason)
+
     def call_stats(self, call_id: str, stats: StreamStats) -> None:
         """The media figures of a call (during it, or once its media closed)."""
         if call_id == self._last_call_id:
@@ -481,6 +488,10 @@ class Doorbell:
         logger.warning("%s: no media, hanging up", self._current.label)
         self._hang_up(now, "media timeout")
 
+    def _media_refused(self, now: float, reason: str) -> None:
+        self._current.outcome = "failed"
+        self._hang_up(now, reason)
+
     def _give_up(self, now: float, _: None) -> None:
         call = self._current
         logger.warning("%s: no end reported %.0f s after hanging up; taken as over",
@@ -573,6 +584,7 @@ _OUTGOING: dict[Input, tuple[CallState, Handler]] = {
     _I.ENDED: (_S.IDLE, _D._ended),
     _I.RING_TIMEOUT: (_S.ENDING, _D._no_answer),
     _I.HANGUP: (_S.ENDING, _D._cancel),
+    _I.MEDIA_REFUSED: (_S.ENDING, _D._media_refused),
 }
 TRANSITIONS: dict[CallState, dict[Input, tuple[CallState, Handler]]] = {
     _S.IDLE: {
@@ -592,6 +604,7 @@ TRANSITIONS: dict[CallState, dict[Input, tuple[CallState, Handler]]] = {
         _I.ENDED: (_S.IDLE, _D._ended),
         _I.MAX_DURATION: (_S.ENDING, _D._time_up),
         _I.MEDIA_TIMEOUT: (_S.ENDING, _D._no_media),
+        _I.MEDIA_REFUSED: (_S.ENDING, _D._media_refused),
         _I.HANGUP: (_S.ENDING, _D._hang_up_on_request),
     },
     _S.ENDING: {

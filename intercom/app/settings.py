@@ -76,7 +76,14 @@ from intercom.app.settings_mqtt import (
     mqtt_warnings,
     read_mqtt,
 )
-from intercom.app.settings_parse import LOG_LEVELS, MAX_DOOR_PULSE, GpioMode, Transport, ValueParser
+from intercom.app.settings_parse import (
+    LOG_LEVELS,
+    MAX_DOOR_PULSE,
+    SRTP_MODES,
+    GpioMode,
+    Transport,
+    ValueParser,
+)
 from intercom.errors import IntercomError
 from intercom.sip.locate import HostPort
 from intercom.sip.uri import SipUri
@@ -152,6 +159,7 @@ class Settings:
     sip_bind: HostPort = DEFAULT_BIND  #: local address and port (0: any free)
     tls_ca_file: str = ""  #: CAs a TLS server's certificate must chain to; "": system store
     tls_verify: bool = True  #: False (tests only): a TLS server's certificate is not checked
+    srtp: str = "off"  #: off, optional or mandatory (INTERCOM_SRTP; mandatory with tls)
     trusted_hosts: tuple[Network, ...] = ()  #: networks calls may come in from
     rtp_ports: tuple[int, int] = (10000, 20000)  #: lowest and highest RTP/RTCP port
     media_timeout: float = 30.0  #: seconds without media before a call is ended
@@ -323,6 +331,7 @@ def _read_all(check: ValueParser) -> Settings:
     proxy = check.host_port("INTERCOM_SIP_OUTBOUND_PROXY")
     target = check.call_target(server)
     relay_pin = check.pin("INTERCOM_DOOR_RELAY_PIN", None)
+    transport = check.choice("INTERCOM_SIP_TRANSPORT", get_args(Transport), d.sip_transport)
     mqtt = read_mqtt(check)
     settings = Settings(
         sip_server=server,
@@ -356,10 +365,13 @@ def _read_all(check: ValueParser) -> Settings:
         audio_input=check.audio("INTERCOM_AUDIO_INPUT", output=False),
         audio_output=check.audio("INTERCOM_AUDIO_OUTPUT", output=True),
         codecs=check.codecs(d.codecs),
-        sip_transport=check.choice("INTERCOM_SIP_TRANSPORT", get_args(Transport), d.sip_transport),
+        sip_transport=transport,
         sip_bind=check.bind(d.sip_bind),
         tls_ca_file=check.absolute_path("INTERCOM_TLS_CA_FILE", d.tls_ca_file),
         tls_verify=check.flag("INTERCOM_TLS_VERIFY", d.tls_verify),
+        srtp=check.choice(
+            "INTERCOM_SRTP", SRTP_MODES, "mandatory" if transport == "tls" else "off"
+        ),
         trusted_hosts=check.trusted_hosts(),
         rtp_ports=check.rtp_ports(d.rtp_ports),
         media_timeout=check.seconds("INTERCOM_MEDIA_TIMEOUT", d.media_timeout, positive=True),
@@ -434,6 +446,12 @@ def _cross_warnings(check: ValueParser, s: Settings) -> None:
         add(
             "INTERCOM_TLS_VERIFY=off: the SIP server's certificate is not checked, so anyone "
             "on the path can pose as the server; for tests only"
+        )
+    if s.srtp == "mandatory" and s.sip_transport != "tls":
+        add(
+            f"INTERCOM_SRTP=mandatory over {s.sip_transport}: the SRTP keys (SDES) travel in "
+            "the SDP of cleartext SIP, so anyone who reads the signalling can decrypt the "
+            "audio; use INTERCOM_SIP_TRANSPORT=tls"
         )
     if s.sip_transport != "tls" and (s.tls_ca_file or not s.tls_verify):
         add("INTERCOM_TLS_CA_FILE and INTERCOM_TLS_VERIFY apply to INTERCOM_SIP_TRANSPORT=tls only")

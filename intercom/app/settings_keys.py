@@ -65,6 +65,7 @@ FIELD_OF_KEY: dict[str, str] = {
     "INTERCOM_SIP_BIND": "sip_bind",
     "INTERCOM_TLS_CA_FILE": "tls_ca_file",
     "INTERCOM_TLS_VERIFY": "tls_verify",
+    "INTERCOM_SRTP": "srtp",
     "INTERCOM_TRUSTED_HOSTS": "trusted_hosts",
     "INTERCOM_RTP_PORTS": "rtp_ports",
     "INTERCOM_MEDIA_TIMEOUT": "media_timeout",

@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 Transport = Literal["udp", "tcp", "tls"]
+SRTP_MODES = ("off", "optional", "mandatory")
+"""INTERCOM_SRTP (the media layer's ``offer_answer.SRTP_MODES``, not imported at start-up)."""
 GpioMode = Literal["pi", "mock", "auto"]
 _C = TypeVar("_C", bound=str)
 

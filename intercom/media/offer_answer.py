@@ -52,9 +52,19 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from intercom.media.codecs import CODECS
+from intercom.media.sdes import (
+    OFFER_SUITES,
+    SUITES,
+    CryptoSuite,
+    SdesKey,
+    SrtpKeys,
+    format_crypto,
+    parse_crypto,
+)
 from intercom.media.sdp import (
     Attribute,
     Connection,
@@ -67,10 +77,12 @@ from intercom.media.sdp import (
 
 __all__ = [
     "DIRECTIONS",
+    "SRTP_MODES",
     "LocalMedia",
     "NegotiatedMedia",
     "NotAcceptable",
     "OfferAnswer",
+    "SrtpRefused",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,14 +93,24 @@ DTMF_EVENTS = "0-16"
 """The ``a=fmtp`` of our telephone-events: DTMF 0-15 and flash (16), RFC 4733 §3.2."""
 OFFER_DTMF = ((101, 8000), (102, 16000))
 """Payload types and clock rates of the telephone-events we offer (102 only with G.722)."""
-RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
-"""Transports we answer: plain RTP (RFC 3551) and its feedback profile (RFC 4585), not SRTP."""
+RTP_PROFILES = ("RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF")
+"""Transports we answer: RTP (RFC 3551), its feedback profile (RFC 4585), and both secure
+(RFC 3711, keys by SDES, RFC 4568); not DTLS-SRTP (UDP/TLS/RTP/SAVP)."""
+SECURE_PROFILES = ("RTP/SAVP", "RTP/SAVPF")
+SRTP_MODES = ("off", "optional", "mandatory")
+"""INTERCOM_SRTP: no SRTP; SDES keys offered on RTP/AVP and used when the answer has them;
+RTP/SAVP only, a peer without SRTP refused."""
 _STATIC_NAMES = {0: "PCMU", 3: "GSM", 4: "G723", 8: "PCMA", 9: "G722", 13: "CN", 18: "G729"}
 """RFC 3551 Table 4 audio payload types, to name formats offered without an rtpmap."""
 
 
 class NotAcceptable(ValueError):
     """The other side's SDP leaves us nothing to send or receive: answer 488."""
+
+
+class SrtpRefused(NotAcceptable):
+    """An answer without the SRTP our offer required (or a downgrade to clear RTP): the call
+    must end, never go on in clear."""
 
 
 def _flags(direction: str) -> tuple[bool, bool]:
@@ -116,6 +138,7 @@ class LocalMedia:
     codecs: tuple[str, ...] = ("G722", "PCMU", "PCMA")
     ptime: int = 20
     direction: str = "sendrecv"
+    srtp: str = "off"  #: one of :data:`SRTP_MODES`
 
     def __post_init__(self) -> None:
         try:
@@ -140,6 +163,10 @@ class LocalMedia:
                 f"LocalMedia direction must be one of {', '.join(DIRECTIONS)}, "
                 f"got {self.direction!r}"
             )
+        if self.srtp not in SRTP_MODES:
+            raise ValueError(
+                f"LocalMedia srtp must be one of {', '.join(SRTP_MODES)}, got {self.srtp!r}"
+            )
 
     @property
     def address_type(self) -> str:
@@ -162,6 +189,7 @@ class NegotiatedMedia:
     ptime: int  #: our packetisation, milliseconds
     receive_payload_type: int  #: our SDP's PT for the codec: the peer sends with it
     receive_dtmf_payload_type: int | None  #: our SDP's telephone-event PT (what we recognise)
+    srtp: SrtpKeys | None = None  #: the SDES keys both ways; None: RTP in clear
 
     @property
     def sends(self) -> bool:
@@ -258,7 +286,7 @@ def _choose(
     if media.port == 0:
         return "disabled (port 0)"
     if media.proto.upper() not in RTP_PROFILES:
-        return f"transport {media.proto} is not plain RTP"
+        return f"transport {media.proto} is not RTP or SRTP with SDES keys"
     connection = media.connection or session.connection
     if connection is None:
         return "no c= line at session or media level"
@@ -315,14 +343,27 @@ def _add_dtmf(audio: MediaDescription, payload_type: int, clock_rate: int) -> No
 class OfferAnswer:
     """One call's SDP negotiation: our offers and answers, their offers and answers."""
 
-    def __init__(self, local: LocalMedia, session_id: int) -> None:
+    def __init__(
+        self,
+        local: LocalMedia,
+        session_id: int,
+        key_source: Callable[[int], bytes] | None = None,
+    ) -> None:
         """
         Args:
-            local: our address, port, codecs and direction.
+            local: our address, port, codecs, direction and SRTP mode.
             session_id: the ``o=`` session id for the whole dialog (random, handed in).
+            key_source: draws SDES key material (the OS CSPRNG, ``secrets.token_bytes``);
+                needed unless ``local.srtp`` is "off".
         """
         if session_id < 0:
             raise ValueError(f"session_id must not be negative, got {session_id}")
+        if local.srtp != "off" and key_source is None:
+            raise ValueError("SRTP needs a key_source")
+        self._key_source = key_source
+        self._keys: dict[str, bytes] = {}  # suite -> our key material, one per dialog
+        self._offered_crypto: dict[int, SdesKey] = {}  # tag -> our key, of the last offer
+        self._srtp_in_use = False  # once SRTP ran, the call never goes on in clear
         self._local = local
         self._session_id = session_id
         self._version = 1
@@ -344,7 +385,8 @@ class OfferAnswer:
     def offer(self) -> bytes:
         """Our offer: one audio stream with every local codec (keeps earlier rejected lines)."""
         local = self._local
-        audio = MediaDescription("audio", local.port, "RTP/AVP", [])
+        profile = "RTP/SAVP" if local.srtp == "mandatory" else "RTP/AVP"
+        audio = MediaDescription("audio", local.port, profile, [])
         for codec in local.codecs:
             _add_format(audio, CODECS[codec].payload_type, codec, CODECS[codec].clock_rate)
         self._offered_dtmf = {
@@ -352,6 +394,12 @@ class OfferAnswer:
         }
         for clock, pt in self._offered_dtmf.items():
             _add_dtmf(audio, pt, clock)
+        self._offered_crypto = {}
+        if local.srtp != "off":  # optional: keys on RTP/AVP, the "best effort" phones accept
+            for tag, name in enumerate(OFFER_SUITES, start=1):
+                key = SdesKey(tag, SUITES[name], self._key_for(SUITES[name]))
+                self._offered_crypto[tag] = key
+                audio.attributes.append(Attribute("crypto", format_crypto(key)))
         self._close_audio(audio, local.direction)
         sections = [audio]
         if self._sent is not None and len(self._sent.media) > 1:
@@ -373,8 +421,9 @@ class OfferAnswer:
         choice = _choose(remote, media, self._offered_codecs, self._local)
         if isinstance(choice, str):
             raise NotAcceptable(f"unusable answer: audio {choice}")
+        srtp = self._answered_srtp(media)
         dtmf = self._offered_dtmf.get(choice.dtmf.clock_rate) if choice.dtmf else None
-        negotiated = self._negotiated(choice, CODECS[choice.codec].payload_type, dtmf)
+        negotiated = self._negotiated(choice, CODECS[choice.codec].payload_type, dtmf, srtp)
         logger.debug("SDP answer received: %s", negotiated)
         return negotiated
 
@@ -387,15 +436,16 @@ class OfferAnswer:
         if not remote.media:
             raise NotAcceptable("the offer has no m= line")
         local = self._local
-        chosen: tuple[int, _Choice] | None = None
+        chosen: tuple[int, _Choice, SrtpKeys | None] | None = None
         reasons: list[str] = []
         for index, media in enumerate(remote.media):
             if media.media == "audio" and chosen is None:
                 choice = _choose(remote, media, local.codecs, local)
-                if isinstance(choice, str):
-                    reasons.append(f"audio stream {index + 1}: {choice}")
+                srtp = self._offered_srtp(media) if not isinstance(choice, str) else None
+                if isinstance(choice, str) or isinstance(srtp, str):
+                    reasons.append(f"audio stream {index + 1}: {choice if srtp is None else srtp}")
                 else:
-                    chosen = index, choice
+                    chosen = index, choice, srtp
         audio = [i for i, m in enumerate(remote.media) if m.media == "audio"]
         if chosen is None and audio and all(remote.media[i].port == 0 for i in audio):
             self._audio_index = audio[0]  # §8.2: removed; a later offer may use the line again
@@ -404,22 +454,26 @@ class OfferAnswer:
         if chosen is None:
             found = ", ".join(f"m={m.media}" for m in remote.media)
             raise NotAcceptable("no usable audio stream: " + ("; ".join(reasons) or found))
-        index, choice = chosen
+        index, choice, keys = chosen
         sections = [_rejected(m) for m in remote.media]
-        sections[index] = self._answer_section(remote.media[index].proto, choice)
+        sections[index] = self._answer_section(remote.media[index].proto, choice, keys)
         self._audio_index = index
         dtmf = choice.dtmf.payload_type if choice.dtmf else None
-        negotiated = self._negotiated(choice, choice.payload_type, dtmf)
+        negotiated = self._negotiated(choice, choice.payload_type, dtmf, keys)
         logger.debug("SDP offer answered: %s", negotiated)
         return self._send(sections), negotiated
 
     # -- building ---------------------------------------------------------------------------
 
-    def _answer_section(self, proto: str, choice: _Choice) -> MediaDescription:
+    def _answer_section(
+        self, proto: str, choice: _Choice, keys: SrtpKeys | None
+    ) -> MediaDescription:
         audio = MediaDescription("audio", self._local.port, proto, [])
         _add_format(audio, choice.payload_type, choice.codec, CODECS[choice.codec].clock_rate)
         if choice.dtmf is not None:
             _add_dtmf(audio, choice.dtmf.payload_type, choice.dtmf.clock_rate)
+        if keys is not None:
+            audio.attributes.append(Attribute("crypto", format_crypto(keys.local)))
         self._close_audio(
             audio, _ours(self._local.direction, choice.their_sends, choice.their_receives)
         )
@@ -431,10 +485,12 @@ class OfferAnswer:
         audio.attributes.append(Attribute(direction))
 
     def _negotiated(
-        self, choice: _Choice, receive_pt: int, receive_dtmf: int | None
+        self, choice: _Choice, receive_pt: int, receive_dtmf: int | None, srtp: SrtpKeys | None
     ) -> NegotiatedMedia:
         """What ``choice`` sends with, and what we receive with: our own SDP's numbers."""
         clock = CODECS[choice.codec].clock_rate
+        if srtp is not None:
+            self._srtp_in_use = True
         return NegotiatedMedia(
             codec=choice.codec,
             payload_type=choice.payload_type,
@@ -447,7 +503,66 @@ class OfferAnswer:
             ptime=self._local.ptime,
             receive_payload_type=receive_pt,
             receive_dtmf_payload_type=receive_dtmf,
+            srtp=srtp,
         )
+
+    # -- SRTP (SDES, RFC 4568) ------------------------------------------------------------
+
+    def _key_for(self, suite: CryptoSuite) -> bytes:
+        """Our key material for ``suite``: drawn once per dialog, so a re-INVITE answered the
+        same way keeps the stream's keys (and the SDP's version)."""
+        material = self._keys.get(suite.name)
+        if material is None:
+            assert self._key_source is not None
+            material = self._keys[suite.name] = self._key_source(suite.key_material_length)
+        return material
+
+    def _srtp_required(self) -> bool:
+        return self._local.srtp == "mandatory" or self._srtp_in_use
+
+    def _offered_srtp(self, media: MediaDescription) -> SrtpKeys | str | None:
+        """The SRTP of our answer to one offered audio section: keys, None (clear RTP), or
+        why it cannot be taken. The first usable a=crypto line of the offer wins (§6.1)."""
+        secure = media.proto.upper() in SECURE_PROFILES
+        lines = media.attribute_values("crypto")
+        if self._local.srtp == "off":
+            return f"{media.proto} asks for SRTP, which is off (INTERCOM_SRTP)" if secure else None
+        reasons = []
+        for value in lines:
+            remote = parse_crypto(value)
+            if isinstance(remote, str):
+                reasons.append(remote)
+                continue
+            return SrtpKeys(SdesKey(remote.tag, remote.suite, self._key_for(remote.suite)), remote)
+        if secure:
+            why = "; ".join(reasons) or "no a=crypto line (DTLS-SRTP is not supported)"
+            return f"{media.proto} without usable SDES keys: {why}"
+        if self._srtp_required():
+            why = "; ".join(reasons) or "no a=crypto line"
+            return f"SRTP refused: RTP/AVP with {why}, and SRTP is required (INTERCOM_SRTP)"
+        return None
+
+    def _answered_srtp(self, media: MediaDescription) -> SrtpKeys | None:
+        """The SRTP an answer to our offer takes (SrtpRefused when SRTP was required)."""
+        lines = media.attribute_values("crypto")
+        if not self._offered_crypto:
+            if media.proto.upper() in SECURE_PROFILES:
+                raise NotAcceptable(f"the answer has {media.proto}, we offered RTP in clear")
+            return None  # crypto lines we never offered are not a key exchange
+        if not lines:
+            if self._srtp_required() or media.proto.upper() in SECURE_PROFILES:
+                raise SrtpRefused("SRTP refused: the answer has no a=crypto line")
+            return None  # optional: the peer speaks RTP in clear
+        remote = parse_crypto(lines[0])
+        if isinstance(remote, str):
+            raise SrtpRefused(f"SRTP refused: the answer's a=crypto is unusable: {remote}")
+        ours = self._offered_crypto.get(remote.tag)
+        if ours is None or ours.suite != remote.suite:
+            raise SrtpRefused(
+                f"SRTP refused: the answer's a=crypto {remote.tag} {remote.suite.name} "
+                "is not one we offered"
+            )
+        return SrtpKeys(ours, remote)
 
     def _send(self, sections: list[MediaDescription]) -> bytes:
         """Wrap sections in our session lines; bump the version only if the content changed."""

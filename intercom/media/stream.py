@@ -53,6 +53,12 @@ returns, then asks :meth:`playout` for the frame the speaker plays now. Packets 
   with loss and interarrival jitter; a BYE at the end.
 * Media timeout: when we expect media and neither RTP nor RTCP was accepted for
   ``media_timeout`` seconds, :meth:`timed_out` says so and the call is ended as "media timeout".
+* SRTP (RFC 3711, keys by SDES in :attr:`NegotiatedMedia.srtp`): every RTP and RTCP packet we
+  send is protected with our key, every one we receive is checked and decrypted with the peer's
+  *after* the source rules above (a stranger's packet costs a set lookup, never a MAC). A packet
+  that fails (tag, replay) is dropped and counted in ``srtp_failures``, never logged per packet;
+  it neither latches nor feeds the media timeout. :mod:`intercom.media.srtp` (and with it the
+  ``cryptography`` package) is imported only by a stream that negotiated SRTP.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from intercom.media.codecs import CODECS, Decoder, Encoder, make_decoder, make_encoder
 from intercom.media.dtmf import DtmfDigit, DtmfReceiver, DtmfSender, check_digits
@@ -83,7 +90,11 @@ from intercom.media.rtcp import (
     rtcp_interval,
 )
 from intercom.media.rtp import RTP_HEADER, RTP_HEADER_SIZE, RtpHeaderError, RtpSender, parse_rtp
+from intercom.media.sdes import SdesKey
 from intercom.media.stats import ReceiveStats
+
+if TYPE_CHECKING:
+    from intercom.media.srtp import SrtpContext
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +150,8 @@ class StreamStats:
     dropped: int  # the peer's packets we could not use: unknown payload type, malformed
     skipped: int  # frames not sent after a stall (the timestamp moved on)
     strangers: int = 0  # RTP/RTCP not from the call's peer (another IP, or a port not latched)
+    srtp: str = ""  # the SRTP suite, "" for RTP in clear
+    srtp_failures: int = 0  # SRTP/SRTCP packets of the peer's address refused: tag, replay
 
 
 class MediaStream:
@@ -190,6 +203,12 @@ class MediaStream:
         self.media = media
         self.rtp_destination: Address = (media.remote_address, media.remote_port)
         """Where our RTP goes: the latched source, else the SDP's address."""
+        self._srtp_out: SrtpContext | None = None
+        self._srtp_in: SrtpContext | None = None
+        self._srtp_keys_out: SdesKey | None = None
+        self._srtp_keys_in: SdesKey | None = None
+        self._earlier_srtp_failures = 0
+        self._use_srtp(media)
         self._use_codec(media)
         self._use_direction(media)
         self._stats = ReceiveStats(CODECS[media.codec].clock_rate)
@@ -217,6 +236,7 @@ class MediaStream:
         if media.receives and not self.media.receives:
             self._timeout_from = None  # media resumes (hold ended): the timeout starts anew
         self.media = media
+        self._use_srtp(media)
         self._allowed = source_forms(media.remote_address, self.peer_host)
         if codec_changed:
             self._earlier_late += self._jitter.late  # the call's figures go on
@@ -234,6 +254,25 @@ class MediaStream:
             self._latched = self._latched_rtcp = None
         if self._latched is None:
             self.rtp_destination = (media.remote_address, media.remote_port)
+
+    def _use_srtp(self, media: NegotiatedMedia) -> None:
+        """SRTP contexts for the negotiated keys; a key that did not change keeps its context
+        (and with it the rollover counter and the replay window)."""
+        keys = media.srtp
+        if keys is None:  # the offer/answer never drops SRTP once it ran (no downgrade)
+            self._srtp_out = self._srtp_in = None
+            return
+        from intercom.media.srtp import SrtpContext  # only a call with SRTP loads cryptography
+
+        out, into = self._srtp_out, self._srtp_in
+        if out is None or self._srtp_keys_out != keys.local:
+            self._srtp_out = SrtpContext(keys.suite, keys.local.master_key, keys.local.master_salt)
+        if into is None or self._srtp_keys_in != keys.remote:
+            if into is not None:
+                self._earlier_srtp_failures += into.failures
+            remote = keys.remote
+            self._srtp_in = SrtpContext(remote.suite, remote.master_key, remote.master_salt)
+        self._srtp_keys_out, self._srtp_keys_in = keys.local, keys.remote
 
     def _use_direction(self, media: NegotiatedMedia) -> None:
         """What the per-frame path asks of ``media``, looked up once per negotiation."""
@@ -296,7 +335,8 @@ class MediaStream:
             return self._send_dtmf_or_frame(frame)
         packet = sender.next_packet(self._encoder.encode(frame), self._first_packet, self._step)
         self._first_packet = False
-        return packet
+        srtp = self._srtp_out
+        return packet if srtp is None else srtp.protect_rtp(packet)
 
     def _send_dtmf_or_frame(self, frame: Pcm) -> bytes:
         """A tick while digits are queued: the next telephone-event packet, or the audio frame
@@ -314,7 +354,8 @@ class MediaStream:
             packet = sender.packet(self._encoder.encode(frame), self._first_packet)
             self._first_packet = False
         sender.advance(self._step)
-        return packet
+        srtp = self._srtp_out
+        return packet if srtp is None else srtp.protect_rtp(packet)
 
     def skip_frames(self, count: int) -> None:
         """Frames the runtime could not send in time: the timestamp still moves on."""
@@ -330,6 +371,12 @@ class MediaStream:
         if source != latched and not self._may_latch(source, latched, now):
             self.strangers += 1
             return None
+        srtp = self._srtp_in
+        if srtp is not None:
+            clear = srtp.unprotect_rtp(data)  # counted in the context when it fails
+            if clear is None:
+                return None
+            data = clear
         if len(data) > RTP_HEADER_SIZE and data[0] == 0x80:  # V=2, no padding, extension, CSRCs
             _, second, sequence, timestamp, ssrc = _unpack_rtp_header(data)
             payload = data[RTP_HEADER_SIZE:]
@@ -428,6 +475,12 @@ class MediaStream:
         elif source[0] != latched[0]:
             self.strangers += 1
             return
+        srtp = self._srtp_in
+        if srtp is not None:
+            clear = srtp.unprotect_rtcp(data)
+            if clear is None:
+                return
+            data = clear
         try:
             packets = parse_rtcp(data)
         except RtcpError:
@@ -446,7 +499,7 @@ class MediaStream:
         if self._next_rtcp is None or now < self._next_rtcp:
             return None
         self._next_rtcp = now + rtcp_interval(self._rng.random())
-        return self._report(now, wallclock)
+        return self._protect_rtcp(self._report(now, wallclock))
 
     def _report(self, now: float, wallclock: float) -> bytes:
         blocks = []
@@ -469,7 +522,12 @@ class MediaStream:
     def bye(self, now: float, wallclock: float) -> bytes:
         """The last RTCP compound of the call: a report and a BYE (RFC 3550 §6.6)."""
         self._next_rtcp = None
-        return build_compound(self._report(now, wallclock), build_bye([self._sender.ssrc]))
+        bye = build_bye([self._sender.ssrc])
+        return self._protect_rtcp(build_compound(self._report(now, wallclock), bye))
+
+    def _protect_rtcp(self, compound: bytes) -> bytes:
+        srtp = self._srtp_out
+        return compound if srtp is None else srtp.protect_rtcp(compound)
 
     # -- figures --------------------------------------------------------------------------
 
@@ -486,4 +544,7 @@ class MediaStream:
             dropped=self.dropped,
             skipped=self.skipped,
             strangers=self.strangers,
+            srtp="" if self.media.srtp is None else self.media.srtp.suite.name,
+            srtp_failures=self._earlier_srtp_failures
+            + (0 if self._srtp_in is None else self._srtp_in.failures),
         )

@@ -113,8 +113,9 @@ class CallMedia:
         self._thread.start()
         media = self.stream.media
         logger.info(
-            "- media %s pt %d to %s:%d, %s", media.codec, media.payload_type,
+            "- media %s pt %d to %s:%d, %s, %s", media.codec, media.payload_type,
             media.remote_address, media.remote_port, media.direction,
+            "RTP in clear" if media.srtp is None else f"SRTP {media.srtp.suite.name}",
         )  # fmt: skip
 
     def update(self, media: NegotiatedMedia) -> None:
@@ -169,6 +170,9 @@ class CallMedia:
             "jitter %.1f ms", stats.codec, stats.packets_sent, stats.packets_received,
             stats.packets_lost, stats.late, stats.concealed, stats.jitter_ms,
         )  # fmt: skip
+        if stats.srtp_failures:  # one line per call, never one per packet
+            logger.warning("x media: %d SRTP/SRTCP packets of the peer's address refused "
+                           "(authentication or replay)", stats.srtp_failures)  # fmt: skip
         if stats.strangers:  # one line per call, never one per packet
             logger.warning("x media: %d RTP/RTCP packets from sources other than the call's "
                            "peer dropped", stats.strangers)  # fmt: skip

@@ -191,10 +191,12 @@ class Intercom:
                 audio_input=settings.audio_input,
                 audio_output=settings.audio_output,
                 media_timeout=settings.media_timeout,
+                srtp=settings.srtp,
             ),
             rng=self._rng,
             on_digit=self._on_digit,
             on_timeout=self._on_media_timeout,
+            on_refused=self._on_media_refused,
         )
         await self.control.start()
         if self.hardware.button is not None:
@@ -332,6 +334,10 @@ class Intercom:
 
     def _on_media_timeout(self, call_id: str) -> None:
         self.doorbell.on_media_timeout(call_id, self._now())
+        self._act()
+
+    def _on_media_refused(self, call_id: str, reason: str) -> None:
+        self.doorbell.on_media_refused(call_id, reason, self._now())
         self._act()
 
     def _on_timer(self) -> None:

@@ -22,13 +22,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from intercom.feedback import Tone
 from intercom.hw.audio import AudioDeviceError, AudioSink, AudioSource, open_sink, open_source
 from intercom.media.dtmf import DtmfDigit, check_digits, parse_info_dtmf
-from intercom.media.offer_answer import LocalMedia, NegotiatedMedia, NotAcceptable, OfferAnswer
+from intercom.media.offer_answer import (
+    LocalMedia,
+    NegotiatedMedia,
+    NotAcceptable,
+    OfferAnswer,
+    SrtpRefused,
+)
 from intercom.media.stream import MediaStream, StreamStats
 from intercom.media.tones import TONES
 from intercom.sip.events import (
@@ -59,6 +66,7 @@ class MediaConfig:
     audio_input: str = "default"
     audio_output: str = "default"
     media_timeout: float = 30.0
+    srtp: str = "off"  # INTERCOM_SRTP: off, optional, mandatory
 
 
 @dataclass(slots=True)
@@ -84,8 +92,15 @@ class MediaCalls:
         open_audio: OpenAudio | None = None,
         on_digit: Callable[[str, DtmfDigit], None] = lambda call_id, digit: None,
         on_timeout: Callable[[str], None] = lambda call_id: None,
+        on_refused: Callable[[str, str], None] = lambda call_id, reason: None,
+        key_source: Callable[[int], bytes] = secrets.token_bytes,
     ) -> None:
+        """``on_refused(call_id, reason)``: the answer to our offer lacks the SRTP the
+        settings require; the call must end. ``key_source``: SDES key material, the OS
+        CSPRNG."""
         self.config = config
+        self._on_refused = on_refused
+        self._key_source = key_source
         self._rng = rng or random.SystemRandom()  # SSRCs, ports, SDP ids: unpredictable
         self._open_audio = open_audio or self._open_configured_audio
         self._on_digit = on_digit
@@ -135,8 +150,9 @@ class MediaCalls:
     def _new_call_audio(self) -> CallAudio:
         config = self.config
         sockets = RtpSockets(config.bind_host, config.port_range, self._rng)
-        local = LocalMedia(config.address, sockets.port, config.codecs)
-        return CallAudio(sockets, OfferAnswer(local, self._rng.getrandbits(31)))
+        local = LocalMedia(config.address, sockets.port, config.codecs, srtp=config.srtp)
+        session_id = self._rng.getrandbits(31)
+        return CallAudio(sockets, OfferAnswer(local, session_id, self._key_source))
 
     def answer_offer(self, call_id: str, offer: bytes) -> bytes | None:
         """The user agent's hook for offers inside a call (re-INVITE, UPDATE); None -> 488."""
@@ -179,12 +195,21 @@ class MediaCalls:
             return
         try:
             media = audio.negotiation.receive_answer(sdp)
+        except SrtpRefused as exc:  # one line; the call ends as failed, nothing sent in clear
+            logger.warning("x %s: %s (INTERCOM_SRTP=%s): ending the call", call_id, exc,
+                           self.config.srtp)  # fmt: skip
+            self._on_refused(call_id, str(exc))
+            return
         except NotAcceptable as exc:
             logger.warning("x %s: unusable SDP answer: %s", call_id, exc)
             return
         self._run(call_id, audio, media)
 
     def _run(self, call_id: str, audio: CallAudio, media: NegotiatedMedia) -> None:
+        if media.srtp is None and self.config.srtp == "mandatory":  # offer/answer prevents it
+            logger.error("x %s: media without SRTP under INTERCOM_SRTP=mandatory: not started",
+                         call_id)  # fmt: skip
+            return
         if audio.media is not None:
             audio.media.update(media)
             return

@@ -58,13 +58,13 @@ class CallProgressed(Event):
     status: int
     reason: str
     legs: int  # early dialogs (distinct To-tags) so far: phones ringing behind a fork
-    sdp: bytes | None = None  # early media answer, when present
+    sdp: bytes | None = field(default=None, repr=False)  # early media answer, when present
 
 
 @dataclass(frozen=True, slots=True)
 class CallAnswered(Event):
     call_id: str
-    sdp: bytes | None  # the answer (or the offer, for an offerless INVITE)
+    sdp: bytes | None = field(repr=False)  # the answer (or the offer, for an offerless INVITE)
     remote: str  # the answering party, the To header of the 2xx as text
 
 
@@ -98,7 +98,7 @@ class IncomingCallReceived(Event):
     asserted_identity: str | None  # P-Asserted-Identity when present
     source_host: str  # IP the INVITE came from (who actually sent it)
     source_port: int
-    sdp: bytes | None
+    sdp: bytes | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,5 +128,5 @@ class MediaUpdated(Event):
     """The peer changed the session (re-INVITE or UPDATE with SDP): hold, new address."""
 
     call_id: str
-    offer: bytes
-    answer: bytes
+    offer: bytes = field(repr=False)
+    answer: bytes = field(repr=False)

@@ -471,6 +471,19 @@ def test_media_timeout_hangs_up(bell):
     assert bell.state == "ending"
 
 
+def test_an_answer_without_the_required_srtp_ends_the_call_as_failed(bell):
+    bell.placed()
+    bell.bell.on_media_refused("other", "SRTP refused", 1.0)
+    assert bell.drain() == []
+    # the media side refuses the answer of the 200 before the doorbell sees CallAnswered
+    bell.bell.on_media_refused("c1", "SRTP refused: the answer has no a=crypto line", 1.0)
+    assert bell.drain() == [HangUp("c1", "SRTP refused: the answer has no a=crypto line")]
+    bell.event(CallAnswered("c1", b"v=0\r\n", "<sip:family@pbx.example>"))
+    assert bell.state == "ending"  # not connected: the call never goes on in clear
+    bell.event(CallEnded("c1", "SRTP refused", False))
+    assert bell.status()["last_call"]["outcome"] == "failed"
+
+
 def test_media_timeout_while_ringing_is_left_to_the_ring_timeout(bell):
     bell.placed()
     bell.bell.on_media_timeout("c1", 1.0)

@@ -782,6 +782,21 @@ def test_tls_settings_and_the_warning_of_an_unchecked_server():
         "INTERCOM_TLS_VERIFY=off: the SIP server's certificate is not checked, so anyone on the "
         "path can pose as the server; for tests only",
     )
+    assert (tls.srtp, Settings.from_env(base).srtp) == ("mandatory", "off")  # the defaults
+    optional = Settings.from_env(
+        {**base, "INTERCOM_SIP_TRANSPORT": "tls", "INTERCOM_SRTP": "Optional"}
+    )
+    assert (optional.srtp, optional.warnings) == ("optional", ())
+    keys_in_clear = Settings.from_env({**base, "INTERCOM_SRTP": "mandatory"})
+    assert keys_in_clear.warnings == (
+        "INTERCOM_SRTP=mandatory over udp: the SRTP keys (SDES) travel in the SDP of cleartext "
+        "SIP, so anyone who reads the signalling can decrypt the audio; use "
+        "INTERCOM_SIP_TRANSPORT=tls",
+    )
+    with pytest.raises(
+        SettingsError, match="INTERCOM_SRTP: 'yes' is not off, optional or mandatory"
+    ):
+        Settings.from_env({**base, "INTERCOM_SRTP": "yes"})
     clear = Settings.from_env({**base, "INTERCOM_TLS_CA_FILE": "/etc/intercom/ca.pem"})
     assert clear.warnings == (
         "INTERCOM_TLS_CA_FILE and INTERCOM_TLS_VERIFY apply to INTERCOM_SIP_TRANSPORT=tls only",

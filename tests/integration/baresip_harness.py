@@ -283,7 +283,11 @@ class BaresipPeer:
         extra_config: Mapping[str, str] | None = None,
         registrar: str | None = None,
         password: str | None = None,
+        media_encryption: str | None = None,
     ) -> None:
+        """``media_encryption``: baresip's ``mediaenc`` of the account (``srtp-mand``: SDES
+        SRTP, RTP/SAVP only; ``srtp``: SDES keys on RTP/AVP), loading its srtp module."""
+        self.media_encryption = media_encryption
         self.registrar = registrar
         self.password = password
         self.source = Path(source).resolve()
@@ -384,6 +388,8 @@ class BaresipPeer:
         lines = [f"{name}\t{value}" for name, value in self.config_lines().items()]
         # Order matters: codecs in preference order, then filters, drivers, UI/control.
         modules = ["g711.so", "g722.so", "sndfile.so", "aufile.so", "aubridge.so"]
+        if self.media_encryption is not None:
+            modules.append("srtp.so")
         lines += [f"module\t{m}" for m in modules]
         lines += ["module_tmp\taccount.so", "module_app\tmenu.so", "module_app\tctrl_tcp.so"]
         return "\n".join(lines) + "\n"
@@ -396,6 +402,8 @@ class BaresipPeer:
         line += f";answermode={self.answer_mode}"
         if self.codecs:
             line += ";audio_codecs=" + ",".join(self.codecs)
+        if self.media_encryption is not None:
+            line += f";mediaenc={self.media_encryption}"
         return line
 
     def command_line(self) -> list[str]:

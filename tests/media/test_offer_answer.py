@@ -221,8 +221,9 @@ def test_address_family_mismatch_is_not_acceptable():
         (offer_with(), "the offer has no m= line"),
         (offer_with("m=video 5000 RTP/AVP 31"), "no usable audio stream: m=video"),
         (offer_with("m=audio 0 RTP/AVP 0", "m=audio 5000 RTP/SAVP 0"),
-         r"audio stream 1: disabled \(port 0\); audio stream 2: transport RTP/SAVP"),
-        (offer_with("m=audio 5000 RTP/SAVP 0"), "transport RTP/SAVP is not plain RTP"),
+         r"audio stream 1: disabled \(port 0\); audio stream 2: RTP/SAVP asks for SRTP, "
+         "which is off"),
+        (offer_with("m=audio 5000 RTP/SAVP 0"), "RTP/SAVP asks for SRTP, which is off"),
         (offer_with("m=audio 5000 RTP/AVP 0", connection="c=IN IP4 pbx.example.com"),
          "c= address 'pbx.example.com' is not an IP address"),
         (sdp("v=0", "o=- 1 1 IN IP4 192.0.2.1", "s=-", "t=0 0", "m=audio 5000 RTP/AVP 0"),

@@ -37,6 +37,8 @@ NEVER_IMPORTED = (
     "numpy",  # frames are bytes: only resampling and downmixing need it
     "aiomqtt",  # only with INTERCOM_MQTT_HOST
     "paho",
+    "cryptography",  # only a call that negotiated SRTP
+    "intercom.media.srtp",
 )
 """Top-level packages (or modules) a wav/null, mock-GPIO, IP-literal door never loads."""
 

@@ -61,3 +61,17 @@ def test_an_info_event_does_not_show_its_body() -> None:
     """The user agent logs every event at DEBUG: the INFO's body must not be in its repr."""
     event = InfoReceived("c1", "application/dtmf-relay", b"Signal=5\r\nDuration=100")
     assert "Signal" not in repr(event) and "c1" in repr(event)
+
+
+def test_sdes_keys_are_masked_in_sdp() -> None:
+    key = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
+    sdp = (
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+        "m=audio 4000 RTP/SAVP 0\r\n"
+        f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^20|1:4\r\n"
+        f"a=crypto:2 AES_CM_128_HMAC_SHA1_32 INLINE:{key}\r\n"
+    ).encode()
+    text = redacted(parse_message(info("application/sdp", sdp)))
+    assert key not in text
+    assert "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:<redacted>|2^20|1:4" in text
+    assert "a=crypto:2 AES_CM_128_HMAC_SHA1_32 INLINE:<redacted>" in text
