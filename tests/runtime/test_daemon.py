@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from intercom.app.settings import load_settings
+from intercom.app.settings import Settings, load_settings
 from intercom.runtime.control import ControlError, send_command
 from intercom.runtime.daemon import Intercom
 from intercom.runtime.hardware import Hardware, open_hardware
@@ -31,11 +31,9 @@ RELAY_PIN = 22
 PULSE = 0.15
 
 
-@asynccontextmanager
-async def running_door(
-    tmp_path: Path, notifier: SystemdNotifier | None = None, **settings: str
-) -> AsyncIterator[Intercom]:
-    """The daemon, started with mock GPIO and null audio (plus ``settings``), then stopped."""
+def door_settings(tmp_path: Path, **settings: str) -> Settings:
+    """Mock GPIO, null audio, a free SIP port and a control socket in ``tmp_path``, plus
+    ``settings``."""
     env = {
         "INTERCOM_SIP_BIND": "127.0.0.1:0",
         "INTERCOM_GPIO": "mock",
@@ -46,7 +44,15 @@ async def running_door(
         "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
         **settings,
     }
-    config = load_settings(env, None)
+    return load_settings(env, None)
+
+
+@asynccontextmanager
+async def running_door(
+    tmp_path: Path, notifier: SystemdNotifier | None = None, **settings: str
+) -> AsyncIterator[Intercom]:
+    """The daemon, started with mock GPIO and null audio (plus ``settings``), then stopped."""
+    config = door_settings(tmp_path, **settings)
     hardware = open_hardware(config, asyncio.get_running_loop())
     notifier = notifier or SystemdNotifier({})
     door = Intercom(config, hardware, rng=random.Random(3), notifier=notifier)

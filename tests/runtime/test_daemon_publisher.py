@@ -15,28 +15,17 @@ from pathlib import Path
 import pytest
 
 from intercom.app.publisher import FakePublisher
-from intercom.app.settings import load_settings
 from intercom.runtime.daemon import Intercom
 from intercom.runtime.hardware import open_hardware
 from intercom.runtime.systemd import SystemdNotifier
 
-from .test_daemon import PULSE, RELAY_PIN, wait_until
+from .test_daemon import RELAY_PIN, door_settings, wait_until
 
 pytestmark = pytest.mark.timeout(20)
 
 
 async def start_door(tmp_path: Path, publisher: FakePublisher, **settings: str) -> Intercom:
-    env = {
-        "INTERCOM_SIP_BIND": "127.0.0.1:0",
-        "INTERCOM_GPIO": "mock",
-        "INTERCOM_DOOR_PULSE": str(PULSE),
-        "INTERCOM_AUDIO_INPUT": "null",
-        "INTERCOM_AUDIO_OUTPUT": "null",
-        "INTERCOM_RTP_PORTS": "42000-42999",
-        "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
-        **settings,
-    }
-    config = load_settings(env, None)
+    config = door_settings(tmp_path, **settings)
     hardware = open_hardware(config, asyncio.get_running_loop())
     door = Intercom(
         config, hardware, rng=random.Random(3), notifier=SystemdNotifier({}), publisher=publisher
