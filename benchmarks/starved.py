@@ -33,19 +33,15 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
-import struct
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.capture import Capture, rtp_numbers
+
 FRAME_S = 0.020
-SO_TIMESTAMPNS = 35
-"""Linux: stamp each packet with the realtime clock in ns (socket has no name for it)."""
 DEFAULT_QUOTAS = (50.0, 25.0, 12.0, 6.0, 3.0, 2.0, 1.0)
 """Per cent of one core, stepped down."""
 TICKS_PER_FRAME = {"PCMU": 160, "PCMA": 160, "G722": 160}
@@ -235,72 +231,6 @@ class CpuQuota:
             self.path.rmdir()
 
 
-# -- capture of the door's RTP ----------------------------------------------------------------
-
-
-class RtpCapture:
-    """Every RTP packet on ``lo`` from an even port in ``ports`` to one in ``to``, stamped by
-    the kernel (the realtime clock: only differences are used)."""
-
-    def __init__(self, ports: range, to: range) -> None:
-        self.ports = ports
-        self.to = to
-        self.packets: list[tuple[float, int, int]] = []
-        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-        self._sock.bind(("lo", 0))
-        self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self._sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rtp-capture", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        ancillary = socket.CMSG_SPACE(16)
-        while not self._stop.is_set():
-            try:
-                frame, cmsgs, _, address = self._sock.recvmsg(2048, ancillary)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if address[2] != socket.PACKET_OUTGOING:  # loopback shows each packet twice
-                continue
-            at = time.time()
-            for level, kind, data in cmsgs:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    sec, nsec = struct.unpack("qq", data[:16])
-                    at = sec + nsec / 1e9
-            parsed = _rtp_in_frame(frame, self.ports, self.to)
-            if parsed is not None:
-                self.packets.append((at, *parsed))
-
-    def stop(self) -> list[tuple[float, int, int]]:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self._sock.close()
-        return self.packets
-
-
-def _rtp_in_frame(frame: bytes, ports: range, to: range) -> tuple[int, int] | None:
-    """(sequence, timestamp) of an RTP packet in an Ethernet frame on ``lo`` from ``ports``
-    to ``to``; None for anything else."""
-    if len(frame) < 14 + 20 + 8 + 12 or frame[12:14] != b"\x08\x00":
-        return None
-    ip = frame[14:]
-    header = (ip[0] & 0x0F) * 4
-    if ip[9] != 17:  # UDP
-        return None
-    source_port = int.from_bytes(ip[header : header + 2], "big")
-    if source_port not in ports or source_port % 2:  # RTCP goes from the odd port
-        return None
-    if int.from_bytes(ip[header + 2 : header + 4], "big") not in to:
-        return None
-    rtp = ip[header + 8 :]
-    if len(rtp) < 12 or rtp[0] >> 6 != 2 or 72 <= rtp[1] & 0x7F <= 76:
-        return None
-    return int.from_bytes(rtp[2:4], "big"), int.from_bytes(rtp[4:8], "big")
-
-
 # -- one call ---------------------------------------------------------------------------------
 
 
@@ -340,7 +270,9 @@ async def _one_call(
             quota.add(daemon._proc.pid)
             throttled = quota.throttled_s()
             phone_low, phone_high = phone.rtp_ports
-            capture = RtpCapture(range(low, high + 1), range(phone_low, phone_high + 1))
+            door_ports, phone_ports = range(low, high + 1), range(phone_low, phone_high + 1)
+            capture = Capture(ports=door_ports)
+            capture.start()
             try:
                 code, out, err = await daemon.cli("press")
                 if code != 0:
@@ -357,7 +289,8 @@ async def _one_call(
                     "call ended",
                 )
             finally:
-                packets = capture.stop()
+                capture.stop()
+                packets = rtp_numbers(capture.packets(), door_ports, phone_ports)
             throttled = quota.throttled_s() - throttled
         finally:
             await daemon.kill()

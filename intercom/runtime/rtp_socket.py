@@ -96,8 +96,12 @@ class RtpSockets:
 def _drain(
     sock: socket.socket, receiver: TimedReceiver, now: float, offset: float, v6: bool
 ) -> None:
-    # Once per tick: names bound to locals, the stamp check of arrival_time() inlined, and the
-    # source passed on as the socket gave it (an IPv4 socket gives exactly (host, port)).
+    # Once per tick: names bound to locals, and the source passed on as the socket gave it (an
+    # IPv4 socket gives exactly (host, port)). The kernel's realtime stamp goes onto the
+    # monotonic clock of ``now`` by ``offset``; the realtime clock can step between the arrival
+    # and the drain, and a stamp that lands after ``now`` or more than MAX_STAMP_AGE before it
+    # is such a step: the drain's time stands in. A datagram without a stamp (one that came
+    # before the kernel turned receive stamps on) gets the drain's time too.
     recvmsg = sock.recvmsg
     unpack = _TIMESPEC.unpack_from
     oldest = now - MAX_STAMP_AGE
@@ -112,19 +116,9 @@ def _drain(
         if ancillary:
             seconds, nanoseconds = unpack(ancillary[0][2])
             stamp = seconds + nanoseconds * 1e-9 - offset
-            if oldest <= stamp <= now:  # else a step of the realtime clock: see arrival_time
+            if oldest <= stamp <= now:
                 arrival = stamp
         receiver(data, (source[0], source[1]) if v6 else source, arrival)
-
-
-def arrival_time(stamp: float, now: float, offset: float) -> float:
-    """The kernel's realtime ``stamp`` on the monotonic clock of ``now``. The realtime clock can
-    step between the arrival and the drain; a stamp that lands after ``now`` or more than
-    :data:`MAX_STAMP_AGE` before it is such a step, and the drain's time ``now`` stands in."""
-    arrival = stamp - offset
-    if now - MAX_STAMP_AGE <= arrival <= now:
-        return arrival
-    return now
 
 
 def _bind_pair(

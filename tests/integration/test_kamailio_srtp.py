@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.capture import Capture
 from intercom.media.g711 import ulaw_encode
 
 from ..tls_certs import make_ca
@@ -26,7 +27,6 @@ from .audio_compare import compare_wavs, make_test_wav
 from .baresip_harness import BaresipPeer, require_baresip
 from .daemon_process import DaemonProcess
 from .kamailio_harness import Kamailio, require_kamailio
-from .loopback_capture import LoopbackCapture
 from .one_number import door_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -52,7 +52,7 @@ def ulaw_of(path: Path) -> bytes:
         return ulaw_encode(wav.readframes(wav.getnframes()))
 
 
-Result = tuple[dict[str, object], str, LoopbackCapture, Path, Path]
+Result = tuple[dict[str, object], str, Capture, Path, Path]
 
 
 async def call(tmp_path: Path, phone_encryption: str | None, door_wav: Path, phone_wav: Path,
@@ -66,7 +66,7 @@ async def call(tmp_path: Path, phone_encryption: str | None, door_wav: Path, pho
         phone_wav, user="family", workdir=tmp_path / "baresip", registrar=kamailio.address,
         password=PASSWORD, media_encryption=phone_encryption,
     )  # fmt: skip
-    with LoopbackCapture(set(RTP_PORTS)) as capture:
+    with Capture(ports=RTP_PORTS, keep=None) as capture:
         async with kamailio, phone:
             await phone.wait_registered()
             daemon = door(tmp_path, kamailio, ca.cert, door_wav,
@@ -129,7 +129,7 @@ def test_a_phone_without_srtp_is_refused_and_no_rtp_is_sent(tmp_path: Path) -> N
     assert "Traceback" not in log, log
     # baresip without SRTP refuses an RTP/SAVP offer ("no common audio codecs"): 488
     assert "failed: failed (488)" in log, log
-    sent = [p for p in capture.packets if p.protocol == "udp" and p.source_port in RTP_PORTS]
+    sent = [p for p in capture.packets() if p.protocol == "udp" and p.src[1] in RTP_PORTS]
     assert sent == [], "the door sent RTP to a phone without SRTP"
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.capture import Capture
+
 from ..tls_certs import make_ca
 from .audio_compare import compare_wavs, make_test_wav
 from .baresip_harness import BaresipPeer, require_baresip
 from .daemon_process import DaemonProcess
 from .kamailio_harness import Kamailio, require_kamailio
-from .loopback_capture import LoopbackCapture
 from .one_number import door_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -51,13 +52,13 @@ def test_the_door_registers_and_calls_a_phone_over_tls_with_nothing_in_clear(
     make_test_wav(phone_wav, 8000, 20.0, "bursts", seed=22)
     door_heard = tmp_path / "door-heard.wav"
 
-    async def main() -> tuple[str, LoopbackCapture, int, int, Path, Path]:
+    async def main() -> tuple[str, Capture, int, int, Path, Path]:
         kamailio = Kamailio(tmp_path / "kamailio", password=PASSWORD, tls=ca.server(NAME))
         phone = BaresipPeer(
             phone_wav, user="family", workdir=tmp_path / "baresip",
             registrar=kamailio.address, password=PASSWORD,
         )  # fmt: skip
-        with LoopbackCapture({kamailio.port, kamailio.port + 1}) as capture:
+        with Capture(ports={kamailio.port, kamailio.port + 1}, tcp=True, keep=None) as capture:
             async with kamailio, phone:
                 await phone.wait_registered()
                 daemon = door_over_tls(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import socket
+import struct
 import time
 import warnings
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from intercom.runtime.rtp_socket import (
     Address,
     PortRangeError,
     RtpSockets,
-    arrival_time,
+    _drain,
 )
 
 pytestmark = pytest.mark.timeout(10)
@@ -215,22 +216,48 @@ def test_a_stale_tick_time_does_not_date_arrivals_early(
     assert sent_at - 0.005 <= rtp.items[0][2] <= time.monotonic()
 
 
+class StampedSocket:
+    """Stands in for a socket in ``_drain``: datagrams with the kernel stamps given, then
+    ``BlockingIOError`` as an empty non-blocking socket."""
+
+    def __init__(self, stamps: list[float | None]) -> None:
+        self.stamps = stamps
+
+    def recvmsg(
+        self, size: int, space: int
+    ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Address]:
+        if not self.stamps:
+            raise BlockingIOError
+        stamp = self.stamps.pop(0)
+        ancillary = []
+        if stamp is not None:
+            whole = int(stamp)
+            packed = struct.pack("@ll", whole, round((stamp - whole) * 1e9))
+            ancillary = [(socket.SOL_SOCKET, 35, packed)]  # SO_TIMESTAMPNS
+        return b"rtp", ancillary, 0, (HOST, 4000)
+
+
 def test_a_stamp_from_a_stepped_realtime_clock_gives_way_to_the_drain_time() -> None:
     offset = 1_000_000.0
-    assert arrival_time(offset + 99.95, 100.0, offset) == pytest.approx(99.95)
-    assert arrival_time(offset + 100.0 - MAX_STAMP_AGE, 100.0, offset) == pytest.approx(98.0)
-    # Stepped back after the arrival: the stamp lies in the future.
-    assert arrival_time(offset + 100.5, 100.0, offset) == 100.0
-    # Stepped forward: the stamp looks an hour old.
-    assert arrival_time(offset + 100.0 - 3600, 100.0, offset) == 100.0
+    stamps: list[float | None] = [
+        offset + 99.95,
+        offset + 100.0 - MAX_STAMP_AGE,  # the oldest taken
+        offset + 100.5,  # stepped back after the arrival: the stamp lies in the future
+        offset + 100.0 - 3600,  # stepped forward: the stamp looks an hour old
+        None,  # came before the kernel turned stamps on
+    ]
+    rtp = Received()
+    _drain(StampedSocket(stamps), rtp, 100.0, offset, v6=False)  # type: ignore[arg-type]
+    arrivals = [arrival for _, _, arrival in rtp.items]
+    assert arrivals == [pytest.approx(99.95), pytest.approx(98.0), 100.0, 100.0, 100.0]
 
 
 @pytest.mark.parametrize("step", [3600.0, -3600.0])
 def test_the_drain_gives_its_own_time_when_the_realtime_clock_stepped(
     pair: RtpSockets, peer: socket.socket, monkeypatch: pytest.MonkeyPatch, step: float
 ) -> None:
-    """The drain converts stamps inline (one datagram per tick, no helper call): it follows
-    arrival_time()'s rule. A step between arrival and drain makes every stamp an hour off."""
+    """A step of the realtime clock between arrival and drain makes every stamp an hour off:
+    the drain gives its own time."""
     peer.sendto(b"rtp-1", (HOST, pair.port))
     time.sleep(0.02)
     realtime = time.time
