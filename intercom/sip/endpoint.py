@@ -1,4 +1,5 @@
-"""The user agent's façade: bytes in, bytes and events out; a thin dispatcher.
+"""The user agent's façade: bytes in, bytes and events out; the dispatcher between the wire
+and the transaction users (registration, calls).
 
 Theory of operation. The runtime drives one :class:`Endpoint` as aioquic's protocol drives a
 connection: :meth:`~Endpoint.receive` with each framed message and its source,
@@ -19,14 +20,12 @@ otherwise, an ACK dropped, §12.2.2); OPTIONS answered alike whatever the Reques
 (§11.2, nobody can enumerate users); a new INVITE to the application as
 :class:`IncomingCallReceived`; BYE, INFO, UPDATE outside a dialog 481.
 
-Requests from TUs get our Via (fresh branch, ``rport``) and a destination from
-:class:`~intercom.sip.routing.Router` (§8.1.2, with the addresses the runtime hands over through
-:meth:`~Endpoint.learn_address`; this core does no DNS). A request to a name with no address
-yet (a Contact or Record-Route host) is held and :class:`AddressNeeded` reported; the runtime
-answers with :meth:`~Endpoint.learn_address` (the held requests go out) or
-:meth:`~Endpoint.address_failed`; after ``HOLD_LIMIT`` without either they fail too. A failed
-request fails its transaction with the reason ("cannot resolve pbx.example", "transport sctp is
-not supported"); an ACK that cannot go out hangs its call up with that reason.
+Requests from TUs go out through :class:`~intercom.sip.outbound.Outbound`: routing (§8.1.2),
+our Via, and the requests held while the runtime resolves a host name (this core does no DNS:
+:class:`AddressNeeded`, then :meth:`~Endpoint.learn_address` or
+:meth:`~Endpoint.address_failed`). A request that found no route fails its transaction with the
+reason ("cannot resolve pbx.example", "transport sctp is not supported") once the step is over;
+an ACK that cannot go out hangs its call up with that reason.
 
 Over TLS (RFC 3261 §26, RFC 5630) our Via says ``SIP/2.0/TLS`` with RFC 5923's ``alias``, and
 our Contact is ``sip:user@host:port;transport=tls``, the form TLS clients of kamailio and
@@ -49,32 +48,30 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from intercom import __version__
 from intercom.sip.auth import DigestClient
 from intercom.sip.build import add_capabilities, make_response, stamp_via
 from intercom.sip.call import OutgoingCall
-from intercom.sip.core import T1, Address, Ids, TransactionUser, due
+from intercom.sip.core import Address, Ids, TransactionUser, due
 from intercom.sip.errors import RemoteProtocolError
-from intercom.sip.events import AddressNeeded, Event, IncomingCallCancelled, IncomingCallReceived
+from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
 from intercom.sip.gate import Gate
 from intercom.sip.incoming import IncomingCall
 from intercom.sip.message import Message, Request, Response, parse_message
+from intercom.sip.outbound import HOLD_LIMIT, EndpointConfig, Outbound
 from intercom.sip.registration import Registration, RegistrationConfig
-from intercom.sip.routing import Router
 from intercom.sip.session import AnswerOffer
 from intercom.sip.transaction import TransactionState
 from intercom.sip.transactions import Transactions
 from intercom.sip.uas import check_request, response_destination, salvage_request
-from intercom.sip.uri import NameAddr, SipUri, Via
+from intercom.sip.uri import NameAddr, SipUri
 from intercom.sip.wirelog import log_message
 
-logger = logging.getLogger(__name__)
+__all__ = ["HOLD_LIMIT", "Endpoint", "EndpointConfig", "Held"]
 
-HOLD_LIMIT = 64 * T1
-"""Seconds a request waits for the address of its host name before it fails."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +82,6 @@ class Held:
     server_transactions: int
     client_transactions: int
     calls: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointConfig:
-    """Where we are and who we are."""
-
-    local_host: str  # IP literal written in Via and Contact
-    local_port: int
-    user: str = "intercom"  # Contact user part
-    transport: str = "udp"  # transport of requests we originate: udp, tcp or tls
-    outbound_proxy: Address | None = None
-    host_addresses: Mapping[str, Address] = field(default_factory=dict)
-    """Names resolved at start: ``{"pbx.example": Address("udp", "192.0.2.5", 5060)}``; later
-    ones come through :meth:`Endpoint.learn_address`."""
 
 
 class Endpoint:
@@ -121,11 +104,7 @@ class Endpoint:
         self.auth = DigestClient(user, password, cnonce_factory=self.ids.cnonce)
         self._answer_offer = answer_offer
         self._tx = Transactions(self._send)
-        self._unroutable: deque[tuple[TransactionUser | None, Request, str]] = deque()
-        self._held: dict[str, tuple[float, list[tuple[TransactionUser | None, Request]]]] = {}
-        self._unresolved: set[str] = set()  # names that failed during this step
-        self._router = Router(config.transport, config.outbound_proxy, config.host_addresses)
-        self._our_branches: deque[str] = deque(maxlen=256)
+        self._outbound = Outbound(config, self.ids, self._tx, self._send, self.emit)
         self._calls: dict[str, OutgoingCall | IncomingCall] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
@@ -146,7 +125,7 @@ class Endpoint:
         reg, proxy = self.registration, self.config.outbound_proxy
         if reg is None or proxy is not None:
             return self.contact
-        server = self._router.address_for(reg.config.registrar_uri)
+        server = self._outbound.router.address_for(reg.config.registrar_uri)
         ours = {reg.config.registrar_uri.host, server.host if server else ""}
         return self.contact if host in ours else self._local_contact
 
@@ -159,34 +138,10 @@ class Endpoint:
     def send_request(
         self, request: Request, tu: TransactionUser, destination: Address | None = None
     ) -> Request:
-        destination = destination or self._router.route(request)
-        if destination is None:
-            self._not_routed(request, tu)
-            return request
-        sent = self._as_sent(request, destination)
-        self._tx.start_client(sent, tu, destination, self._now)
-        return sent
+        return self._outbound.request(request, tu, destination, self._now)
 
     def send_ack(self, ack: Request, destination: Address | None = None) -> None:
-        destination = destination or self._router.route(ack)
-        if destination is None:
-            self._not_routed(ack, None)
-            return
-        self._send(self._as_sent(ack, destination), destination)
-
-    def _not_routed(self, request: Request, tu: TransactionUser | None) -> None:
-        """Hold ``request`` for its host's address, or fail it once the TU's step is over."""
-        host = self._router.missing_host(request)
-        if host is not None and host not in self._unresolved:
-            if host not in self._held:
-                self._held[host] = (self._now + HOLD_LIMIT, [])
-                self.emit(AddressNeeded(host))
-            self._held[host][1].append((tu, request))
-            return
-        uri = self._router.next_hop(request)
-        refusal = self._router.refusal(uri) if uri is not None else None
-        reason = refusal or (f"cannot resolve {host}" if host else f"no route to {request.uri}")
-        self._unroutable.append((tu, request, reason))
+        self._outbound.ack(ack, destination, self._now)
 
     def send_cancel(self, invite: Request, tu: TransactionUser) -> None:
         self._tx.cancel(invite, tu, self._now)
@@ -214,14 +169,13 @@ class Endpoint:
         if self.registration is not None:
             timers.append(self.registration.get_timer())
         timers.append(self.gate.log.get_timer())
-        timers.extend(until for until, _ in self._held.values())
+        timers.append(self._outbound.get_timer())
         return min((t for t in timers if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
         self._now = now
         self._tx.handle_timer(now)
-        for host in [h for h, (until, _) in self._held.items() if until <= now]:
-            self.address_failed(host, now)
+        self._outbound.handle_timer(now)
         for call in list(self._calls.values()):
             if due(call.get_timer(), now):
                 call.handle_timer(now)
@@ -338,8 +292,11 @@ class Endpoint:
         given (a failed registration shows it in status: "certificate has expired")."""
         self._now = now
         self._tx.transport_failed(destination, now, reason)
-        if self.registration is not None and destination == self._registrar_address():
-            self.registration.flow_failed(now)  # RFC 5626 §4.4.1: our flow to it is gone
+        registration = self.registration
+        if registration is not None and destination == self._outbound.flow(
+            registration.config.registrar_uri
+        ):
+            registration.flow_failed(now)  # RFC 5626 §4.4.1: our flow to it is gone
         self._reap()
 
     def call_peer_host(self, call_id: str) -> str | None:
@@ -355,6 +312,7 @@ class Endpoint:
             return
         self._now = now
         self.config = replace(self.config, local_host=host)
+        self._outbound.local_host = host
         if self.registration is not None:
             self.registration.moved(now)
             self._reap()
@@ -362,30 +320,18 @@ class Endpoint:
     def learn_address(self, host: str, address: Address) -> None:
         """The runtime resolved ``host`` to ``address`` (RFC 3263): route requests there, the
         held ones first."""
-        self._router.learn(host, address)
-        _, held = self._held.pop(host, (0.0, []))
-        for tu, request in held:
-            destination = self._router.route(request)
-            if destination is None:
-                self._not_routed(request, tu)
-            elif tu is None:
-                self.send_ack(request, destination)
-            else:  # the TU holds this object: it becomes the request as sent
-                request.headers = self._as_sent(request, destination).headers
-                self._tx.start_client(request, tu, destination, self._now)
+        self._outbound.learn(host, address, self._now)
         self._reap()
 
     def address_failed(self, host: str, now: float) -> None:
         """``host`` does not resolve: the requests held for it fail."""
         self._now = now
-        _, held = self._held.pop(host, (0.0, []))
-        self._unresolved.add(host)
-        self._unroutable.extend((tu, r, f"cannot resolve {host}") for tu, r in held)
+        self._outbound.unresolvable(host)
         self._reap()
 
     def knows_host(self, host: str) -> bool:
         """Whether ``host`` (a name) has a learned address."""
-        return self._router.knows(host)
+        return self._outbound.router.knows(host)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -402,7 +348,7 @@ class Endpoint:
             return
         self._tx.start_server(request, source, self._now)
         response = check_request(
-            request, our_branches=self._our_branches, is_merged=self._tx.is_merged
+            request, our_branches=self._outbound.our_branches, is_merged=self._tx.is_merged
         )
         if response is not None and response.status == 400:
             logger.info("x %s from %s: 400 %s", request.method, source, response.reason)
@@ -549,35 +495,9 @@ class Endpoint:
         registration = self.registration
         if registration is None or not registration.take_keepalive():
             return
-        destination = self._registrar_address()
+        destination = self._outbound.flow(registration.config.registrar_uri)
         if destination is not None:
             self._out.append((b"\r\n\r\n", destination))
-
-    def _registrar_address(self) -> Address | None:
-        """Where the registration's requests and keepalives go: its flow."""
-        assert self.registration is not None
-        return self._router.outbound_proxy or self._router.address_for(
-            self.registration.config.registrar_uri
-        )
-
-    def _as_sent(self, request: Request, destination: Address) -> Request:
-        """``request`` with a Via of ours (fresh branch, ``rport``), Max-Forwards and
-        User-Agent when missing; the TU's object stays as it was."""
-        headers = request.headers.copy()
-        if request.method != "ACK":
-            headers.set("Max-Forwards", headers.get("Max-Forwards") or "70")
-            headers.set("User-Agent", headers.get("User-Agent") or f"intercom/{__version__}")
-        if not headers.get_all("Via"):
-            branch = self.ids.branch()
-            self._our_branches.append(branch)
-            via = Via(
-                destination.transport.upper(), self.config.local_host, self.config.local_port,
-                {"branch": branch, "rport": None},
-            )  # fmt: skip
-            if destination.transport == "tls":  # RFC 5923 §5: reuse this connection towards us
-                via = via.with_params(alias=None)
-            headers.prepend("Via", str(via))
-        return replace(request, headers=headers)
 
     def _incoming(self, call_id: str) -> IncomingCall | None:
         call = self._calls.get(call_id)
@@ -585,8 +505,7 @@ class Endpoint:
 
     def _reap(self) -> None:
         """Fail the requests that found no route, then drop the calls that ended."""
-        while self._unroutable:
-            tu, request, reason = self._unroutable.popleft()
+        for tu, request, reason in self._outbound.failures():
             owner = self._calls.get(request.call_id)
             try:
                 if tu is not None:
@@ -595,7 +514,6 @@ class Endpoint:
                     owner.hangup(self._now, f"ACK not sent: {reason}")
             except Exception as exc:  # as for a response: logged, never escapes
                 _log_failure(exc, "x telling the TU its %s found no route: %s: %s", request.method)
-        self._unresolved.clear()
         for call_id in [c for c, call in self._calls.items() if call.ended]:
             del self._calls[call_id]
 

@@ -296,6 +296,25 @@ def test_send_request_returns_the_request_as_sent_and_leaves_the_tus_own_alone()
     assert message.encode() == as_sent.encode()
 
 
+@pytest.mark.parametrize("uri", ["sip:peer@phone.example", "sip:peer@phone.example;transport=tls"])
+def test_a_held_request_is_returned_as_it_will_be_sent_and_never_edited_later(uri: str) -> None:
+    endpoint = new_endpoint()
+    options = Request(method="OPTIONS", uri=uri)
+    for name, value in (("From", "<sip:door@192.0.2.10>;tag=a"), ("To", f"<{uri}>"),
+                        ("Call-ID", "c1"), ("CSeq", "1 OPTIONS")):  # fmt: skip
+        options.headers.add(name, value)
+    as_sent = endpoint.send_request(options, _Silent())
+    assert sent(endpoint) == [] and events(endpoint) == [AddressNeeded("phone.example")]
+    before = as_sent.encode()
+    transport = "tls" if "tls" in uri else "udp"
+    assert as_sent.top_via.transport == transport.upper() and as_sent.top_via.branch
+    endpoint.learn_address("phone.example", Address(transport, "198.51.100.7", 5060))
+    [(message, destination)] = sent(endpoint)
+    assert destination.host == "198.51.100.7" and destination.transport == transport
+    assert as_sent.encode() == before == message.encode()
+    assert options.headers.get("Via") is None
+
+
 def test_an_unacked_200_is_resent_as_a_re_invites_and_given_up_at_64_t1() -> None:
     endpoint = new_endpoint()
     endpoint.receive(request("INVITE"), PEER, 0.0)
