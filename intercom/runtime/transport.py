@@ -530,13 +530,16 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         for frame in frames:
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                return  # cut off while an earlier frame was handled: the rest is moot
             if frame != PING:
                 if not self._greeted:
                     self._greeted = True
                     self._cancel_first_due()
                 self._owner._received(frame, self.address)
-            elif self._transport is not None:  # a pong is not ours to report failures for
-                self._transport.write(PONG)
+            else:  # a pong is not ours to report failures for
+                transport.write(PONG)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:

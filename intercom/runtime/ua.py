@@ -76,7 +76,8 @@ class UaConfig:
     is_trusted_source: Callable[[str], bool] | None = None
     """Whether a request from this IP may start a dialog and skip the stranger's rate limit,
     and its TCP connections to us count in the trusted pool, not the strangers' (the
-    application's policy: the server's addresses, trusted hosts). None: everyone may."""
+    application's policy: the server's addresses, trusted hosts). None: everyone may start
+    dialogs, and everyone gets a stranger's rate limit and share of connections."""
 
     instance_id: str | None = None
     """RFC 5626 ``+sip.instance`` URN of this installation; None: one made for this process."""
