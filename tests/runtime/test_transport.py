@@ -435,7 +435,7 @@ def test_strangers_together_are_capped_and_the_trusted_have_their_own_pool(
 
 
 def test_the_door_opens_its_own_connections_whatever_strangers_hold(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(transport_module, "MAX_OUTBOUND_CONNECTIONS", 2)
 
@@ -465,7 +465,10 @@ def test_the_door_opens_its_own_connections_whatever_strangers_hold(
         for peer in (a, server, third):
             await peer.transport.close()
 
-    run(body)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        run(body)
+    warnings = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert warnings == ["x tcp:127.0.0.1:9: 2 connections of ours open, not opening another"]
 
 
 def test_a_connection_without_a_message_in_time_is_closed(
