@@ -26,7 +26,17 @@ parsing, no protocol decisions.
   connection does: framing, keepalives, flow failure. A handshake that fails, or a certificate
   that names the server only by wildcard (RFC 5922 §7.2, :mod:`intercom.runtime.tls`), is
   reported through ``on_error`` with one line: the name and the check that failed.
-* Other connections idle for ``idle_timeout`` seconds are closed; at most ``MAX_CONNECTIONS``.
+* Other connections idle for ``idle_timeout`` seconds are closed.
+* Connections we open are at most ``MAX_OUTBOUND_CONNECTIONS``; those others open to us are
+  counted apart (:mod:`intercom.runtime.inbound_limits`: a few per source, a total, the server
+  and trusted hosts in a pool of their own), so that no number of strangers' connections keeps
+  the door from opening its own to the server or a call target. A connection over a cap is
+  closed at once. One of theirs that brings no complete SIP message (a start line, headers and
+  the body its Content-Length announces, RFC 3261 §18.3) within ``first_message_timeout``
+  seconds is closed (a slowloris holds sockets open with a trickle of bytes); the framer holds
+  at most a header section and a body of the parser's limits, and a peer that leaves more than
+  ``INBOUND_WRITE_BUFFER`` bytes of our answers unread is cut off. Each such refusal or close
+  is counted per source and logged once a minute with a count, never once per connection.
 * The UDP socket asks for a ``UDP_RECEIVE_BUFFER`` receive buffer (the kernel caps it at
   ``net.core.rmem_max``), so a burst of strangers' datagrams while the loop sets up a call waits
   in the kernel instead of crowding out the server's.
@@ -52,6 +62,7 @@ from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.framing import PING, PONG, StreamFramer
 from intercom.sip.uri import format_host
 
+from .inbound_limits import ConnectionLog, InboundLimits
 from .tls import describe_failure, identity_problem
 
 if TYPE_CHECKING:
@@ -59,9 +70,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECT_TIMEOUT",
+    "FIRST_MESSAGE_TIMEOUT",
     "IDLE_TIMEOUT",
+    "INBOUND_WRITE_BUFFER",
     "KEEPALIVE",
-    "MAX_CONNECTIONS",
+    "MAX_OUTBOUND_CONNECTIONS",
     "PONG_TIMEOUT",
     "UDP_RECEIVE_BUFFER",
     "ErrorHandler",
@@ -82,7 +95,13 @@ IDLE_TIMEOUT = 300.0
 PONG_TIMEOUT = 10.0
 """RFC 5626 §4.4.1: a ping left without a pong this long means the flow failed."""
 CONNECT_TIMEOUT = 5.0
-MAX_CONNECTIONS = 64
+"""Seconds for a connection we open to be up, its TLS handshake included."""
+MAX_OUTBOUND_CONNECTIONS = 64
+"""Connections we open (or are opening) at once; others' connections never count here."""
+FIRST_MESSAGE_TIMEOUT = 32.0
+"""Seconds a connection opened to us has to bring its first complete SIP message (64*T1)."""
+INBOUND_WRITE_BUFFER = 64 * 1024
+"""Bytes of our answers a connection opened to us may leave unread before it is cut off."""
 UDP_RECEIVE_BUFFER = 1 << 20
 """Bytes of UDP receive buffer asked for: about a second of a 1000/s flood of INVITEs."""
 _RECVERR = ((socket.IPPROTO_IP, 11), (socket.IPPROTO_IPV6, 25))  # IP_RECVERR, IPV6_RECVERR
@@ -99,16 +118,23 @@ class SipTransport:
         on_error: ErrorHandler | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
         pong_timeout: float = PONG_TIMEOUT,
+        first_message_timeout: float = FIRST_MESSAGE_TIMEOUT,
         tls_context: ssl.SSLContext | None = None,
+        is_trusted_source: Callable[[str], bool] | None = None,
     ) -> None:
         """``tls_context``: the client context of ``tls`` destinations (runtime/tls.py);
-        None: they are refused."""
+        None: they are refused. ``is_trusted_source(host)``: whether connections from that IP
+        count in the trusted pool (the server's addresses, trusted hosts); None: nobody's do."""
         self._on_message = on_message
         self._tls = tls_context
         self._tls_names: dict[str, str] = {}  # address -> the name its certificate must bear
         self._on_error = on_error
         self.idle_timeout = idle_timeout
         self.pong_timeout = pong_timeout
+        self.first_message_timeout = first_message_timeout
+        self._limits = InboundLimits(is_trusted_source)
+        self._refusals = ConnectionLog()
+        self._report_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_protocol: _UdpProtocol | None = None
@@ -117,12 +143,12 @@ class SipTransport:
         self._port = 0
         self._v6 = False
         self._connections: set[_Connection] = set()
+        self._outbound = 0  # connections in _connections that we opened
         self._by_address: dict[Address, _Connection] = {}
         self._pending: dict[Address, list[bytes]] = {}
         self._udp_flows: set[Address] = set()  # UDP destinations of keepalives
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._cap_warned = False
 
     async def start(self, host: str, port: int) -> None:
         """Bind UDP and TCP on ``host`` (an IP literal) and ``port`` (0: the same ephemeral port
@@ -195,6 +221,11 @@ class SipTransport:
         """Open TCP connections, inbound and outbound."""
         return len(self._connections)
 
+    @property
+    def inbound_count(self) -> int:
+        """Open TCP connections that others opened to us."""
+        return len(self._connections) - self._outbound
+
     def send(self, data: bytes, destination: Address) -> None:
         """Send one message without blocking; failures are reported through ``on_error``."""
         if destination.transport not in ("udp", "tcp", "tls"):
@@ -211,9 +242,11 @@ class SipTransport:
             self._pending[destination].append(data)
         elif (conn := self._open_connection(destination)) is not None:
             conn.write(data)
-        elif len(self._connections) + len(self._pending) >= MAX_CONNECTIONS:
+        elif self._outbound + len(self._pending) >= MAX_OUTBOUND_CONNECTIONS:
             logger.warning(
-                "x %s: %d connections open, not opening another", destination, MAX_CONNECTIONS
+                "x %s: %d connections of ours open, not opening another",
+                destination,
+                MAX_OUTBOUND_CONNECTIONS,
             )
             self._report(destination, "too many connections")
         else:
@@ -244,6 +277,11 @@ class SipTransport:
         for task in tasks:
             task.cancel()
         self._pending.clear()
+        if self._report_handle is not None:
+            self._report_handle.cancel()
+            self._report_handle = None
+        if self._loop is not None:
+            self._refusals.flush(self._loop.time())
         if self._server is not None:
             self._server.close()
         waits: list[asyncio.Future[None]] = []
@@ -316,17 +354,13 @@ class SipTransport:
         """A connection is up: register it (outbound: flush its queue) or refuse it."""
         if self._closed:
             return False
-        if not conn.outbound and len(self._connections) + len(self._pending) >= MAX_CONNECTIONS:
-            if not self._cap_warned:
-                logger.warning(
-                    "x tcp %s: %d connections open, refusing new ones",
-                    conn.address,
-                    MAX_CONNECTIONS,
-                )
-                self._cap_warned = True
-            else:
-                logger.debug("- tcp %s refused: connection limit", conn.address)
-            return False
+        if conn.outbound:
+            self._outbound += 1
+        else:
+            conn.trusted, refused = self._limits.admit(conn.address.host)
+            if refused is not None:
+                self._count_refusal(conn, refused)
+                return False
         self._connections.add(conn)
         self._by_address[conn.address] = conn
         logger.debug("- %s %s", "connected to" if conn.outbound else "accepted", conn.address)
@@ -336,6 +370,10 @@ class SipTransport:
 
     def _detach(self, conn: _Connection, exc: Exception | None) -> None:
         self._connections.discard(conn)
+        if conn.outbound:
+            self._outbound -= 1
+        else:
+            self._limits.release(conn.address.host, conn.trusted)
         if self._by_address.get(conn.address) is conn:
             del self._by_address[conn.address]
         logger.debug("- %s closed%s", conn.address, f": {exc}" if exc else "")
@@ -343,6 +381,25 @@ class SipTransport:
             self._report(conn.address, f"flow failed: {exc or 'connection closed'}")
         elif exc is not None and conn.wrote and not self._closed:
             self._report(conn.address, "connection refused")
+
+    def _count_refusal(self, conn: _Connection, reason: str, detail: str = "") -> None:
+        """A connection opened to us is refused or closed for ``reason``: count it, and make
+        sure the counts are reported when their minute is up."""
+        assert self._loop is not None
+        self._refusals.count(conn.address.host, reason, self._loop.time(), detail)
+        self._arm_report()
+
+    def _arm_report(self) -> None:
+        due = self._refusals.get_timer()
+        if due is None or self._report_handle is not None or self._loop is None or self._closed:
+            return
+        self._report_handle = self._loop.call_at(due, self._on_report)
+
+    def _on_report(self) -> None:
+        assert self._loop is not None
+        self._report_handle = None
+        self._refusals.handle_timer(self._loop.time())
+        self._arm_report()
 
     def _received(self, data: bytes, source: Address) -> None:
         try:
@@ -405,7 +462,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class _Connection(asyncio.Protocol):
-    """One TCP connection: framing, ping/pong, idle timer, and whether it is a flow."""
+    """One TCP connection: framing, ping/pong, idle timer, and whether it is a flow; one
+    opened to us also has its first message's deadline and a bound on unread answers."""
 
     def __init__(
         self, owner: SipTransport, loop: asyncio.AbstractEventLoop, destination: Address | None
@@ -416,6 +474,8 @@ class _Connection(asyncio.Protocol):
         self.address = destination or Address("tcp", "", 0)
         self.wrote = False
         self.flow = False  # keepalives are sent on it (module docstring)
+        self.trusted = False  # opened to us from a trusted source (its pool in the limits)
+        self._greeted = self.outbound  # a complete message came (opened to us) or not needed
         self._pong_due: float | None = None  # a ping waits for its pong until then
         self._ponged = False  # the peer answered a ping: a missing pong counts
         self.lost: asyncio.Future[None] = loop.create_future()
@@ -423,6 +483,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._attached = False
         self._timer: asyncio.TimerHandle | None = None
+        self._first_due: asyncio.TimerHandle | None = None
         self._last = loop.time()
 
     @property
@@ -447,6 +508,11 @@ class _Connection(asyncio.Protocol):
         self._attached = True
         self._last = self._loop.time()
         self._timer = self._loop.call_at(self._last + self._owner.idle_timeout, self._on_idle)
+        if not self.outbound:
+            self._transport.set_write_buffer_limits(high=INBOUND_WRITE_BUFFER)
+            self._first_due = self._loop.call_at(
+                self._last + self._owner.first_message_timeout, self._on_no_message
+            )
 
     def data_received(self, data: bytes) -> None:
         if not self._attached or self.closing:
@@ -457,19 +523,29 @@ class _Connection(asyncio.Protocol):
         try:
             frames = self._framer.feed(data)
         except RemoteProtocolError as exc:
-            logger.warning("x %s: %s; closing the connection", self.address, exc)
+            if self.outbound:
+                logger.warning("x %s: %s; closing the connection", self.address, exc)
+            else:  # anyone can open one: counted, not logged each time
+                self._owner._count_refusal(self, "closed: not a SIP stream", str(exc))
             self.close()
             return
         for frame in frames:
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                return  # cut off while an earlier frame was handled: the rest is moot
             if frame != PING:
+                if not self._greeted:
+                    self._greeted = True
+                    self._cancel_first_due()
                 self._owner._received(frame, self.address)
-            elif self._transport is not None:  # a pong is not ours to report failures for
-                self._transport.write(PONG)
+            else:  # a pong is not ours to report failures for
+                transport.write(PONG)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._cancel_first_due()
         if self._attached:
             self._attached = False
             self._owner._detach(self, exc)
@@ -503,6 +579,26 @@ class _Connection(asyncio.Protocol):
     def abort(self) -> None:
         if self._transport is not None and not self.lost.done():
             self._transport.abort()
+
+    def pause_writing(self) -> None:
+        """More than the write buffer's high mark is unsent: the peer does not read. One that
+        opened the connection to us is cut off; on ours the flow's pings decide."""
+        if not self.outbound and self._attached and not self.closing:
+            self._owner._count_refusal(self, "closed: answers left unread")
+            self.abort()
+
+    def _cancel_first_due(self) -> None:
+        if self._first_due is not None:
+            self._first_due.cancel()
+            self._first_due = None
+
+    def _on_no_message(self) -> None:
+        self._first_due = None
+        if self._greeted or self.closing:
+            return
+        timeout = self._owner.first_message_timeout
+        self._owner._count_refusal(self, f"closed: no SIP message within {timeout:g} s")
+        self.abort()
 
     def _on_idle(self) -> None:
         # Re-armed lazily: traffic only moves _last; the timer checks it when it fires.

@@ -74,8 +74,10 @@ class UaConfig:
     idle_timeout: float = IDLE_TIMEOUT  # TCP connections other than the registration's flow
     advertised_host: str | None = None  # IP to write in Via/Contact; default: found by routing
     is_trusted_source: Callable[[str], bool] | None = None
-    """Whether a request from this IP may start a dialog and skip the stranger's rate limit
-    (the application's policy: the server's addresses, trusted hosts). None: everyone may."""
+    """Whether a request from this IP may start a dialog and skip the stranger's rate limit,
+    and its TCP connections to us count in the trusted pool, not the strangers' (the
+    application's policy: the server's addresses, trusted hosts). None: everyone may start
+    dialogs, and everyone gets a stranger's rate limit and share of connections."""
 
     instance_id: str | None = None
     """RFC 5626 ``+sip.instance`` URN of this installation; None: one made for this process."""
@@ -122,6 +124,7 @@ class UserAgent:
             self._on_message,
             on_error=self._on_transport_error,
             idle_timeout=config.idle_timeout,
+            is_trusted_source=config.is_trusted_source,
             tls_context=client_context(config.tls_ca_file, verify=config.tls_verify)
             if tls
             else None,
