@@ -100,7 +100,8 @@ class DemoPbx:
             request.headers.set_list("Route", [str(route) for route in routes])
         if routes:
             return self._forward(request, source, _destination(routes[0].uri))
-        uri = SipUri.parse(request.uri)
+        if not isinstance(uri := request.uri, SipUri):
+            raise RemoteProtocolError(f"not a SIP URI: {uri}")
         if not self._is_me(NameAddr(uri)):
             return self._forward(request, source, _destination(uri))
         if request.method == "ACK":
@@ -117,7 +118,7 @@ class DemoPbx:
         contact = self.bindings.get(uri.user or "")
         if contact is None:
             return self._answer(request, source, 480 if uri.user in self._accounts else 404)
-        request.uri = str(contact)
+        request.uri = contact
         return self._forward(request, source, _destination(contact))
 
     def _register(self, request: Request, source: Address) -> Outgoing:

@@ -22,6 +22,7 @@ from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.uri import (
     NameAddr,
     SipUri,
+    Uri,
     Via,
     is_token,
     parse_name_addr_list,
@@ -247,7 +248,9 @@ class _Message:
 @dataclass(slots=True)
 class Request(_Message):
     method: str = ""
-    uri: str = ""
+    uri: Uri = field(kw_only=True)
+    """The Request-URI, parsed once (by parse_message, or given typed by whoever builds the
+    request); the start line renders its canonical form."""
     strict_routed: bool = False
     """Built for a strict router (RFC 3261 §12.2.1.1): its Request-URI is that router, so it
     goes there whatever its Route headers say (§8.1.2). Not on the wire."""
@@ -374,7 +377,7 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
     parsed = parse_uri(uri)
     if isinstance(parsed, SipUri) and parsed.headers:
         raise RemoteProtocolError("headers are not allowed in a Request-URI (§19.1.5)")
-    return Request(headers=headers, method=method, uri=uri)
+    return Request(headers=headers, method=method, uri=parsed)
 
 
 def _parse_status_line(line: str, headers: Headers) -> Response:

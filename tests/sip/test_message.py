@@ -66,7 +66,7 @@ def rejects(data: bytes, *, stream: bool = False, status: int = 400) -> str:
 def test_request_round_trip() -> None:
     original = Request(
         method="INVITE",
-        uri="sip:bob@example.com;transport=tcp",
+        uri=SipUri("example.com", "bob", params={"transport": "tcp"}),
         headers=Headers(line.split(": ", 1) for line in MANDATORY),  # type: ignore[misc]
         body=b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n",
     )
@@ -76,7 +76,7 @@ def test_request_round_trip() -> None:
     assert data.endswith(b"\r\nContent-Length: 31\r\n\r\nv=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n")
     parsed = request(data)
     assert parsed.method == "INVITE"
-    assert parsed.uri == "sip:bob@example.com;transport=tcp"
+    assert parsed.uri == original.uri
     assert parsed.body == original.body
     assert list(parsed.headers) == [*original.headers, ("Content-Length", "31")]
     assert bytes(parsed) == data
@@ -119,7 +119,7 @@ def test_encode_always_sets_content_length() -> None:
     message.body = b"hello"
     assert message.encode().endswith(b"\r\nContent-Length: 5\r\n\r\nhello")
     assert message.encode().count(b"Content-Length") == 1
-    bare = Request(method="OPTIONS", uri="sip:h")
+    bare = Request(method="OPTIONS", uri=SipUri("h"))
     assert bare.encode() == b"OPTIONS sip:h SIP/2.0\r\nContent-Length: 0\r\n\r\n"
     compact = request(wire("l: 0"))
     compact.body = b"xy"
@@ -403,9 +403,9 @@ def test_bad_status_lines(line: str, status: int, message: str) -> None:
 
 def test_request_start_lines() -> None:
     msg = request(wire(start="INVITE sip:bob@example.com sip/2.0"))
-    assert (msg.method, msg.uri) == ("INVITE", "sip:bob@example.com")
+    assert (msg.method, msg.uri) == ("INVITE", SipUri("example.com", "bob"))
     msg = request(wire(start="INVITE tel:+1555 SIP/2.0"))
-    assert msg.uri == "tel:+1555"
+    assert msg.uri == OtherUri("tel", "+1555")
 
 
 @pytest.mark.parametrize(
@@ -556,7 +556,7 @@ def test_typed_accessors() -> None:
 
 
 def test_accessors_on_a_bare_message() -> None:
-    bare = Request(method="OPTIONS", uri="sip:h")
+    bare = Request(method="OPTIONS", uri=SipUri("h"))
     assert bare.call_id == ""
     assert bare.content_type is None
     assert bare.contacts == ()
