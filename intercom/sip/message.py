@@ -77,13 +77,21 @@ def canonical_name(name: str) -> str:
 
 class Headers:
     """An ordered, case-insensitive multimap of header fields, names in canonical form, with
-    the values parsed from them (``_memo``, see :class:`_Parsed`) kept until a field changes."""
+    the values parsed from them (``_memo``, see :class:`_Parsed`): a change to a field forgets
+    only the values parsed from fields of that name."""
 
     __slots__ = ("_items", "_memo")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
-        self._memo: dict[str, Any] = {}
+        self._memo: dict[tuple[str, str], Any] = {}  # (lower-case name, view) -> parsed value
+
+    def _changed(self, name: str) -> str:
+        """``name`` in canonical form, once the values parsed from its fields are forgotten."""
+        name = canonical_name(name)
+        if self._memo:
+            self._memo = {k: v for k, v in self._memo.items() if k[0] != name.lower()}
+        return name
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = canonical_name(name).lower()
@@ -105,12 +113,10 @@ class Headers:
         return values
 
     def add(self, name: str, value: str) -> None:
-        self._memo.clear()
-        self._items.append((canonical_name(name), value))
+        self._items.append((self._changed(name), value))
 
     def prepend(self, name: str, value: str) -> None:
-        self._memo.clear()
-        self._items.insert(0, (canonical_name(name), value))
+        self._items.insert(0, (self._changed(name), value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one, at the place of the first."""
@@ -119,8 +125,7 @@ class Headers:
     def set_list(self, name: str, values: Iterable[str]) -> None:
         """Replace every field of that name with one field per value, at the place of the
         first (appended when there was none; removed when ``values`` is empty)."""
-        self._memo.clear()
-        name = canonical_name(name)
+        name = self._changed(name)
         key = name.lower()
         at = next((i for i, (n, _) in enumerate(self._items) if n.lower() == key), None)
         kept = [(n, v) for n, v in self._items if n.lower() != key]
@@ -129,8 +134,7 @@ class Headers:
         self._items = kept
 
     def remove(self, name: str) -> None:
-        self._memo.clear()
-        key = canonical_name(name).lower()
+        key = self._changed(name).lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != key]
 
     def copy(self) -> Headers:
@@ -178,14 +182,15 @@ class CSeq:
 
 
 class _Parsed(Generic[_T]):
-    """A typed view of a message's headers: parsed on first use, kept until they change."""
+    """A typed view of the ``header`` fields of a message: parsed on first use, kept until a
+    field of that name changes."""
 
-    def __init__(self, parse: Callable[[Headers], _T]) -> None:
+    def __init__(self, header: str, parse: Callable[[Headers], _T]) -> None:
         self._parse = parse
-        self._key = ""
+        self._key = (header.lower(), "")
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self._key = name
+        self._key = (self._key[0], name)
 
     def __get__(self, message: _Message, owner: type | None = None) -> _T:
         memo = message.headers._memo
@@ -217,18 +222,18 @@ class _Message:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
 
-    # Typed views of the headers the stack reads, parsed once (until the headers change).
+    # Typed views of the headers the stack reads, parsed once (until their header changes).
     # parse_message() has validated them already; on a message built by our own code a
     # missing one is a bug and raises RemoteProtocolError from the parsers below.
-    call_id = _Parsed(lambda h: h.get("Call-ID") or "")
-    cseq = _Parsed(lambda h: CSeq.parse(h.get("CSeq") or ""))
-    vias = _Parsed(lambda h: tuple(Via.parse(v) for v in h.get_list("Via")))
-    top_via = _Parsed(_top_via)
-    from_ = _Parsed(lambda h: NameAddr.parse(h.get("From") or ""))
-    to = _Parsed(lambda h: NameAddr.parse(h.get("To") or ""))
-    contacts = _Parsed(lambda h: _name_addrs(h, "Contact"))
-    record_route = _Parsed(lambda h: _name_addrs(h, "Record-Route"))
-    content_type = _Parsed(_content_type)
+    call_id = _Parsed("Call-ID", lambda h: h.get("Call-ID") or "")
+    cseq = _Parsed("CSeq", lambda h: CSeq.parse(h.get("CSeq") or ""))
+    vias = _Parsed("Via", lambda h: tuple(Via.parse(v) for v in h.get_list("Via")))
+    top_via = _Parsed("Via", _top_via)
+    from_ = _Parsed("From", lambda h: NameAddr.parse(h.get("From") or ""))
+    to = _Parsed("To", lambda h: NameAddr.parse(h.get("To") or ""))
+    contacts = _Parsed("Contact", lambda h: _name_addrs(h, "Contact"))
+    record_route = _Parsed("Record-Route", lambda h: _name_addrs(h, "Record-Route"))
+    content_type = _Parsed("Content-Type", _content_type)
 
     def start_line(self) -> str:
         raise NotImplementedError

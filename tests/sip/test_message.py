@@ -571,6 +571,37 @@ def test_accessors_on_a_bare_message() -> None:
     assert repr(other) == "Response(200 OK, Call-ID=)"
 
 
+VIEWS = ("call_id", "cseq", "vias", "top_via", "from_", "to", "contacts", "record_route",
+         "content_type")  # fmt: skip
+
+
+def test_header_views_are_parsed_once_until_their_header_changes() -> None:
+    msg = request(wire("Contact: <sip:alice@192.0.2.1>", "Content-Type: application/sdp"))
+    views = {name: getattr(msg, name) for name in VIEWS}
+    assert all(getattr(msg, name) is value for name, value in views.items())
+
+    def reparsed(*changed: str) -> list[str]:
+        """The views, but those of ``changed`` headers, that are no longer the first parse."""
+        return [n for n in VIEWS if n not in changed and getattr(msg, n) is not views[n]]
+
+    msg.headers.set_list("Via", ["SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKnew"])
+    assert (msg.top_via.host, [v.branch for v in msg.vias]) == ("192.0.2.7", ["z9hG4bKnew"])
+    assert reparsed("vias", "top_via") == []
+    msg.headers.set("t", "<sip:carol@example.com>")  # the compact name of To
+    assert msg.to.uri == SipUri("example.com", "carol")
+    assert reparsed("vias", "top_via", "to") == []
+    msg.headers.add("Contact", "<sip:a2@h>")
+    msg.headers.prepend("Record-Route", "<sip:p0.example.com;lr>")
+    msg.headers.remove("Content-Type")
+    assert [str(c.uri) for c in msg.contacts] == ["sip:alice@192.0.2.1", "sip:a2@h"]
+    assert [str(r.uri) for r in msg.record_route] == ["sip:p0.example.com;lr"]
+    assert msg.content_type is None
+    assert reparsed("vias", "top_via", "to", "contacts", "record_route", "content_type") == []
+    clone = msg.headers.copy()
+    clone.set("CSeq", "7 INVITE")
+    assert msg.cseq is views["cseq"]  # the copy's change leaves the original's views alone
+
+
 def test_message_types() -> None:
     assert isinstance(parse_message(wire()), Request)
     msg: Message = parse_message(wire(start="SIP/2.0 200 OK"))
