@@ -282,17 +282,6 @@ class Response(_Message):
 Message = Request | Response
 
 
-def split_head(data: bytes) -> tuple[bytes, bytes] | None:
-    """Split off the header section at the first empty line; None when there is none."""
-    end = data.find(b"\r\n\r\n")
-    lf_end = data.find(b"\n\n")
-    if end >= 0 and (lf_end < 0 or end <= lf_end):
-        return data[:end], data[end + 4 :]
-    if lf_end >= 0:
-        return data[:lf_end], data[lf_end + 2 :]
-    return None
-
-
 def parse_message(data: bytes, *, stream: bool = False) -> Message:
     """Parse one message.
 
@@ -326,7 +315,8 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
 
 
 def _find_blank_line(data: bytes, start: int) -> tuple[int, int]:
-    """Where the header section ends and the body starts, as :func:`split_head` would cut.
+    """Where the header section ends and the body starts: at the first empty line, ended by
+    CRLF or by a bare LF, whichever comes first.
 
     The search stops after ``MAX_HEADER_BYTES``: a longer header section is refused anyway. With
     no empty line the datagram's end ends the headers (RFC 4475 §3.1.2.15), and the line break

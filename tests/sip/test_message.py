@@ -18,7 +18,6 @@ from intercom.sip.message import (
     Response,
     canonical_name,
     parse_message,
-    split_head,
 )
 from intercom.sip.uri import OtherUri, SipUri
 
@@ -354,12 +353,15 @@ def test_64k_header_section_is_refused_quickly_and_without_copies(ending: bytes)
     assert peak < 8 * 1024  # neither copied nor decoded
 
 
-def test_split_head() -> None:
-    assert split_head(b"A\r\nB\r\n\r\nbody\r\n\r\nmore") == (b"A\r\nB", b"body\r\n\r\nmore")
-    assert split_head(b"A\nB\n\nbody") == (b"A\nB", b"body")
-    assert split_head(b"A\r\n\r\nx\n\ny") == (b"A", b"x\n\ny")
-    assert split_head(b"A\n\nx\r\n\r\ny") == (b"A", b"x\r\n\r\ny")
-    assert split_head(b"A\r\nB\r\n") is None
+def test_the_header_section_ends_at_the_first_empty_line() -> None:
+    """CRLF CRLF or LF LF, whichever comes first: the rest is the body, whatever it holds."""
+    crlf = request(wire(body=b"body\r\n\r\nmore"))
+    assert (len(crlf.headers), crlf.body) == (len(MANDATORY), b"body\r\n\r\nmore")
+    lf_only = wire().replace(b"\r\n", b"\n")
+    assert request(lf_only + b"body").body == b"body"
+    assert request(wire(body=b"x\n\ny")).body == b"x\n\ny"
+    assert request(lf_only + b"x\r\n\r\ny").body == b"x\r\n\r\ny"
+    assert request(wire()[:-2]).body == b""  # no empty line: the datagram's end ends the head
 
 
 def test_missing_blank_line_in_a_datagram() -> None:
