@@ -254,8 +254,7 @@ class _Message:
 class Request(_Message):
     method: str = ""
     uri: Uri = field(kw_only=True)
-    """The Request-URI, parsed once (by parse_message, or given typed by whoever builds the
-    request); the start line renders its canonical form."""
+    """The Request-URI, parsed once (by parse_message or the builder); rendered canonical."""
     strict_routed: bool = False
     """Built for a strict router (RFC 3261 §12.2.1.1): its Request-URI is that router, so it
     goes there whatever its Route headers say (§8.1.2). Not on the wire."""
@@ -452,9 +451,9 @@ def _validate(message: Message) -> None:
             parse_name_addr_list(value)
         elif isinstance(message, Response):  # §20.10: "*" only in a REGISTER request
             raise RemoteProtocolError("Contact: * in a response")
-    for name in ("Route", "Record-Route"):
-        for value in headers.get_all(name):
-            parse_name_addr_list(value)
+    message.record_route  # noqa: B018 - parsed to validate, kept for the dialog layer
+    for value in headers.get_all("Route"):
+        parse_name_addr_list(value)
     expires = headers.get("Expires")
     if expires is not None and not (expires.isascii() and expires.isdigit()):
         raise RemoteProtocolError(f"bad Expires {expires!r}")

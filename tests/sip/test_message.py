@@ -7,6 +7,7 @@ import tracemalloc
 
 import pytest
 
+from intercom.sip import message as message_module
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.message import (
     MAX_BODY_BYTES,
@@ -466,6 +467,7 @@ def test_single_valued_headers_twice(line: str) -> None:
      ("CSeq: 1 OPTIONS", "CSeq method OPTIONS does not match INVITE"),
      ("Contact: <sip:a@b", "missing '>' in '<sip:a@b'"),
      ("Route: sip:a@b?x", "addr-spec with reserved characters: 'sip:a@b?x'"),
+     ("Record-Route: <sip:p1;lr>, sip:a@b?x", "addr-spec with reserved characters: 'sip:a@b?x'"),
      ("Via: SIP/2.0/UDP h;branch=z9hG4bK", "Via branch is the bare magic cookie"),
      ("Via: SIP/2.0/UDP h;rport=0", "bad rport in Via 'SIP/2.0/UDP h;rport=0'"),
      ("Foo Bar: baz", "bad header line 'Foo Bar: baz'"),
@@ -602,6 +604,19 @@ def test_header_views_are_parsed_once_until_their_header_changes() -> None:
     clone = msg.headers.copy()
     clone.set("CSeq", "7 INVITE")
     assert msg.cseq is views["cseq"]  # the copy's change leaves the original's views alone
+
+
+def test_record_route_is_parsed_by_the_parser_once_and_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[str] = []
+    real = message_module.parse_name_addr_list
+    monkeypatch.setattr(
+        message_module, "parse_name_addr_list", lambda value: parsed.append(value) or real(value)
+    )
+    msg = request(wire("Record-Route: <sip:p1.example.com;lr>", "Route: <sip:p2.example.com;lr>"))
+    assert [str(r.uri) for r in msg.record_route] == ["sip:p1.example.com;lr"]
+    assert sorted(parsed) == ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
 
 
 def test_message_types() -> None:
