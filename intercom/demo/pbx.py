@@ -100,10 +100,9 @@ class DemoPbx:
             request.headers.set_list("Route", [str(route) for route in routes])
         if routes:
             return self._forward(request, source, _destination(routes[0].uri))
-        if not isinstance(uri := request.uri, SipUri):
-            raise RemoteProtocolError(f"not a SIP URI: {uri}")
-        if not self._is_me(NameAddr(uri)):
-            return self._forward(request, source, _destination(uri))
+        uri = request.uri
+        if not isinstance(uri, SipUri) or not self._is_me(NameAddr(uri)):
+            return self._forward(request, source, _destination(uri))  # not SIP: ValueError, dropped
         if request.method == "ACK":
             if request.top_via.branch not in self._answered:
                 logger.info("x ACK for nothing we answered")

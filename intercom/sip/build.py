@@ -43,9 +43,8 @@ def stamp_via(request: Request, host: str, port: int) -> None:
 
 def stamped_via(via: str, host: str, port: int) -> str:
     """§18.2.1 and RFC 3581 §4 on one Via value from ``host``:``port``: ``received`` when the
-    sent-by host differs or ``rport`` was asked for, ``rport`` filled with the port. Lenient,
-    as the gate's unparsed requests need: an unterminated quote does not raise; and a ``;``
-    inside a quoted parameter value (§25.1 gen-value) separates nothing."""
+    sent-by host differs or ``rport`` was asked for, ``rport`` filled with the port. A ``;`` in a
+    quoted value separates nothing; an unclosed quote (the gate's unparsed input) is no error."""
     parts = list(split_outside_quotes(via, ";", strict=False))
     sent_by = parts[0].split()[-1]
     sent_host = sent_by.rsplit("]", 1)[0].lstrip("[") if sent_by.startswith("[") else sent_by
