@@ -62,7 +62,8 @@ class Registrar:
 
     def _request(self, request: Request, source: HostPort) -> Outgoing:
         stamp_via(request, source[0], source[1])
-        uri = SipUri.parse(request.uri)
+        if not isinstance(uri := request.uri, SipUri):
+            raise RemoteProtocolError(f"not a SIP URI: {uri}")
         if request.method == "REGISTER":
             return self._register(request)
         user = uri.user or ""

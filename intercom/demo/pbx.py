@@ -100,9 +100,9 @@ class DemoPbx:
             request.headers.set_list("Route", [str(route) for route in routes])
         if routes:
             return self._forward(request, source, _destination(routes[0].uri))
-        uri = SipUri.parse(request.uri)
-        if not self._is_me(NameAddr(uri)):
-            return self._forward(request, source, _destination(uri))
+        uri = request.uri
+        if not isinstance(uri, SipUri) or not self._is_me(NameAddr(uri)):
+            return self._forward(request, source, _destination(uri))  # not SIP: ValueError, dropped
         if request.method == "ACK":
             if request.top_via.branch not in self._answered:
                 logger.info("x ACK for nothing we answered")
@@ -117,7 +117,7 @@ class DemoPbx:
         contact = self.bindings.get(uri.user or "")
         if contact is None:
             return self._answer(request, source, 480 if uri.user in self._accounts else 404)
-        request.uri = str(contact)
+        request.uri = contact
         return self._forward(request, source, _destination(contact))
 
     def _register(self, request: Request, source: Address) -> Outgoing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from intercom.sip.grammar import split_outside_quotes
 from intercom.sip.message import Headers, Request, Response
 
 REASONS = {
@@ -42,8 +43,9 @@ def stamp_via(request: Request, host: str, port: int) -> None:
 
 def stamped_via(via: str, host: str, port: int) -> str:
     """§18.2.1 and RFC 3581 §4 on one Via value from ``host``:``port``: ``received`` when the
-    sent-by host differs or ``rport`` was asked for, ``rport`` filled with the port."""
-    parts = via.split(";")
+    sent-by host differs or ``rport`` was asked for, ``rport`` filled with the port. A ``;`` in a
+    quoted value separates nothing; an unclosed quote (the gate's unparsed input) is no error."""
+    parts = list(split_outside_quotes(via, ";", strict=False))
     sent_by = parts[0].split()[-1]
     sent_host = sent_by.rsplit("]", 1)[0].lstrip("[") if sent_by.startswith("[") else sent_by
     sent_host = sent_host.split(":", 1)[0] if sent_host.count(":") == 1 else sent_host

@@ -234,7 +234,7 @@ class OutgoingCall:
         headers.add("User-Agent", USER_AGENT)
         if self._offer is not None:
             headers.add("Content-Type", "application/sdp")
-        invite = Request(headers=headers, body=self._body, method="INVITE", uri=str(self._uri))
+        invite = Request(headers=headers, body=self._body, method="INVITE", uri=self._uri)
         self._provisional = False
         destination = None if self._redirected else self._destination
         self._invite = self._sender.send_request(invite, self, destination)
@@ -322,7 +322,7 @@ class OutgoingCall:
             return
         header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
         result = self._auth.answer_challenge(
-            status, response.headers.get_all(header), method="INVITE", uri=request.uri,
+            status, response.headers.get_all(header), method="INVITE", uri=str(request.uri),
             body=request.body, previous_attempt=status in self._answered,
         )  # fmt: skip
         if isinstance(result, AuthFailed):

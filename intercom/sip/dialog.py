@@ -29,7 +29,7 @@ from enum import Enum
 
 from intercom.sip.errors import LocalProtocolError
 from intercom.sip.message import Headers, Request, Response
-from intercom.sip.uri import NameAddr, SipUri, Uri, parse_uri
+from intercom.sip.uri import NameAddr, SipUri, Uri
 
 TARGET_REFRESH_METHODS = frozenset({"INVITE", "UPDATE"})
 
@@ -65,7 +65,7 @@ class Dialog:
         if not response.to.tag:
             raise LocalProtocolError("a response without a To-tag creates no dialog")
         contacts = response.contacts
-        target = contacts[0].uri if contacts else parse_uri(request.uri)
+        target = contacts[0].uri if contacts else request.uri
         return cls(
             call_id=request.call_id,
             local=request.from_,
@@ -143,7 +143,7 @@ class Dialog:
         headers.add("To", str(self.remote))
         headers.add("Call-ID", self.call_id)
         headers.add("CSeq", f"{seq} {method}")
-        return Request(headers=headers, method=method, uri=str(uri), strict_routed=strict)
+        return Request(headers=headers, method=method, uri=uri, strict_routed=strict)
 
     def _routing(self) -> tuple[Uri, list[NameAddr], bool]:
         """Request-URI, Route headers, and whether the first hop is a strict router."""

@@ -56,8 +56,9 @@ def mask_quoted(text: str) -> tuple[str, bool]:
     return _OPEN_QUOTE.sub(blank, text), closed
 
 
-def split_outside_quotes(text: str, sep: str) -> Iterator[str]:
-    """Split on ``sep`` where it is not inside a quoted string or ``<...>``."""
+def split_outside_quotes(text: str, sep: str, *, strict: bool = True) -> Iterator[str]:
+    """Split on ``sep`` where it is not inside a quoted string or ``<...>``; an unterminated
+    quoted string raises, or with ``strict`` False runs to the end."""
     masked, closed = mask_quoted(text)
     depth = start = 0
     for match in re.finditer(f"[<>{re.escape(sep)}]", masked):
@@ -68,6 +69,6 @@ def split_outside_quotes(text: str, sep: str) -> Iterator[str]:
         elif depth == 0:
             yield text[start : match.start()]
             start = match.end()
-    if not closed:
+    if strict and not closed:
         raise RemoteProtocolError(f"unterminated quoted string in {text!r}")
     yield text[start:]

@@ -22,6 +22,7 @@ from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.uri import (
     NameAddr,
     SipUri,
+    Uri,
     Via,
     is_token,
     parse_name_addr_list,
@@ -76,13 +77,21 @@ def canonical_name(name: str) -> str:
 
 class Headers:
     """An ordered, case-insensitive multimap of header fields, names in canonical form, with
-    the values parsed from them (``_memo``, see :class:`_Parsed`) kept until a field changes."""
+    the values parsed from them (``_memo``, see :class:`_Parsed`): a change to a field forgets
+    only the values parsed from fields of that name."""
 
     __slots__ = ("_items", "_memo")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
-        self._memo: dict[str, Any] = {}
+        self._memo: dict[tuple[str, str], Any] = {}  # (lower-case name, view) -> parsed value
+
+    def _changed(self, name: str) -> str:
+        """``name`` in canonical form, once the values parsed from its fields are forgotten."""
+        name = canonical_name(name)
+        if self._memo:
+            self._memo = {k: v for k, v in self._memo.items() if k[0] != name.lower()}
+        return name
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = canonical_name(name).lower()
@@ -104,12 +113,10 @@ class Headers:
         return values
 
     def add(self, name: str, value: str) -> None:
-        self._memo.clear()
-        self._items.append((canonical_name(name), value))
+        self._items.append((self._changed(name), value))
 
     def prepend(self, name: str, value: str) -> None:
-        self._memo.clear()
-        self._items.insert(0, (canonical_name(name), value))
+        self._items.insert(0, (self._changed(name), value))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one, at the place of the first."""
@@ -118,8 +125,7 @@ class Headers:
     def set_list(self, name: str, values: Iterable[str]) -> None:
         """Replace every field of that name with one field per value, at the place of the
         first (appended when there was none; removed when ``values`` is empty)."""
-        self._memo.clear()
-        name = canonical_name(name)
+        name = self._changed(name)
         key = name.lower()
         at = next((i for i, (n, _) in enumerate(self._items) if n.lower() == key), None)
         kept = [(n, v) for n, v in self._items if n.lower() != key]
@@ -128,8 +134,7 @@ class Headers:
         self._items = kept
 
     def remove(self, name: str) -> None:
-        self._memo.clear()
-        key = canonical_name(name).lower()
+        key = self._changed(name).lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != key]
 
     def copy(self) -> Headers:
@@ -177,14 +182,15 @@ class CSeq:
 
 
 class _Parsed(Generic[_T]):
-    """A typed view of a message's headers: parsed on first use, kept until they change."""
+    """A typed view of the ``header`` fields of a message: parsed on first use, kept until a
+    field of that name changes."""
 
-    def __init__(self, parse: Callable[[Headers], _T]) -> None:
+    def __init__(self, header: str, parse: Callable[[Headers], _T]) -> None:
         self._parse = parse
-        self._key = ""
+        self._key = (header.lower(), "")
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self._key = name
+        self._key = (self._key[0], name)
 
     def __get__(self, message: _Message, owner: type | None = None) -> _T:
         memo = message.headers._memo
@@ -216,18 +222,18 @@ class _Message:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
 
-    # Typed views of the headers the stack reads, parsed once (until the headers change).
+    # Typed views of the headers the stack reads, parsed once (until their header changes).
     # parse_message() has validated them already; on a message built by our own code a
     # missing one is a bug and raises RemoteProtocolError from the parsers below.
-    call_id = _Parsed(lambda h: h.get("Call-ID") or "")
-    cseq = _Parsed(lambda h: CSeq.parse(h.get("CSeq") or ""))
-    vias = _Parsed(lambda h: tuple(Via.parse(v) for v in h.get_list("Via")))
-    top_via = _Parsed(_top_via)
-    from_ = _Parsed(lambda h: NameAddr.parse(h.get("From") or ""))
-    to = _Parsed(lambda h: NameAddr.parse(h.get("To") or ""))
-    contacts = _Parsed(lambda h: _name_addrs(h, "Contact"))
-    record_route = _Parsed(lambda h: _name_addrs(h, "Record-Route"))
-    content_type = _Parsed(_content_type)
+    call_id = _Parsed("Call-ID", lambda h: h.get("Call-ID") or "")
+    cseq = _Parsed("CSeq", lambda h: CSeq.parse(h.get("CSeq") or ""))
+    vias = _Parsed("Via", lambda h: tuple(Via.parse(v) for v in h.get_list("Via")))
+    top_via = _Parsed("Via", _top_via)
+    from_ = _Parsed("From", lambda h: NameAddr.parse(h.get("From") or ""))
+    to = _Parsed("To", lambda h: NameAddr.parse(h.get("To") or ""))
+    contacts = _Parsed("Contact", lambda h: _name_addrs(h, "Contact"))
+    record_route = _Parsed("Record-Route", lambda h: _name_addrs(h, "Record-Route"))
+    content_type = _Parsed("Content-Type", _content_type)
 
     def start_line(self) -> str:
         raise NotImplementedError
@@ -247,7 +253,8 @@ class _Message:
 @dataclass(slots=True)
 class Request(_Message):
     method: str = ""
-    uri: str = ""
+    uri: Uri = field(kw_only=True)
+    """The Request-URI, parsed once (by parse_message or the builder); rendered canonical."""
     strict_routed: bool = False
     """Built for a strict router (RFC 3261 §12.2.1.1): its Request-URI is that router, so it
     goes there whatever its Route headers say (§8.1.2). Not on the wire."""
@@ -272,17 +279,6 @@ class Response(_Message):
 
 
 Message = Request | Response
-
-
-def split_head(data: bytes) -> tuple[bytes, bytes] | None:
-    """Split off the header section at the first empty line; None when there is none."""
-    end = data.find(b"\r\n\r\n")
-    lf_end = data.find(b"\n\n")
-    if end >= 0 and (lf_end < 0 or end <= lf_end):
-        return data[:end], data[end + 4 :]
-    if lf_end >= 0:
-        return data[:lf_end], data[lf_end + 2 :]
-    return None
 
 
 def parse_message(data: bytes, *, stream: bool = False) -> Message:
@@ -318,7 +314,8 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
 
 
 def _find_blank_line(data: bytes, start: int) -> tuple[int, int]:
-    """Where the header section ends and the body starts, as :func:`split_head` would cut.
+    """Where the header section ends and the body starts: at the first empty line, ended by
+    CRLF or by a bare LF, whichever comes first.
 
     The search stops after ``MAX_HEADER_BYTES``: a longer header section is refused anyway. With
     no empty line the datagram's end ends the headers (RFC 4475 §3.1.2.15), and the line break
@@ -374,7 +371,7 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
     parsed = parse_uri(uri)
     if isinstance(parsed, SipUri) and parsed.headers:
         raise RemoteProtocolError("headers are not allowed in a Request-URI (§19.1.5)")
-    return Request(headers=headers, method=method, uri=uri)
+    return Request(headers=headers, method=method, uri=parsed)
 
 
 def _parse_status_line(line: str, headers: Headers) -> Response:
@@ -454,9 +451,9 @@ def _validate(message: Message) -> None:
             parse_name_addr_list(value)
         elif isinstance(message, Response):  # §20.10: "*" only in a REGISTER request
             raise RemoteProtocolError("Contact: * in a response")
-    for name in ("Route", "Record-Route"):
-        for value in headers.get_all(name):
-            parse_name_addr_list(value)
+    message.record_route  # noqa: B018 - parsed to validate, kept for the dialog layer
+    for value in headers.get_all("Route"):
+        parse_name_addr_list(value)
     expires = headers.get("Expires")
     if expires is not None and not (expires.isascii() and expires.isdigit()):
         raise RemoteProtocolError(f"bad Expires {expires!r}")

@@ -286,10 +286,10 @@ class Registration:
             ("Allow", ALLOW),
             ("User-Agent", f"intercom/{__version__}"),
         ])  # fmt: skip
-        uri = str(self.config.registrar_uri)
+        uri = self.config.registrar_uri
         answered = [answer] if answer is not None else []
         skip = {h.name for h in answered}
-        for header in self._auth.preemptive(method="REGISTER", uri=uri, skip=skip) + answered:
+        for header in self._auth.preemptive(method="REGISTER", uri=str(uri), skip=skip) + answered:
             headers.add(header.name, header.value)
         request = Request(headers=headers, method="REGISTER", uri=uri)
         self._sent_contact = contact

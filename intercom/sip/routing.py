@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from intercom.sip.core import Address
 from intercom.sip.locate import DEFAULT_PORTS, TRANSPORTS, is_ip_literal
 from intercom.sip.message import Request
-from intercom.sip.uri import NameAddr, SipUri, parse_uri
+from intercom.sip.uri import NameAddr, SipUri
 
 
 def uri_transport(uri: SipUri, default: str) -> str:
@@ -58,7 +58,7 @@ class Router:
         routes = [] if request.strict_routed else request.headers.get_list("Route")
         first = NameAddr.parse(routes[0]).uri if routes else None
         loose = isinstance(first, SipUri) and "lr" in first.params
-        uri = first if loose else parse_uri(request.uri)
+        uri = first if loose else request.uri
         return uri if isinstance(uri, SipUri) else None
 
     def refusal(self, uri: SipUri) -> str | None:

@@ -438,7 +438,7 @@ class Session:
         else:
             again = self._refresh_request()
         result = self._auth.answer_challenge(
-            status, values, method=again.method, uri=again.uri, body=again.body,
+            status, values, method=again.method, uri=str(again.uri), body=again.body,
             previous_attempt=sent is not None and sent in request.headers.get_all(name),
         )  # fmt: skip
         if isinstance(result, AuthFailed):

@@ -28,7 +28,7 @@ from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.locate import is_ip_literal
 from intercom.sip.message import Request, Response
 from intercom.sip.session import MIN_SE, interval_too_small, parse_session_expires
-from intercom.sip.uri import SipUri, parse_uri
+from intercom.sip.uri import SipUri
 
 KNOWN_UNSUPPORTED = frozenset(
     {"REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"}
@@ -86,8 +86,7 @@ def check_request(
     bad = _bad_header(request)
     if bad is not None:
         return make_response(request, 400, f"Bad {bad}")
-    uri = parse_uri(request.uri)
-    if not isinstance(uri, SipUri):
+    if not isinstance(request.uri, SipUri):
         return make_response(request, 416)
     if any(v.branch in our_branches for v in request.vias[1:] if v.branch):
         return make_response(request, 482)
@@ -164,7 +163,7 @@ def salvage_request(data: bytes) -> Request | None:
     lines = head.split("\r\n")
     if not lines or lines[0].upper().startswith("SIP/"):
         return None
-    request = Request(method=lines[0].split(" ", 1)[0], uri="sip:invalid")
+    request = Request(method=lines[0].split(" ", 1)[0], uri=SipUri("invalid"))
     wanted = {"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"}
     for line in lines[1:]:
         name, colon, value = line.partition(":")

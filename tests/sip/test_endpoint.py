@@ -283,7 +283,7 @@ class _Silent:
 
 def test_send_request_returns_the_request_as_sent_and_leaves_the_tus_own_alone() -> None:
     endpoint = new_endpoint()
-    options = Request(method="OPTIONS", uri="sip:peer@198.51.100.7")
+    options = Request(method="OPTIONS", uri=SipUri("198.51.100.7", "peer"))
     for name, value in (("From", "<sip:door@192.0.2.10>;tag=a"), ("To", "<sip:peer@198.51.100.7>"),
                         ("Call-ID", "c1"), ("CSeq", "1 OPTIONS")):  # fmt: skip
         options.headers.add(name, value)

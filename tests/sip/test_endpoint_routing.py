@@ -4,16 +4,18 @@ it, a TLS target over TLS and never in clear (RFC 3261 §8.1.2, §12.2.1.1, RFC 
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
+from intercom.sip import uri as uri_module
 from intercom.sip.core import Address
 from intercom.sip.endpoint import HOLD_LIMIT, Endpoint
 from intercom.sip.events import AddressNeeded, CallEnded, CallFailed
 from intercom.sip.message import Request, parse_message
-from intercom.sip.uri import SipUri
+from intercom.sip.uri import SipUri, Uri
 
-from .dialog_peer import ANSWER, OFFER, PHONE, door, events, in_dialog, run_out
+from .dialog_peer import ANSWER, OFFER, PHONE, door, events, in_dialog, responses, run_out
 
 ROUTER = Address("udp", "198.51.100.20", 5070)
 
@@ -47,7 +49,7 @@ def test_a_bye_through_a_strict_router_goes_to_the_request_uri() -> None:
     answered_call(endpoint, contact="<sip:family@198.51.100.9>", record_route=strict)
     endpoint.hangup("in-1", 1.0)
     [(bye, destination)] = sent_requests(endpoint)
-    assert bye.method == "BYE" and bye.uri == "sip:198.51.100.20:5070"
+    assert bye.method == "BYE" and str(bye.uri) == "sip:198.51.100.20:5070"
     assert bye.headers.get_all("Route") == ["<sip:family@198.51.100.9>"]
     assert destination == ROUTER
 
@@ -60,7 +62,7 @@ def test_a_strict_router_ahead_of_a_loose_one_still_gets_the_bye() -> None:
     answered_call(endpoint, contact="<sip:family@198.51.100.9>", record_route=record_route)
     endpoint.hangup("in-1", 1.0)
     [(bye, destination)] = sent_requests(endpoint)
-    assert bye.uri == "sip:198.51.100.20:5070"
+    assert str(bye.uri) == "sip:198.51.100.20:5070"
     assert bye.headers.get_all("Route") == ["<sip:198.51.100.30;lr>", "<sip:family@198.51.100.9>"]
     assert destination == ROUTER  # not the loose router that now heads the Route headers
 
@@ -148,3 +150,50 @@ def test_a_tls_call_target_behind_a_clear_outbound_proxy_is_never_sent_in_clear(
     assert endpoint.datagrams_to_send() == []
     assert events(endpoint) == [CallFailed(call.call_id, None, "unreachable")]
     assert caplog.messages[-1].endswith("asks for TLS, but the outbound proxy is reached over udp)")
+
+
+@pytest.fixture
+def uri_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts that code of the package outside uri.py hands to parse_uri."""
+    real = uri_module.parse_uri
+    texts: list[str] = []
+
+    def counting(text: str) -> Uri:
+        texts.append(text)
+        return real(text)
+
+    for name, module in list(sys.modules.items()):
+        outside = name.startswith("intercom.") and module is not uri_module
+        if outside and getattr(module, "parse_uri", None) is real:
+            monkeypatch.setattr(module, "parse_uri", counting)
+    return texts
+
+
+def test_the_request_uri_is_parsed_where_it_arrives_and_nowhere_else(
+    uri_parses: list[str],
+) -> None:
+    """parse_message reads a received Request-URI once; the UAS checks use that value. A
+    request we build carries its URI typed: routing it, holding it for a name and sending it
+    once the name resolved parse nothing."""
+    endpoint = door()
+    options = in_dialog(
+        "OPTIONS", call_id="o-1", from_tag="phone1", to_tag=None, cseq=1, branch="z9hG4bKo1"
+    )
+    endpoint.receive(options, PHONE, 0.0)
+    assert uri_parses == ["sip:door@192.0.2.10:5060"]
+    assert [r.status for r in responses(endpoint)] == [200]
+    target = SipUri("pbx.example", "family")
+    answered_call(endpoint, contact="<sip:family@phone.example:5080>")
+    uri_parses.clear()
+    call = endpoint.call(target, ANSWER, 1.0)
+    endpoint.hangup("in-1", 1.0)
+    assert events(endpoint)[:2] == [AddressNeeded("pbx.example"), AddressNeeded("phone.example")]
+    endpoint.learn_address("pbx.example", Address("udp", "198.51.100.20", 5060))
+    endpoint.learn_address("phone.example", Address("udp", "198.51.100.9", 5060))
+    assert uri_parses == []
+    sent = sent_requests(endpoint)
+    assert [(r.method, r.uri) for r, _ in sent] == [
+        ("INVITE", target),
+        ("BYE", SipUri("phone.example", "family", 5080)),
+    ]
+    assert sent[0][0].call_id == call.call_id

@@ -33,6 +33,7 @@ def test_split_outside_quotes() -> None:
     assert str(error_of(lambda t: list(split_outside_quotes(t, ",")), '"open, x')) == (
         "unterminated quoted string in '\"open, x'"
     )
+    assert list(split_outside_quotes('a;"open;b', ";", strict=False)) == ["a", '"open;b']
 
 
 def test_quote_and_unquote() -> None:

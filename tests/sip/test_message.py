@@ -7,6 +7,7 @@ import tracemalloc
 
 import pytest
 
+from intercom.sip import message as message_module
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.message import (
     MAX_BODY_BYTES,
@@ -18,7 +19,6 @@ from intercom.sip.message import (
     Response,
     canonical_name,
     parse_message,
-    split_head,
 )
 from intercom.sip.uri import OtherUri, SipUri
 
@@ -66,7 +66,7 @@ def rejects(data: bytes, *, stream: bool = False, status: int = 400) -> str:
 def test_request_round_trip() -> None:
     original = Request(
         method="INVITE",
-        uri="sip:bob@example.com;transport=tcp",
+        uri=SipUri("example.com", "bob", params={"transport": "tcp"}),
         headers=Headers(line.split(": ", 1) for line in MANDATORY),  # type: ignore[misc]
         body=b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n",
     )
@@ -76,7 +76,7 @@ def test_request_round_trip() -> None:
     assert data.endswith(b"\r\nContent-Length: 31\r\n\r\nv=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n")
     parsed = request(data)
     assert parsed.method == "INVITE"
-    assert parsed.uri == "sip:bob@example.com;transport=tcp"
+    assert parsed.uri == original.uri
     assert parsed.body == original.body
     assert list(parsed.headers) == [*original.headers, ("Content-Length", "31")]
     assert bytes(parsed) == data
@@ -119,7 +119,7 @@ def test_encode_always_sets_content_length() -> None:
     message.body = b"hello"
     assert message.encode().endswith(b"\r\nContent-Length: 5\r\n\r\nhello")
     assert message.encode().count(b"Content-Length") == 1
-    bare = Request(method="OPTIONS", uri="sip:h")
+    bare = Request(method="OPTIONS", uri=SipUri("h"))
     assert bare.encode() == b"OPTIONS sip:h SIP/2.0\r\nContent-Length: 0\r\n\r\n"
     compact = request(wire("l: 0"))
     compact.body = b"xy"
@@ -354,12 +354,15 @@ def test_64k_header_section_is_refused_quickly_and_without_copies(ending: bytes)
     assert peak < 8 * 1024  # neither copied nor decoded
 
 
-def test_split_head() -> None:
-    assert split_head(b"A\r\nB\r\n\r\nbody\r\n\r\nmore") == (b"A\r\nB", b"body\r\n\r\nmore")
-    assert split_head(b"A\nB\n\nbody") == (b"A\nB", b"body")
-    assert split_head(b"A\r\n\r\nx\n\ny") == (b"A", b"x\n\ny")
-    assert split_head(b"A\n\nx\r\n\r\ny") == (b"A", b"x\r\n\r\ny")
-    assert split_head(b"A\r\nB\r\n") is None
+def test_the_header_section_ends_at_the_first_empty_line() -> None:
+    """CRLF CRLF or LF LF, whichever comes first: the rest is the body, whatever it holds."""
+    crlf = request(wire(body=b"body\r\n\r\nmore"))
+    assert (len(crlf.headers), crlf.body) == (len(MANDATORY), b"body\r\n\r\nmore")
+    lf_only = wire().replace(b"\r\n", b"\n")
+    assert request(lf_only + b"body").body == b"body"
+    assert request(wire(body=b"x\n\ny")).body == b"x\n\ny"
+    assert request(lf_only + b"x\r\n\r\ny").body == b"x\r\n\r\ny"
+    assert request(wire()[:-2]).body == b""  # no empty line: the datagram's end ends the head
 
 
 def test_missing_blank_line_in_a_datagram() -> None:
@@ -403,9 +406,9 @@ def test_bad_status_lines(line: str, status: int, message: str) -> None:
 
 def test_request_start_lines() -> None:
     msg = request(wire(start="INVITE sip:bob@example.com sip/2.0"))
-    assert (msg.method, msg.uri) == ("INVITE", "sip:bob@example.com")
+    assert (msg.method, msg.uri) == ("INVITE", SipUri("example.com", "bob"))
     msg = request(wire(start="INVITE tel:+1555 SIP/2.0"))
-    assert msg.uri == "tel:+1555"
+    assert msg.uri == OtherUri("tel", "+1555")
 
 
 @pytest.mark.parametrize(
@@ -464,6 +467,7 @@ def test_single_valued_headers_twice(line: str) -> None:
      ("CSeq: 1 OPTIONS", "CSeq method OPTIONS does not match INVITE"),
      ("Contact: <sip:a@b", "missing '>' in '<sip:a@b'"),
      ("Route: sip:a@b?x", "addr-spec with reserved characters: 'sip:a@b?x'"),
+     ("Record-Route: <sip:p1;lr>, sip:a@b?x", "addr-spec with reserved characters: 'sip:a@b?x'"),
      ("Via: SIP/2.0/UDP h;branch=z9hG4bK", "Via branch is the bare magic cookie"),
      ("Via: SIP/2.0/UDP h;rport=0", "bad rport in Via 'SIP/2.0/UDP h;rport=0'"),
      ("Foo Bar: baz", "bad header line 'Foo Bar: baz'"),
@@ -556,7 +560,7 @@ def test_typed_accessors() -> None:
 
 
 def test_accessors_on_a_bare_message() -> None:
-    bare = Request(method="OPTIONS", uri="sip:h")
+    bare = Request(method="OPTIONS", uri=SipUri("h"))
     assert bare.call_id == ""
     assert bare.content_type is None
     assert bare.contacts == ()
@@ -569,6 +573,50 @@ def test_accessors_on_a_bare_message() -> None:
     other = Response(status=200, reason="OK", headers=Headers([("To", "<tel:+1>")]))
     assert other.to.uri == OtherUri("tel", "+1")
     assert repr(other) == "Response(200 OK, Call-ID=)"
+
+
+VIEWS = ("call_id", "cseq", "vias", "top_via", "from_", "to", "contacts", "record_route",
+         "content_type")  # fmt: skip
+
+
+def test_header_views_are_parsed_once_until_their_header_changes() -> None:
+    msg = request(wire("Contact: <sip:alice@192.0.2.1>", "Content-Type: application/sdp"))
+    views = {name: getattr(msg, name) for name in VIEWS}
+    assert all(getattr(msg, name) is value for name, value in views.items())
+
+    def reparsed(*changed: str) -> list[str]:
+        """The views, but those of ``changed`` headers, that are no longer the first parse."""
+        return [n for n in VIEWS if n not in changed and getattr(msg, n) is not views[n]]
+
+    msg.headers.set_list("Via", ["SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKnew"])
+    assert (msg.top_via.host, [v.branch for v in msg.vias]) == ("192.0.2.7", ["z9hG4bKnew"])
+    assert reparsed("vias", "top_via") == []
+    msg.headers.set("t", "<sip:carol@example.com>")  # the compact name of To
+    assert msg.to.uri == SipUri("example.com", "carol")
+    assert reparsed("vias", "top_via", "to") == []
+    msg.headers.add("Contact", "<sip:a2@h>")
+    msg.headers.prepend("Record-Route", "<sip:p0.example.com;lr>")
+    msg.headers.remove("Content-Type")
+    assert [str(c.uri) for c in msg.contacts] == ["sip:alice@192.0.2.1", "sip:a2@h"]
+    assert [str(r.uri) for r in msg.record_route] == ["sip:p0.example.com;lr"]
+    assert msg.content_type is None
+    assert reparsed("vias", "top_via", "to", "contacts", "record_route", "content_type") == []
+    clone = msg.headers.copy()
+    clone.set("CSeq", "7 INVITE")
+    assert msg.cseq is views["cseq"]  # the copy's change leaves the original's views alone
+
+
+def test_record_route_is_parsed_by_the_parser_once_and_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[str] = []
+    real = message_module.parse_name_addr_list
+    monkeypatch.setattr(
+        message_module, "parse_name_addr_list", lambda value: parsed.append(value) or real(value)
+    )
+    msg = request(wire("Record-Route: <sip:p1.example.com;lr>", "Route: <sip:p2.example.com;lr>"))
+    assert [str(r.uri) for r in msg.record_route] == ["sip:p1.example.com;lr"]
+    assert sorted(parsed) == ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
 
 
 def test_message_types() -> None:

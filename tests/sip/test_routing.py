@@ -6,13 +6,13 @@ from __future__ import annotations
 from intercom.sip.core import Address
 from intercom.sip.message import Request
 from intercom.sip.routing import Router
-from intercom.sip.uri import SipUri
+from intercom.sip.uri import SipUri, parse_uri
 
 PBX = Address("udp", "192.0.2.5", 5080)
 
 
 def request(uri: str, *routes: str) -> Request:
-    request = Request(method="BYE", uri=uri)
+    request = Request(method="BYE", uri=parse_uri(uri))
     for route in routes:
         request.headers.add("Route", route)
     return request

@@ -154,7 +154,7 @@ def test_invite_client_486_builds_ack_and_absorbs_retransmissions() -> None:
     assert state(t) is S.COMPLETED
     [ack] = t.take_outbox()
     assert ack.method == "ACK"
-    assert ack.uri == "sip:bob@example.com"
+    assert str(ack.uri) == "sip:bob@example.com"
     assert ack.headers.get_all("Via") == [VIA]
     assert ack.top_via.branch == "z9hG4bKinv1"
     assert ack.headers.get("Max-Forwards") == "70"
