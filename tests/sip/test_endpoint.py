@@ -299,7 +299,7 @@ def test_send_request_returns_the_request_as_sent_and_leaves_the_tus_own_alone()
 @pytest.mark.parametrize("uri", ["sip:peer@phone.example", "sip:peer@phone.example;transport=tls"])
 def test_a_held_request_is_returned_as_it_will_be_sent_and_never_edited_later(uri: str) -> None:
     endpoint = new_endpoint()
-    options = Request(method="OPTIONS", uri=uri)
+    options = Request(method="OPTIONS", uri=SipUri.parse(uri))
     for name, value in (("From", "<sip:door@192.0.2.10>;tag=a"), ("To", f"<{uri}>"),
                         ("Call-ID", "c1"), ("CSeq", "1 OPTIONS")):  # fmt: skip
         options.headers.add(name, value)
