@@ -257,11 +257,11 @@ class ValueParser:
             return None
         return SipUri(server.host, text, server.port)
 
-    def allowed_callers(self, home: HostPort | None) -> tuple[str, ...]:
+    def allowed_callers(self, home: HostPort | None) -> tuple[AllowedCaller, ...]:
         """The entries; a bare user name means that user at ``home`` (the SIP server or the
         outbound proxy), so without one it must be written user@host."""
         key = "INTERCOM_ALLOWED_CALLERS"
-        entries: list[str] = []
+        entries: list[AllowedCaller] = []
         for entry in self.items(key):
             try:
                 caller = AllowedCaller.parse(entry)
@@ -276,7 +276,7 @@ class ValueParser:
                     "INTERCOM_SIP_SERVER, and no server is set: write user@host",
                 )
                 continue
-            entries.append(entry)
+            entries.append(caller)
         return tuple(entries)
 
     # -- door -------------------------------------------------------------------------------

@@ -130,7 +130,8 @@ def test_allowed_caller_str():
 
 
 def policy(allowed=("alice@pbx.example",), trusted=("10.0.0.0/24",)) -> CallPolicy:
-    result = CallPolicy(allowed, parse_networks(trusted), home_domains=["PBX.example"])
+    callers = [AllowedCaller.parse(entry) for entry in allowed]
+    result = CallPolicy(callers, parse_networks(trusted), home_domains=["PBX.example"])
     result.set_server_addresses(["192.0.2.10", "2001:db8::10"])
     return result
 
@@ -189,9 +190,9 @@ def test_empty_allow_list_refuses_everyone():
     assert not policy(allowed=()).is_allowed_caller("<sip:alice@pbx.example>", None)
 
 
-def test_bad_allow_list_entry_is_refused_at_construction():
+def test_bad_allow_list_entry_never_reaches_a_policy():
     with pytest.raises(ValueError, match="names no user"):
-        CallPolicy(["sip:pbx.example"], ())
+        CallPolicy([AllowedCaller.parse("sip:pbx.example")], ())
 
 
 def invite(source: str, caller: str = "<sip:alice@pbx.example>;tag=1", pai=None):
