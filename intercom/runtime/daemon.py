@@ -125,21 +125,12 @@ class Intercom:
         directory = state_directory(settings.state_dir)
         self.state = StateStore(directory) if directory is not None else None
         self.ua = UserAgent(
-            UaConfig(
-                bind=settings.sip_bind,
-                server=settings.sip_server,
-                transport=settings.sip_transport,
-                user=settings.sip_user or "intercom",
-                password=settings.sip_password,
-                auth_user=settings.sip_auth_user,
-                expires=settings.sip_expires,
-                outbound_proxy=settings.sip_outbound_proxy,
+            UaConfig.from_settings(
+                settings,
                 # Strangers are refused at the SIP layer's gate, before any parsing or state;
                 # the doorbell's own check of the same policy stays as defence in depth.
                 is_trusted_source=self.doorbell.policy.is_trusted_source,
                 instance_id=self.state.instance_id() if self.state is not None else None,
-                tls_ca_file=settings.tls_ca_file or None,
-                tls_verify=settings.tls_verify,
             ),
             answer_offer=self._answer_offer,
             rng=self._rng,
@@ -176,23 +167,14 @@ class Intercom:
                 led.show(pattern)  # a SetLed may have come before the pins were open
         from intercom.hw.audio import open_sink
 
-        from .media_calls import MediaCalls, MediaConfig
+        from .media_calls import MediaCalls
         from .tone_output import ToneOutput
 
-        endpoint = self.ua.endpoint
         settings = self.settings
         self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
         self.media = MediaCalls(
-            MediaConfig(
-                address=endpoint.config.local_host,
-                bind_host=settings.sip_bind.host,  # RTP listens where SIP does
-                port_range=settings.rtp_ports,
-                codecs=settings.codecs,
-                audio_input=settings.audio_input,
-                audio_output=settings.audio_output,
-                media_timeout=settings.media_timeout,
-                srtp=settings.srtp,
-            ),
+            settings,
+            self.ua.endpoint.config.local_host,
             rng=self._rng,
             on_digit=self._on_digit,
             on_timeout=self._on_media_timeout,

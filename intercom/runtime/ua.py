@@ -26,6 +26,7 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
+from intercom.app.settings import Settings
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
 from intercom.sip.events import (
@@ -60,7 +61,8 @@ keeps a few calls' worth instead of holding 256 old events (SDP bodies and all) 
 
 @dataclass(slots=True)
 class UaConfig:
-    """What the user agent needs from the settings."""
+    """What the user agent needs from the settings (:meth:`from_settings`); tests may write
+    one directly."""
 
     bind: HostPort  # port 0: any free port
     server: HostPort | None = None  # registrar/proxy; None: no registration
@@ -84,6 +86,24 @@ class UaConfig:
     """PEM file of the CAs a TLS server's certificate must chain to; None: the system store."""
     tls_verify: bool = True
     """False only for tests: a TLS server's certificate is not checked at all."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        is_trusted_source: Callable[[str], bool] | None = None,
+        instance_id: str | None = None,
+    ) -> UaConfig:
+        """The user agent's part of the validated settings (taken here and nowhere else)."""
+        s = settings
+        return cls(
+            bind=s.sip_bind, server=s.sip_server, transport=s.sip_transport,
+            user=s.sip_user or "intercom", password=s.sip_password, auth_user=s.sip_auth_user,
+            expires=s.sip_expires, outbound_proxy=s.sip_outbound_proxy,
+            tls_ca_file=s.tls_ca_file or None, tls_verify=s.tls_verify,
+            is_trusted_source=is_trusted_source, instance_id=instance_id,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"UaConfig(bind='{self.bind}', server='{self.server or ''}', user={self.user!r})"
