@@ -292,26 +292,9 @@ class Doorbell:
 
     def on_event(self, event: Event, now: float) -> None:
         """Follow one event of the user agent (hand every event here; others are ignored)."""
-        if isinstance(event, RegistrationSucceeded):
-            if self.registration is not RegistrationState.REGISTERED:
-                self.registered_since = self._wall(now)  # a refresh keeps the first time
-            self.registration, self.last_status = RegistrationState.REGISTERED, 200
-            self.registration_reason = None
-        elif isinstance(event, RegistrationFailed):
-            self.registration, self.last_status = RegistrationState.FAILED, event.status
-            self.registration_reason = f"{event.reason}; retrying in {event.retry_in:.0f} s"
-            self.registered_since = None
-        elif isinstance(event, Unregistered):
-            self.registration, self.registration_reason = RegistrationState.DISABLED, None
-            self.registered_since = None
-        elif isinstance(event, IncomingCallReceived):
-            self._incoming(event, now)
-        elif isinstance(event, _CallEvent):
-            kind = _EVENT_INPUT[type(event)]
-            if self._ours(event.call_id, outgoing=True if kind in _OUTGOING_ONLY else None):
-                self._step(kind, now, event)
-            else:
-                logger.debug("event of another call %s ignored", event.call_id[:8])
+        follow = _ON_EVENT.get(type(event))
+        if follow is not None:
+            follow(self, event, now)
         if self.state is CallState.IDLE:
             self._refresh_led()
 
@@ -380,6 +363,30 @@ class Doorbell:
         if call is None or call.call_id != call_id:
             return False
         return outgoing is None or call.outgoing == outgoing
+
+    # -- the events: the registration's (in any call state), then the calls' -------------
+
+    def _registered(self, event: RegistrationSucceeded, now: float) -> None:
+        if self.registration is not RegistrationState.REGISTERED:
+            self.registered_since = self._wall(now)  # a refresh keeps the first time
+        self.registration, self.last_status = RegistrationState.REGISTERED, 200
+        self.registration_reason = None
+
+    def _registration_failed(self, event: RegistrationFailed, now: float) -> None:
+        self.registration, self.last_status = RegistrationState.FAILED, event.status
+        self.registration_reason = f"{event.reason}; retrying in {event.retry_in:.0f} s"
+        self.registered_since = None
+
+    def _unregistered(self, event: Unregistered, now: float) -> None:
+        self.registration, self.registration_reason = RegistrationState.DISABLED, None
+        self.registered_since = None
+
+    def _call_event(self, event: _CallEvent, now: float) -> None:
+        kind = _EVENT_INPUT[type(event)]
+        if self._ours(event.call_id, outgoing=True if kind in _OUTGOING_ONLY else None):
+            self._step(kind, now, event)
+        else:
+            logger.debug("event of another call %s ignored", event.call_id[:8])
 
     def _incoming(self, event: IncomingCallReceived, now: float) -> None:
         """The policy first, then busy or not (explicit: they answer without a transition)."""
@@ -572,6 +579,15 @@ def _party(header: str) -> str:
         return header[: header.index(">") + 1]
     return header.split(";", 1)[0]
 
+
+_ON_EVENT: dict[type[Event], Callable[[Doorbell, Any, float], None]] = {
+    RegistrationSucceeded: Doorbell._registered,
+    RegistrationFailed: Doorbell._registration_failed,
+    Unregistered: Doorbell._unregistered,
+    IncomingCallReceived: Doorbell._incoming,
+    **dict.fromkeys(_EVENT_INPUT, Doorbell._call_event),
+}
+"""What each event of the user agent means to the doorbell; the others mean nothing."""
 
 Handler = Callable[[Doorbell, float, Any], None]
 
