@@ -61,7 +61,7 @@ from intercom.app.door_lock import DoorLock, KeyResult
 from intercom.app.outcome import feedback_tone, outcome_of
 from intercom.app.policy import CallPolicy
 from intercom.app.settings import Settings
-from intercom.app.status import DoorbellStatus
+from intercom.app.status import CallState, DoorbellStatus, RegistrationState, call_status
 from intercom.feedback import LedPattern, Tone
 from intercom.sip.events import (
     CallAnswered,
@@ -103,27 +103,6 @@ BUSY_HERE = 486
 """The answer to an allowed incoming call while the doorbell is busy (RFC 3261 §21.4.24)."""
 TEMPORARILY_UNAVAILABLE = 480
 """The answer to an incoming call still waiting for its answer delay when hung up."""
-
-
-class CallState(Enum):
-    IDLE = "idle"  #: no call
-    CALLING = "calling"  #: PlaceCall queued or INVITE sent, nothing heard yet
-    RINGING = "ringing"  #: a phone rings (180/183)
-    ANSWERING = "answering"  #: an allowed incoming call waits for answer_delay
-    CONNECTED = "connected"  #: answered; digits count
-    ENDING = "ending"  #: HangUp queued, waiting for the failure / end
-
-    @property
-    def status(self) -> str:
-        """The ``call.state`` of ``intercom status``."""
-        return "ringing" if self is CallState.ANSWERING else self.value
-
-
-class RegistrationState(Enum):
-    DISABLED = "disabled"  #: no SIP server configured (or unregistered at shutdown)
-    REGISTERING = "registering"  #: the first REGISTER has not been answered yet
-    REGISTERED = "registered"
-    FAILED = "failed"  #: the last attempt failed; the registration retries
 
 
 class Input(Enum):
@@ -238,7 +217,7 @@ class Doorbell:
         """What ``intercom status`` shows (:func:`intercom.app.status.render_status`)."""
         call = self._call
         return DoorbellStatus(
-            self.registration.value, self.last_status, self.state.status, self.last_call,
+            self.registration.value, self.last_status, call_status(self.state), self.last_call,
             self.opened_count, self.lock.locked_out, self.registration_reason,
             registered_since=self.registered_since, last_ring=self.last_ring,
             history=self.history.calls,
@@ -251,7 +230,7 @@ class Doorbell:
     def press(self, now: float) -> bool:
         """The doorbell button (or ``intercom press``). True when it places a call."""
         if Input.PRESS not in TRANSITIONS[self.state]:
-            logger.info("button pressed while %s: ignored", self.state.status)
+            logger.info("button pressed while %s: ignored", call_status(self.state))
             return False
         if self._cooldown_until is not None and now < self._cooldown_until:
             logger.info("button pressed %.1f s before the cooldown after the last call ends: "
@@ -399,7 +378,7 @@ class Doorbell:
             self._actions.append(RejectCall(event.call_id, verdict.status))
         elif Input.INCOMING not in TRANSITIONS[self.state]:
             logger.info("x %s from %r refused with %d: busy (%s)", label, verdict.identity,
-                        BUSY_HERE, self.state.status)  # fmt: skip
+                        BUSY_HERE, call_status(self.state))  # fmt: skip
             self._actions.append(RejectCall(event.call_id, BUSY_HERE))
         else:
             logger.info("%s from %r allowed; answering in %.1f s", label, verdict.identity,
