@@ -187,10 +187,6 @@ class CallPolicy:
         self.home_domains = frozenset(host.lower() for host in home_domains)
         self._server: frozenset[Address] = frozenset()
 
-    @property
-    def server_addresses(self) -> frozenset[Address]:
-        return self._server
-
     def set_server_addresses(self, addresses: Iterable[str]) -> None:
         """The SIP server's current addresses (the runtime resolves; entries that are not IP
         addresses are ignored, so a host name can never be trusted by accident)."""

@@ -158,7 +158,7 @@ def test_trusted_source(host, trusted):
 def test_server_addresses_are_replaced_and_names_ignored():
     p = policy(trusted=())
     p.set_server_addresses(["198.51.100.1", "pbx.example"])
-    assert p.server_addresses == frozenset({ipaddress.ip_address("198.51.100.1")})
+    assert p.is_server("198.51.100.1") and not p.is_server("pbx.example")
     assert p.is_trusted_source("198.51.100.1")
     assert not p.is_trusted_source("192.0.2.10")  # the old address is no longer trusted
     p.set_server_addresses([])

@@ -461,11 +461,11 @@ def test_a_re_offer_changes_the_codec_and_media_goes_on() -> None:
             _assert_flowing(before, "PCMU", 0.5)
 
             # A re-offer without a common codec is refused; the call keeps its codec.
-            peer_offers.update_local(LocalMedia(HOST, peer_sockets.port, ("PCMA",)))
+            peer_offers.local = LocalMedia(HOST, peer_sockets.port, ("PCMA",))
             assert door.answer_offer(call_id, peer_offers.offer()) is None
             assert door.answer_offer("no-such-call", peer_offers.offer()) is None
 
-            peer_offers.update_local(LocalMedia(HOST, peer_sockets.port, ("G722",)))
+            peer_offers.local = LocalMedia(HOST, peer_sockets.port, ("G722",))
             new_answer = door.answer_offer(call_id, peer_offers.offer())
             assert new_answer is not None
             audio = parse_sdp(new_answer).media[0]
@@ -658,7 +658,7 @@ def test_a_peer_sending_only_rtcp_keeps_the_call_and_a_strangers_rtcp_does_not()
             audio, offer = door.new_offer()
             door.attach("on-hold@test", audio)
             fake = OfferAnswer(LocalMedia(HOST, peer.getsockname()[1], ("PCMU",)), 9)
-            fake.update_local(replace(fake.local, direction="sendonly"))  # the phone holds
+            fake.local = replace(fake.local, direction="sendonly")  # the phone holds
             door.handle(CallAnswered("on-hold@test", fake.answer(offer)[0], "<sip:p@test>"))
             rtcp_port = _rtp_port(offer) + 1
             report = build_receiver_report(0x1234)
