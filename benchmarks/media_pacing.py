@@ -24,6 +24,7 @@ import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,11 @@ class ThreadFigures:
             f"  other threads {self.other_cpu * 60.0 / seconds:.3f} s per call-minute, "
             f"{self.other_wakeups / seconds:.2f} wake-ups per second",
         ]
+
+
+def _media_thread_id() -> int | None:
+    """The kernel's id of the call's media thread (CallMedia names it "intercom-media")."""
+    return next((t.native_id for t in threading.enumerate() if t.name == "intercom-media"), None)
 
 
 def _thread_counters() -> dict[int, tuple[float, int]] | None:
@@ -181,7 +187,7 @@ async def measure(seconds: float, codec: str = "PCMU") -> PacingReport:
         await asyncio.sleep(seconds)
         cpu = time.process_time() - cpu_start
         threads_after = _thread_counters()
-        media_thread = call.media_thread_id
+        media_thread = _media_thread_id()
         stats = call.close()
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stop:

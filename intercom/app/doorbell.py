@@ -61,7 +61,7 @@ from intercom.app.door_lock import DoorLock, KeyResult
 from intercom.app.outcome import feedback_tone, outcome_of
 from intercom.app.policy import CallPolicy
 from intercom.app.settings import Settings
-from intercom.app.status import DoorbellStatus
+from intercom.app.status import CallState, DoorbellStatus, RegistrationState, call_status
 from intercom.feedback import LedPattern, Tone
 from intercom.sip.events import (
     CallAnswered,
@@ -103,27 +103,6 @@ BUSY_HERE = 486
 """The answer to an allowed incoming call while the doorbell is busy (RFC 3261 §21.4.24)."""
 TEMPORARILY_UNAVAILABLE = 480
 """The answer to an incoming call still waiting for its answer delay when hung up."""
-
-
-class CallState(Enum):
-    IDLE = "idle"  #: no call
-    CALLING = "calling"  #: PlaceCall queued or INVITE sent, nothing heard yet
-    RINGING = "ringing"  #: a phone rings (180/183)
-    ANSWERING = "answering"  #: an allowed incoming call waits for answer_delay
-    CONNECTED = "connected"  #: answered; digits count
-    ENDING = "ending"  #: HangUp queued, waiting for the failure / end
-
-    @property
-    def status(self) -> str:
-        """The ``call.state`` of ``intercom status``."""
-        return "ringing" if self is CallState.ANSWERING else self.value
-
-
-class RegistrationState(Enum):
-    DISABLED = "disabled"  #: no SIP server configured (or unregistered at shutdown)
-    REGISTERING = "registering"  #: the first REGISTER has not been answered yet
-    REGISTERED = "registered"
-    FAILED = "failed"  #: the last attempt failed; the registration retries
 
 
 class Input(Enum):
@@ -238,7 +217,7 @@ class Doorbell:
         """What ``intercom status`` shows (:func:`intercom.app.status.render_status`)."""
         call = self._call
         return DoorbellStatus(
-            self.registration.value, self.last_status, self.state.status, self.last_call,
+            self.registration.value, self.last_status, call_status(self.state), self.last_call,
             self.opened_count, self.lock.locked_out, self.registration_reason,
             registered_since=self.registered_since, last_ring=self.last_ring,
             history=self.history.calls,
@@ -251,7 +230,7 @@ class Doorbell:
     def press(self, now: float) -> bool:
         """The doorbell button (or ``intercom press``). True when it places a call."""
         if Input.PRESS not in TRANSITIONS[self.state]:
-            logger.info("button pressed while %s: ignored", self.state.status)
+            logger.info("button pressed while %s: ignored", call_status(self.state))
             return False
         if self._cooldown_until is not None and now < self._cooldown_until:
             logger.info("button pressed %.1f s before the cooldown after the last call ends: "
@@ -292,26 +271,9 @@ class Doorbell:
 
     def on_event(self, event: Event, now: float) -> None:
         """Follow one event of the user agent (hand every event here; others are ignored)."""
-        if isinstance(event, RegistrationSucceeded):
-            if self.registration is not RegistrationState.REGISTERED:
-                self.registered_since = self._wall(now)  # a refresh keeps the first time
-            self.registration, self.last_status = RegistrationState.REGISTERED, 200
-            self.registration_reason = None
-        elif isinstance(event, RegistrationFailed):
-            self.registration, self.last_status = RegistrationState.FAILED, event.status
-            self.registration_reason = f"{event.reason}; retrying in {event.retry_in:.0f} s"
-            self.registered_since = None
-        elif isinstance(event, Unregistered):
-            self.registration, self.registration_reason = RegistrationState.DISABLED, None
-            self.registered_since = None
-        elif isinstance(event, IncomingCallReceived):
-            self._incoming(event, now)
-        elif isinstance(event, _CallEvent):
-            kind = _EVENT_INPUT[type(event)]
-            if self._ours(event.call_id, outgoing=True if kind in _OUTGOING_ONLY else None):
-                self._step(kind, now, event)
-            else:
-                logger.debug("event of another call %s ignored", event.call_id[:8])
+        follow = _ON_EVENT.get(type(event))
+        if follow is not None:
+            follow(self, event, now)
         if self.state is CallState.IDLE:
             self._refresh_led()
 
@@ -381,6 +343,30 @@ class Doorbell:
             return False
         return outgoing is None or call.outgoing == outgoing
 
+    # -- the events: the registration's (in any call state), then the calls' -------------
+
+    def _registered(self, event: RegistrationSucceeded, now: float) -> None:
+        if self.registration is not RegistrationState.REGISTERED:
+            self.registered_since = self._wall(now)  # a refresh keeps the first time
+        self.registration, self.last_status = RegistrationState.REGISTERED, 200
+        self.registration_reason = None
+
+    def _registration_failed(self, event: RegistrationFailed, now: float) -> None:
+        self.registration, self.last_status = RegistrationState.FAILED, event.status
+        self.registration_reason = f"{event.reason}; retrying in {event.retry_in:.0f} s"
+        self.registered_since = None
+
+    def _unregistered(self, event: Unregistered, now: float) -> None:
+        self.registration, self.registration_reason = RegistrationState.DISABLED, None
+        self.registered_since = None
+
+    def _call_event(self, event: _CallEvent, now: float) -> None:
+        kind = _EVENT_INPUT[type(event)]
+        if self._ours(event.call_id, outgoing=True if kind in _OUTGOING_ONLY else None):
+            self._step(kind, now, event)
+        else:
+            logger.debug("event of another call %s ignored", event.call_id[:8])
+
     def _incoming(self, event: IncomingCallReceived, now: float) -> None:
         """The policy first, then busy or not (explicit: they answer without a transition)."""
         verdict = self.policy.decide(event)
@@ -392,7 +378,7 @@ class Doorbell:
             self._actions.append(RejectCall(event.call_id, verdict.status))
         elif Input.INCOMING not in TRANSITIONS[self.state]:
             logger.info("x %s from %r refused with %d: busy (%s)", label, verdict.identity,
-                        BUSY_HERE, self.state.status)  # fmt: skip
+                        BUSY_HERE, call_status(self.state))  # fmt: skip
             self._actions.append(RejectCall(event.call_id, BUSY_HERE))
         else:
             logger.info("%s from %r allowed; answering in %.1f s", label, verdict.identity,
@@ -572,6 +558,15 @@ def _party(header: str) -> str:
         return header[: header.index(">") + 1]
     return header.split(";", 1)[0]
 
+
+_ON_EVENT: dict[type[Event], Callable[[Doorbell, Any, float], None]] = {
+    RegistrationSucceeded: Doorbell._registered,
+    RegistrationFailed: Doorbell._registration_failed,
+    Unregistered: Doorbell._unregistered,
+    IncomingCallReceived: Doorbell._incoming,
+    **dict.fromkeys(_EVENT_INPUT, Doorbell._call_event),
+}
+"""What each event of the user agent means to the doorbell; the others mean nothing."""
 
 Handler = Callable[[Doorbell, float, Any], None]
 

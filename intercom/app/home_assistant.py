@@ -52,7 +52,7 @@ from typing import Any
 
 from intercom.app.outcome import OUTCOMES
 from intercom.app.settings import Settings
-from intercom.app.status import DoorbellStatus, render_status
+from intercom.app.status import CALL_STATES, REGISTRATION_STATES, DoorbellStatus, render_status
 
 __all__ = [
     "CALL_STATES",
@@ -78,8 +78,6 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 PRESS = b"PRESS"
 """The button's press payload (Home Assistant's default ``payload_press``)."""
-REGISTRATION_STATES = ("registered", "registering", "failed", "disabled")
-CALL_STATES = ("idle", "calling", "ringing", "connected", "ending")
 MAX_RINGS = 16
 """Rings kept while the broker is away; the oldest goes first when more come."""
 RING_MAX_AGE = 60.0

@@ -178,18 +178,14 @@ class CallPolicy:
 
     def __init__(
         self,
-        allowed_callers: Iterable[str],
+        allowed_callers: Iterable[AllowedCaller],
         trusted_networks: Iterable[Network],
         home_domains: Iterable[str] = (),
     ) -> None:
-        self.allowed = tuple(AllowedCaller.parse(entry) for entry in allowed_callers)
+        self.allowed = tuple(allowed_callers)
         self.trusted_networks = tuple(trusted_networks)
         self.home_domains = frozenset(host.lower() for host in home_domains)
         self._server: frozenset[Address] = frozenset()
-
-    @property
-    def server_addresses(self) -> frozenset[Address]:
-        return self._server
 
     def set_server_addresses(self, addresses: Iterable[str]) -> None:
         """The SIP server's current addresses (the runtime resolves; entries that are not IP

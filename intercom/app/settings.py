@@ -57,7 +57,7 @@ from dataclasses import dataclass, field, replace
 from typing import get_args
 
 from intercom.app.env_file import EnvFile, parse_env_text
-from intercom.app.policy import Network
+from intercom.app.policy import AllowedCaller, Network
 from intercom.app.settings_hook import ON_RING_KEY, read_on_ring
 from intercom.app.settings_keys import (
     FIELD_OF_KEY,
@@ -136,7 +136,7 @@ class Settings:
     ring_timeout: float = 30.0  #: seconds before an unanswered call is cancelled
     max_call_duration: float = 180.0  #: seconds before an answered call is ended
     cooldown: float = 5.0  #: seconds after a call during which a press calls nobody
-    allowed_callers: tuple[str, ...] = ()  #: who may call in (see intercom.app.policy)
+    allowed_callers: tuple[AllowedCaller, ...] = ()  #: who may call in (intercom.app.policy)
     answer_delay: float = 0.0  #: seconds before an allowed incoming call is answered
     on_ring: tuple[str, ...] = ()  #: the command run on every ring (intercom.app.settings_hook)
     # door

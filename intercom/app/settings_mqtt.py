@@ -81,7 +81,7 @@ def topic_problem(topic: str) -> str | None:
 
 def read_mqtt(check: ValueParser) -> MqttValues:
     """The six values, each checked by its rule (a bad one is a problem, its default stands)."""
-    host = _host(check)
+    host = check.host_port("INTERCOM_MQTT_HOST", _url)
     user = check.text("INTERCOM_MQTT_USER")
     if user is not None and _CONTROL_CHARS.search(user):
         check.problem("INTERCOM_MQTT_USER", "contains a control character")
@@ -128,21 +128,11 @@ def mqtt_warnings(check: ValueParser, values: MqttValues) -> None:
         )
 
 
-def _host(check: ValueParser) -> HostPort | None:
-    key = "INTERCOM_MQTT_HOST"
-    text = check.text(key)
-    if text is None:
+def _url(text: str) -> str | None:
+    if not _URL.match(text):
         return None
-    if _URL.match(text):
-        rest = text.split("://", 1)[1].rstrip("/")
-        check.problem(key, f"{text!r} is a URL; write only host[:port], e.g. {rest or 'broker'}")
-        return None
-    try:
-        return HostPort.parse(text)
-    except ValueError as exc:
-        detail = str(exc).removeprefix(f"invalid host:port {text!r}: ")
-        check.problem(key, f"{text!r} is not host[:port]: {detail}")
-        return None
+    rest = text.split("://", 1)[1].rstrip("/")
+    return f"URL; write only host[:port], e.g. {rest or 'broker'}"
 
 
 def _topic(check: ValueParser, key: str, default: str) -> str:

@@ -19,7 +19,7 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar
 
 from intercom.app.policy import AllowedCaller, Network, parse_networks
@@ -65,6 +65,12 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _INLINE_COMMENT = re.compile(r"\s[#;]")
 _YES = frozenset({"yes", "true", "on", "1"})
 _NO = frozenset({"no", "false", "off", "0"})
+
+
+def _sip_uri(text: str) -> str | None:
+    if text.lower().startswith(("sip:", "sips:")):
+        return "URI; write only host[:port], e.g. pbx.example.net"
+    return None
 
 
 class ValueParser:
@@ -177,13 +183,14 @@ class ValueParser:
 
     # -- SIP --------------------------------------------------------------------------------
 
-    def host_port(self, key: str) -> HostPort | None:
-        """``host[:port]`` of a server or proxy; None when not set."""
+    def host_port(self, key: str, url: Callable[[str], str | None] = _sip_uri) -> HostPort | None:
+        """``host[:port]`` of a server, proxy or broker; None when not set. ``url(text)``: what
+        to write instead of a URI or URL, None when ``text`` is none."""
         text = self.text(key)
         if text is None:
             return None
-        if text.lower().startswith(("sip:", "sips:")):
-            self.problem(key, f"{text!r} is a URI; write only host[:port], e.g. pbx.example.net")
+        if (instead := url(text)) is not None:
+            self.problem(key, f"{text!r} is a {instead}")
             return None
         try:
             return HostPort.parse(text)
@@ -257,11 +264,11 @@ class ValueParser:
             return None
         return SipUri(server.host, text, server.port)
 
-    def allowed_callers(self, home: HostPort | None) -> tuple[str, ...]:
+    def allowed_callers(self, home: HostPort | None) -> tuple[AllowedCaller, ...]:
         """The entries; a bare user name means that user at ``home`` (the SIP server or the
         outbound proxy), so without one it must be written user@host."""
         key = "INTERCOM_ALLOWED_CALLERS"
-        entries: list[str] = []
+        entries: list[AllowedCaller] = []
         for entry in self.items(key):
             try:
                 caller = AllowedCaller.parse(entry)
@@ -276,7 +283,7 @@ class ValueParser:
                     "INTERCOM_SIP_SERVER, and no server is set: write user@host",
                 )
                 continue
-            entries.append(entry)
+            entries.append(caller)
         return tuple(entries)
 
     # -- door -------------------------------------------------------------------------------

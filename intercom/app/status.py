@@ -1,6 +1,8 @@
 """The ``intercom status --json`` object of design.md, rendered from the doorbell's snapshot; the
 one-line summary systemd shows (``STATUS=``); the events ``intercom watch`` follows.
 
+The doorbell's states are defined here with the names status shows for them (:func:`call_status`,
+:data:`CALL_STATES`, :data:`REGISTRATION_STATES`, which Home Assistant's sensors list too).
 :meth:`intercom.app.doorbell.Doorbell.snapshot` is a typed, frozen :class:`DoorbellStatus`;
 :func:`render_status` makes the JSON object of it, :func:`status_line` the line of
 ``systemctl status intercom``, and :func:`changes` the events between two snapshots. The state
@@ -11,20 +13,64 @@ machine never builds JSON. Times are Unix times in the snapshot and ISO 8601 wit
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import Enum
 from typing import Any
 
 from intercom.app.call_record import CallSummary, LastCall
 
-__all__ = ["DoorbellStatus", "changes", "iso_time", "render_status", "status_line"]
+__all__ = [
+    "CALL_STATES",
+    "REGISTRATION_STATES",
+    "CallState",
+    "DoorbellStatus",
+    "RegistrationState",
+    "call_status",
+    "changes",
+    "iso_time",
+    "render_status",
+    "status_line",
+]
+
+
+class CallState(Enum):
+    """The doorbell's call; ``call.state`` shows it by :func:`call_status`."""
+
+    IDLE = "idle"  #: no call
+    CALLING = "calling"  #: PlaceCall queued or INVITE sent, nothing heard yet
+    RINGING = "ringing"  #: a phone rings (180/183)
+    ANSWERING = "answering"  #: an allowed incoming call waits for answer_delay
+    CONNECTED = "connected"  #: answered; digits count
+    ENDING = "ending"  #: HangUp queued, waiting for the failure / end
+
+
+class RegistrationState(Enum):
+    """The doorbell's view of the registration, shown as its value."""
+
+    REGISTERED = "registered"
+    REGISTERING = "registering"  #: the first REGISTER has not been answered yet
+    FAILED = "failed"  #: the last attempt failed; the registration retries
+    DISABLED = "disabled"  #: no SIP server configured (or unregistered at shutdown)
+
+
+def call_status(state: CallState) -> str:
+    """The ``call.state`` of ``intercom status``: an incoming call waiting for its answer delay
+    shows as ringing (people see the door ring, not the delay)."""
+    return CallState.RINGING.value if state is CallState.ANSWERING else state.value
+
+
+CALL_STATES = tuple(dict.fromkeys(map(call_status, CallState)))
+"""Every ``call.state`` status can show."""
+REGISTRATION_STATES = tuple(state.value for state in RegistrationState)
+"""Every ``registration.state`` status can show."""
 
 
 @dataclass(frozen=True, slots=True)
 class DoorbellStatus:
     """What the doorbell knows at one moment."""
 
-    registration: str  #: "registered", "registering", "failed" or "disabled"
+    registration: str  #: one of REGISTRATION_STATES
     last_status: int | None  #: the registrar's last final status
-    call: str  #: "idle", "calling", "ringing", "connected" or "ending"
+    call: str  #: one of CALL_STATES
     last_call: LastCall
     opened_count: int  #: door openings since the start
     locked_out: bool  #: the door code is locked out after too many wrong codes

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import random
 
+from intercom.app.settings import Settings
 from intercom.media.stream import StreamStats
-from intercom.runtime.media_calls import MediaCalls, MediaConfig
+from intercom.runtime.media_calls import MediaCalls
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallEnded, Event, IncomingCallReceived
 from intercom.sip.locate import HostPort
@@ -30,20 +31,18 @@ class DemoPhone:
         port_range: tuple[int, int],
     ) -> None:
         self.ring_seconds = ring_seconds
-        self.media = MediaCalls(
-            MediaConfig(
-                address=host,
-                bind_host=host,
-                port_range=port_range,
-                audio_input="tone:1200",
-                audio_output="null",
-            ),
-            rng=random.Random(2),
+        settings = Settings(
+            sip_server=HostPort.parse(server),
+            sip_user=user,
+            sip_password=password,
+            sip_bind=HostPort(host, 0),
+            rtp_ports=port_range,
+            audio_input="tone:1200",
+            audio_output="null",
         )
+        self.media = MediaCalls(settings, host, rng=random.Random(2))
         self.ua = UserAgent(
-            UaConfig(
-                bind=HostPort(host, 0), server=HostPort.parse(server), user=user, password=password
-            ),
+            UaConfig.from_settings(settings),
             answer_offer=self.media.answer_offer,
             on_event=self._on_event,
             rng=random.Random(3),

@@ -364,7 +364,7 @@ class OfferAnswer:
         self._keys: dict[str, bytes] = {}  # suite -> our key material, one per dialog
         self._offered_crypto: dict[int, SdesKey] = {}  # tag -> our key, of the last offer
         self._srtp_in_use = False  # once SRTP ran, the call never goes on in clear
-        self._local = local
+        self.local = local  #: ours; a new value (a hold) applies to the next offer or answer
         self._session_id = session_id
         self._version = 1
         self._sent: SessionDescription | None = None
@@ -372,19 +372,11 @@ class OfferAnswer:
         self._offered_dtmf: dict[int, int] = {}  # clock rate -> our telephone-event PT
         self._audio_index = 0
 
-    @property
-    def local(self) -> LocalMedia:
-        return self._local
-
-    def update_local(self, local: LocalMedia) -> None:
-        """New local parameters (e.g. a hold); they apply to the next offer or answer."""
-        self._local = local
-
     # -- our offers -----------------------------------------------------------------------
 
     def offer(self) -> bytes:
         """Our offer: one audio stream with every local codec (keeps earlier rejected lines)."""
-        local = self._local
+        local = self.local
         profile = "RTP/SAVP" if local.srtp == "mandatory" else "RTP/AVP"
         audio = MediaDescription("audio", local.port, profile, [])
         for codec in local.codecs:
@@ -418,7 +410,7 @@ class OfferAnswer:
         media = remote.media[self._audio_index]
         if media.media != "audio":
             raise NotAcceptable(f"the answer has m={media.media} where we offered audio")
-        choice = _choose(remote, media, self._offered_codecs, self._local)
+        choice = _choose(remote, media, self._offered_codecs, self.local)
         if isinstance(choice, str):
             raise NotAcceptable(f"unusable answer: audio {choice}")
         srtp = self._answered_srtp(media)
@@ -435,7 +427,7 @@ class OfferAnswer:
         remote = _parse(offer, "offer")
         if not remote.media:
             raise NotAcceptable("the offer has no m= line")
-        local = self._local
+        local = self.local
         chosen: tuple[int, _Choice, SrtpKeys | None] | None = None
         reasons: list[str] = []
         for index, media in enumerate(remote.media):
@@ -468,20 +460,20 @@ class OfferAnswer:
     def _answer_section(
         self, proto: str, choice: _Choice, keys: SrtpKeys | None
     ) -> MediaDescription:
-        audio = MediaDescription("audio", self._local.port, proto, [])
+        audio = MediaDescription("audio", self.local.port, proto, [])
         _add_format(audio, choice.payload_type, choice.codec, CODECS[choice.codec].clock_rate)
         if choice.dtmf is not None:
             _add_dtmf(audio, choice.dtmf.payload_type, choice.dtmf.clock_rate)
         if keys is not None:
             audio.attributes.append(Attribute("crypto", format_crypto(keys.local)))
         self._close_audio(
-            audio, _ours(self._local.direction, choice.their_sends, choice.their_receives)
+            audio, _ours(self.local.direction, choice.their_sends, choice.their_receives)
         )
         return audio
 
     def _close_audio(self, audio: MediaDescription, direction: str) -> None:
         """After the rtpmaps and fmtps: ``a=ptime`` and the direction, always explicit."""
-        audio.attributes.append(Attribute("ptime", str(self._local.ptime)))
+        audio.attributes.append(Attribute("ptime", str(self.local.ptime)))
         audio.attributes.append(Attribute(direction))
 
     def _negotiated(
@@ -499,8 +491,8 @@ class OfferAnswer:
             remote_rtcp_port=choice.rtcp_port,
             dtmf_payload_type=choice.dtmf.payload_type if choice.dtmf else None,
             dtmf_clock_rate=choice.dtmf.clock_rate if choice.dtmf else clock,
-            direction=_ours(self._local.direction, choice.their_sends, choice.their_receives),
-            ptime=self._local.ptime,
+            direction=_ours(self.local.direction, choice.their_sends, choice.their_receives),
+            ptime=self.local.ptime,
             receive_payload_type=receive_pt,
             receive_dtmf_payload_type=receive_dtmf,
             srtp=srtp,
@@ -518,14 +510,14 @@ class OfferAnswer:
         return material
 
     def _srtp_required(self) -> bool:
-        return self._local.srtp == "mandatory" or self._srtp_in_use
+        return self.local.srtp == "mandatory" or self._srtp_in_use
 
     def _offered_srtp(self, media: MediaDescription) -> SrtpKeys | str | None:
         """The SRTP of our answer to one offered audio section: keys, None (clear RTP), or
         why it cannot be taken. The first usable a=crypto line of the offer wins (§6.1)."""
         secure = media.proto.upper() in SECURE_PROFILES
         lines = media.attribute_values("crypto")
-        if self._local.srtp == "off":
+        if self.local.srtp == "off":
             return f"{media.proto} asks for SRTP, which is off (INTERCOM_SRTP)" if secure else None
         reasons = []
         for value in lines:
@@ -566,7 +558,7 @@ class OfferAnswer:
 
     def _send(self, sections: list[MediaDescription]) -> bytes:
         """Wrap sections in our session lines; bump the version only if the content changed."""
-        local = self._local
+        local = self.local
         kind = local.address_type
         description = SessionDescription(
             origin=Origin(

@@ -138,12 +138,6 @@ class CallMedia:
         with self._lock:
             self._cue = None if tone is None or not self._rate else TonePlayer(tone, self._rate)
 
-    @property
-    def media_thread_id(self) -> int | None:
-        """The kernel's id of the media thread while it runs (for figures per thread)."""
-        thread = self._thread
-        return None if thread is None else thread.native_id
-
     def stats(self) -> StreamStats:
         with self._lock:
             return self.stream.stats()

@@ -125,21 +125,12 @@ class Intercom:
         directory = state_directory(settings.state_dir)
         self.state = StateStore(directory) if directory is not None else None
         self.ua = UserAgent(
-            UaConfig(
-                bind=settings.sip_bind,
-                server=settings.sip_server,
-                transport=settings.sip_transport,
-                user=settings.sip_user or "intercom",
-                password=settings.sip_password,
-                auth_user=settings.sip_auth_user,
-                expires=settings.sip_expires,
-                outbound_proxy=settings.sip_outbound_proxy,
+            UaConfig.from_settings(
+                settings,
                 # Strangers are refused at the SIP layer's gate, before any parsing or state;
                 # the doorbell's own check of the same policy stays as defence in depth.
                 is_trusted_source=self.doorbell.policy.is_trusted_source,
                 instance_id=self.state.instance_id() if self.state is not None else None,
-                tls_ca_file=settings.tls_ca_file or None,
-                tls_verify=settings.tls_verify,
             ),
             answer_offer=self._answer_offer,
             rng=self._rng,
@@ -176,23 +167,14 @@ class Intercom:
                 led.show(pattern)  # a SetLed may have come before the pins were open
         from intercom.hw.audio import open_sink
 
-        from .media_calls import MediaCalls, MediaConfig
+        from .media_calls import MediaCalls
         from .tone_output import ToneOutput
 
-        endpoint = self.ua.endpoint
         settings = self.settings
         self.tones = ToneOutput(lambda rate: open_sink(settings.audio_output, rate))
         self.media = MediaCalls(
-            MediaConfig(
-                address=endpoint.config.local_host,
-                bind_host=settings.sip_bind.host,  # RTP listens where SIP does
-                port_range=settings.rtp_ports,
-                codecs=settings.codecs,
-                audio_input=settings.audio_input,
-                audio_output=settings.audio_output,
-                media_timeout=settings.media_timeout,
-                srtp=settings.srtp,
-            ),
+            settings,
+            self.ua.endpoint.config.local_host,
             rng=self._rng,
             on_digit=self._on_digit,
             on_timeout=self._on_media_timeout,
@@ -276,18 +258,13 @@ class Intercom:
         self._act()
 
     def _command(self, command: str) -> dict[str, Any]:
-        now = self._now()
-        if command == "press":
-            self.doorbell.press(now)
-        elif command == "hangup":
-            self.doorbell.hangup_request(now)
-        elif command == "open":
-            if not self.doorbell.open_request(now):
-                self._act()
-                raise IntercomError("the door was not opened: no relay is configured")
-        elif command in ("status", "watch"):  # watch: the status, then the events
+        """One command of the control socket (``watch``: the status, then the events)."""
+        if command in ("status", "watch"):
             return {"status": self.status()}
+        done = _DOORBELL_COMMANDS[command](self.doorbell, self._now())
         self._act()
+        if command == "open" and not done:
+            raise IntercomError("the door was not opened: no relay is configured")
         return {}
 
     def status(self) -> dict[str, Any]:
@@ -388,7 +365,7 @@ class Intercom:
     def _act(self) -> None:
         while (action := self.doorbell.next_action()) is not None:
             try:
-                self._carry_out(action)
+                _CARRY_OUT[type(action)](self, action)
             except IntercomError as exc:
                 logger.error("x %s: %s", type(action).__name__, exc)
         self._keep_lock()
@@ -413,41 +390,16 @@ class Intercom:
             for event in changes(before, snapshot):
                 self.control.broadcast({"time": now, **event})
 
-    def _carry_out(self, action: Action) -> None:
-        hardware = self.hardware
-        if isinstance(action, PlaceCall):
-            self._place_call(action)
-            wall = time.time()
-            if self.publisher is not None:  # the call first, then the news of the ring
-                self.publisher.ring(self._now(), wall)
-            if self.ring_hook is not None:  # a task: the fork happens after this step
-                target = str(self.settings.call_target)
-                self.ring_hook.fire(wall=wall, target=target, call_id=action.call_id)
-        elif isinstance(action, HangUp):
-            self.ua.hangup(action.call_id, action.reason)
-        elif isinstance(action, AcceptCall):
-            self._accept(action.call_id)
-        elif isinstance(action, RejectCall):
-            self._incoming_sdp.pop(action.call_id, None)
-            self.ua.reject(action.call_id, action.status)
-        elif isinstance(action, PlayTone):
-            media = self.media
-            if media is None or self.tones is None:
-                return  # not started: nothing plays yet
-            if not media.play_tone(action.name):  # over the call's audio
-                self.tones.play(action.name)  # or alone on the idle speaker
-        elif isinstance(action, StopTone):
-            if self.media is not None:
-                self.media.play_tone(None)
-            if self.tones is not None:
-                self.tones.stop()
-        elif isinstance(action, SetLed):
-            if hardware.led is not None:
-                hardware.led.show(action.pattern)
-        elif isinstance(action, PulseRelay) and hardware.relay is not None:
-            hardware.relay.pulse(action.seconds)
-
     def _place_call(self, action: PlaceCall) -> None:
+        self._invite(action)
+        wall = time.time()
+        if self.publisher is not None:  # the call first, then the news of the ring
+            self.publisher.ring(self._now(), wall)
+        if self.ring_hook is not None:  # a task: the fork happens after this step
+            target = str(self.settings.call_target)
+            self.ring_hook.fire(wall=wall, target=target, call_id=action.call_id)
+
+    def _invite(self, action: PlaceCall) -> None:
         media = self.media
         assert media is not None
         try:
@@ -461,7 +413,11 @@ class Intercom:
 
         self.ua.call(action.target, offer, call_id=action.call_id, on_sent=sent)
 
-    def _accept(self, call_id: str) -> None:
+    def _hang_up(self, action: HangUp) -> None:
+        self.ua.hangup(action.call_id, action.reason)
+
+    def _accept(self, action: AcceptCall) -> None:
+        call_id = action.call_id
         media = self.media
         if media is None:  # still starting: the media stack is loading
             self._incoming_sdp.pop(call_id, None)
@@ -476,9 +432,52 @@ class Intercom:
             self.tones.stop()
         self.ua.accept(call_id, answer)
 
+    def _reject(self, action: RejectCall) -> None:
+        self._incoming_sdp.pop(action.call_id, None)
+        self.ua.reject(action.call_id, action.status)
+
+    def _play_tone(self, action: PlayTone) -> None:
+        if self.media is None or self.tones is None:
+            return  # not started: nothing plays yet
+        if not self.media.play_tone(action.name):  # over the call's audio
+            self.tones.play(action.name)  # or alone on the idle speaker
+
+    def _stop_tone(self, action: StopTone) -> None:
+        if self.media is not None:
+            self.media.play_tone(None)
+        if self.tones is not None:
+            self.tones.stop()
+
+    def _set_led(self, action: SetLed) -> None:
+        if self.hardware.led is not None:
+            self.hardware.led.show(action.pattern)
+
+    def _pulse_relay(self, action: PulseRelay) -> None:
+        if self.hardware.relay is not None:
+            self.hardware.relay.pulse(action.seconds)
+
     def _now(self) -> float:
         assert self._loop is not None
         return self._loop.time()
+
+
+_CARRY_OUT: dict[type[Action], Callable[[Intercom, Any], None]] = {
+    PlaceCall: Intercom._place_call,
+    HangUp: Intercom._hang_up,
+    AcceptCall: Intercom._accept,
+    RejectCall: Intercom._reject,
+    PlayTone: Intercom._play_tone,
+    StopTone: Intercom._stop_tone,
+    SetLed: Intercom._set_led,
+    PulseRelay: Intercom._pulse_relay,
+}
+"""How each action of the doorbell is carried out."""
+_DOORBELL_COMMANDS: dict[str, Callable[[Doorbell, float], bool]] = {
+    "press": Doorbell.press,
+    "hangup": Doorbell.hangup_request,
+    "open": Doorbell.open_request,
+}
+"""The control socket's commands that are inputs of the doorbell."""
 
 
 def _wall(now: float) -> float:

@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from intercom.app.settings import Settings
 from intercom.feedback import Tone
 from intercom.hw.audio import AudioDeviceError, AudioSink, AudioSource, open_sink, open_source
 from intercom.media.dtmf import DtmfDigit, check_digits, parse_info_dtmf
@@ -55,20 +56,6 @@ from .rtp_socket import RtpSockets
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class MediaConfig:
-    """What the media side needs from the settings."""
-
-    address: str  # our address in SDP (the one the SIP Contact names)
-    bind_host: str = "0.0.0.0"
-    port_range: tuple[int, int] = (10000, 20000)
-    codecs: tuple[str, ...] = ("G722", "PCMU", "PCMA")
-    audio_input: str = "default"
-    audio_output: str = "default"
-    media_timeout: float = 30.0
-    srtp: str = "off"  # INTERCOM_SRTP: off, optional, mandatory
-
-
 @dataclass(slots=True)
 class CallAudio:
     """One call's media state."""
@@ -86,7 +73,8 @@ class MediaCalls:
 
     def __init__(
         self,
-        config: MediaConfig,
+        settings: Settings,
+        address: str,
         *,
         rng: random.Random | None = None,
         open_audio: OpenAudio | None = None,
@@ -95,10 +83,13 @@ class MediaCalls:
         on_refused: Callable[[str, str], None] = lambda call_id, reason: None,
         key_source: Callable[[int], bytes] = secrets.token_bytes,
     ) -> None:
-        """``on_refused(call_id, reason)``: the answer to our offer lacks the SRTP the
-        settings require; the call must end. ``key_source``: SDES key material, the OS
-        CSPRNG."""
-        self.config = config
+        """``settings``: the RTP ports (bound on ``sip_bind``'s host: RTP listens where SIP
+        does), codecs, SRTP mode, audio devices and media timeout. ``address``: ours in SDP
+        (the one the SIP Contact names). ``on_refused(call_id, reason)``: the answer to our
+        offer lacks the SRTP the settings require; the call must end. ``key_source``: SDES key
+        material, the OS CSPRNG."""
+        self.settings = settings
+        self.address = address
         self._on_refused = on_refused
         self._key_source = key_source
         self._rng = rng or random.SystemRandom()  # SSRCs, ports, SDP ids: unpredictable
@@ -148,9 +139,9 @@ class MediaCalls:
         return answer
 
     def _new_call_audio(self) -> CallAudio:
-        config = self.config
-        sockets = RtpSockets(config.bind_host, config.port_range, self._rng)
-        local = LocalMedia(config.address, sockets.port, config.codecs, srtp=config.srtp)
+        settings = self.settings
+        sockets = RtpSockets(settings.sip_bind.host, settings.rtp_ports, self._rng)
+        local = LocalMedia(self.address, sockets.port, settings.codecs, srtp=settings.srtp)
         session_id = self._rng.getrandbits(31)
         return CallAudio(sockets, OfferAnswer(local, session_id, self._key_source))
 
@@ -197,7 +188,7 @@ class MediaCalls:
             media = audio.negotiation.receive_answer(sdp)
         except SrtpRefused as exc:  # one line; the call ends as failed, nothing sent in clear
             logger.warning("x %s: %s (INTERCOM_SRTP=%s): ending the call", call_id, exc,
-                           self.config.srtp)  # fmt: skip
+                           self.settings.srtp)  # fmt: skip
             self._on_refused(call_id, str(exc))
             return
         except NotAcceptable as exc:
@@ -206,7 +197,7 @@ class MediaCalls:
         self._run(call_id, audio, media)
 
     def _run(self, call_id: str, audio: CallAudio, media: NegotiatedMedia) -> None:
-        if media.srtp is None and self.config.srtp == "mandatory":  # offer/answer prevents it
+        if media.srtp is None and self.settings.srtp == "mandatory":  # offer/answer prevents it
             logger.error("x %s: media without SRTP under INTERCOM_SRTP=mandatory: not started",
                          call_id)  # fmt: skip
             return
@@ -217,7 +208,7 @@ class MediaCalls:
             media,
             rng=self._rng,
             cname=f"{self._rng.getrandbits(64):016x}@intercom",
-            media_timeout=self.config.media_timeout,
+            media_timeout=self.settings.media_timeout,
             peer_host=audio.peer_host,
         )
         audio.media = CallMedia(
@@ -234,7 +225,7 @@ class MediaCalls:
 
     def _timed_out(self, call_id: str) -> None:
         logger.warning("x %s: no RTP or RTCP for %.0f s: media timeout", call_id,
-                       self.config.media_timeout)  # fmt: skip
+                       self.settings.media_timeout)  # fmt: skip
         self._on_timeout(call_id)
 
     # -- commands and figures -------------------------------------------------------------
@@ -286,16 +277,17 @@ class MediaCalls:
 
     def _open_configured_audio(self, rate: int) -> tuple[AudioSource, AudioSink]:
         """The configured devices; a device that fails becomes ``null`` (one log line)."""
-        config = self.config
+        settings = self.settings
         try:
-            source = open_source(config.audio_input, rate)
+            source = open_source(settings.audio_input, rate)
         except AudioDeviceError as exc:
-            logger.error("x audio input %r: %s; the call carries silence", config.audio_input, exc)
+            logger.error("x audio input %r: %s; the call carries silence", settings.audio_input,
+                         exc)  # fmt: skip
             source = open_source("null", rate)
         try:
-            sink = open_sink(config.audio_output, rate)
+            sink = open_sink(settings.audio_output, rate)
         except AudioDeviceError as exc:
             logger.error("x audio output %r: %s; received audio is discarded",
-                         config.audio_output, exc)  # fmt: skip
+                         settings.audio_output, exc)  # fmt: skip
             sink = open_sink("null", rate)
         return source, sink

@@ -26,6 +26,7 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
+from intercom.app.settings import Settings
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
 from intercom.sip.events import (
@@ -60,7 +61,8 @@ keeps a few calls' worth instead of holding 256 old events (SDP bodies and all) 
 
 @dataclass(slots=True)
 class UaConfig:
-    """What the user agent needs from the settings."""
+    """What the user agent needs from the settings (:meth:`from_settings`); tests may write
+    one directly."""
 
     bind: HostPort  # port 0: any free port
     server: HostPort | None = None  # registrar/proxy; None: no registration
@@ -86,6 +88,24 @@ class UaConfig:
     """PEM file of the CAs a TLS server's certificate must chain to; None: the system store."""
     tls_verify: bool = True
     """False only for tests: a TLS server's certificate is not checked at all."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        is_trusted_source: Callable[[str], bool] | None = None,
+        instance_id: str | None = None,
+    ) -> UaConfig:
+        """The user agent's part of the validated settings (taken here and nowhere else)."""
+        s = settings
+        return cls(
+            bind=s.sip_bind, server=s.sip_server, transport=s.sip_transport,
+            user=s.sip_user or "intercom", password=s.sip_password, auth_user=s.sip_auth_user,
+            expires=s.sip_expires, outbound_proxy=s.sip_outbound_proxy,
+            tls_ca_file=s.tls_ca_file or None, tls_verify=s.tls_verify,
+            is_trusted_source=is_trusted_source, instance_id=instance_id,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"UaConfig(bind='{self.bind}', server='{self.server or ''}', user={self.user!r})"
@@ -164,7 +184,7 @@ class UserAgent:
             if address is not None:
                 host_addresses[self._server_host] = address
         if proxy is not None:  # named last: its name is what the connection to it proves
-            outbound = self._outbound = await self._resolve(proxy.host, proxy.port)
+            outbound = self._outbound = _first(await self._resolve(proxy.host, proxy.port))
             self._report_server_addresses()
         peer = self._peer = outbound or next(iter(host_addresses.values()), None)
         local_host = self.config.advertised_host or _local_address_towards(bind_host, peer)
@@ -260,9 +280,8 @@ class UserAgent:
         endpoint = self.endpoint
         unresolved = False
         if not is_ip_literal(host) and not endpoint.knows_host(host):
-            address = await self._resolve(
-                host, target.port, uri_transport(target, self.config.transport)
-            )
+            transport = uri_transport(target, self.config.transport)
+            address = _first(await self._resolve(host, target.port, transport))
             unresolved = address is None
             if address is not None:
                 endpoint.learn_address(host, address)
@@ -364,7 +383,9 @@ class UserAgent:
         """Resolve a name the endpoint holds requests for (a Contact, a Record-Route, the
         server's when it did not resolve before: then its addresses are reported too)."""
         server = host == self._server_host
-        address = await (self._resolve_server() if server else self._resolve(host, None))
+        address = (
+            await self._resolve_server() if server else _first(await self._resolve(host, None))
+        )
         if address is None:
             self.endpoint.address_failed(host, self._now())
         else:
@@ -373,38 +394,30 @@ class UserAgent:
 
     async def _resolve(
         self, host: str, port: int | None, transport: str | None = None
-    ) -> Address | None:
-        """The first target of ``host`` (RFC 3263) over ``transport`` (default: the configured
-        one); a TLS connection to any of its addresses must prove ``host``."""
+    ) -> list[Address]:
+        """Every target of ``host`` (RFC 3263) in order, over ``transport`` (default: the
+        configured one), [] when none (one warning); a TLS connection to any must prove ``host``."""
         transport = transport or self.config.transport
         try:
             targets = await resolve(host, port, transport, backend=self._dns)
         except ResolveError as exc:
             logger.warning("x %s", exc)
-            return None
+            return []
         for target in targets:
             self._transport.expect_name(target.host, host)
-        first = targets[0]
-        return Address(first.transport, first.host, first.port)
+        return [Address(target.transport, target.host, target.port) for target in targets]
 
     async def _resolve_server(self) -> Address | None:
         """The server's first address; all of them go to ``on_server_addresses``."""
         assert self._server_host is not None
-        try:
-            targets = await resolve(
-                self._server_host, self._server_port, self.config.transport, backend=self._dns
-            )
-        except ResolveError as exc:
-            logger.warning("x %s", exc)
+        targets = await self._resolve(self._server_host, self._server_port)
+        if not targets:
             return None
-        self._server_addresses = list(dict.fromkeys(t.host for t in targets))
-        for address in self._server_addresses:
-            self._transport.expect_name(address, self._server_host)
+        self._server_addresses = list(dict.fromkeys(target.host for target in targets))
         if self._outbound is not None and self.config.outbound_proxy is not None:
             self._transport.expect_name(self._outbound.host, self.config.outbound_proxy.host)
         self._report_server_addresses()
-        first = targets[0]
-        return Address(first.transport, first.host, first.port)
+        return targets[0]
 
     def _report_server_addresses(self) -> None:
         if self._on_server_addresses is not None:
@@ -431,6 +444,10 @@ class UserAgent:
             logger.info("- our address is now %s", host)
             self._endpoint.set_local_host(host, self._now())
             self._transmit()
+
+
+def _first(addresses: list[Address]) -> Address | None:
+    return addresses[0] if addresses else None
 
 
 def _new_instance_id() -> str:

@@ -29,6 +29,7 @@ from intercom.app.doorbell import (
     Doorbell,
 )
 from intercom.app.outcome import outcome_of
+from intercom.app.policy import AllowedCaller
 from intercom.app.settings import Settings, SettingsError
 from intercom.app.status import iso_time, render_status
 from intercom.media.dtmf import DtmfDigit
@@ -69,7 +70,7 @@ class Bell:
             "call_target": TARGET,
             "door_code": CODE,
             "door_relay_pin": 22,
-            "allowed_callers": ("alice@pbx.example",),
+            "allowed_callers": (AllowedCaller("alice", "pbx.example"),),
             "trusted_hosts": (ipaddress.ip_network("10.0.0.0/24"),),
             "answer_delay": 2.0,
         }
@@ -827,7 +828,7 @@ def test_an_input_a_state_has_no_row_for_is_ignored(bell, caplog):
 def test_the_doorbell_takes_its_part_of_the_settings():
     settings = Settings(
         call_target=TARGET, door_code="4711", door_code_attempts=5, door_lockout=600.0,
-        allowed_callers=("alice",),
+        allowed_callers=(AllowedCaller("alice"),),
         trusted_hosts=(ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.0.2.1")),
         door_relay_pin=27, sip_server=HostPort("pbx.example"),
         sip_outbound_proxy=HostPort("2001:db8::5", 5070),
@@ -868,4 +869,4 @@ def test_bad_door_code_or_caller_is_refused():
     with pytest.raises(ValueError, match="door code key 'x' is not a DTMF digit"):
         Doorbell(Settings(door_code="12x4"), lambda: "c1")
     with pytest.raises(ValueError, match="names no user"):
-        Doorbell(Settings(allowed_callers=("sip:pbx.example",)), lambda: "c1")
+        Doorbell(Settings(allowed_callers=(AllowedCaller.parse("sip:pbx.example"),)), lambda: "c1")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from intercom.app.doorbell import Doorbell
+from intercom.app.policy import AllowedCaller
 from intercom.app.settings import KEYS, Settings, SettingsError, load_settings
 from intercom.errors import IntercomError
 from intercom.sip.locate import HostPort
@@ -111,7 +112,11 @@ def test_full_file(tmp_path):
         ring_timeout=45.0,
         max_call_duration=2.5,
         cooldown=0.0,
-        allowed_callers=("alice", "bob@pbx.example.net", "tel:+4930123456"),
+        allowed_callers=(
+            AllowedCaller("alice"),
+            AllowedCaller("bob", "pbx.example.net"),
+            AllowedCaller("+4930123456", tel=True),
+        ),
         answer_delay=1.5,
         door_code="25A0#",
         door_pulse=30.0,
@@ -196,6 +201,22 @@ def test_call_target_user_names_at_the_server(target):
     environ = {"INTERCOM_SIP_SERVER": "fritz.box:5070", "INTERCOM_SIP_USER": "door"}
     settings = load_settings({**environ, "INTERCOM_CALL_TARGET": target})
     assert settings.call_target == SipUri("fritz.box", target, 5070)  # completed here, once
+
+
+def test_allowed_callers_are_parsed_once_and_shown_as_entries():
+    environ = {"INTERCOM_SIP_SERVER": "pbx.example", "INTERCOM_SIP_USER": "door"}
+    callers = " alice, sip:Bob@PBX.example:5070 ,+4930123456, tel:+4930999"
+    settings = load_settings({**environ, "INTERCOM_ALLOWED_CALLERS": callers})
+    assert settings.allowed_callers == (
+        AllowedCaller("alice"),
+        AllowedCaller("Bob", "pbx.example", 5070),
+        AllowedCaller("+4930123456"),
+        AllowedCaller("+4930999", tel=True),
+    )
+    shown = settings.redacted()["INTERCOM_ALLOWED_CALLERS"]
+    assert shown == "alice,Bob@pbx.example:5070,+4930123456,tel:+4930999"
+    # The policy takes the typed entries as they are: nothing parses them a second time.
+    assert Doorbell(settings, lambda: "c1").policy.allowed is settings.allowed_callers
 
 
 def test_password_is_taken_exactly_as_written():

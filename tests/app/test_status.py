@@ -4,7 +4,14 @@ doorbell driven by hand (the fake clock and wall of tests/app/test_doorbell.py).
 from __future__ import annotations
 
 from intercom.app.call_record import HISTORY_SIZE, CallSummary
-from intercom.app.status import changes, iso_time, status_line
+from intercom.app.status import (
+    CALL_STATES,
+    REGISTRATION_STATES,
+    CallState,
+    changes,
+    iso_time,
+    status_line,
+)
 from intercom.sip.events import (
     CallAnswered,
     CallEnded,
@@ -17,6 +24,15 @@ from intercom.sip.locate import HostPort
 from .test_doorbell import WALL, Bell, stats
 
 LINE = {"user": "door", "server": "pbx.example (UDP)", "target": "sip:**9@pbx.example"}
+
+
+def test_the_states_status_shows_are_the_state_enums_with_answering_shown_as_ringing() -> None:
+    assert CALL_STATES == ("idle", "calling", "ringing", "connected", "ending")
+    assert REGISTRATION_STATES == ("registered", "registering", "failed", "disabled")
+    bell = Bell()
+    bell.incoming("in1")  # allowed, waiting for its answer delay
+    assert bell.bell.state is CallState.ANSWERING
+    assert bell.status()["call"] == {"state": "ringing"}
 
 
 def test_the_history_keeps_the_last_calls_newest_first_with_who_answered() -> None:

@@ -23,7 +23,6 @@ from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
 from intercom.errors import IntercomError
 from intercom.feedback import LedPattern
 from intercom.hw import gpio
-from intercom.hw.fake_gpio import FakeButton, FakeLed, FakeRelay
 from intercom.hw.gpio import (
     LED_PATTERNS,
     GpioButton,
@@ -409,25 +408,42 @@ def test_unknown_mode_is_refused():
         make_pin_factory("gpio")
 
 
-# --- fakes -----------------------------------------------------------------------------------
+# --- the three together --------------------------------------------------------------------
 
 
-def test_fakes_record_what_the_application_asked():
-    button, led, relay = FakeButton(), FakeLed(), FakeRelay()
-    presses: list[int] = []
-    assert not button.press()
-    button.start(lambda: presses.append(1))
-    assert button.press()
-    led.show("ringing")
-    led.show("ringing")
-    led.show("in-call")
-    relay.pulse(3.0)
-    with pytest.raises(ValueError):
-        led.show("blue")
-    for device in (button, led, relay):
-        device.close()
-    assert not button.press()
-    relay.pulse(3.0)
-    assert presses == [1]
-    assert led.shown == ["ringing", "in-call"] and led.pattern == "in-call"
-    assert relay.pulses == [3.0]
+def test_the_devices_do_what_the_application_asked_and_nothing_once_closed(factory):
+    async def main() -> None:
+        presses: list[int] = []
+        clock = FakeClock()
+        loop = asyncio.get_running_loop()
+        button = GpioButton(BUTTON, loop=loop, pin_factory=factory, clock=clock)
+        led = GpioLed(LED, pin_factory=factory)
+        relay = GpioRelay(RELAY, pin_factory=factory)
+        button_pin, led_pin, relay_pin = (factory.pin(n) for n in (BUTTON, LED, RELAY))
+
+        async def press() -> None:
+            button_pin.drive_low()
+            button_pin.drive_high()
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+        await press()  # not started: nobody is told
+        button.start(lambda: presses.append(1))
+        await press()
+        led.show(LedPattern.RINGING)
+        led.show(LedPattern.RINGING)
+        led.show(LedPattern.IN_CALL)
+        relay.pulse(0.05)
+        with pytest.raises(ValueError):
+            led.show("blue")
+        assert await asyncio.to_thread(wait_until, lambda: len(relay_pin.states) == 3)  # dropped
+        for device in (button, led, relay):
+            device.close()
+        clock.now += 10.0  # long past the bounce guard
+        await press()
+        relay.pulse(3.0)
+        assert presses == [1]
+        assert led.pattern == "in-call" and not led_pin.state  # off once closed
+        assert [s.state for s in relay_pin.states] == [False, True, False]  # the one pulse
+
+    asyncio.run(main())

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from intercom.app.settings import Settings
 from intercom.media.dtmf import DtmfDigit
 from intercom.media.stream import StreamStats
-from intercom.runtime.media_calls import MediaCalls, MediaConfig
+from intercom.runtime.media_calls import MediaCalls
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, IncomingCallReceived
 from intercom.sip.locate import HostPort
@@ -67,14 +68,14 @@ async def _call_baresip(codec: str, rate: int, tmp_path: Path) -> CallResult:
     door_recording = tmp_path / "door-heard.wav"
     digits: list[DtmfDigit] = []
     media = MediaCalls(
-        MediaConfig(
-            address="127.0.0.1",
-            bind_host="127.0.0.1",
-            port_range=(41000, 41999),
+        Settings(
+            sip_bind=HostPort("127.0.0.1"),
+            rtp_ports=(41000, 41999),
             codecs=(codec,),
             audio_input=f"wav:{door_wav}",
             audio_output=f"wav:{door_recording}",
         ),
+        "127.0.0.1",
         rng=random.Random(7),
         on_digit=lambda call_id, digit: digits.append(digit),
     )
@@ -147,14 +148,14 @@ async def _baresip_calls_door(tmp_path: Path) -> CallResult:
     make_test_wav(phone_wav, 16000, 20.0, "bursts", seed=404)
     door_recording = tmp_path / "door-heard.wav"
     media = MediaCalls(
-        MediaConfig(
-            address="127.0.0.1",
-            bind_host="127.0.0.1",
-            port_range=(42000, 42999),
+        Settings(
+            sip_bind=HostPort("127.0.0.1"),
+            rtp_ports=(42000, 42999),
             codecs=("PCMU", "G722", "PCMA"),  # our order; the offerer's preference wins
             audio_input=f"wav:{door_wav}",
             audio_output=f"wav:{door_recording}",
         ),
+        "127.0.0.1",
         rng=random.Random(8),
     )
     ua = UserAgent(

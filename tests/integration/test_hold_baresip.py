@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from intercom.runtime.media_calls import MediaCalls, MediaConfig
+from intercom.app.settings import Settings
+from intercom.runtime.media_calls import MediaCalls
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded
 from intercom.sip.locate import HostPort
@@ -33,15 +34,15 @@ async def _held(tmp_path: Path) -> tuple[list[str], int, int, int]:
     make_test_wav(phone_wav, 8000, 30.0, "bursts", seed=12)
     timeouts: list[str] = []
     media = MediaCalls(
-        MediaConfig(
-            address="127.0.0.1",
-            bind_host="127.0.0.1",
-            port_range=(43000, 43999),
+        Settings(
+            sip_bind=HostPort("127.0.0.1"),
+            rtp_ports=(43000, 43999),
             codecs=("PCMU",),
             audio_input=f"wav:{door_wav}",
             audio_output="null",
             media_timeout=MEDIA_TIMEOUT,
         ),
+        "127.0.0.1",
         rng=random.Random(9),
         on_timeout=timeouts.append,
     )

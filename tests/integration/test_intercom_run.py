@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from intercom.runtime.media_calls import MediaCalls, MediaConfig
+from intercom.app.settings import Settings
+from intercom.runtime.media_calls import MediaCalls
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallEnded, Event, IncomingCallReceived
 from intercom.sip.locate import HostPort
@@ -28,13 +29,13 @@ HOST = "127.0.0.1"
 
 async def _scenario(tmp_path: Path) -> None:
     phone_media = MediaCalls(
-        MediaConfig(
-            address=HOST,
-            bind_host=HOST,
-            port_range=(46000, 46999),
+        Settings(
+            sip_bind=HostPort(HOST),
+            rtp_ports=(46000, 46999),
             audio_input="tone:1200",
             audio_output="null",
         ),
+        HOST,
         rng=random.Random(5),
     )
     ended: list[CallEnded] = []

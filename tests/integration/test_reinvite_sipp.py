@@ -17,8 +17,9 @@ import random
 
 import pytest
 
+from intercom.app.settings import Settings
 from intercom.hw.audio_files import NullSink, NullSource
-from intercom.runtime.media_calls import MediaCalls, MediaConfig
+from intercom.runtime.media_calls import MediaCalls
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, CallFailed
 from intercom.sip.locate import HostPort
@@ -54,12 +55,12 @@ async def _call(sipp: Sipp, media: MediaCalls, call_seconds: float) -> None:
 
 def _media() -> MediaCalls:
     return MediaCalls(
-        MediaConfig(
-            address="127.0.0.1",
-            bind_host="127.0.0.1",
-            port_range=(46000, 46999),
+        Settings(
+            sip_bind=HostPort("127.0.0.1"),
+            rtp_ports=(46000, 46999),
             codecs=("PCMU",),
         ),
+        "127.0.0.1",
         rng=random.Random(5),
         open_audio=lambda rate: (NullSource(rate), NullSink(rate)),
     )

@@ -513,11 +513,11 @@ def test_version_grows_only_when_what_we_send_changes():
     oa = OfferAnswer(V4, SESSION_ID)
     assert origin(oa.offer()) == ("4242", "1")
     assert origin(oa.offer()) == ("4242", "1")
-    oa.update_local(replace(V4, direction="sendonly"))  # hold
+    oa.local = replace(V4, direction="sendonly")  # hold
     held = oa.offer()
     assert origin(held) == ("4242", "2")
     assert held.endswith(b"a=sendonly\r\n")
-    oa.update_local(V4)  # resume
+    oa.local = V4  # resume
     assert origin(oa.offer()) == ("4242", "3")
     assert oa.local == V4
 
@@ -537,7 +537,7 @@ def test_same_reinvite_gets_the_same_answer_and_version():
 def test_reoffer_keeps_the_rejected_lines_of_the_previous_answer():
     oa = OfferAnswer(V4, SESSION_ID)
     oa.answer(vector("linphone_offer_video.sdp"))
-    oa.update_local(replace(V4, direction="sendonly"))
+    oa.local = replace(V4, direction="sendonly")
     reoffer = parse_sdp(oa.offer())
     assert [(m.media, m.port) for m in reoffer.media] == [("audio", 40000), ("video", 0)]
     assert reoffer.media[0].formats == ["9", "0", "8", "101", "102"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from intercom.feedback import Tone
 from intercom.media.tones import AMPLITUDE, TONES, TonePlayer, mix
 from tests.pcm_arrays import pcm, samples
 
@@ -24,6 +25,12 @@ def _play(name: str, rate: int, frames: int) -> list[np.ndarray]:
 def _peak_hz(samples: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(samples.astype(float)))
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[np.argmax(spectrum)])
+
+
+def test_every_tone_has_its_cadence() -> None:
+    assert set(TONES) == set(Tone)
+    for cadence in TONES.values():
+        assert cadence.steps and all(ms > 0 and ms % 20 == 0 for _, ms in cadence.steps)
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])

@@ -60,8 +60,9 @@ def write_voice(path: Path) -> None:
 
 
 async def call(directory: Path) -> dict[str, Any]:
+    from intercom.app.settings import Settings
     from intercom.feedback import Tone
-    from intercom.runtime.media_calls import MediaCalls, MediaConfig
+    from intercom.runtime.media_calls import MediaCalls
     from intercom.runtime.ua import UaConfig, UserAgent
     from intercom.sip.events import CallAnswered, CallEnded, Event, IncomingCallReceived
     from intercom.sip.locate import HostPort
@@ -71,13 +72,15 @@ async def call(directory: Path) -> dict[str, Any]:
     voice = directory / "voice.wav"
     write_voice(voice)
     door = MediaCalls(
-        MediaConfig(address=host, bind_host=host, port_range=(46000, 46999), codecs=("PCMU",),
-                    audio_input=f"wav:{voice}", audio_output="null"),
+        Settings(sip_bind=HostPort(host), rtp_ports=(46000, 46999), codecs=("PCMU",),
+                 audio_input=f"wav:{voice}", audio_output="null"),
+        host,
         rng=random.Random(31),
     )  # fmt: skip
     phone = MediaCalls(
-        MediaConfig(address=host, bind_host=host, port_range=(47000, 47999), codecs=("PCMU",),
-                    audio_input="null", audio_output=f"wav:{directory / 'heard.wav'}"),
+        Settings(sip_bind=HostPort(host), rtp_ports=(47000, 47999), codecs=("PCMU",),
+                 audio_input="null", audio_output=f"wav:{directory / 'heard.wav'}"),
+        host,
         rng=random.Random(32),
     )  # fmt: skip
     door_ua = UserAgent(

@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from intercom.app import actions
+from intercom.app.actions import AcceptCall, Action
 from intercom.app.settings import Settings, load_settings
-from intercom.runtime.control import ControlError, send_command
-from intercom.runtime.daemon import Intercom
+from intercom.runtime.control import COMMANDS, ControlError, send_command
+from intercom.runtime.daemon import _CARRY_OUT, _DOORBELL_COMMANDS, Intercom
 from intercom.runtime.hardware import Hardware, open_hardware
 from intercom.runtime.systemd import SystemdNotifier
 
@@ -282,5 +284,10 @@ def test_a_call_accepted_before_the_media_stack_loaded_is_refused_with_480(
     rejected: list[tuple[str, int]] = []
     monkeypatch.setattr(door.ua, "reject", lambda call_id, code: rejected.append((call_id, code)))
     assert door.media is None
-    door._accept("early-call")
+    door._accept(AcceptCall("early-call"))
     assert rejected == [("early-call", 480)]
+
+
+def test_every_action_and_control_command_has_its_handler() -> None:
+    assert set(_CARRY_OUT) == {getattr(actions, name) for name in actions.__all__} - {Action}
+    assert {*_DOORBELL_COMMANDS, "status", "watch"} == set(COMMANDS)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from intercom.app.settings import Settings
 from intercom.runtime.daemon import Intercom
-from intercom.runtime.media_calls import MediaCalls, MediaConfig
+from intercom.runtime.media_calls import MediaCalls
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, Event, IncomingCallReceived
 from intercom.sip.locate import HostPort
@@ -37,14 +38,14 @@ class Phone:
 
     def __init__(self) -> None:
         self.media = MediaCalls(
-            MediaConfig(
-                address=SDP_ADDRESS,
-                bind_host=PHONE_HOST,
-                port_range=(45000, 45999),
+            Settings(
+                sip_bind=HostPort(PHONE_HOST),
+                rtp_ports=(45000, 45999),
                 codecs=("PCMU",),
                 audio_input="tone:1000",
                 audio_output="null",
             ),
+            SDP_ADDRESS,
             rng=random.Random(78),
         )
         self.ua = UserAgent(

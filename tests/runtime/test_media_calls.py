@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from intercom.app.settings import Settings
 from intercom.feedback import Tone
 from intercom.hw.audio import AudioSink, AudioSource
 from intercom.hw.audio_files import NullSink, NullSource, ToneSource
@@ -34,7 +35,7 @@ from intercom.media.rtcp import build_receiver_report
 from intercom.media.sdp import parse_sdp
 from intercom.media.stream import MediaStream, StreamStats
 from intercom.runtime.call_media import CallMedia
-from intercom.runtime.media_calls import MediaCalls, MediaConfig
+from intercom.runtime.media_calls import MediaCalls
 from intercom.runtime.rtp_socket import RtpSockets
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, Event, IncomingCallReceived
@@ -130,14 +131,14 @@ def _door(codecs: tuple[str, ...], tmp_path: Path) -> Side:
     recording = tmp_path / "door-heard.wav"
     digits: list[DtmfDigit] = []
     media = MediaCalls(
-        MediaConfig(
-            address=HOST,
-            bind_host=HOST,
-            port_range=DOOR_PORTS,
+        Settings(
+            sip_bind=HostPort(HOST),
+            rtp_ports=DOOR_PORTS,
             codecs=codecs,
             audio_input=f"tone:{DOOR_TONE}",
             audio_output=f"wav:{recording}",
         ),
+        HOST,
         rng=random.Random(21),
         on_digit=lambda call_id, digit: digits.append(digit),
     )
@@ -154,14 +155,14 @@ def _phone(codecs: tuple[str, ...], tmp_path: Path) -> Side:
     recording = tmp_path / "phone-heard.wav"
     digits: list[DtmfDigit] = []
     media = MediaCalls(
-        MediaConfig(
-            address=HOST,
-            bind_host=HOST,
-            port_range=PHONE_PORTS,
+        Settings(
+            sip_bind=HostPort(HOST),
+            rtp_ports=PHONE_PORTS,
             codecs=codecs,
             audio_input=f"tone:{PHONE_TONE}",
             audio_output=f"wav:{recording}",
         ),
+        HOST,
         rng=random.Random(22),
         on_digit=lambda call_id, digit: digits.append(digit),
     )
@@ -332,12 +333,14 @@ def test_an_invite_without_offer_gets_ours_and_media_starts_with_the_answer_in_t
 def test_dtmf_queued_before_the_answer_is_checked_at_once_and_sent_once_media_starts() -> None:
     heard: list[tuple[str, DtmfDigit]] = []
     door = MediaCalls(
-        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+        Settings(sip_bind=HostPort(HOST), rtp_ports=DOOR_PORTS, codecs=("PCMU",)),
+        HOST,
         rng=random.Random(71),
         open_audio=_null_audio,
     )
     phone = MediaCalls(
-        MediaConfig(address=HOST, bind_host=HOST, port_range=PHONE_PORTS, codecs=("PCMU",)),
+        Settings(sip_bind=HostPort(HOST), rtp_ports=PHONE_PORTS, codecs=("PCMU",)),
+        HOST,
         rng=random.Random(72),
         open_audio=_null_audio,
         on_digit=lambda call_id, digit: heard.append((call_id, digit)),
@@ -373,7 +376,8 @@ def test_an_answer_renumbering_telephone_events_keeps_dtmf_both_ways() -> None:
     with its own SDP's numbers): the door sends its digit as 96 and hears the peer's 101."""
     heard: list[DtmfDigit] = []
     door = MediaCalls(
-        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+        Settings(sip_bind=HostPort(HOST), rtp_ports=DOOR_PORTS, codecs=("PCMU",)),
+        HOST,
         rng=random.Random(81),
         open_audio=_null_audio,
         on_digit=lambda call_id, digit: heard.append(digit),
@@ -427,7 +431,8 @@ def test_a_re_offer_changes_the_codec_and_media_goes_on() -> None:
         return ToneSource(DOOR_TONE, rate), NullSink(rate)
 
     door = MediaCalls(
-        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU", "G722")),
+        Settings(sip_bind=HostPort(HOST), rtp_ports=DOOR_PORTS, codecs=("PCMU", "G722")),
+        HOST,
         rng=random.Random(31),
         open_audio=door_audio,
     )
@@ -456,11 +461,11 @@ def test_a_re_offer_changes_the_codec_and_media_goes_on() -> None:
             _assert_flowing(before, "PCMU", 0.5)
 
             # A re-offer without a common codec is refused; the call keeps its codec.
-            peer_offers.update_local(LocalMedia(HOST, peer_sockets.port, ("PCMA",)))
+            peer_offers.local = LocalMedia(HOST, peer_sockets.port, ("PCMA",))
             assert door.answer_offer(call_id, peer_offers.offer()) is None
             assert door.answer_offer("no-such-call", peer_offers.offer()) is None
 
-            peer_offers.update_local(LocalMedia(HOST, peer_sockets.port, ("G722",)))
+            peer_offers.local = LocalMedia(HOST, peer_sockets.port, ("G722",))
             new_answer = door.answer_offer(call_id, peer_offers.offer())
             assert new_answer is not None
             audio = parse_sdp(new_answer).media[0]
@@ -500,9 +505,10 @@ def test_a_re_offer_removing_the_audio_gets_a_port_0_answer_and_the_call_stays()
     the door stops sending and no media timeout ends the call; audio offered again resumes."""
     timeouts: list[str] = []
     door = MediaCalls(
-        MediaConfig(
-            address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",), media_timeout=0.5
+        Settings(
+            sip_bind=HostPort(HOST), rtp_ports=DOOR_PORTS, codecs=("PCMU",), media_timeout=0.5
         ),
+        HOST,
         rng=random.Random(91),
         open_audio=_null_audio,
         on_timeout=timeouts.append,
@@ -561,7 +567,8 @@ def test_an_offer_without_a_common_codec_leaves_nothing_behind(
     caplog.set_level(logging.INFO, logger="intercom.runtime.media_calls")
     low, high = _two_port_range()  # a single pair: it must come back for the next call
     door = MediaCalls(
-        MediaConfig(address=HOST, bind_host=HOST, port_range=(low, high), codecs=("PCMU",)),
+        Settings(sip_bind=HostPort(HOST), rtp_ports=(low, high), codecs=("PCMU",)),
+        HOST,
         rng=random.Random(41),
         open_audio=_null_audio,
     )
@@ -596,7 +603,8 @@ def _door_that_times_out(seed: int) -> tuple[MediaCalls, asyncio.Future[float], 
             timed_out.set_result(time.monotonic())
 
     door = MediaCalls(
-        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, media_timeout=0.5),
+        Settings(sip_bind=HostPort(HOST), rtp_ports=DOOR_PORTS, media_timeout=0.5),
+        HOST,
         rng=random.Random(seed),
         open_audio=_null_audio,
         on_timeout=on_timeout,
@@ -650,7 +658,7 @@ def test_a_peer_sending_only_rtcp_keeps_the_call_and_a_strangers_rtcp_does_not()
             audio, offer = door.new_offer()
             door.attach("on-hold@test", audio)
             fake = OfferAnswer(LocalMedia(HOST, peer.getsockname()[1], ("PCMU",)), 9)
-            fake.update_local(replace(fake.local, direction="sendonly"))  # the phone holds
+            fake.local = replace(fake.local, direction="sendonly")  # the phone holds
             door.handle(CallAnswered("on-hold@test", fake.answer(offer)[0], "<sip:p@test>"))
             rtcp_port = _rtp_port(offer) + 1
             report = build_receiver_report(0x1234)
@@ -693,17 +701,19 @@ def test_a_failing_audio_device_leaves_a_working_call_and_one_error_line(
     caplog.set_level(logging.INFO)
     phone_recording = tmp_path / "phone-heard.wav"
     door = MediaCalls(
-        MediaConfig(
-            address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",),
+        Settings(
+            sip_bind=HostPort(HOST), rtp_ports=DOOR_PORTS, codecs=("PCMU",),
             audio_input=audio_input, audio_output=audio_output,
         ),
+        HOST,
         rng=random.Random(61),
     )  # fmt: skip
     phone = MediaCalls(
-        MediaConfig(
-            address=HOST, bind_host=HOST, port_range=PHONE_PORTS, codecs=("PCMU",),
+        Settings(
+            sip_bind=HostPort(HOST), rtp_ports=PHONE_PORTS, codecs=("PCMU",),
             audio_input=f"tone:{PHONE_TONE}", audio_output=f"wav:{phone_recording}",
         ),
+        HOST,
         rng=random.Random(62),
     )  # fmt: skip
     call_id = "broken-device@test"
@@ -760,12 +770,14 @@ def test_a_tone_during_a_call_is_laid_over_the_call_audio_on_the_same_speaker() 
         return NullSource(rate), speakers[-1]
 
     door = MediaCalls(
-        MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+        Settings(sip_bind=HostPort(HOST), rtp_ports=DOOR_PORTS, codecs=("PCMU",)),
+        HOST,
         rng=random.Random(81),
         open_audio=door_audio,
     )
     phone = MediaCalls(
-        MediaConfig(address=HOST, bind_host=HOST, port_range=PHONE_PORTS, codecs=("PCMU",)),
+        Settings(sip_bind=HostPort(HOST), rtp_ports=PHONE_PORTS, codecs=("PCMU",)),
+        HOST,
         rng=random.Random(82),
         open_audio=lambda rate: (ToneSource(400, rate), NullSink(rate)),
     )
@@ -829,7 +841,8 @@ def test_the_signalling_peer_reaches_the_stream_and_a_stranger_gets_nothing(
 
     async def main() -> tuple[StreamStats | None, int, int, int]:
         door = MediaCalls(
-            MediaConfig(address=HOST, bind_host=HOST, port_range=DOOR_PORTS, codecs=("PCMU",)),
+            Settings(sip_bind=HostPort(HOST), rtp_ports=DOOR_PORTS, codecs=("PCMU",)),
+            HOST,
             rng=random.Random(61),
             open_audio=_null_audio,
         )

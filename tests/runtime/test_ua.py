@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from intercom.app.settings import Settings
 from intercom.runtime.ua import UaConfig, UserAgent
 from intercom.sip.events import CallAnswered, CallEnded, CallFailed, IncomingCallReceived
 from intercom.sip.locate import HostPort
@@ -14,6 +15,24 @@ from intercom.sip.message import Response, parse_message
 from intercom.sip.uri import SipUri
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+
+
+def test_the_user_agent_takes_its_part_of_the_settings() -> None:
+    settings = Settings(
+        sip_server=HostPort("pbx.example", 5070), sip_user="door", sip_password="pw",
+        sip_auth_user="door-auth", sip_expires=300, sip_outbound_proxy=HostPort("192.0.2.5"),
+        sip_transport="tls", sip_bind=HostPort("::", 5061), tls_ca_file="/etc/ca.pem",
+        tls_verify=False,
+    )  # fmt: skip
+    config = UaConfig.from_settings(settings, instance_id="urn:uuid:1")
+    assert config == UaConfig(
+        bind=HostPort("::", 5061), server=HostPort("pbx.example", 5070), transport="tls",
+        user="door", password="pw", auth_user="door-auth", expires=300,
+        outbound_proxy=HostPort("192.0.2.5"), instance_id="urn:uuid:1",
+        tls_ca_file="/etc/ca.pem", tls_verify=False,
+    )  # fmt: skip
+    bare = UaConfig.from_settings(Settings())  # no user: "intercom"; no CA file: the system's
+    assert (bare.user, bare.tls_ca_file, bare.server) == ("intercom", None, None)
 
 
 async def call_and_hang_up(transport: str, *, callee_hangs_up: bool) -> None:
