@@ -15,13 +15,17 @@ these bytes, a stateless answer for the packet's source. In order:
 3. **Everyone else** is rate-limited per source address (:class:`~intercom.sip.uas.RateLimiter`,
    a bounded token bucket): beyond the rate the request is dropped, malformed ones included.
 4. A **light scan** of the request (:func:`scan_request`: the first line and Via, From, To,
-   Call-ID and CSeq, nothing else) decides the rest; when it cannot read them the request goes
-   on and the parser's verdict (400 to the packet's source, or silence) is final.
+   Call-ID and CSeq, nothing else) decides the rest. When it cannot read them the request goes
+   on to the full parser: a malformed one gets the parser's verdict (400 to the packet's
+   source, or silence); one that parses is judged by :meth:`Gate.screen_parsed` exactly as
+   below, from the parsed headers, before the endpoint starts a server transaction for it.
 
    * ``ACK`` for no call of ours is dropped (it acknowledges one of our stateless answers);
    * a request inside a dialog (a To tag, or CANCEL, BYE, INFO, UPDATE) whose Call-ID is no
-     call of ours gets a stateless 481 (RFC 3261 §12.2.2, §9.2); one for a call of ours (the
-     callee of a direct call is a stranger too) goes on;
+     call of ours gets a stateless 481 (RFC 3261 §12.2.2, §9.2). One for a call of ours goes
+     on to the parser (the callee of a direct call is a stranger too), and then only if it
+     matches that call's dialog whole, Call-ID and both tags (a CANCEL: a live INVITE
+     server transaction); else it gets the same stateless 481, counted, and no transaction;
    * a dialog-creating request (INVITE, SUBSCRIBE, REFER) gets a stateless 403 (§8.2.7 a
      stateless UAS; §21.4.4): no server transaction, no incoming call, no event, nothing held;
    * OPTIONS gets a stateless 200 with Allow, Accept and Supported, the same whatever the
@@ -55,6 +59,7 @@ from dataclasses import dataclass
 
 from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, stamped_via
 from intercom.sip.core import Address, due
+from intercom.sip.message import Request
 from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
 
 __all__ = [
@@ -306,9 +311,14 @@ class Gate:
         self,
         is_trusted_source: Callable[[str], bool] | None,
         known_call: Callable[[str], bool],
+        known_dialog: Callable[[Request], bool],
     ) -> None:
+        """``known_call(call_id)``: whether a call of ours has that Call-ID (the light scan
+        reads no tags); ``known_dialog(request)``: whether ``request`` belongs to one of our
+        dialogs (or a live transaction) whole."""
         self.is_trusted_source = is_trusted_source
         self._known_call = known_call
+        self._known_dialog = known_dialog
         self.limiter = RateLimiter()
         self.log = FloodLog()
 
@@ -329,13 +339,43 @@ class Gate:
         scan = scan_request(data)
         if scan is None:
             return None
+        return self._judge(scan, source, now, lambda: self._known_call(scan.call_id))
+
+    def screen_parsed(self, request: Request, source: Address, now: float) -> bytes | None:
+        """The same judgement of a request the full parser read, before the endpoint starts a
+        server transaction for it (:meth:`screen` let it through: it could not read it, or it
+        names a call of ours). A stranger's request goes on only when it belongs to one of
+        our dialogs whole (``known_dialog``, §12.2.2); else the answer of :meth:`screen`,
+        counted alike. None for a trusted source (and everyone, without a predicate). Its
+        rate limit was already taken by :meth:`screen`."""
+        trusted = self.is_trusted_source
+        if trusted is None or trusted(source.host):
+            return None
+        headers = request.headers
+        scan = Scan(
+            request.method.upper(),
+            headers.get_all("Via"),
+            headers.get("From") or "",
+            headers.get("To") or "",
+            request.call_id,
+            headers.get("CSeq") or "",
+            request.to.tag is not None,
+        )
+        return self._judge(scan, source, now, lambda: self._known_dialog(request))
+
+    def _judge(
+        self, scan: Scan, source: Address, now: float, known: Callable[[], bool]
+    ) -> bytes | None:
+        """Steps 4 of the module docstring for a stranger's request; ``known()`` says whether
+        it is for a call (or dialog) of ours, asked only when it matters."""
+        host = source.host
         method = scan.method
         if method == "ACK":
-            return None if self._known_call(scan.call_id) else b""
+            return None if known() else b""
         if scan.to_tag or method in IN_DIALOG_ONLY:
-            if self._known_call(scan.call_id):
+            if known():
                 return None
-            self.log.refused(host, method, 481, f"untrusted source {host}, no such call", now)
+            self.log.refused(host, method, 481, f"untrusted source {host}, no such dialog", now)
             return stateless_response(scan, 481, "Call/Transaction Does Not Exist", source)
         if method in DIALOG_CREATING:
             self.log.refused(host, method, 403, f"untrusted source {host}", now)

@@ -16,7 +16,7 @@ import pytest
 from benchmarks.flood import measure_endpoint
 from intercom.sip import gate as gate_module
 from intercom.sip.core import Address
-from intercom.sip.endpoint import Endpoint, EndpointConfig
+from intercom.sip.endpoint import Endpoint, EndpointConfig, Held
 from intercom.sip.events import Event, IncomingCallReceived
 from intercom.sip.gate import REPORT_INTERVAL, scan_request
 from intercom.sip.message import Request, Response, parse_message
@@ -27,6 +27,7 @@ SERVER = Address("udp", "192.0.2.5", 5060)
 STRANGER = Address("udp", "198.51.100.9", 40000)
 ELSEWHERE = "203.0.113.77"  # the host a stranger names in its Via: nothing may go there
 VECTORS = Path(__file__).parent.parent / "vectors"
+SDP = b"v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
 
 
 def new_endpoint(trusted: tuple[str, ...] | None = (SERVER.host,)) -> Endpoint:
@@ -182,6 +183,112 @@ def test_the_callee_of_a_direct_call_is_a_stranger_whose_traffic_still_gets_thro
     endpoint.datagrams_to_send()
     endpoint.receive(ok, callee, 0.2)  # ...and its response still reaches the call: ACKed
     assert [m.method for m, _ in sent(endpoint) if isinstance(m, Request)][:1] == ["ACK"]
+
+
+# -- what the light scan cannot read: the same answer once the parser has read it -----------
+
+JUDGED = [
+    ("INVITE", "", 403), ("SUBSCRIBE", "", 403), ("OPTIONS", "", 200), ("BYE", "x", 481),
+    ("CANCEL", "", 481), ("INVITE", "y", 481), ("REGISTER", "", 405), ("FOO", "", 501),
+    ("ACK", "x", None), ("invite", "", 403),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "to_tag", "status"), JUDGED)
+def test_a_request_the_scan_cannot_read_gets_the_same_stateless_answer_after_the_parser(
+    method: str, to_tag: str, status: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = request(method, to_tag=to_tag)
+    cheap = new_endpoint()
+    cheap.receive(data, STRANGER, 0.0)
+    expected = cheap.datagrams_to_send()
+    monkeypatch.setattr(gate_module, "scan_request", lambda data: None)
+    endpoint = new_endpoint()
+    endpoint.receive(data, STRANGER, 0.0)
+    out = endpoint.datagrams_to_send()
+    assert out == expected  # byte for byte, To tag included
+    answers = [parse_message(data) for data, _ in out]
+    assert [m.status for m in answers if isinstance(m, Response)] == ([status] if status else [])
+    assert len(answers) == (1 if status else 0)
+    assert endpoint.held() == Held(0, 0, {}) and events(endpoint) == []
+    assert endpoint.get_timer() is None
+
+
+def test_a_method_the_scan_does_not_read_is_answered_statelessly() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("X-FOO"), STRANGER, 0.0)  # a token, not letters only
+    [(response, destination)] = sent(endpoint)
+    assert isinstance(response, Response) and response.status == 501
+    assert destination == STRANGER and response.headers.get("Allow")
+    assert endpoint.held() == Held(0, 0, {}) and endpoint.get_timer() is None
+
+
+def test_refusals_after_the_parser_are_counted_like_the_scans(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(gate_module, "scan_request", lambda data: None)
+    endpoint = new_endpoint()
+    for n in range(30):
+        endpoint.receive(request("INVITE", n), STRANGER, n * 0.1)
+    assert statuses(endpoint) == [403] * 30
+    endpoint.gate.log.flush(3.0)
+    lines = flood_log(caplog)
+    assert len(lines) == 2 and "INVITE from 198.51.100.9 refused with 403" in lines[0]
+    assert lines[1] == "x refused 29 INVITEs from 198.51.100.9 in the last 3 s: untrusted source"
+    assert [r for r in caplog.records if r.name == "intercom.sip.endpoint"] == []
+
+
+def answered_direct_call(endpoint: Endpoint, callee: Address) -> tuple[str, str]:
+    """The door calls ``callee`` (a stranger) directly and it answers with To tag ``f9``, the
+    From tag of :func:`request` number 9: the Call-ID and the door's tag."""
+    call = endpoint.call(SipUri(callee.host, "family"), SDP, 0.0)
+    [(invite, _)] = sent(endpoint)
+    assert isinstance(invite, Request) and invite.from_.tag
+    ok = (
+        f"SIP/2.0 200 OK\r\nVia: {invite.headers.get('Via')}\r\n"
+        f"From: {invite.headers.get('From')}\r\nTo: <sip:family@{callee.host}>;tag=f9\r\n"
+        f"Call-ID: {call.call_id}\r\nCSeq: 1 INVITE\r\n"
+        f"Contact: <sip:family@{callee.host}>\r\nContent-Type: application/sdp\r\n"
+        f"Content-Length: {len(SDP)}\r\n\r\n"
+    ).encode() + SDP
+    endpoint.receive(ok, callee, 0.1)
+    assert [m.method for m, _ in sent(endpoint) if isinstance(m, Request)] == ["ACK"]
+    events(endpoint)
+    return call.call_id, invite.from_.tag
+
+
+def test_a_stranger_who_knows_a_call_id_but_not_its_tags_gets_a_stateless_481(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    callee = Address("udp", "198.51.100.20", 5060)
+    call_id, ours = answered_direct_call(endpoint, callee)
+    held = endpoint.held()
+    forged = [
+        request("BYE", 10, to_tag=ours, call_id=call_id),  # another From tag
+        request("INFO", 9, to_tag="guess", call_id=call_id),  # a guessed To tag
+        request("INVITE", 9, to_tag=ours, call_id=call_id).replace(b";tag=f9", b""),
+        request("UPDATE", 11, to_tag=ours, call_id=call_id),
+        request("CANCEL", 12, call_id=call_id),  # no INVITE transaction of that branch
+    ]
+    for n in range(20):
+        for data in forged:
+            endpoint.receive(data, STRANGER if n % 2 else callee, 1.0 + n * 0.1)
+    out = sent(endpoint)
+    assert [m.status for m, _ in out if isinstance(m, Response)] == [481] * 100
+    assert {destination for _, destination in out} == {STRANGER, callee}
+    assert endpoint.held() == held and events(endpoint) == []  # no transaction, no change
+    assert [r for r in caplog.records if r.name == "intercom.sip.endpoint"] == []
+    endpoint.gate.log.flush(5.0)
+    lines = flood_log(caplog)
+    assert len(lines) == 4, lines  # per source: once at first sight, once with a count
+    assert "x refused 49 requests from 198.51.100.9 in the last 4 s: untrusted source" in lines
+    # The callee's own BYE, tags and all, still ends the call (and holds its transaction).
+    endpoint.receive(request("BYE", 9, to_tag=ours, call_id=call_id), callee, 6.0)
+    assert statuses(endpoint) == [200]
+    assert endpoint.active_call_ids() == [] and endpoint.held().server_transactions == 1
 
 
 # -- rate limits ----------------------------------------------------------------------------
