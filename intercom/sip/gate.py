@@ -15,10 +15,12 @@ these bytes, a stateless answer for the packet's source. In order:
 3. **Everyone else** is rate-limited per source address (:class:`~intercom.sip.uas.RateLimiter`,
    a bounded token bucket): beyond the rate the request is dropped, malformed ones included.
 4. A **light scan** of the request (:func:`scan_request`: the first line and Via, From, To,
-   Call-ID and CSeq, nothing else) decides the rest. When it cannot read them the request goes
-   on to the full parser: a malformed one gets the parser's verdict (400 to the packet's
-   source, or silence); one that parses is judged by :meth:`Gate.screen_parsed` exactly as
-   below, from the parsed headers, before the endpoint starts a server transaction for it.
+   Call-ID and CSeq, nothing else, with folded lines, bare LF line ends and any case of
+   ``SIP/2.0`` read as the parser reads them) decides the rest. When it cannot read them the
+   request goes on to the full parser: a malformed one gets the parser's verdict (400 to the
+   packet's source, or silence); one that parses is judged by :meth:`Gate.screen_parsed`
+   exactly as below, from the parsed headers, before the endpoint starts a server
+   transaction for it.
 
    * ``ACK`` for no call of ours is dropped (it acknowledges one of our stateless answers);
    * a request inside a dialog (a To tag, or CANCEL, BYE, INFO, UPDATE) whose Call-ID is no
@@ -114,32 +116,66 @@ class Scan:
 
 def scan_request(data: bytes) -> Scan | None:
     """The start line and the Via, From, To, Call-ID and CSeq headers of a request; None when
-    it is a response or these cannot be read (the full parser then decides). Never raises."""
-    end = data.find(b"\r\n\r\n")
-    head = (data if end < 0 else data[:end]).decode("utf-8", "replace")
-    lines = head.split("\r\n")
-    method, _, rest = lines[0].partition(" ")
-    if not method.isalpha() or not rest.endswith(" SIP/2.0"):
+    it is a response or these cannot be read (the full parser then decides). Never raises.
+
+    It reads what :func:`~intercom.sip.message.parse_message` accepts: CRLFs before the start
+    line (§7.5), lines ended by CRLF or a bare LF, the header section ended by the first empty
+    line either way, folded lines (§7.3.1: a line starting with a space or tab continues the
+    one before), any case of ``SIP/2.0``. What it does not read, or what the parser would
+    refuse (a folded start line, a doubled From, To, Call-ID or CSeq, a Call-ID with blanks or
+    commas), goes to the parser.
+    """
+    start = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
+    end = data.find(b"\r\n\r\n", start)
+    head = data[start : None if end < 0 else end]
+    text = head.decode("utf-8", "replace")
+    lines = text.split("\r\n")
+    if text.count("\n") >= len(lines):  # a bare LF: lines end at LF, with or without CR
+        lf_end = head.find(b"\n\n")  # before the CRLF CRLF: the parser ends the head there
+        if lf_end >= 0:
+            text = head[:lf_end].decode("utf-8", "replace")
+        lines = text.replace("\r\n", "\n").split("\n")  # as the parser's re.split(r"\r?\n")
+    if len(lines) > 1 and lines[-1] in ("", "\r"):
+        del lines[-1]  # the line break of the last header of a datagram without an empty line
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        return None
+    method, uri, version = parts
+    if not (method.isascii() and method.isalpha()) or not uri or version.upper() != "SIP/2.0":
         return None
     vias: list[str] = []
     single: dict[str, str] = {}  # From, To, Call-ID, CSeq: one each
+    key: str | None = ""  # what the line before was: "" the start line, None another header
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon or not name or name[0] in " \t":
-            return None  # folded or broken: the parser's job
+            if not line.startswith((" ", "\t")):
+                return None  # broken: the parser's job
+            if key == "":  # a continuation of the start line: the parser refuses it
+                return None
+            if key == "via":  # a continuation of the line before (§7.3.1)
+                vias[-1] = _unfolded(vias[-1], line)
+            elif key is not None:
+                single[key] = _unfolded(single[key], line)
+            continue
         key = _SCANNED.get(name.rstrip(" \t").lower())
         if key == "via":
-            vias.append(value.strip())
+            vias.append(value.strip(" \t"))
         elif key is not None:
             if key in single:
                 return None
-            single[key] = value.strip()
+            single[key] = value.strip(" \t")
     from_, to, call_id, cseq = (single.get(k) for k in ("from", "to", "call-id", "cseq"))
     if not vias or from_ is None or to is None or not call_id or not cseq:
         return None
-    if not LOOSE_VIA.match(vias[0]):
+    if not LOOSE_VIA.match(vias[0]) or " " in call_id or "\t" in call_id or "," in call_id:
         return None
     return Scan(method.upper(), vias, from_, to, call_id, cseq, _has_tag(to))
+
+
+def _unfolded(value: str, continuation: str) -> str:
+    """A header value with its continuation line, joined by one space as the parser does."""
+    return (value.rstrip() + " " + continuation.strip()).strip(" \t")
 
 
 def _has_tag(name_addr: str) -> bool:

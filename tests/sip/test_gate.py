@@ -460,6 +460,94 @@ def test_the_light_scan_reads_what_a_stateless_answer_needs() -> None:
     assert scan_request(data.replace(b"i: abc\r\n", b"")) is None  # no Call-ID: the parser's
 
 
+def folded(data: bytes) -> bytes:
+    """``data`` with a folded line of its own and its From and To folded (§7.3.1)."""
+    return (
+        data.replace(b"Max-Forwards: 70\r\n", b"Subject: hi\r\n there\r\nMax-Forwards: 70\r\n")
+        .replace(b'From: "Mallory" <', b'From: "Mallory"\r\n\t <')
+        .replace(b"To: <", b"To:\r\n  <")
+    )
+
+
+def lf_only(data: bytes) -> bytes:
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.replace(b"\r\n", b"\n") + b"\n\n" + body
+
+
+def lowercase_version(data: bytes) -> bytes:
+    return data.replace(b" SIP/2.0\r\n", b" sip/2.0\r\n", 1)
+
+
+DISGUISES = {"folded": folded, "lf-only": lf_only, "lowercase-version": lowercase_version}
+
+
+@pytest.mark.parametrize("disguise", DISGUISES)
+def test_the_light_scan_reads_what_the_parser_accepts(disguise: str) -> None:
+    plain = request("INVITE", 3, to_tag="t3")
+    data = DISGUISES[disguise](plain)
+    parsed = parse_message(data)
+    assert isinstance(parsed, Request)
+    scan, expected = scan_request(data), scan_request(plain)
+    assert scan is not None and expected is not None
+    assert scan == expected  # folded lines joined by one space, as the parser joins them
+    assert scan.from_ == parsed.headers.get("From") and scan.to == parsed.headers.get("To")
+    assert scan.vias == parsed.headers.get_all("Via") and scan.call_id == parsed.call_id
+
+
+def test_the_light_scan_leaves_to_the_parser_what_it_would_refuse() -> None:
+    plain = request("INVITE")
+    assert scan_request(b"\r\n\r\n" + plain) == scan_request(plain)  # §7.5
+    no_blank_line = plain.removesuffix(b"\r\n")  # the datagram's end ends the headers
+    assert scan_request(no_blank_line) == scan_request(plain)
+    refused = [
+        plain.replace(b" SIP/2.0\r\n", b" SIP/2.0\r\n continued\r\n", 1),  # folded start
+        plain.replace(b"Call-ID: flood-0", b"Call-ID: flood-0\r\n and more"),  # a blank
+        plain.replace(b"Call-ID: flood-0", b"Call-ID: a,b"),
+        plain.replace(b"INVITE sip:", b"INVITE  sip:", 1),
+        plain.replace(b" SIP/2.0\r\n", b" SIP/3.0\r\n", 1),
+        plain.replace(b"INVITE sip:", "INVITÉ sip:".encode(), 1),
+        plain.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nt: <sip:x@y>\r\n"),
+    ]
+    for data in refused:
+        assert scan_request(data) is None, data
+    # A header the stack does not read may be folded at will; a scanned one reaches its end.
+    data = plain.replace(b"CSeq: 1 INVITE", b"CSeq: 1\r\n INVITE")
+    scan = scan_request(data)
+    assert scan is not None and scan.cseq == "1 INVITE"
+
+
+@pytest.mark.parametrize("disguise", DISGUISES)
+@pytest.mark.parametrize(("method", "to_tag", "status"), [
+    ("INVITE", "", 403), ("OPTIONS", "", 200), ("BYE", "x", 481),
+])  # fmt: skip
+def test_disguised_requests_from_strangers_get_the_plain_ones_stateless_answer(
+    disguise: str, method: str, to_tag: str, status: int, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.DEBUG)
+    parsed_path = []
+    screen_parsed = gate_module.Gate.screen_parsed
+    monkeypatch.setattr(
+        gate_module.Gate, "screen_parsed",
+        lambda self, *args: parsed_path.append(args) or screen_parsed(self, *args),
+    )  # fmt: skip
+    endpoint = new_endpoint()
+    for n in range(5):
+        endpoint.receive(DISGUISES[disguise](request(method, n, to_tag=to_tag)), STRANGER, 1.0 * n)
+    out = sent(endpoint)
+    assert [m.status for m, _ in out if isinstance(m, Response)] == [status] * 5
+    assert {destination for _, destination in out} == {STRANGER}
+    assert parsed_path == []  # the light scan answered every one: no full parse
+    assert endpoint.held() == Held(0, 0, {}) and events(endpoint) == []
+    endpoint.gate.log.flush(5.0)
+    if status == 200:
+        assert flood_log(caplog) == []  # an answer, not a refusal
+    else:
+        assert flood_log(caplog)[1:] == [
+            f"x refused 4 {method}s from 198.51.100.9 in the last 4 s: untrusted source"
+        ]
+
+
 def test_torture_messages_from_strangers_never_raise() -> None:
     files = sorted(p for p in (VECTORS / "rfc4475").iterdir() if p.suffix == ".dat")
     assert files
