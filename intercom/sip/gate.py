@@ -128,12 +128,12 @@ def scan_request(data: bytes) -> Scan | None:
     start = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
     end = data.find(b"\r\n\r\n", start)
     head = data[start : None if end < 0 else end]
-    text = head.decode("utf-8", "replace")
+    text = head.decode("utf-8", "surrogateescape")
     lines = text.split("\r\n")
     if text.count("\n") >= len(lines):  # a bare LF: lines end at LF, with or without CR
         lf_end = head.find(b"\n\n")  # before the CRLF CRLF: the parser ends the head there
         if lf_end >= 0:
-            text = head[:lf_end].decode("utf-8", "replace")
+            text = head[:lf_end].decode("utf-8", "surrogateescape")
         lines = text.replace("\r\n", "\n").split("\n")  # as the parser's re.split(r"\r?\n")
     if len(lines) > 1 and lines[-1] in ("", "\r"):
         del lines[-1]  # the line break of the last header of a datagram without an empty line
@@ -189,7 +189,9 @@ def stateless_response(
 ) -> bytes:
     """A response built from ``scan`` alone (RFC 3261 §8.2.6, §8.2.7): the Vias with
     ``received``/``rport`` of ``source`` on the top one, From, To (with a tag derived from the
-    request when it had none), Call-ID, CSeq, then the ``extra`` header lines."""
+    request when it had none), Call-ID, CSeq, then the ``extra`` header lines. The request's
+    values are echoed byte for byte (decoded and encoded with ``surrogateescape``, as the
+    parser does), so that its sender can match the answer whatever octets they hold."""
     top, comma, others = scan.vias[0].partition(",")
     vias = [stamped_via(top.strip(), source.host, source.port)]
     if comma:
@@ -198,7 +200,7 @@ def stateless_response(
     to = scan.to
     if not scan.to_tag:
         digest = hashlib.blake2s(
-            f"{scan.call_id}\n{scan.from_}\n{top}".encode(errors="replace"), digest_size=6
+            f"{scan.call_id}\n{scan.from_}\n{top}".encode("utf-8", "surrogateescape"), digest_size=6
         )
         to = f"{to};tag={digest.hexdigest()}"
     lines = [f"SIP/2.0 {status} {reason}"]
@@ -213,7 +215,7 @@ def stateless_response(
         "",
         "",
     ]
-    return "\r\n".join(lines).encode(errors="replace")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
 class _Tally:

@@ -96,6 +96,21 @@ def test_a_retransmitted_invite_gets_the_same_403_again() -> None:
     assert endpoint.datagrams_to_send() == first  # same To tag: a stateless UAS (§8.2.7)
 
 
+@pytest.mark.parametrize("scanned", [True, False], ids=["light-scan", "after-the-parser"])
+def test_a_stateless_answer_echoes_the_requests_octets_exactly(
+    scanned: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = request("INVITE").replace(b"flood-0", b"flood-\xf5\xff").replace(b"Mallory", b"M\xe9")
+    if not scanned:
+        monkeypatch.setattr(gate_module, "scan_request", lambda data: None)
+    endpoint = new_endpoint()
+    endpoint.receive(data, STRANGER, 0.0)
+    [(answer, _)] = endpoint.datagrams_to_send()
+    assert answer.startswith(b"SIP/2.0 403 ")
+    assert b"\r\nCall-ID: flood-\xf5\xff\r\n" in answer  # its sender can match it (§8.2.6.2)
+    assert b'\r\nFrom: "M\xe9" <sip:mallory@evil.example>;tag=f0\r\n' in answer
+
+
 @pytest.mark.parametrize("method", ["SUBSCRIBE", "REFER"])
 def test_other_dialog_creating_requests_from_strangers_get_403(method: str) -> None:
     endpoint = new_endpoint()
