@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.flood import measure_endpoint
+from benchmarks.flood import VARIANTS, invite, measure_endpoint
 from intercom.sip import gate as gate_module
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig, Held
@@ -576,10 +576,16 @@ def test_torture_messages_from_strangers_never_raise() -> None:
                 assert destination.host == STRANGER.host, path.name
 
 
-def test_the_flood_benchmark_runs_on_a_tiny_count() -> None:
-    figures = measure_endpoint(200)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_flood_benchmark_runs_on_a_tiny_count(variant: str) -> None:
+    figures = measure_endpoint(200, variant)
     assert figures.refused == figures.invites == 200  # 1000/s from 50 sources: none dropped
     assert "refused per CPU-second" in figures.lines()[0]
+    written, plain = invite("127.0.1.1", 5070, 1, variant=variant), invite("127.0.1.1", 5070, 1)
+    assert (written == plain) == (variant == "plain")
+    parsed, expected = parse_message(written), parse_message(plain)  # the parser takes it
+    assert isinstance(parsed, Request) and isinstance(expected, Request)
+    assert (parsed.body, parsed.call_id) == (expected.body, expected.call_id)
 
 
 def test_a_strangers_own_method_names_are_neither_logged_nor_kept(
