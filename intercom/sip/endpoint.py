@@ -431,12 +431,14 @@ class Endpoint:
             self._out.append((answer, source))
         return True
 
-    def _is_ours(self, request: Request) -> bool:
+    def _is_ours(self, request: Request, source: Address) -> bool:
         """Whether ``request`` belongs to us whole: a CANCEL to a live INVITE server
-        transaction (§9.2), anything else to the dialog of one of our calls (Call-ID and
-        both tags, §12.2.2)."""
+        transaction whose request came from the same host (§9.2: a CANCEL goes where its
+        INVITE went, so it comes from where that came from), anything else to the dialog of
+        one of our calls (Call-ID and both tags, §12.2.2)."""
         if request.method == "CANCEL":
-            return self._tx.cancelled_invite(request) is not None
+            invite = self._tx.cancelled_invite(request)
+            return invite is not None and invite.source.host == source.host
         owner = self._calls.get(request.call_id)
         return owner is not None and owner.matches(request)
 

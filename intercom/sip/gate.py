@@ -27,7 +27,8 @@ these bytes, a stateless answer for the packet's source. In order:
      call of ours gets a stateless 481 (RFC 3261 §12.2.2, §9.2). One for a call of ours goes
      on to the parser (the callee of a direct call is a stranger too), and then only if it
      matches that call's dialog whole, Call-ID and both tags (a CANCEL: a live INVITE
-     server transaction); else it gets the same stateless 481, counted, and no transaction;
+     server transaction of a request from the same host, §9.2); else it gets the same
+     stateless 481, counted, and no transaction;
    * a dialog-creating request (INVITE, SUBSCRIBE, REFER) gets a stateless 403 (§8.2.7 a
      stateless UAS; §21.4.4): no server transaction, no incoming call, no event, nothing held;
    * OPTIONS gets a stateless 200 with Allow, Accept and Supported, the same whatever the
@@ -349,11 +350,11 @@ class Gate:
         self,
         is_trusted_source: Callable[[str], bool] | None,
         known_call: Callable[[str], bool],
-        known_dialog: Callable[[Request], bool],
+        known_dialog: Callable[[Request, Address], bool],
     ) -> None:
         """``known_call(call_id)``: whether a call of ours has that Call-ID (the light scan
-        reads no tags); ``known_dialog(request)``: whether ``request`` belongs to one of our
-        dialogs (or a live transaction) whole."""
+        reads no tags); ``known_dialog(request, source)``: whether ``request`` from ``source``
+        belongs to one of our dialogs (or a live transaction) whole."""
         self.is_trusted_source = is_trusted_source
         self._known_call = known_call
         self._known_dialog = known_dialog
@@ -399,12 +400,12 @@ class Gate:
             headers.get("CSeq") or "",
             request.to.tag is not None,
         )
-        return self._judge(scan, source, now, lambda: self._known_dialog(request))
+        return self._judge(scan, source, now, lambda: self._known_dialog(request, source))
 
     def _judge(
         self, scan: Scan, source: Address, now: float, known: Callable[[], bool]
     ) -> bytes | None:
-        """Steps 4 of the module docstring for a stranger's request; ``known()`` says whether
+        """Step 4 of the module docstring for a stranger's request; ``known()`` says whether
         it is for a call (or dialog) of ours, asked only when it matters."""
         host = source.host
         method = scan.method

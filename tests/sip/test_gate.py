@@ -17,7 +17,7 @@ from benchmarks.flood import VARIANTS, invite, measure_endpoint
 from intercom.sip import gate as gate_module
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig, Held
-from intercom.sip.events import Event, IncomingCallReceived
+from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
 from intercom.sip.gate import REPORT_INTERVAL, scan_request
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.uas import RATE_BURST, RateLimiter, response_destination
@@ -304,6 +304,24 @@ def test_a_stranger_who_knows_a_call_id_but_not_its_tags_gets_a_stateless_481(
     endpoint.receive(request("BYE", 9, to_tag=ours, call_id=call_id), callee, 6.0)
     assert statuses(endpoint) == [200]
     assert endpoint.active_call_ids() == [] and endpoint.held().server_transactions == 1
+
+
+def test_a_stranger_cannot_cancel_a_call_from_the_server_even_with_its_branch() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE", 5, via_host=SERVER.host), SERVER, 0.0)
+    [received] = events(endpoint)
+    assert isinstance(received, IncomingCallReceived)
+    endpoint.ring(received.call_id)
+    sent(endpoint)
+    forged = request("CANCEL", 5, via_host=SERVER.host)  # the INVITE's own branch and sent-by
+    endpoint.receive(forged, STRANGER, 0.1)
+    [(response, destination)] = sent(endpoint)
+    assert isinstance(response, Response) and response.status == 481
+    assert destination == STRANGER and events(endpoint) == []
+    assert endpoint.held() == Held(1, 0, {received.call_id: "received"})  # still ringing
+    endpoint.receive(forged, SERVER, 0.2)  # the server's own CANCEL (§9.2) still works
+    assert sorted(statuses(endpoint)) == [200, 487]
+    assert [type(e) for e in events(endpoint)] == [IncomingCallCancelled]
 
 
 # -- rate limits ----------------------------------------------------------------------------
