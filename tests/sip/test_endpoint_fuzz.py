@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,10 @@ SENDS = st.lists(
 )
 
 
+def trusted_only(trusted: str) -> Callable[[str], bool]:
+    return lambda host: host == trusted
+
+
 class Harness:
     """The door with two live calls, an application deciding by Call-ID, and what went out.
 
@@ -172,9 +177,8 @@ class Harness:
 
     def __init__(self, trusted: Address | None = None) -> None:
         self.now = 0.0
-        self.trusted = trusted
         self.endpoint: Endpoint = door(
-            Media(), is_trusted_source=None if trusted is None else trusted.host.__eq__
+            Media(), is_trusted_source=None if trusted is None else trusted_only(trusted.host)
         )
         self.incoming = incoming_call(self.endpoint, source=trusted or PHONE)
         self.outgoing, self.invite = outgoing_call(self.endpoint)
