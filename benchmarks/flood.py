@@ -24,6 +24,7 @@ ourselves. Before the gate, each such INVITE held a server transaction retransmi
 403 for 32 s: the loop fell behind and a press of the button did not connect.
 
     python -m benchmarks.flood [--count 20000] [--seconds 5] [--rate 1000] [--no-daemon]
+        [--variant plain|folded|lf|lowercase]
 """
 
 from __future__ import annotations
@@ -50,22 +51,40 @@ SOURCES = tuple(f"127.0.1.{n}" for n in range(1, 51))
 TRUSTED = "192.0.2.5"  # the endpoint's only trusted source (the SIP server)
 
 
-def invite(source: str, port: int, n: int, target: str = "127.0.0.1:5060") -> bytes:
+VARIANTS = ("plain", "folded", "lf", "lowercase")
+"""How :func:`invite` writes the INVITE: as scanners do; with a folded header line (RFC 3261
+§7.3.1); with bare LF line ends; with ``sip/2.0`` in lower case in its request line. The
+parser accepts all four, so the gate must refuse all four as cheaply."""
+
+
+def invite(
+    source: str, port: int, n: int, target: str = "127.0.0.1:5060", variant: str = "plain"
+) -> bytes:
     """A stranger's INVITE number ``n`` with an SDP offer, as a scanner or a toll fraudster
-    sends it: its own Call-ID, branch and From tag."""
+    sends it: its own Call-ID, branch and From tag; written as ``variant`` says."""
     body = (
         f"v=0\r\no=- {n} 1 IN IP4 {source}\r\ns=-\r\nc=IN IP4 {source}\r\nt=0 0\r\n"
         "m=audio 4000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
     )
-    return (
+    head = (
         f"INVITE sip:door@{target} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {source}:{port};branch=z9hG4bKflood{n};rport\r\n"
         f'From: "Front door" <sip:100@{source}>;tag=fl{n}\r\n'
         f"To: <sip:door@{target}>\r\nCall-ID: flood-{n}@{source}\r\nCSeq: 1 INVITE\r\n"
         f"Contact: <sip:100@{source}:{port}>\r\nMax-Forwards: 70\r\n"
         f"User-Agent: friendly-scanner\r\nContent-Type: application/sdp\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n{body}"
-    ).encode()
+        f"Content-Length: {len(body)}\r\n"
+    )
+    blank = "\r\n"
+    if variant == "folded":
+        head += "Subject: hi\r\n there\r\n"
+    elif variant == "lf":
+        head, blank = head.replace("\r\n", "\n"), "\n"
+    elif variant == "lowercase":
+        head = head.replace(" SIP/2.0\r\n", " sip/2.0\r\n", 1)
+    elif variant != "plain":
+        raise ValueError(f"no INVITE variant {variant!r}: one of {', '.join(VARIANTS)}")
+    return f"{head}{blank}{body}".encode()
 
 
 # -- the sans-IO endpoint alone --------------------------------------------------------------
@@ -76,18 +95,20 @@ class EndpointFigures:
     invites: int
     refused: int
     cpu_seconds: float
+    variant: str = "plain"
 
     def lines(self) -> list[str]:
         per_second = self.refused / self.cpu_seconds if self.cpu_seconds else float("inf")
         return [
-            f"endpoint: {self.refused} of {self.invites} INVITEs refused with 403 in "
-            f"{self.cpu_seconds:.3f} CPU-s: {per_second:,.0f} refused per CPU-second "
+            f"endpoint: {self.refused} of {self.invites} {self.variant} INVITEs refused with 403"
+            f" in {self.cpu_seconds:.3f} CPU-s: {per_second:,.0f} refused per CPU-second "
             f"({1e6 / per_second:.1f} us each)"
         ]
 
 
-def measure_endpoint(count: int) -> EndpointFigures:
-    """``count`` INVITEs from the 50 sources at 1000/s of injected time."""
+def measure_endpoint(count: int, variant: str = "plain") -> EndpointFigures:
+    """``count`` INVITEs (written as ``variant`` says) from the 50 sources at 1000/s of
+    injected time."""
     endpoint = Endpoint(
         EndpointConfig(local_host="127.0.0.1", local_port=5060, user="door"),
         rng=random.Random(1),
@@ -95,7 +116,10 @@ def measure_endpoint(count: int) -> EndpointFigures:
         is_trusted_source=lambda host: host == TRUSTED,
     )
     messages = [
-        (invite(SOURCES[n % len(SOURCES)], 5070, n), Address("udp", SOURCES[n % 50], 5070))
+        (
+            invite(SOURCES[n % len(SOURCES)], 5070, n, variant=variant),
+            Address("udp", SOURCES[n % 50], 5070),
+        )
         for n in range(count)
     ]
     refused = 0
@@ -105,7 +129,7 @@ def measure_endpoint(count: int) -> EndpointFigures:
         for answer, _ in endpoint.datagrams_to_send():
             refused += answer.startswith(b"SIP/2.0 403 ")
     cpu = time.process_time() - started
-    return EndpointFigures(count, refused, cpu)
+    return EndpointFigures(count, refused, cpu, variant)
 
 
 # -- flooding a running daemon ---------------------------------------------------------------
@@ -130,9 +154,10 @@ class FloodResult:
 
 
 class Flooder:
-    """UDP sockets bound to ``sources`` sending pre-built INVITEs to ``target`` at ``rate``
-    per second in all, round-robin, paced by the monotonic clock; :meth:`run` blocks (run it
-    in a thread) and counts the 403s each socket gets back."""
+    """UDP sockets bound to ``sources`` sending pre-built INVITEs (written as ``variant``
+    says, :data:`VARIANTS`) to ``target`` at ``rate`` per second in all, round-robin, paced by
+    the monotonic clock; :meth:`run` blocks (run it in a thread) and counts the 403s each
+    socket gets back."""
 
     def __init__(
         self,
@@ -142,6 +167,7 @@ class Flooder:
         rate: float = 1000.0,
         seconds: float = 5.0,
         drain: float = 1.0,
+        variant: str = "plain",
     ) -> None:
         self.target = target
         self.rate = rate
@@ -157,7 +183,7 @@ class Flooder:
         count = int(rate * seconds)
         where = f"{target[0]}:{target[1]}"
         self._messages = [
-            (sock, invite(host, sock.getsockname()[1], n, where))
+            (sock, invite(host, sock.getsockname()[1], n, where, variant))
             for n in range(count)
             for host, sock in [self._sockets[n % len(self._sockets)]]
         ]
@@ -238,6 +264,7 @@ class DaemonFigures:
     log_lines: int
     exit_code: int
     late_sends: int
+    variant: str = "plain"
 
     @property
     def refused_per_cpu_second(self) -> float:
@@ -246,8 +273,8 @@ class DaemonFigures:
     def lines(self) -> list[str]:
         per_second = self.refused_per_cpu_second
         return [
-            f"daemon: {self.sent} INVITEs sent in {self.seconds:.0f} s ({self.rate:.0f}/s from "
-            f"{len(SOURCES)} addresses), {self.answered} refused with 403 "
+            f"daemon: {self.sent} {self.variant} INVITEs sent in {self.seconds:.0f} s "
+            f"({self.rate:.0f}/s from {len(SOURCES)} addresses), {self.answered} refused with 403 "
             f"({100 * self.answered / max(1, self.sent):.1f} %), {self.other} other answers",
             f"daemon: {self.cpu_seconds:.3f} CPU-s: {per_second:,.0f} refused per CPU-second "
             f"({1e6 / max(per_second, 1e-9):.0f} us each), "
@@ -257,7 +284,7 @@ class DaemonFigures:
         ]
 
 
-async def measure_daemon(seconds: float, rate: float) -> DaemonFigures:
+async def measure_daemon(seconds: float, rate: float, variant: str = "plain") -> DaemonFigures:
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="intercom-flood-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
@@ -281,7 +308,9 @@ async def measure_daemon(seconds: float, rate: float) -> DaemonFigures:
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
-            flooder = Flooder(("127.0.0.1", port), rate=rate, seconds=seconds, drain=0.5)
+            flooder = Flooder(
+                ("127.0.0.1", port), rate=rate, seconds=seconds, drain=0.5, variant=variant
+            )
             cpu0 = _cpu_seconds(daemon.pid)
             result = await asyncio.to_thread(flooder.run)
             cpu = _cpu_seconds(daemon.pid) - cpu0
@@ -299,6 +328,7 @@ async def measure_daemon(seconds: float, rate: float) -> DaemonFigures:
         log_lines=len(lines),
         exit_code=code,
         late_sends=result.late_sends,
+        variant=variant,
     )
 
 
@@ -308,11 +338,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="flood of the daemon")
     parser.add_argument("--rate", type=float, default=1000.0, help="INVITEs/s at the daemon")
     parser.add_argument("--no-daemon", action="store_true", help="the endpoint only")
+    parser.add_argument(
+        "--variant", choices=VARIANTS, default="plain", help="how the INVITEs are written"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the endpoint's first-sight lines: not figures
-    print("\n".join(measure_endpoint(args.count).lines()))
+    print("\n".join(measure_endpoint(args.count, args.variant).lines()))
     if not args.no_daemon:
-        print("\n".join(asyncio.run(measure_daemon(args.seconds, args.rate)).lines()))
+        figures = asyncio.run(measure_daemon(args.seconds, args.rate, args.variant))
+        print("\n".join(figures.lines()))
 
 
 if __name__ == "__main__":

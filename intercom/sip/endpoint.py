@@ -10,7 +10,10 @@ after each it sends :meth:`~Endpoint.datagrams_to_send` and drains :meth:`~Endpo
 A message goes: :class:`~intercom.sip.gate.Gate` (strangers rate-limited and refused
 statelessly, holding nothing) -> :func:`~intercom.sip.message.parse_message` (malformed
 requests whose Via, Call-ID and CSeq can be read get the parser's status hint, to the packet's
-source; anything else is dropped) -> a request's top Via stamped with ``received`` and
+source; anything else is dropped) -> a stranger's request that is no retransmission judged
+again by the gate from its parsed headers (:meth:`~intercom.sip.gate.Gate.screen_parsed`: what
+the light scan could not read, or one naming a call of ours without matching its dialog
+whole, refused statelessly) -> a request's top Via stamped with ``received`` and
 ``rport`` (§18.2.1, RFC 3581) -> :class:`~intercom.sip.transactions.Transactions` (§17:
 retransmissions and ACKs of non-2xx absorbed; responses matching no transaction dropped, but
 a 2xx retransmission goes to its live call to be ACKed again) -> for a new request, the UAS
@@ -108,7 +111,9 @@ class Endpoint:
         self._calls: dict[str, OutgoingCall | IncomingCall] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
-        self.gate = Gate(is_trusted_source, known_call=self._calls.__contains__)
+        self.gate = Gate(
+            is_trusted_source, known_call=self._calls.__contains__, known_dialog=self._is_ours
+        )
         self._now = 0.0
         self.registration: Registration | None = None
 
@@ -336,8 +341,10 @@ class Endpoint:
     # -- receiving ------------------------------------------------------------------------
 
     def _receive_request(self, request: Request, source: Address) -> None:
-        stamp_via(request, source.host, source.port)
         existing = self._tx.server(request)
+        if existing is None and self._refused_statelessly(request, source):
+            return
+        stamp_via(request, source.host, source.port)
         if existing is not None:
             self._tx.retransmitted(existing, request, self._now)
             if request.method == "ACK" and existing.tx.state is TransactionState.ACCEPTED:
@@ -359,6 +366,27 @@ class Endpoint:
             response = make_response(request, 500)
         if response is not None:
             self._tx.respond(request, response, self._now)
+
+    def _refused_statelessly(self, request: Request, source: Address) -> bool:
+        """A stranger's request that belongs to no dialog of ours is answered (or dropped) by
+        the gate as the light scan's would be, before any transaction, call or event."""
+        answer = self.gate.screen_parsed(request, source, self._now)
+        if answer is None:
+            return False
+        if answer:
+            self._out.append((answer, source))
+        return True
+
+    def _is_ours(self, request: Request, source: Address) -> bool:
+        """Whether ``request`` belongs to us whole: a CANCEL to a live INVITE server
+        transaction whose request came from the same host (§9.2: a CANCEL goes where its
+        INVITE went, so it comes from where that came from), anything else to the dialog of
+        one of our calls (Call-ID and both tags, §12.2.2)."""
+        if request.method == "CANCEL":
+            invite = self._tx.cancelled_invite(request)
+            return invite is not None and invite.source.host == source.host
+        owner = self._calls.get(request.call_id)
+        return owner is not None and owner.matches(request)
 
     def _awaits_decision(self, request: Request) -> bool:
         """True for an INVITE an IncomingCall holds: the application answers it (in time)."""

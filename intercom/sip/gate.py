@@ -15,13 +15,20 @@ these bytes, a stateless answer for the packet's source. In order:
 3. **Everyone else** is rate-limited per source address (:class:`~intercom.sip.uas.RateLimiter`,
    a bounded token bucket): beyond the rate the request is dropped, malformed ones included.
 4. A **light scan** of the request (:func:`scan_request`: the first line and Via, From, To,
-   Call-ID and CSeq, nothing else) decides the rest; when it cannot read them the request goes
-   on and the parser's verdict (400 to the packet's source, or silence) is final.
+   Call-ID and CSeq, nothing else, with folded lines, bare LF line ends and any case of
+   ``SIP/2.0`` read as the parser reads them) decides the rest. When it cannot read them the
+   request goes on to the full parser: a malformed one gets the parser's verdict (400 to the
+   packet's source, or silence); one that parses is judged by :meth:`Gate.screen_parsed`
+   exactly as below, from the parsed headers, before the endpoint starts a server
+   transaction for it.
 
    * ``ACK`` for no call of ours is dropped (it acknowledges one of our stateless answers);
    * a request inside a dialog (a To tag, or CANCEL, BYE, INFO, UPDATE) whose Call-ID is no
-     call of ours gets a stateless 481 (RFC 3261 §12.2.2, §9.2); one for a call of ours (the
-     callee of a direct call is a stranger too) goes on;
+     call of ours gets a stateless 481 (RFC 3261 §12.2.2, §9.2). One for a call of ours goes
+     on to the parser (the callee of a direct call is a stranger too), and then only if it
+     matches that call's dialog whole, Call-ID and both tags (a CANCEL: a live INVITE
+     server transaction of a request from the same host, §9.2); else it gets the same
+     stateless 481, counted, and no transaction;
    * a dialog-creating request (INVITE, SUBSCRIBE, REFER) gets a stateless 403 (§8.2.7 a
      stateless UAS; §21.4.4): no server transaction, no incoming call, no event, nothing held;
    * OPTIONS gets a stateless 200 with Allow, Accept and Supported, the same whatever the
@@ -55,6 +62,7 @@ from dataclasses import dataclass
 
 from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, stamped_via
 from intercom.sip.core import Address, due
+from intercom.sip.message import Request
 from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
 
 __all__ = [
@@ -109,32 +117,66 @@ class Scan:
 
 def scan_request(data: bytes) -> Scan | None:
     """The start line and the Via, From, To, Call-ID and CSeq headers of a request; None when
-    it is a response or these cannot be read (the full parser then decides). Never raises."""
-    end = data.find(b"\r\n\r\n")
-    head = (data if end < 0 else data[:end]).decode("utf-8", "replace")
-    lines = head.split("\r\n")
-    method, _, rest = lines[0].partition(" ")
-    if not method.isalpha() or not rest.endswith(" SIP/2.0"):
+    it is a response or these cannot be read (the full parser then decides). Never raises.
+
+    It reads what :func:`~intercom.sip.message.parse_message` accepts: CRLFs before the start
+    line (§7.5), lines ended by CRLF or a bare LF, the header section ended by the first empty
+    line either way, folded lines (§7.3.1: a line starting with a space or tab continues the
+    one before), any case of ``SIP/2.0``. What it does not read, or what the parser would
+    refuse (a folded start line, a doubled From, To, Call-ID or CSeq, a Call-ID with blanks or
+    commas), goes to the parser.
+    """
+    start = len(data) - len(data.lstrip(b"\r\n")) if data[:1] in b"\r\n" else 0
+    end = data.find(b"\r\n\r\n", start)
+    head = data[start : None if end < 0 else end]
+    text = head.decode("utf-8", "surrogateescape")
+    lines = text.split("\r\n")
+    if text.count("\n") >= len(lines):  # a bare LF: lines end at LF, with or without CR
+        lf_end = head.find(b"\n\n")  # before the CRLF CRLF: the parser ends the head there
+        if lf_end >= 0:
+            text = head[:lf_end].decode("utf-8", "surrogateescape")
+        lines = text.replace("\r\n", "\n").split("\n")  # as the parser's re.split(r"\r?\n")
+    if len(lines) > 1 and lines[-1] in ("", "\r"):
+        del lines[-1]  # the line break of the last header of a datagram without an empty line
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        return None
+    method, uri, version = parts
+    if not (method.isascii() and method.isalpha()) or not uri or version.upper() != "SIP/2.0":
         return None
     vias: list[str] = []
     single: dict[str, str] = {}  # From, To, Call-ID, CSeq: one each
+    key: str | None = ""  # what the line before was: "" the start line, None another header
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon or not name or name[0] in " \t":
-            return None  # folded or broken: the parser's job
+            if not line.startswith((" ", "\t")):
+                return None  # broken: the parser's job
+            if key == "":  # a continuation of the start line: the parser refuses it
+                return None
+            if key == "via":  # a continuation of the line before (§7.3.1)
+                vias[-1] = _unfolded(vias[-1], line)
+            elif key is not None:
+                single[key] = _unfolded(single[key], line)
+            continue
         key = _SCANNED.get(name.rstrip(" \t").lower())
         if key == "via":
-            vias.append(value.strip())
+            vias.append(value.strip(" \t"))
         elif key is not None:
             if key in single:
                 return None
-            single[key] = value.strip()
+            single[key] = value.strip(" \t")
     from_, to, call_id, cseq = (single.get(k) for k in ("from", "to", "call-id", "cseq"))
     if not vias or from_ is None or to is None or not call_id or not cseq:
         return None
-    if not LOOSE_VIA.match(vias[0]):
+    if not LOOSE_VIA.match(vias[0]) or " " in call_id or "\t" in call_id or "," in call_id:
         return None
     return Scan(method.upper(), vias, from_, to, call_id, cseq, _has_tag(to))
+
+
+def _unfolded(value: str, continuation: str) -> str:
+    """A header value with its continuation line, joined by one space as the parser does."""
+    return (value.rstrip() + " " + continuation.strip()).strip(" \t")
 
 
 def _has_tag(name_addr: str) -> bool:
@@ -148,7 +190,9 @@ def stateless_response(
 ) -> bytes:
     """A response built from ``scan`` alone (RFC 3261 §8.2.6, §8.2.7): the Vias with
     ``received``/``rport`` of ``source`` on the top one, From, To (with a tag derived from the
-    request when it had none), Call-ID, CSeq, then the ``extra`` header lines."""
+    request when it had none), Call-ID, CSeq, then the ``extra`` header lines. The request's
+    values are echoed byte for byte (decoded and encoded with ``surrogateescape``, as the
+    parser does), so that its sender can match the answer whatever octets they hold."""
     top, comma, others = scan.vias[0].partition(",")
     vias = [stamped_via(top.strip(), source.host, source.port)]
     if comma:
@@ -157,7 +201,7 @@ def stateless_response(
     to = scan.to
     if not scan.to_tag:
         digest = hashlib.blake2s(
-            f"{scan.call_id}\n{scan.from_}\n{top}".encode(errors="replace"), digest_size=6
+            f"{scan.call_id}\n{scan.from_}\n{top}".encode("utf-8", "surrogateescape"), digest_size=6
         )
         to = f"{to};tag={digest.hexdigest()}"
     lines = [f"SIP/2.0 {status} {reason}"]
@@ -172,7 +216,7 @@ def stateless_response(
         "",
         "",
     ]
-    return "\r\n".join(lines).encode(errors="replace")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
 class _Tally:
@@ -306,9 +350,14 @@ class Gate:
         self,
         is_trusted_source: Callable[[str], bool] | None,
         known_call: Callable[[str], bool],
+        known_dialog: Callable[[Request, Address], bool],
     ) -> None:
+        """``known_call(call_id)``: whether a call of ours has that Call-ID (the light scan
+        reads no tags); ``known_dialog(request, source)``: whether ``request`` from ``source``
+        belongs to one of our dialogs (or a live transaction) whole."""
         self.is_trusted_source = is_trusted_source
         self._known_call = known_call
+        self._known_dialog = known_dialog
         self.limiter = RateLimiter()
         self.log = FloodLog()
 
@@ -329,13 +378,43 @@ class Gate:
         scan = scan_request(data)
         if scan is None:
             return None
+        return self._judge(scan, source, now, lambda: self._known_call(scan.call_id))
+
+    def screen_parsed(self, request: Request, source: Address, now: float) -> bytes | None:
+        """The same judgement of a request the full parser read, before the endpoint starts a
+        server transaction for it (:meth:`screen` let it through: it could not read it, or it
+        names a call of ours). A stranger's request goes on only when it belongs to one of
+        our dialogs whole (``known_dialog``, §12.2.2); else the answer of :meth:`screen`,
+        counted alike. None for a trusted source (and everyone, without a predicate). Its
+        rate limit was already taken by :meth:`screen`."""
+        trusted = self.is_trusted_source
+        if trusted is None or trusted(source.host):
+            return None
+        headers = request.headers
+        scan = Scan(
+            request.method.upper(),
+            headers.get_all("Via"),
+            headers.get("From") or "",
+            headers.get("To") or "",
+            request.call_id,
+            headers.get("CSeq") or "",
+            request.to.tag is not None,
+        )
+        return self._judge(scan, source, now, lambda: self._known_dialog(request, source))
+
+    def _judge(
+        self, scan: Scan, source: Address, now: float, known: Callable[[], bool]
+    ) -> bytes | None:
+        """Step 4 of the module docstring for a stranger's request; ``known()`` says whether
+        it is for a call (or dialog) of ours, asked only when it matters."""
+        host = source.host
         method = scan.method
         if method == "ACK":
-            return None if self._known_call(scan.call_id) else b""
+            return None if known() else b""
         if scan.to_tag or method in IN_DIALOG_ONLY:
-            if self._known_call(scan.call_id):
+            if known():
                 return None
-            self.log.refused(host, method, 481, f"untrusted source {host}, no such call", now)
+            self.log.refused(host, method, 481, f"untrusted source {host}, no such dialog", now)
             return stateless_response(scan, 481, "Call/Transaction Does Not Exist", source)
         if method in DIALOG_CREATING:
             self.log.refused(host, method, 403, f"untrusted source {host}", now)

@@ -7,6 +7,7 @@ with explicit ``now``; nothing here opens a socket.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from intercom.sip.core import Address
@@ -33,7 +34,10 @@ class Media:
 
 
 def door(
-    media: Media | None = None, seed: int = 5, outbound_proxy: Address | None = None
+    media: Media | None = None,
+    seed: int = 5,
+    outbound_proxy: Address | None = None,
+    is_trusted_source: Callable[[str], bool] | None = None,
 ) -> Endpoint:
     return Endpoint(
         EndpointConfig(
@@ -41,6 +45,7 @@ def door(
         ),
         rng=random.Random(seed),
         answer_offer=media if media is not None else Media(),
+        is_trusted_source=is_trusted_source,
     )
 
 
@@ -137,13 +142,16 @@ class Dialog:
         )  # fmt: skip
 
 
-def incoming_call(endpoint: Endpoint, now: float = 0.0, call_id: str = "in-1") -> Dialog:
-    """The phone calls the door, the door answers, the phone ACKs: a confirmed dialog."""
+def incoming_call(
+    endpoint: Endpoint, now: float = 0.0, call_id: str = "in-1", source: Address = PHONE
+) -> Dialog:
+    """The phone calls the door (through ``source``: the phone itself, or a server), the door
+    answers, the phone ACKs: a confirmed dialog."""
     invite = in_dialog(
         "INVITE", call_id=call_id, from_tag="phone1", to_tag=None, cseq=1,
         branch=f"z9hG4bK{call_id}", body=OFFER,
     )  # fmt: skip
-    endpoint.receive(invite, PHONE, now)
+    endpoint.receive(invite, source, now)
     events(endpoint)
     endpoint.accept(call_id, ANSWER, now)
     [ok] = [r for r in responses(endpoint) if r.status == 200]
@@ -153,7 +161,7 @@ def incoming_call(endpoint: Endpoint, now: float = 0.0, call_id: str = "in-1") -
         "ACK", call_id=call_id, from_tag="phone1", to_tag=ours, cseq=1,
         branch=f"z9hG4bK{call_id}ack",
     )  # fmt: skip
-    endpoint.receive(ack, PHONE, now)
+    endpoint.receive(ack, source, now)
     assert endpoint.held().calls[call_id] == "confirmed"
     return Dialog(call_id, "phone1", ours, 1)
 

@@ -14,26 +14,37 @@ out. What must hold:
   retransmission of one seen before) gets at least one final response;
 * afterwards no timer is armed and the endpoint holds no transaction and no call, except the
   two set-up calls while they are still live confirmed sessions.
+
+The property runs twice: once with no trusted-source predicate (everyone may call), and once
+with a door that trusts only ``TRUSTED`` (its server: the set-up incoming call came through
+it, and the first message of each example comes from it); every other source is a stranger
+and the gate judges it. Then, in addition: no IncomingCallReceived from a stranger, and a
+stranger's message that names neither set-up call, or names one without the door's tag
+(a CANCEL aside: it matches an INVITE transaction, not a dialog), gives no event at all and
+leaves no server transaction and no call.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint
 from intercom.sip.errors import RemoteProtocolError
-from intercom.sip.events import IncomingCallReceived
+from intercom.sip.events import Event, IncomingCallReceived
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.transaction import server_key
 from tests.sip.dialog_peer import (
     ANSWER,
     OFFER,
+    PHONE,
     Dialog,
     Media,
     door,
@@ -53,6 +64,8 @@ TORTURE = [
     if path.is_file() and path.suffix in (".dat", ".variant", "")
 ]
 
+TRUSTED = Address("udp", "203.0.113.1", 5070)
+"""The one trusted source of the gated door: the first message of each example comes from it."""
 DTMF = b"Signal=5\r\nDuration=160\r\n"
 DTMF_TYPE = "application/dtmf-relay"
 TIMER = "Supported: timer\r\nSession-Expires: 120;refresher=uac\r\n"
@@ -151,13 +164,23 @@ SENDS = st.lists(
 )
 
 
-class Harness:
-    """The door with two live calls, an application deciding by Call-ID, and what went out."""
+def trusted_only(trusted: str) -> Callable[[str], bool]:
+    return lambda host: host == trusted
 
-    def __init__(self) -> None:
+
+class Harness:
+    """The door with two live calls, an application deciding by Call-ID, and what went out.
+
+    ``trusted``: the one source the door trusts (its server, which brought the incoming call),
+    or None for a door without a trusted-source predicate (the incoming call from the phone).
+    """
+
+    def __init__(self, trusted: Address | None = None) -> None:
         self.now = 0.0
-        self.endpoint: Endpoint = door(Media())
-        self.incoming = incoming_call(self.endpoint)
+        self.endpoint: Endpoint = door(
+            Media(), is_trusted_source=None if trusted is None else trusted_only(trusted.host)
+        )
+        self.incoming = incoming_call(self.endpoint, source=trusted or PHONE)
         self.outgoing, self.invite = outgoing_call(self.endpoint)
         self.sent: list[Request | Response] = []
         self.collect()
@@ -165,13 +188,16 @@ class Harness:
         # The set-up INVITE's transaction is still alive: a copy of its branch is no new one.
         self.seen: set[tuple[str, str, str]] = {("z9hG4bKin-1", "198.51.100.9:5060", "INVITE")}
 
-    def collect(self) -> None:
+    def collect(self) -> list[Event]:
+        """Parse what went out, let the application decide new calls; the events seen."""
+        seen: list[Event] = []
         for data, _ in self.endpoint.datagrams_to_send():
             try:
                 self.sent.append(parse_message(data))
             except RemoteProtocolError:  # a 400 echoing a broken header
                 continue
         while (event := self.endpoint.next_event()) is not None:
+            seen.append(event)
             if isinstance(event, IncomingCallReceived):
                 self.decide(event.call_id)
         for data, _ in self.endpoint.datagrams_to_send():
@@ -179,6 +205,22 @@ class Harness:
                 self.sent.append(parse_message(data))
             except RemoteProtocolError:
                 continue
+        return seen
+
+    def of_a_setup_dialog(self, data: bytes, source: Address) -> bool:
+        """Whether ``data`` names a set-up call with the door's tag as its To tag (or is a
+        CANCEL naming one): only such a stranger's message may reach a call."""
+        try:
+            message = parse_message(data, stream=source.reliable)
+        except RemoteProtocolError:
+            return False
+        for dialog in (self.incoming, self.outgoing):
+            if message.call_id != dialog.call_id:
+                continue
+            if isinstance(message, Response):
+                return True  # a response to the door's own requests of that call
+            return message.method == "CANCEL" or message.to.tag == dialog.ours
+        return False
 
     def decide(self, call_id: str) -> None:
         choice = zlib.crc32(call_id.encode("utf-8", "surrogateescape")) % 4
@@ -230,15 +272,17 @@ def test_the_corpus_holds_the_torture_messages_and_our_own() -> None:
         parse_message(data)
 
 
+@pytest.mark.parametrize("trusted", [None, TRUSTED], ids=["open-door", "gated-door"])
 @settings(
     derandomize=True, database=None, max_examples=300, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )  # fmt: skip
 @given(SENDS)
 def test_endpoint_survives_answers_and_forgets(
+    trusted: Address | None,
     sends: list[tuple[tuple[bool, int], list[tuple[str, int, str]], bool]],
 ) -> None:
-    harness = Harness()
+    harness = Harness(trusted)
     endpoint = harness.endpoint
     expected: list[Request] = []
     for i, ((torture, which), mutations, tcp) in enumerate(sends):
@@ -249,10 +293,20 @@ def test_endpoint_survives_answers_and_forgets(
         source = Address("tcp" if tcp else "udp", f"203.0.113.{i + 1}", 5070 + i)
         harness.now += 0.05
         starting = harness.starts_transaction(data, source)
+        before = endpoint.held()
         endpoint.receive(data, source, harness.now)  # nothing may escape
-        harness.collect()
+        events = harness.collect()
         if starting is not None:
             expected.append(starting)
+        if trusted is None or source.host == trusted.host:
+            continue
+        # A stranger: never a new call; and nothing at all unless it is of a set-up dialog.
+        assert not [e for e in events if isinstance(e, IncomingCallReceived)], events
+        if not harness.of_a_setup_dialog(data, source):
+            assert events == [], (data, events)
+            after = endpoint.held()
+            assert after.server_transactions <= before.server_transactions, data
+            assert set(after.calls) <= set(before.calls), data
     end = run_out(endpoint, harness.now, horizon=2.0**32)
     harness.now = end
     harness.collect()

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.flood import measure_endpoint
+from benchmarks.flood import VARIANTS, invite, measure_endpoint
 from intercom.sip import gate as gate_module
 from intercom.sip.core import Address
-from intercom.sip.endpoint import Endpoint, EndpointConfig
-from intercom.sip.events import Event, IncomingCallReceived
+from intercom.sip.endpoint import Endpoint, EndpointConfig, Held
+from intercom.sip.events import Event, IncomingCallCancelled, IncomingCallReceived
 from intercom.sip.gate import REPORT_INTERVAL, scan_request
 from intercom.sip.message import Request, Response, parse_message
 from intercom.sip.uas import RATE_BURST, RateLimiter, response_destination
@@ -27,6 +27,7 @@ SERVER = Address("udp", "192.0.2.5", 5060)
 STRANGER = Address("udp", "198.51.100.9", 40000)
 ELSEWHERE = "203.0.113.77"  # the host a stranger names in its Via: nothing may go there
 VECTORS = Path(__file__).parent.parent / "vectors"
+SDP = b"v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
 
 
 def new_endpoint(trusted: tuple[str, ...] | None = (SERVER.host,)) -> Endpoint:
@@ -93,6 +94,21 @@ def test_a_retransmitted_invite_gets_the_same_403_again() -> None:
     first = endpoint.datagrams_to_send()
     endpoint.receive(request("INVITE"), STRANGER, 0.5)
     assert endpoint.datagrams_to_send() == first  # same To tag: a stateless UAS (§8.2.7)
+
+
+@pytest.mark.parametrize("scanned", [True, False], ids=["light-scan", "after-the-parser"])
+def test_a_stateless_answer_echoes_the_requests_octets_exactly(
+    scanned: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = request("INVITE").replace(b"flood-0", b"flood-\xf5\xff").replace(b"Mallory", b"M\xe9")
+    if not scanned:
+        monkeypatch.setattr(gate_module, "scan_request", lambda data: None)
+    endpoint = new_endpoint()
+    endpoint.receive(data, STRANGER, 0.0)
+    [(answer, _)] = endpoint.datagrams_to_send()
+    assert answer.startswith(b"SIP/2.0 403 ")
+    assert b"\r\nCall-ID: flood-\xf5\xff\r\n" in answer  # its sender can match it (§8.2.6.2)
+    assert b'\r\nFrom: "M\xe9" <sip:mallory@evil.example>;tag=f0\r\n' in answer
 
 
 @pytest.mark.parametrize("method", ["SUBSCRIBE", "REFER"])
@@ -182,6 +198,130 @@ def test_the_callee_of_a_direct_call_is_a_stranger_whose_traffic_still_gets_thro
     endpoint.datagrams_to_send()
     endpoint.receive(ok, callee, 0.2)  # ...and its response still reaches the call: ACKed
     assert [m.method for m, _ in sent(endpoint) if isinstance(m, Request)][:1] == ["ACK"]
+
+
+# -- what the light scan cannot read: the same answer once the parser has read it -----------
+
+JUDGED = [
+    ("INVITE", "", 403), ("SUBSCRIBE", "", 403), ("OPTIONS", "", 200), ("BYE", "x", 481),
+    ("CANCEL", "", 481), ("INVITE", "y", 481), ("REGISTER", "", 405), ("FOO", "", 501),
+    ("ACK", "x", None), ("invite", "", 403),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "to_tag", "status"), JUDGED)
+def test_a_request_the_scan_cannot_read_gets_the_same_stateless_answer_after_the_parser(
+    method: str, to_tag: str, status: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = request(method, to_tag=to_tag)
+    cheap = new_endpoint()
+    cheap.receive(data, STRANGER, 0.0)
+    expected = cheap.datagrams_to_send()
+    monkeypatch.setattr(gate_module, "scan_request", lambda data: None)
+    endpoint = new_endpoint()
+    endpoint.receive(data, STRANGER, 0.0)
+    out = endpoint.datagrams_to_send()
+    assert out == expected  # byte for byte, To tag included
+    answers = [parse_message(data) for data, _ in out]
+    assert [m.status for m in answers if isinstance(m, Response)] == ([status] if status else [])
+    assert len(answers) == (1 if status else 0)
+    assert endpoint.held() == Held(0, 0, {}) and events(endpoint) == []
+    assert endpoint.get_timer() is None
+
+
+def test_a_method_the_scan_does_not_read_is_answered_statelessly() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("X-FOO"), STRANGER, 0.0)  # a token, not letters only
+    [(response, destination)] = sent(endpoint)
+    assert isinstance(response, Response) and response.status == 501
+    assert destination == STRANGER and response.headers.get("Allow")
+    assert endpoint.held() == Held(0, 0, {}) and endpoint.get_timer() is None
+
+
+def test_refusals_after_the_parser_are_counted_like_the_scans(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(gate_module, "scan_request", lambda data: None)
+    endpoint = new_endpoint()
+    for n in range(30):
+        endpoint.receive(request("INVITE", n), STRANGER, n * 0.1)
+    assert statuses(endpoint) == [403] * 30
+    endpoint.gate.log.flush(3.0)
+    lines = flood_log(caplog)
+    assert len(lines) == 2 and "INVITE from 198.51.100.9 refused with 403" in lines[0]
+    assert lines[1] == "x refused 29 INVITEs from 198.51.100.9 in the last 3 s: untrusted source"
+    assert [r for r in caplog.records if r.name == "intercom.sip.endpoint"] == []
+
+
+def answered_direct_call(endpoint: Endpoint, callee: Address) -> tuple[str, str]:
+    """The door calls ``callee`` (a stranger) directly and it answers with To tag ``f9``, the
+    From tag of :func:`request` number 9: the Call-ID and the door's tag."""
+    call = endpoint.call(SipUri(callee.host, "family"), SDP, 0.0)
+    [(invite, _)] = sent(endpoint)
+    assert isinstance(invite, Request) and invite.from_.tag
+    ok = (
+        f"SIP/2.0 200 OK\r\nVia: {invite.headers.get('Via')}\r\n"
+        f"From: {invite.headers.get('From')}\r\nTo: <sip:family@{callee.host}>;tag=f9\r\n"
+        f"Call-ID: {call.call_id}\r\nCSeq: 1 INVITE\r\n"
+        f"Contact: <sip:family@{callee.host}>\r\nContent-Type: application/sdp\r\n"
+        f"Content-Length: {len(SDP)}\r\n\r\n"
+    ).encode() + SDP
+    endpoint.receive(ok, callee, 0.1)
+    assert [m.method for m, _ in sent(endpoint) if isinstance(m, Request)] == ["ACK"]
+    events(endpoint)
+    return call.call_id, invite.from_.tag
+
+
+def test_a_stranger_who_knows_a_call_id_but_not_its_tags_gets_a_stateless_481(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    endpoint = new_endpoint()
+    callee = Address("udp", "198.51.100.20", 5060)
+    call_id, ours = answered_direct_call(endpoint, callee)
+    held = endpoint.held()
+    forged = [
+        request("BYE", 10, to_tag=ours, call_id=call_id),  # another From tag
+        request("INFO", 9, to_tag="guess", call_id=call_id),  # a guessed To tag
+        request("INVITE", 9, to_tag=ours, call_id=call_id).replace(b";tag=f9", b""),
+        request("UPDATE", 11, to_tag=ours, call_id=call_id),
+        request("CANCEL", 12, call_id=call_id),  # no INVITE transaction of that branch
+    ]
+    for n in range(20):
+        for data in forged:
+            endpoint.receive(data, STRANGER if n % 2 else callee, 1.0 + n * 0.1)
+    out = sent(endpoint)
+    assert [m.status for m, _ in out if isinstance(m, Response)] == [481] * 100
+    assert {destination for _, destination in out} == {STRANGER, callee}
+    assert endpoint.held() == held and events(endpoint) == []  # no transaction, no change
+    assert [r for r in caplog.records if r.name == "intercom.sip.endpoint"] == []
+    endpoint.gate.log.flush(5.0)
+    lines = flood_log(caplog)
+    assert len(lines) == 4, lines  # per source: once at first sight, once with a count
+    assert "x refused 49 requests from 198.51.100.9 in the last 4 s: untrusted source" in lines
+    # The callee's own BYE, tags and all, still ends the call (and holds its transaction).
+    endpoint.receive(request("BYE", 9, to_tag=ours, call_id=call_id), callee, 6.0)
+    assert statuses(endpoint) == [200]
+    assert endpoint.active_call_ids() == [] and endpoint.held().server_transactions == 1
+
+
+def test_a_stranger_cannot_cancel_a_call_from_the_server_even_with_its_branch() -> None:
+    endpoint = new_endpoint()
+    endpoint.receive(request("INVITE", 5, via_host=SERVER.host), SERVER, 0.0)
+    [received] = events(endpoint)
+    assert isinstance(received, IncomingCallReceived)
+    endpoint.ring(received.call_id)
+    sent(endpoint)
+    forged = request("CANCEL", 5, via_host=SERVER.host)  # the INVITE's own branch and sent-by
+    endpoint.receive(forged, STRANGER, 0.1)
+    [(response, destination)] = sent(endpoint)
+    assert isinstance(response, Response) and response.status == 481
+    assert destination == STRANGER and events(endpoint) == []
+    assert endpoint.held() == Held(1, 0, {received.call_id: "received"})  # still ringing
+    endpoint.receive(forged, SERVER, 0.2)  # the server's own CANCEL (§9.2) still works
+    assert sorted(statuses(endpoint)) == [200, 487]
+    assert [type(e) for e in events(endpoint)] == [IncomingCallCancelled]
 
 
 # -- rate limits ----------------------------------------------------------------------------
@@ -353,6 +493,94 @@ def test_the_light_scan_reads_what_a_stateless_answer_needs() -> None:
     assert scan_request(data.replace(b"i: abc\r\n", b"")) is None  # no Call-ID: the parser's
 
 
+def folded(data: bytes) -> bytes:
+    """``data`` with a folded line of its own and its From and To folded (§7.3.1)."""
+    return (
+        data.replace(b"Max-Forwards: 70\r\n", b"Subject: hi\r\n there\r\nMax-Forwards: 70\r\n")
+        .replace(b'From: "Mallory" <', b'From: "Mallory"\r\n\t <')
+        .replace(b"To: <", b"To:\r\n  <")
+    )
+
+
+def lf_only(data: bytes) -> bytes:
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.replace(b"\r\n", b"\n") + b"\n\n" + body
+
+
+def lowercase_version(data: bytes) -> bytes:
+    return data.replace(b" SIP/2.0\r\n", b" sip/2.0\r\n", 1)
+
+
+DISGUISES = {"folded": folded, "lf-only": lf_only, "lowercase-version": lowercase_version}
+
+
+@pytest.mark.parametrize("disguise", DISGUISES)
+def test_the_light_scan_reads_what_the_parser_accepts(disguise: str) -> None:
+    plain = request("INVITE", 3, to_tag="t3")
+    data = DISGUISES[disguise](plain)
+    parsed = parse_message(data)
+    assert isinstance(parsed, Request)
+    scan, expected = scan_request(data), scan_request(plain)
+    assert scan is not None and expected is not None
+    assert scan == expected  # folded lines joined by one space, as the parser joins them
+    assert scan.from_ == parsed.headers.get("From") and scan.to == parsed.headers.get("To")
+    assert scan.vias == parsed.headers.get_all("Via") and scan.call_id == parsed.call_id
+
+
+def test_the_light_scan_leaves_to_the_parser_what_it_would_refuse() -> None:
+    plain = request("INVITE")
+    assert scan_request(b"\r\n\r\n" + plain) == scan_request(plain)  # §7.5
+    no_blank_line = plain.removesuffix(b"\r\n")  # the datagram's end ends the headers
+    assert scan_request(no_blank_line) == scan_request(plain)
+    refused = [
+        plain.replace(b" SIP/2.0\r\n", b" SIP/2.0\r\n continued\r\n", 1),  # folded start
+        plain.replace(b"Call-ID: flood-0", b"Call-ID: flood-0\r\n and more"),  # a blank
+        plain.replace(b"Call-ID: flood-0", b"Call-ID: a,b"),
+        plain.replace(b"INVITE sip:", b"INVITE  sip:", 1),
+        plain.replace(b" SIP/2.0\r\n", b" SIP/3.0\r\n", 1),
+        plain.replace(b"INVITE sip:", "INVITÉ sip:".encode(), 1),
+        plain.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nt: <sip:x@y>\r\n"),
+    ]
+    for data in refused:
+        assert scan_request(data) is None, data
+    # A header the stack does not read may be folded at will; a scanned one reaches its end.
+    data = plain.replace(b"CSeq: 1 INVITE", b"CSeq: 1\r\n INVITE")
+    scan = scan_request(data)
+    assert scan is not None and scan.cseq == "1 INVITE"
+
+
+@pytest.mark.parametrize("disguise", DISGUISES)
+@pytest.mark.parametrize(("method", "to_tag", "status"), [
+    ("INVITE", "", 403), ("OPTIONS", "", 200), ("BYE", "x", 481),
+])  # fmt: skip
+def test_disguised_requests_from_strangers_get_the_plain_ones_stateless_answer(
+    disguise: str, method: str, to_tag: str, status: int, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.DEBUG)
+    parsed_path = []
+    screen_parsed = gate_module.Gate.screen_parsed
+    monkeypatch.setattr(
+        gate_module.Gate, "screen_parsed",
+        lambda self, *args: parsed_path.append(args) or screen_parsed(self, *args),
+    )  # fmt: skip
+    endpoint = new_endpoint()
+    for n in range(5):
+        endpoint.receive(DISGUISES[disguise](request(method, n, to_tag=to_tag)), STRANGER, 1.0 * n)
+    out = sent(endpoint)
+    assert [m.status for m, _ in out if isinstance(m, Response)] == [status] * 5
+    assert {destination for _, destination in out} == {STRANGER}
+    assert parsed_path == []  # the light scan answered every one: no full parse
+    assert endpoint.held() == Held(0, 0, {}) and events(endpoint) == []
+    endpoint.gate.log.flush(5.0)
+    if status == 200:
+        assert flood_log(caplog) == []  # an answer, not a refusal
+    else:
+        assert flood_log(caplog)[1:] == [
+            f"x refused 4 {method}s from 198.51.100.9 in the last 4 s: untrusted source"
+        ]
+
+
 def test_torture_messages_from_strangers_never_raise() -> None:
     files = sorted(p for p in (VECTORS / "rfc4475").iterdir() if p.suffix == ".dat")
     assert files
@@ -366,10 +594,16 @@ def test_torture_messages_from_strangers_never_raise() -> None:
                 assert destination.host == STRANGER.host, path.name
 
 
-def test_the_flood_benchmark_runs_on_a_tiny_count() -> None:
-    figures = measure_endpoint(200)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_flood_benchmark_runs_on_a_tiny_count(variant: str) -> None:
+    figures = measure_endpoint(200, variant)
     assert figures.refused == figures.invites == 200  # 1000/s from 50 sources: none dropped
     assert "refused per CPU-second" in figures.lines()[0]
+    written, plain = invite("127.0.1.1", 5070, 1, variant=variant), invite("127.0.1.1", 5070, 1)
+    assert (written == plain) == (variant == "plain")
+    parsed, expected = parse_message(written), parse_message(plain)  # the parser takes it
+    assert isinstance(parsed, Request) and isinstance(expected, Request)
+    assert (parsed.body, parsed.call_id) == (expected.body, expected.call_id)
 
 
 def test_a_strangers_own_method_names_are_neither_logged_nor_kept(
