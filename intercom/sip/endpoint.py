@@ -15,8 +15,10 @@ again by the gate from its parsed headers (:meth:`~intercom.sip.gate.Gate.screen
 the light scan could not read, or one naming a call of ours without matching its dialog
 whole, refused statelessly) -> a request's top Via stamped with ``received`` and
 ``rport`` (§18.2.1, RFC 3581) -> :class:`~intercom.sip.transactions.Transactions` (§17:
-retransmissions and ACKs of non-2xx absorbed; responses matching no transaction dropped, but
-a 2xx retransmission goes to its live call to be ACKed again) -> for a new request, the UAS
+retransmissions and ACKs of non-2xx absorbed; responses matching no transaction, or not
+repeating its request's Call-ID, CSeq and From, dropped and counted, RFC 6026 §8.9, but for a
+2xx that answers an INVITE of a live call whole: :mod:`~intercom.sip.sent_invites`, to be ACKed
+again) -> for a new request, the UAS
 checks of §8.2 (:func:`~intercom.sip.uas.check_request`) -> the TU: CANCEL to its INVITE (§9.2);
 requests with a To-tag to the call whose dialog they match whole, Call-ID and both tags (481
 otherwise, an ACK dropped, §12.2.2); OPTIONS answered alike whatever the Request-URI user
@@ -65,6 +67,7 @@ from intercom.sip.incoming import IncomingCall
 from intercom.sip.message import Message, Request, Response, parse_message
 from intercom.sip.outbound import HOLD_LIMIT, EndpointConfig, Outbound
 from intercom.sip.registration import Registration, RegistrationConfig
+from intercom.sip.sent_invites import SentInvites, answers
 from intercom.sip.session import AnswerOffer
 from intercom.sip.transaction import TransactionState
 from intercom.sip.transactions import Transactions
@@ -107,7 +110,8 @@ class Endpoint:
         self.auth = DigestClient(user, password, cnonce_factory=self.ids.cnonce)
         self._answer_offer = answer_offer
         self._tx = Transactions(self._send)
-        self._outbound = Outbound(config, self.ids, self._tx, self._send, self.emit)
+        self._invites = SentInvites()  # of live calls, past their transactions
+        self._outbound = Outbound(config, self.ids, self._start_client, self._send, self.emit)
         self._calls: dict[str, OutgoingCall | IncomingCall] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
@@ -211,7 +215,7 @@ class Endpoint:
             except Exception as exc:  # peer input must never stop the endpoint: one log line,
                 self._request_failed(message, source, exc)  # 500 if still unanswered
         else:
-            self._receive_response(message)
+            self._receive_response(message, source)
         self._reap()
 
     # -- application commands ---------------------------------------------------------------
@@ -476,23 +480,27 @@ class Endpoint:
             logger.info("x %s with Call-ID %s but not its tags: 481", request.method, call_id)
         return make_response(request, 481)
 
-    def _receive_response(self, response: Response) -> None:
-        if response.top_via.branch is None:  # parse_message checked the Via already
+    def _receive_response(self, response: Response, source: Address) -> None:
+        branch = response.top_via.branch
+        if branch is None:  # parse_message checked the Via already
             return
         record = self._tx.client_for(response)
-        if record is None:
-            call = self._calls.get(response.call_id)
-            if (
-                isinstance(call, OutgoingCall)
-                and response.cseq.method == "INVITE"
-                and response.status < 300
-            ):
-                self._deliver(call, call.invite, response)
-            else:
-                logger.debug("x stray response %d (Call-ID %s)", response.status, response.call_id)
-            return
-        if self._tx.receive_response(record, response, self._now):
+        if record is None or not answers(response, record.tx.request):
+            self._receive_stray(response, branch, source)
+        elif self._tx.receive_response(record, response, self._now):
             self._deliver(record.tu, record.tx.request, response)
+
+    def _receive_stray(self, response: Response, branch: str, source: Address) -> None:
+        """A response that answers no live client transaction: RFC 6026 §8.9 discards it. One
+        exception: a 2xx that answers an INVITE of a live call whole still goes to its TU once
+        Timer M ended the transaction, a retransmission to be ACKed again or a late fork's
+        answer to ACK and BYE (:mod:`~intercom.sip.sent_invites`). Every 1xx and everything
+        else is dropped and counted: knowing a call's Call-ID gives no say over it."""
+        sent = self._invites.get(branch)
+        if sent is not None and sent.answered_by(response):
+            self._deliver(sent.tu, sent.request, response)
+            return
+        self.gate.log.stray_response(source.host, self._now)
 
     def _deliver(self, tu: TransactionUser, request: Request, response: Response) -> None:
         """Hand ``response`` to its TU; what it raises is logged in one line, never escapes."""
@@ -519,6 +527,14 @@ class Endpoint:
         log_message(">", message, destination)
         self._out.append((message.encode(), destination))
 
+    def _start_client(
+        self, request: Request, tu: TransactionUser, destination: Address, now: float
+    ) -> None:
+        """Run the client transaction of ``request`` (as sent); an INVITE is remembered for
+        its late 2xx."""
+        self._invites.remember(request, tu, destination)
+        self._tx.start_client(request, tu, destination, now)
+
     def _send_keepalive(self) -> None:
         registration = self.registration
         if registration is None or not registration.take_keepalive():
@@ -542,8 +558,10 @@ class Endpoint:
                     owner.hangup(self._now, f"ACK not sent: {reason}")
             except Exception as exc:  # as for a response: logged, never escapes
                 _log_failure(exc, "x telling the TU its %s found no route: %s: %s", request.method)
-        for call_id in [c for c, call in self._calls.items() if call.ended]:
+        ended = [c for c, call in self._calls.items() if call.ended]
+        for call_id in ended:
             del self._calls[call_id]
+        self._invites.forget_calls(ended)
 
 
 def _log_failure(exc: Exception, fmt: str, *args: object) -> None:

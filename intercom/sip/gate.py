@@ -41,13 +41,13 @@ these bytes, a stateless answer for the packet's source. In order:
    ``received``/``rport`` are the address the packet came from), so the door reflects nothing
    at a third party. Their To tag is a hash of the request, the same for a retransmission.
 
-Refusals, drops and malformed messages are counted per source in :class:`FloodLog`: the
-first of each kind from a source is logged at once (a few per minute at most, whatever the
-number of sources), the rest once a minute with a count ("x refused 1190 INVITEs from
-127.0.1.7 in the last 60 s: untrusted source"), never once per message. Its deadline is part of
-the endpoint's :meth:`get_timer`; :meth:`FloodLog.flush` reports what is pending at shutdown.
-Per-source tables are bounded and evict the least recently seen source, so a flood of spoofed
-addresses cannot grow memory nor reset anyone else's limit.
+Refusals, drops, malformed messages and stray responses are counted per source in
+:class:`FloodLog`: the first of each kind from a source is logged at once (a few per minute at
+most, whatever the number of sources), the rest once a minute with a count ("x refused 1190
+INVITEs from 127.0.1.7 in the last 60 s: untrusted source"), never once per message. Its
+deadline is part of the endpoint's :meth:`get_timer`; :meth:`FloodLog.flush` reports what is
+pending at shutdown. Per-source tables are bounded and evict the least recently seen source, so
+a flood of spoofed addresses cannot grow memory nor reset anyone else's limit.
 
 Pure: no sockets, no clocks (``now`` is passed in).
 """
@@ -96,8 +96,9 @@ _NAMED = DIALOG_CREATING | IN_DIALOG_ONLY | {"ACK", "OPTIONS", "MESSAGE", "NOTIF
 """Methods a log line names; any other is "request" (a stranger's text is not logged)."""
 _ALLOW = (f"Allow: {ALLOWED_METHODS}",)
 _CAPABILITIES = (*_ALLOW, f"Accept: {ACCEPTED_BODIES}", f"Supported: {SUPPORTED}")
-_REFUSED, _DROPPED, _MALFORMED = 0, 1, 2
-_KINDS = ("refused (untrusted source)", f"dropped (over {RATE_PER_SECOND:.0f}/s)", "malformed")
+_REFUSED, _DROPPED, _MALFORMED, _STRAY = 0, 1, 2, 3
+_KINDS = ("refused (untrusted source)", f"dropped (over {RATE_PER_SECOND:.0f}/s)", "malformed",
+          "stray responses")  # fmt: skip
 _SCANNED = {"via": "via", "v": "via", "from": "from", "f": "from", "to": "to", "t": "to",
             "call-id": "call-id", "i": "call-id", "cseq": "cseq"}  # fmt: skip
 
@@ -225,22 +226,25 @@ class _Tally:
     __slots__ = ("announced", "counts", "method", "reason")
 
     def __init__(self) -> None:
-        self.counts = [0, 0, 0]  # refused, dropped, malformed
-        self.announced = [False, False, False]
+        self.counts = [0] * len(_KINDS)  # refused, dropped, malformed, stray responses
+        self.announced = [False] * len(_KINDS)
         self.method = ""  # what was refused: one method's name, or "request" for a mix
         self.reason = ""
 
 
 class FloodLog:
-    """Counts what the gate refused, dropped or found malformed; logs it with counts."""
+    """Counts what the gate refused, dropped or found malformed, and the stray responses;
+    logs it with counts."""
 
     def __init__(self) -> None:
         self._tallies: OrderedDict[str, _Tally] = OrderedDict()
         self._window_start: float | None = None  # first unreported count since the last report
         self._announced = 0  # immediate lines in the current interval
         self._announce_reset_at = 0.0
-        self._evicted = [0, 0, 0]
+        self._evicted = [0] * len(_KINDS)
         self._evicted_sources = 0
+        self.stray_responses = 0
+        """Stray responses dropped since the start."""
 
     @property
     def sources(self) -> int:
@@ -270,6 +274,15 @@ class FloodLog:
         if announce:
             logger.info("x malformed message from %s: %s", source, reason)
 
+    def stray_response(self, host: str, now: float) -> None:
+        """A response that matches no request of ours (a forgery, or a late one) was dropped."""
+        self.stray_responses += 1
+        if self._count(host, _STRAY, now)[1]:
+            logger.info(
+                "x stray response from %s dropped: not for a request of ours; more are counted"
+                " and logged once a minute", host,
+            )  # fmt: skip
+
     def get_timer(self) -> float | None:
         start = self._window_start
         return None if start is None else start + REPORT_INTERVAL
@@ -294,11 +307,11 @@ class FloodLog:
             else:
                 rest = [a + b for a, b in zip(rest, tally.counts, strict=True)]
                 others += 1
-            tally.counts, tally.method = [0, 0, 0], ""
+            tally.counts, tally.method = [0] * len(_KINDS), ""
         if any(rest):
             parts = [f"{n} {what}" for n, what in zip(rest, _KINDS, strict=True) if n]
             logger.warning("x from %d other sources %s: %s", others, span, ", ".join(parts))
-        self._evicted = [0, 0, 0]
+        self._evicted = [0] * len(_KINDS)
         self._evicted_sources = 0
 
     def _count(self, host: str, kind: int, now: float) -> tuple[_Tally, bool]:
@@ -329,7 +342,7 @@ class FloodLog:
 
 
 def _report(host: str, tally: _Tally, span: str) -> None:
-    refused, dropped, malformed = tally.counts
+    refused, dropped, malformed, stray = tally.counts
     if refused:
         noun = f"{tally.method or 'request'}s"
         logger.warning("x refused %d %s from %s %s: untrusted source", refused, noun, host, span)
@@ -340,6 +353,10 @@ def _report(host: str, tally: _Tally, span: str) -> None:
     if malformed:
         logger.info(
             "x %d malformed messages from %s %s (last: %s)", malformed, host, span, tally.reason
+        )
+    if stray:
+        logger.info(
+            "x dropped %d stray responses from %s %s: not for a request of ours", stray, host, span
         )
 
 

@@ -28,7 +28,6 @@ from intercom.sip.core import T1, Address, Ids, TransactionUser
 from intercom.sip.events import AddressNeeded, Event
 from intercom.sip.message import Message, Request
 from intercom.sip.routing import Router, uri_transport
-from intercom.sip.transactions import Transactions
 from intercom.sip.uri import SipUri, Via
 
 HOLD_LIMIT = 64 * T1
@@ -65,16 +64,18 @@ class Outbound:
         self,
         config: EndpointConfig,
         ids: Ids,
-        transactions: Transactions,
+        start_client: Callable[[Request, TransactionUser, Address, float], None],
         send: Callable[[Message, Address], None],
         emit: Callable[[Event], None],
     ) -> None:
+        """``start_client(request, tu, destination, now)`` runs the client transaction of a
+        request as sent (the endpoint's, which also remembers its INVITEs)."""
         self.router = Router(config.transport, config.outbound_proxy, config.host_addresses)
         self.local_host, self.local_port = config.local_host, config.local_port
         self.our_branches: deque[str] = deque(maxlen=BRANCHES_KEPT)
         self._transport = config.transport
         self._ids = ids
-        self._tx = transactions
+        self._start_client = start_client
         self._send = send
         self._emit = emit
         self._held: dict[str, _Hold] = {}
@@ -91,7 +92,7 @@ class Outbound:
         if destination is None:
             self._not_routed(sent, tu, now)
         else:
-            self._tx.start_client(sent, tu, destination, now)
+            self._start_client(sent, tu, destination, now)
         return sent
 
     def ack(self, ack: Request, destination: Address | None, now: float) -> None:
@@ -113,7 +114,7 @@ class Outbound:
             elif tu is None:
                 self._send(request, destination)
             else:
-                self._tx.start_client(request, tu, destination, now)
+                self._start_client(request, tu, destination, now)
 
     def unresolvable(self, host: str) -> None:
         """``host`` does not resolve: the requests held for it fail."""
