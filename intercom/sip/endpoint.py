@@ -8,7 +8,8 @@ commands (:meth:`~Endpoint.call`, :meth:`~Endpoint.hangup`, :meth:`~Endpoint.acc
 after each it sends :meth:`~Endpoint.datagrams_to_send` and drains :meth:`~Endpoint.next_event`.
 
 A message goes: :class:`~intercom.sip.gate.Gate` (strangers rate-limited and refused
-statelessly, holding nothing) -> :func:`~intercom.sip.message.parse_message` (malformed
+statelessly, holding nothing; their responses dropped unparsed unless they carry the branch of
+a request we sent to their address) -> :func:`~intercom.sip.message.parse_message` (malformed
 requests whose Via, Call-ID and CSeq can be read get the parser's status hint, to the packet's
 source; anything else is dropped) -> a stranger's request that is no retransmission judged
 again by the gate from its parsed headers (:meth:`~intercom.sip.gate.Gate.screen_parsed`: what
@@ -67,7 +68,7 @@ from intercom.sip.incoming import IncomingCall
 from intercom.sip.message import Message, Request, Response, parse_message
 from intercom.sip.outbound import HOLD_LIMIT, EndpointConfig, Outbound
 from intercom.sip.registration import Registration, RegistrationConfig
-from intercom.sip.sent_invites import SentInvites, answers
+from intercom.sip.sent_invites import SentInvites, answers, same_host
 from intercom.sip.session import AnswerOffer
 from intercom.sip.transaction import TransactionState
 from intercom.sip.transactions import Transactions
@@ -116,7 +117,10 @@ class Endpoint:
         self._out: list[tuple[bytes, Address]] = []
         self._events: deque[Event] = deque()
         self.gate = Gate(
-            is_trusted_source, known_call=self._calls.__contains__, known_dialog=self._is_ours
+            is_trusted_source,
+            known_call=self._calls.__contains__,
+            known_dialog=self._is_ours,
+            is_our_branch=self._sent_to,
         )
         self._now = 0.0
         self.registration: Registration | None = None
@@ -501,6 +505,17 @@ class Endpoint:
             self._deliver(sent.tu, sent.request, response)
             return
         self.gate.log.stray_response(source.host, self._now)
+
+    def _sent_to(self, branch: str, host: str) -> bool:
+        """Whether a request of ours with top-Via ``branch`` went to ``host``: an untrusted
+        source's response passes the gate only then (the callee of a direct call)."""
+        sent = self._invites.get(branch)
+        if sent is not None:
+            return same_host(sent.destination.host, host)
+        for (ours, _), record in self._tx.clients.items():  # a handful at any time
+            if ours == branch:
+                return same_host(record.destination.host, host)
+        return False
 
     def _deliver(self, tu: TransactionUser, request: Request, response: Response) -> None:
         """Hand ``response`` to its TU; what it raises is logged in one line, never escapes."""

@@ -7,8 +7,17 @@ server's traffic". :meth:`Gate.screen` looks at every message before the endpoin
 and returns one of three answers: go on (``None``: parse it fully), drop it (``b""``), or
 these bytes, a stateless answer for the packet's source. In order:
 
-1. **Responses** (``SIP/`` first) always go on: they only matter to our own client
-   transactions, which must never starve.
+1. **Responses** (``SIP/`` first, in any case, after any CRLFs: as the parser tells them) matter
+   only to our own client transactions, which must never starve: from a trusted source they go
+   on at once. From anyone else a response goes on only when its top Via's branch (read by
+   :func:`top_via_branch`, no full parse) is one a request of ours carried *to that source's
+   address* (the ``is_our_branch`` predicate the endpoint hands over: a live client
+   transaction's, or an INVITE of a live call's, so that the callee of a direct call is heard
+   even once its request budget is spent, and its late 2xx retransmissions too; without a
+   trusted-source predicate every source is checked so). Anything else is a stray response: it
+   uses up its source's rate-limit budget as a request would, and is dropped and counted, never
+   parsed. (A peer that answers from another of its addresses than the one the request went to
+   must be a trusted host.)
 2. **Trusted sources** (the predicate the runtime hands over: the SIP server's addresses and
    ``INTERCOM_TRUSTED_HOSTS``) always go on, never rate-limited. Without a predicate nobody is
    trusted for the rate limit and every request goes on (two plain user agents talking).
@@ -56,6 +65,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,8 +81,10 @@ __all__ = [
     "FloodLog",
     "Gate",
     "Scan",
+    "is_response",
     "scan_request",
     "stateless_response",
+    "top_via_branch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -178,6 +190,35 @@ def scan_request(data: bytes) -> Scan | None:
 def _unfolded(value: str, continuation: str) -> str:
     """A header value with its continuation line, joined by one space as the parser does."""
     return (value.rstrip() + " " + continuation.strip()).strip(" \t")
+
+
+_HEAD_END = re.compile(rb"\n\r?\n")
+"""The empty line that ends the header section, after CRLF or a bare LF line end."""
+_VIA_HEADER = re.compile(rb"\n(?:via|v)[ \t]*:((?:[^\n]|\n[ \t])*)", re.IGNORECASE)
+"""The first Via header line of a message (folded continuation lines included)."""
+_BRANCH = re.compile(rb";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
+
+
+def is_response(data: bytes) -> bool:
+    """Whether the parser takes ``data`` for a response: its start line, after any CRLFs
+    (§7.5), begins with ``SIP/`` in any case."""
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")
+    return data[:4].upper() == b"SIP/"
+
+
+def top_via_branch(data: bytes) -> str | None:
+    """The branch parameter of a message's top Via (the first value of the first Via header),
+    read without parsing the message, with lines ended by CRLF or a bare LF and folded as the
+    parser reads them; None when there is none. Never raises."""
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")  # §7.5
+    end = _HEAD_END.search(data)
+    match = _VIA_HEADER.search(data if end is None else data[: end.start()])
+    if match is None:
+        return None
+    branch = _BRANCH.search(match.group(1).split(b",", 1)[0])
+    return None if branch is None else branch.group(1).decode("ascii", "replace")
 
 
 def _has_tag(name_addr: str) -> bool:
@@ -368,21 +409,25 @@ class Gate:
         is_trusted_source: Callable[[str], bool] | None,
         known_call: Callable[[str], bool],
         known_dialog: Callable[[Request, Address], bool],
+        is_our_branch: Callable[[str, str], bool] | None = None,
     ) -> None:
         """``known_call(call_id)``: whether a call of ours has that Call-ID (the light scan
         reads no tags); ``known_dialog(request, source)``: whether ``request`` from ``source``
-        belongs to one of our dialogs (or a live transaction) whole."""
+        belongs to one of our dialogs (or a live transaction) whole; ``is_our_branch(branch,
+        host)``: whether a request of ours with that top-Via branch went to ``host`` (its
+        response may come from there), None letting every response on."""
         self.is_trusted_source = is_trusted_source
         self._known_call = known_call
         self._known_dialog = known_dialog
+        self._is_our_branch = is_our_branch
         self.limiter = RateLimiter()
         self.log = FloodLog()
 
     def screen(self, data: bytes, source: Address, now: float) -> bytes | None:
         """None: parse ``data`` fully. ``b""``: it was dropped. Else: send these bytes, the
         stateless answer, to ``source`` (and nothing else)."""
-        if data.startswith(b"SIP/"):
-            return None
+        if is_response(data):
+            return self._screen_response(data, source.host, now)
         host = source.host
         trusted = self.is_trusted_source
         if trusted is not None and trusted(host):
@@ -441,3 +486,16 @@ class Gate:
         if method in KNOWN_UNSUPPORTED:
             return stateless_response(scan, 405, "Method Not Allowed", source, _ALLOW)
         return stateless_response(scan, 501, "Not Implemented", source, _ALLOW)
+
+    def _screen_response(self, data: bytes, host: str, now: float) -> bytes | None:
+        """None for a trusted source's response or one to a request of ours sent to ``host``;
+        else ``b""``: a stray response, counted against the source's rate limit and dropped."""
+        trusted, ours = self.is_trusted_source, self._is_our_branch
+        if ours is None or (trusted is not None and trusted(host)):
+            return None
+        branch = top_via_branch(data)
+        if branch is not None and ours(branch, host):
+            return None
+        self.limiter.allow(host, now)  # it spends the source's budget as a request would
+        self.log.stray_response(host, now)
+        return b""

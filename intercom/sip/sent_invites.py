@@ -10,10 +10,14 @@ of a live call is remembered here, as sent, with its TU and where it went, until
 when it is a 2xx that answers the INVITE whole (:meth:`SentInvite.answered_by`): the INVITE's
 top-Via branch (the lookup's key), Call-ID, CSeq and From-tag (ours, §8.2.6.2), and for a
 re-INVITE the dialog's To-tag. Knowing a call's Call-ID, which the door logs, is not enough.
+
+The destinations serve the gate too: a response from an untrusted source is parsed only when a
+request of ours with its branch went to that source's address (:func:`same_host`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from intercom.sip.core import Address, TransactionUser
 from intercom.sip.message import Request, Response
 
-__all__ = ["INVITES_KEPT", "SentInvite", "SentInvites", "answers"]
+__all__ = ["INVITES_KEPT", "SentInvite", "SentInvites", "answers", "same_host"]
 
 INVITES_KEPT = 64
 """INVITEs remembered past their transaction, over all live calls."""
@@ -84,3 +88,19 @@ class SentInvites:
             for branch, sent in list(self._by_branch.items()):
                 if sent.request.call_id in call_ids:
                     del self._by_branch[branch]
+
+
+def same_host(one: str, other: str) -> bool:
+    """Whether two IP literals name the same host (an IPv4-mapped IPv6 address, as a
+    dual-stack socket reports an IPv4 peer, is that IPv4 address)."""
+    return one == other or (_ip(one) or one) == (_ip(other) or other)
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

@@ -201,6 +201,26 @@ def test_after_timer_m_a_2xx_must_match_the_invite_whole() -> None:
     assert events(endpoint) == []
 
 
+def test_in_a_direct_call_only_the_phone_is_heard_on_the_invites_branch() -> None:
+    """The callee of a direct call is no trusted host: its responses pass because they carry
+    the branch of a request the door sent to its address; the same bytes from another address
+    are dropped by the gate, during the transaction and after it."""
+    endpoint = door(via_server=False)
+    invite = place_call(endpoint)
+    stranger = FORGERS["stranger"]
+    genuine_183 = reply(invite, 183, to_tag="kitchen", body=FORGED_SDP)
+    endpoint.receive(genuine_183, stranger, 0.1)  # a copy, replayed from elsewhere
+    assert events(endpoint) == [] and out(endpoint) == []
+    ack = connect(endpoint, invite, PHONE, 0.2)
+    endpoint.handle_timer(0.2 + TIMER_M)
+    genuine_200 = reply(invite, 200, to_tag="kitchen", body=OFFER)
+    endpoint.receive(genuine_200, stranger, 40.0)
+    assert out(endpoint) == [] and events(endpoint) == []
+    endpoint.receive(genuine_200, PHONE, 40.0)
+    [(again, where)] = requests(endpoint)
+    assert where == PHONE and same_ack(again, ack)
+
+
 # -- what genuine late responses still do -----------------------------------------------------
 
 
