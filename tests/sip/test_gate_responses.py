@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from benchmarks.flood import measure_stray_responses
 from intercom.sip import endpoint as endpoint_module
 from intercom.sip.core import Address
 from intercom.sip.endpoint import Endpoint, EndpointConfig
@@ -183,6 +184,12 @@ def test_stray_responses_are_counted_and_logged_once_a_minute(
         "x dropped 999 stray responses from 203.0.113.66 in the last 60 s: not for a request"
         " of ours"
     ]
+
+
+def test_the_stray_response_benchmark_runs_on_a_tiny_count() -> None:
+    figures = measure_stray_responses(200)
+    assert figures.dropped == figures.responses == 200
+    assert "dropped per CPU-second" in figures.lines()[0]
 
 
 # -- reading the top Via's branch without parsing ------------------------------------------------
