@@ -29,9 +29,9 @@ one at :meth:`ConnectionLog.get_timer`).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from intercom.tally import SourceTally
 
 __all__ = [
     "ANNOUNCED_PER_INTERVAL",
@@ -111,14 +111,9 @@ class InboundLimits:
             held[host] = count - 1
 
 
-@dataclass(slots=True)
-class _Tally:
-    counts: dict[str, int] = field(default_factory=dict)  # reason -> connections since the report
-    announced: set[str] = field(default_factory=set)  # reasons already logged at once
-
-
 class ConnectionLog:
-    """Counts connections refused or closed, per source and reason; logs them with counts.
+    """Counts connections refused or closed, per source and reason
+    (:class:`~intercom.tally.SourceTally`); logs them with counts.
 
     ``reason`` is always a phrase of ours ("refused: 4 open from it"), never a peer's text; a
     ``detail`` (which may quote the peer) goes into the immediate line only, at most
@@ -127,41 +122,29 @@ class ConnectionLog:
     DETAIL_CHARS = 120
 
     def __init__(self) -> None:
-        self._tallies: OrderedDict[str, _Tally] = OrderedDict()
-        self._window_start: float | None = None  # first unreported count since the last report
-        self._announced = 0  # immediate lines in the current interval
-        self._announce_reset_at = 0.0
-        self._evicted: dict[str, int] = {}
-        self._evicted_sources = 0
+        self._tally = SourceTally(
+            max_sources=MAX_SOURCES, interval=REPORT_INTERVAL,
+            announced=ANNOUNCED_PER_INTERVAL, reported=REPORTED_SOURCES,
+        )  # fmt: skip
 
     @property
     def sources(self) -> int:
-        return len(self._tallies)
+        return self._tally.sources
 
     def count(self, host: str, reason: str, now: float, detail: str = "") -> None:
         """One connection from ``host`` was refused or closed for ``reason``."""
-        tally = self._tally(host)
-        if now >= self._announce_reset_at:
-            self._announce_reset_at = now + REPORT_INTERVAL
-            self._announced = 0
-        if reason not in tally.announced and self._announced < ANNOUNCED_PER_INTERVAL:
-            tally.announced.add(reason)
-            self._announced += 1
-            if len(detail) > self.DETAIL_CHARS:
-                detail = detail[: self.DETAIL_CHARS] + "..."
-            logger.warning(
-                "x tcp connection from %s %s%s; more are counted and logged once a minute",
-                host, reason, f" ({detail})" if detail else "",
-            )  # fmt: skip
+        if not self._tally.count(host, reason, now)[1]:
             return
-        tally.counts[reason] = tally.counts.get(reason, 0) + 1
-        if self._window_start is None:
-            self._window_start = now
+        if len(detail) > self.DETAIL_CHARS:
+            detail = detail[: self.DETAIL_CHARS] + "..."
+        logger.warning(
+            "x tcp connection from %s %s%s; more are counted and logged once a minute",
+            host, reason, f" ({detail})" if detail else "",
+        )  # fmt: skip
 
     def get_timer(self) -> float | None:
         """When the counted connections are due to be reported; None: nothing is pending."""
-        start = self._window_start
-        return None if start is None else start + REPORT_INTERVAL
+        return self._tally.get_timer()
 
     def handle_timer(self, now: float) -> None:
         timer = self.get_timer()
@@ -170,43 +153,13 @@ class ConnectionLog:
 
     def flush(self, now: float) -> None:
         """Log every pending count now (the interval's end, or shutdown)."""
-        start = self._window_start
-        if start is None:
+        report = self._tally.report(now)
+        if report is None:
             return
-        self._window_start = None
-        span = f"in the last {max(1, round(now - start))} s"
-        pending = [(host, t) for host, t in self._tallies.items() if t.counts]
-        pending.sort(key=lambda item: -sum(item[1].counts.values()))
-        rest, others = self._evicted, self._evicted_sources
-        for rank, (host, tally) in enumerate(pending):
-            if rank < REPORTED_SOURCES:
-                for reason, n in tally.counts.items():
-                    logger.warning("x %d tcp connections from %s %s %s", n, host, span, reason)
-            else:
-                _add(rest, tally.counts)
-                others += 1
-            tally.counts = {}
-        if rest:
-            parts = ", ".join(f"{n} {reason}" for reason, n in rest.items())
-            logger.warning("x tcp connections from %d other sources %s: %s", others, span, parts)
-        self._evicted = {}
-        self._evicted_sources = 0
-
-    def _tally(self, host: str) -> _Tally:
-        tallies = self._tallies
-        tally = tallies.get(host)
-        if tally is not None:
-            tallies.move_to_end(host)
-            return tally
-        if len(tallies) >= MAX_SOURCES:
-            _, oldest = tallies.popitem(last=False)
-            if oldest.counts:
-                _add(self._evicted, oldest.counts)
-                self._evicted_sources += 1
-        tally = tallies[host] = _Tally()
-        return tally
-
-
-def _add(into: dict[str, int], counts: dict[str, int]) -> None:
-    for reason, n in counts.items():
-        into[reason] = into.get(reason, 0) + n
+        for host, tally in report.sources:
+            for reason, n in tally.counts.items():
+                logger.warning("x %d tcp connections from %s %s %s", n, host, report.span, reason)
+        if report.rest:
+            parts = ", ".join(f"{n} {reason}" for reason, n in report.rest.items())
+            logger.warning("x tcp connections from %d other sources %s: %s", report.others,
+                           report.span, parts)  # fmt: skip

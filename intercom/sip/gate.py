@@ -66,7 +66,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,6 +73,7 @@ from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, stam
 from intercom.sip.core import Address, due
 from intercom.sip.message import Request
 from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
+from intercom.tally import SourceTally, Tally
 
 __all__ = [
     "DIALOG_CREATING",
@@ -108,9 +108,10 @@ _NAMED = DIALOG_CREATING | IN_DIALOG_ONLY | {"ACK", "OPTIONS", "MESSAGE", "NOTIF
 """Methods a log line names; any other is "request" (a stranger's text is not logged)."""
 _ALLOW = (f"Allow: {ALLOWED_METHODS}",)
 _CAPABILITIES = (*_ALLOW, f"Accept: {ACCEPTED_BODIES}", f"Supported: {SUPPORTED}")
-_REFUSED, _DROPPED, _MALFORMED, _STRAY = 0, 1, 2, 3
-_KINDS = ("refused (untrusted source)", f"dropped (over {RATE_PER_SECOND:.0f}/s)", "malformed",
-          "stray responses")  # fmt: skip
+_REFUSED, _DROPPED, _MALFORMED, _STRAY = "refused", "dropped", "malformed", "stray"
+_KINDS = {_REFUSED: "refused (untrusted source)",
+          _DROPPED: f"dropped (over {RATE_PER_SECOND:.0f}/s)",
+          _MALFORMED: "malformed", _STRAY: "stray responses"}  # fmt: skip
 _SCANNED = {"via": "via", "v": "via", "from": "from", "f": "from", "to": "to", "t": "to",
             "call-id": "call-id", "i": "call-id", "cseq": "cseq"}  # fmt: skip
 
@@ -261,40 +262,28 @@ def stateless_response(
     return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
-class _Tally:
-    """One source's counts since its last report, and which kinds were announced."""
-
-    __slots__ = ("announced", "counts", "method", "reason")
-
-    def __init__(self) -> None:
-        self.counts = [0] * len(_KINDS)  # refused, dropped, malformed, stray responses
-        self.announced = [False] * len(_KINDS)
-        self.method = ""  # what was refused: one method's name, or "request" for a mix
-        self.reason = ""
-
-
 class FloodLog:
-    """Counts what the gate refused, dropped or found malformed, and the stray responses;
-    logs it with counts."""
+    """Counts what the gate refused, dropped or found malformed, and the stray responses, per
+    source (:class:`~intercom.tally.SourceTally`); logs it with counts."""
 
     def __init__(self) -> None:
-        self._tallies: OrderedDict[str, _Tally] = OrderedDict()
-        self._window_start: float | None = None  # first unreported count since the last report
-        self._announced = 0  # immediate lines in the current interval
-        self._announce_reset_at = 0.0
-        self._evicted = [0] * len(_KINDS)
-        self._evicted_sources = 0
+        self._tally = SourceTally(
+            max_sources=MAX_SOURCES, interval=REPORT_INTERVAL,
+            announced=ANNOUNCED_PER_INTERVAL, reported=REPORTED_SOURCES,
+        )  # fmt: skip
         self.stray_responses = 0
         """Stray responses dropped since the start."""
 
     @property
     def sources(self) -> int:
-        return len(self._tallies)
+        return self._tally.sources
 
     def refused(self, host: str, method: str, status: int, why: str, now: float) -> None:
-        tally, announce = self._count(host, _REFUSED, now)
+        tally, announce = self._tally.count(host, _REFUSED, now)
         method = method if method in _NAMED else "request"  # no stranger's text is kept
-        tally.method = method if tally.method in ("", method) else "request"
+        if tally.notes.get("method", method) != method:
+            method = "request"
+        tally.notes["method"] = method
         if announce:
             logger.warning(
                 "x %s from %s refused with %d: %s; more from it are counted and logged once"
@@ -302,31 +291,30 @@ class FloodLog:
             )  # fmt: skip
 
     def dropped(self, host: str, now: float) -> None:
-        if self._count(host, _DROPPED, now)[1]:
+        if self._tally.count(host, _DROPPED, now)[1]:
             logger.warning(
                 "x dropping requests from %s: over %d/s; drops are counted and logged once"
                 " a minute", host, RATE_PER_SECOND,
             )  # fmt: skip
 
     def malformed(self, source: Address, reason: str, now: float) -> None:
-        tally, announce = self._count(source.host, _MALFORMED, now)
+        tally, announce = self._tally.count(source.host, _MALFORMED, now)
         reason = reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS] + "..."
-        tally.reason = reason
+        tally.notes["reason"] = reason
         if announce:
             logger.info("x malformed message from %s: %s", source, reason)
 
     def stray_response(self, host: str, now: float) -> None:
         """A response that matches no request of ours (a forgery, or a late one) was dropped."""
         self.stray_responses += 1
-        if self._count(host, _STRAY, now)[1]:
+        if self._tally.count(host, _STRAY, now)[1]:
             logger.info(
                 "x stray response from %s dropped: not for a request of ours; more are counted"
                 " and logged once a minute", host,
             )  # fmt: skip
 
     def get_timer(self) -> float | None:
-        start = self._window_start
-        return None if start is None else start + REPORT_INTERVAL
+        return self._tally.get_timer()
 
     def handle_timer(self, now: float) -> None:
         if due(self.get_timer(), now):
@@ -334,68 +322,33 @@ class FloodLog:
 
     def flush(self, now: float) -> None:
         """Log every pending count now (the interval's end, or shutdown)."""
-        start = self._window_start
-        if start is None:
+        report = self._tally.report(now)
+        if report is None:
             return
-        self._window_start = None
-        span = f"in the last {max(1, round(now - start))} s"
-        pending = [(h, t) for h, t in self._tallies.items() if any(t.counts)]
-        pending.sort(key=lambda item: -sum(item[1].counts))
-        rest, others = self._evicted, self._evicted_sources
-        for rank, (host, tally) in enumerate(pending):
-            if rank < REPORTED_SOURCES:
-                _report(host, tally, span)
-            else:
-                rest = [a + b for a, b in zip(rest, tally.counts, strict=True)]
-                others += 1
-            tally.counts, tally.method = [0] * len(_KINDS), ""
-        if any(rest):
-            parts = [f"{n} {what}" for n, what in zip(rest, _KINDS, strict=True) if n]
-            logger.warning("x from %d other sources %s: %s", others, span, ", ".join(parts))
-        self._evicted = [0] * len(_KINDS)
-        self._evicted_sources = 0
-
-    def _count(self, host: str, kind: int, now: float) -> tuple[_Tally, bool]:
-        """Count one event; whether it is to be announced at once instead."""
-        tallies = self._tallies
-        tally = tallies.get(host)
-        if tally is None:
-            if len(tallies) >= MAX_SOURCES:
-                _, oldest = tallies.popitem(last=False)
-                if any(oldest.counts):
-                    for index, count in enumerate(oldest.counts):
-                        self._evicted[index] += count
-                    self._evicted_sources += 1
-            tally = tallies[host] = _Tally()
-        else:
-            tallies.move_to_end(host)
-        if now >= self._announce_reset_at:
-            self._announce_reset_at = now + REPORT_INTERVAL
-            self._announced = 0
-        if not tally.announced[kind] and self._announced < ANNOUNCED_PER_INTERVAL:
-            tally.announced[kind] = True
-            self._announced += 1
-            return tally, True
-        tally.counts[kind] += 1
-        if self._window_start is None:
-            self._window_start = now
-        return tally, False
+        for host, tally in report.sources:
+            _report(host, tally, report.span)
+        if report.rest:
+            parts = [f"{report.rest[kind]} {what}" for kind, what in _KINDS.items()
+                     if report.rest.get(kind)]  # fmt: skip
+            logger.warning("x from %d other sources %s: %s", report.others, report.span,
+                           ", ".join(parts))  # fmt: skip
 
 
-def _report(host: str, tally: _Tally, span: str) -> None:
-    refused, dropped, malformed, stray = tally.counts
-    if refused:
-        noun = f"{tally.method or 'request'}s"
+def _report(host: str, tally: Tally, span: str) -> None:
+    counts, notes = tally.counts, tally.notes
+    if refused := counts.get(_REFUSED):
+        noun = f"{notes.get('method') or 'request'}s"
         logger.warning("x refused %d %s from %s %s: untrusted source", refused, noun, host, span)
-    if dropped:
+    if dropped := counts.get(_DROPPED):
         logger.warning(
             "x dropped %d requests from %s %s: over %d/s", dropped, host, span, RATE_PER_SECOND
         )
-    if malformed:
+    if malformed := counts.get(_MALFORMED):
         logger.info(
-            "x %d malformed messages from %s %s (last: %s)", malformed, host, span, tally.reason
-        )
-    if stray:
+            "x %d malformed messages from %s %s (last: %s)", malformed, host, span,
+            notes.get("reason", ""),
+        )  # fmt: skip
+    if stray := counts.get(_STRAY):
         logger.info(
             "x dropped %d stray responses from %s %s: not for a request of ours", stray, host, span
         )
