@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -181,9 +182,9 @@ def test_status_over_the_socket_has_the_shape_of_design_md(tmp_path: Path) -> No
 
 
 def test_identifiers_come_from_the_os_csprng(tmp_path: Path) -> None:
-    """Call-IDs, tags, branches, cnonces, SSRCs and RTP ports: one Mersenne Twister would let
-    a stranger who saw a few hundred To-tags predict them all, so the daemon draws every one
-    from the operating system (design.md, "Security")."""
+    """Call-IDs, tags, branches, cnonces, SSRCs, RTP ports and SRTP keys: one Mersenne Twister
+    would let a stranger who saw a few hundred To-tags predict them all, so the daemon draws
+    every one from the operating system (design.md, "Security")."""
 
     async def main() -> None:
         config = load_settings(
@@ -202,6 +203,7 @@ def test_identifiers_come_from_the_os_csprng(tmp_path: Path) -> None:
             assert door.media is not None
             generators = [door._rng, door.ua._rng, door.ua.endpoint.ids._rng, door.media._rng]
             assert all(type(g) is random.SystemRandom for g in generators)
+            assert door.media._key_source is secrets.token_bytes  # SRTP master keys and salts
             assert len({door.ua.endpoint.ids.tag() for _ in range(200)}) == 200
         finally:
             await door.stop()
