@@ -38,7 +38,7 @@ from intercom.sip.build import make_response, stamp_via
 from intercom.sip.core import Address
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.message import Message, Request, Response, parse_message
-from intercom.sip.uri import NameAddr, SipUri, Via, parse_name_addr_list
+from intercom.sip.uri import NameAddr, SipUri, Via
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class DemoPbx:
 
     def _request(self, request: Request, source: Address) -> Outgoing:
         stamp_via(request, source.host, source.port)
-        routes = [r for v in request.headers.get_all("Route") for r in parse_name_addr_list(v)]
+        routes = list(request.route)
         if routes and self._is_me(routes[0]):
             routes.pop(0)  # our own record-route entry (§16.4)
             request.headers.set_list("Route", [str(route) for route in routes])

@@ -233,6 +233,7 @@ class _Message:
     to = _Parsed("To", lambda h: NameAddr.parse(h.get("To") or ""))
     contacts = _Parsed("Contact", lambda h: _name_addrs(h, "Contact"))
     record_route = _Parsed("Record-Route", lambda h: _name_addrs(h, "Record-Route"))
+    route = _Parsed("Route", lambda h: _name_addrs(h, "Route"))
     content_type = _Parsed("Content-Type", _content_type)
 
     def start_line(self) -> str:
@@ -452,8 +453,7 @@ def _validate(message: Message) -> None:
         elif isinstance(message, Response):  # §20.10: "*" only in a REGISTER request
             raise RemoteProtocolError("Contact: * in a response")
     message.record_route  # noqa: B018 - parsed to validate, kept for the dialog layer
-    for value in headers.get_all("Route"):
-        parse_name_addr_list(value)
+    message.route  # noqa: B018 - parsed to validate, kept for routing
     expires = headers.get("Expires")
     if expires is not None and not (expires.isascii() and expires.isdigit()):
         raise RemoteProtocolError(f"bad Expires {expires!r}")

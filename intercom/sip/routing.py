@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from intercom.sip.core import Address
 from intercom.sip.locate import DEFAULT_PORTS, TRANSPORTS, is_ip_literal
 from intercom.sip.message import Request
-from intercom.sip.uri import NameAddr, SipUri
+from intercom.sip.uri import SipUri
 
 
 def uri_transport(uri: SipUri, default: str) -> str:
@@ -55,8 +55,8 @@ class Router:
 
     def next_hop(self, request: Request) -> SipUri | None:
         """The URI §8.1.2 sends ``request`` to, outbound proxy aside; None for a non-SIP one."""
-        routes = [] if request.strict_routed else request.headers.get_list("Route")
-        first = NameAddr.parse(routes[0]).uri if routes else None
+        routes = () if request.strict_routed else request.route
+        first = routes[0].uri if routes else None
         loose = isinstance(first, SipUri) and "lr" in first.params
         uri = first if loose else request.uri
         return uri if isinstance(uri, SipUri) else None

@@ -20,6 +20,7 @@ from intercom.sip.message import (
     canonical_name,
     parse_message,
 )
+from intercom.sip.routing import Router
 from intercom.sip.uri import OtherUri, SipUri
 
 CRLF = "\r\n"
@@ -606,7 +607,7 @@ def test_header_views_are_parsed_once_until_their_header_changes() -> None:
     assert msg.cseq is views["cseq"]  # the copy's change leaves the original's views alone
 
 
-def test_record_route_is_parsed_by_the_parser_once_and_kept(
+def test_record_route_and_route_are_parsed_by_the_parser_once_and_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parsed: list[str] = []
@@ -616,6 +617,8 @@ def test_record_route_is_parsed_by_the_parser_once_and_kept(
     )
     msg = request(wire("Record-Route: <sip:p1.example.com;lr>", "Route: <sip:p2.example.com;lr>"))
     assert [str(r.uri) for r in msg.record_route] == ["sip:p1.example.com;lr"]
+    assert [str(r.uri) for r in msg.route] == ["sip:p2.example.com;lr"]
+    assert Router("udp", None, {}).next_hop(msg) == msg.route[0].uri  # routing reads the view
     assert sorted(parsed) == ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
 
 
