@@ -447,11 +447,15 @@ def _validate(message: Message) -> None:
     max_forwards = headers.get("Max-Forwards")
     if max_forwards is not None and parse_uint(max_forwards, 255) is None:
         raise RemoteProtocolError(f"bad Max-Forwards {max_forwards!r}")
-    for value in headers.get_all("Contact"):
-        if value.strip() != "*":
-            parse_name_addr_list(value)
-        elif isinstance(message, Response):  # §20.10: "*" only in a REGISTER request
-            raise RemoteProtocolError("Contact: * in a response")
+    contacts = headers.get_all("Contact")
+    if all(value.strip() != "*" for value in contacts):
+        message.contacts  # noqa: B018 - parsed to validate, kept for the dialog layer
+    elif isinstance(message, Response):  # §20.10: "*" only in a REGISTER request
+        raise RemoteProtocolError("Contact: * in a response")
+    else:  # the UAS checks answer "*" (§10.3); the other values must still parse
+        for value in contacts:
+            if value.strip() != "*":
+                parse_name_addr_list(value)
     message.record_route  # noqa: B018 - parsed to validate, kept for the dialog layer
     message.route  # noqa: B018 - parsed to validate, kept for routing
     expires = headers.get("Expires")

@@ -622,6 +622,17 @@ def test_record_route_and_route_are_parsed_by_the_parser_once_and_kept(
     assert sorted(parsed) == ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
 
 
+def test_contacts_are_parsed_by_the_parser_once_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    real = message_module.parse_name_addr_list
+    monkeypatch.setattr(
+        message_module, "parse_name_addr_list", lambda value: parsed.append(value) or real(value)
+    )
+    msg = request(wire("Contact: <sip:door@192.0.2.10>"))
+    assert [str(c.uri) for c in msg.contacts] == ["sip:door@192.0.2.10"]
+    assert parsed == ["<sip:door@192.0.2.10>"]
+
+
 def test_message_types() -> None:
     assert isinstance(parse_message(wire()), Request)
     msg: Message = parse_message(wire(start="SIP/2.0 200 OK"))
