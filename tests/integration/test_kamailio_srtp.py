@@ -8,7 +8,9 @@ set, so it is ``mandatory`` (the default with TLS):
   packet carries its 80-bit tag);
 * a phone without SRTP is refused: the call fails, the door's log says SRTP was refused or the
   phone refused RTP/SAVP, and the door never sends a single RTP packet;
-* with ``INTERCOM_SRTP=optional`` a phone without SRTP gets RTP in clear (the fallback).
+* with ``INTERCOM_SRTP=optional`` a phone without SRTP gets RTP in clear (the fallback);
+* the same phone calling the door (an allowed caller, through kamailio, down the door's TLS
+  connection) is answered in SRTP: audio compares both ways and no payload is in clear.
 """
 
 from __future__ import annotations
@@ -145,3 +147,61 @@ def test_optional_falls_back_to_rtp_with_a_plain_phone(tmp_path: Path) -> None:
     assert "RTP in clear" in log, log
     to_phone = compare_wavs(door_wav, phone_heard, skip_seconds=SETTLE_SECONDS)
     assert to_phone.local_correlation >= 0.9, to_phone
+
+
+async def incoming_call(tmp_path: Path, door_wav: Path, phone_wav: Path) -> Result:
+    """The phone (``srtp-mand``) calls the door through kamailio; the door, which allows it,
+    answers; the phone hangs up. Returns as :func:`call` does."""
+    ca = make_ca(tmp_path / "ca")
+    door_heard = tmp_path / "door-heard.wav"
+    kamailio = Kamailio(tmp_path / "kamailio", password=PASSWORD, tls=ca.server(NAME))
+    phone = BaresipPeer(
+        phone_wav, user="family", workdir=tmp_path / "baresip", registrar=kamailio.address,
+        password=PASSWORD, media_encryption="srtp-mand",
+    )  # fmt: skip
+    with Capture(ports=RTP_PORTS, keep=None) as capture:
+        async with kamailio, phone:
+            await phone.wait_registered()
+            daemon = door(tmp_path, kamailio, ca.cert, door_wav,
+                          INTERCOM_AUDIO_OUTPUT=f"wav:{door_heard}",
+                          INTERCOM_ALLOWED_CALLERS="family")  # fmt: skip
+            async with daemon:
+                await daemon.until(
+                    lambda s: s["registration"]["state"] == "registered", 10, "registration"
+                )
+                await phone.dial(f"sip:door@{kamailio.address}")
+                await daemon.until(lambda s: s["call"]["state"] == "connected", 10, "answer")
+                await asyncio.sleep(TALK_SECONDS)
+                await phone.hangup()
+                status = await daemon.until(
+                    lambda s: s["last_call"]["outcome"] is not None, 10, "the call's end"
+                )
+                assert await daemon.terminate() == 0
+            await phone.wait_event("CALL_CLOSED", timeout=10)
+            phone_heard = (await phone.recordings())[-1].received
+    last_call = status["last_call"]
+    assert isinstance(last_call, dict)
+    return last_call, daemon.log(), capture, phone_heard, door_heard
+
+
+def test_an_allowed_caller_with_srtp_is_answered_in_srtp(tmp_path: Path) -> None:
+    require_kamailio(), require_baresip()
+    door_wav, phone_wav = tmp_path / "door.wav", tmp_path / "phone.wav"
+    make_test_wav(door_wav, 8000, 20.0, "bursts", seed=37)
+    make_test_wav(phone_wav, 8000, 20.0, "bursts", seed=38)
+    last_call, log, capture, phone_heard, door_heard = asyncio.run(
+        incoming_call(tmp_path, door_wav, phone_wav)
+    )
+    assert last_call["outcome"] == "answered", last_call
+    assert "incoming call from sip:family@" in log, log
+    assert "Traceback" not in log and "SRTP AES_CM_128_HMAC_SHA1_80" in log, log
+    assert "inline:" not in log.replace("inline:<redacted>", ""), "a key reached the log"
+    to_phone = compare_wavs(door_wav, phone_heard, skip_seconds=SETTLE_SECONDS)
+    to_door = compare_wavs(phone_wav, door_heard, skip_seconds=SETTLE_SECONDS)
+    assert to_phone.local_correlation >= 0.9, to_phone
+    assert to_door.local_correlation >= 0.9, to_door
+    rtp = [p for port in RTP_PORTS[::2] for p in capture.payloads("udp", port)]
+    assert len(rtp) > 200, "RTP crossed the door's ports both ways"
+    clear = ulaw_of(door_wav) + ulaw_of(phone_wav)
+    assert all(len(p) == 12 + 160 + 10 for p in rtp)  # PCMU, 20 ms, an 80-bit tag
+    assert [p for p in rtp if p[12:172] in clear] == [], "RTP payloads are the cleartext audio"
