@@ -130,7 +130,9 @@ def _run(env_file: str | None) -> int:
 
             return open_hardware(settings, loop)
 
-        return await Intercom(settings, hardware).run()
+        from intercom.runtime.heap import freeze_start_up_objects
+
+        return await Intercom(settings, hardware).run(after_start=freeze_start_up_objects)
 
     try:
         return asyncio.run(main())

@@ -204,13 +204,16 @@ class Intercom:
         self.notifier.start_watchdog(self._loop)
         logger.info("- ready: %s", self._status_line)
 
-    async def run(self) -> int:
-        """Run until SIGTERM or SIGINT; 0 after a clean stop."""
+    async def run(self, *, after_start: Callable[[], object] | None = None) -> int:
+        """Run until SIGTERM or SIGINT; 0 after a clean stop. ``after_start`` runs once the
+        daemon is ready (``intercom run`` freezes the start-up heap there: runtime/heap.py)."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stopping.set)
         try:
             await self.start()
+            if after_start is not None:
+                after_start()
             await self._stopping.wait()
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):

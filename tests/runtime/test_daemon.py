@@ -243,6 +243,26 @@ def test_pins_that_fail_to_open_after_the_first_register_stop_the_daemon(tmp_pat
     asyncio.run(main())
 
 
+def test_run_calls_after_start_once_ready_then_stops_on_sigterm(tmp_path: Path) -> None:
+    # ``intercom run`` freezes the start-up heap there (runtime/heap.py): after start, once.
+    import os
+    import signal
+
+    async def main() -> None:
+        door = Intercom(door_settings(tmp_path), lambda: Hardware(),
+                        notifier=SystemdNotifier({}))  # fmt: skip
+        calls: list[bool] = []
+
+        def after_start() -> None:
+            calls.append(door.media is not None and (tmp_path / "control.sock").exists())
+            asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+
+        assert await asyncio.wait_for(door.run(after_start=after_start), 10) == 0
+        assert calls == [True]
+
+    asyncio.run(main())
+
+
 def test_pins_opened_by_the_daemon_are_its_hardware(tmp_path: Path) -> None:
     from intercom.hw.gpio import GpioButton, GpioLed
 
