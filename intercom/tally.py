@@ -10,8 +10,8 @@ up. At most ``max_sources`` sources are remembered; the least recently seen is f
 and its counts go into that sum. A source may carry notes (the method refused, the last
 reason) until its next report.
 
-Bookkeeping only: no logging (the owner words its lines), no clock (``now`` is passed in), no
-timer (the owner arms one at :meth:`SourceTally.get_timer`).
+Bookkeeping only: no logging (a :class:`CountedLog` words its lines), no clock (``now`` is
+passed in), no timer (the owner arms one at :meth:`SourceTally.get_timer`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-__all__ = ["Report", "SourceTally", "Tally"]
+__all__ = ["CountedLog", "Report", "SourceTally", "Tally"]
 
 
 @dataclass(slots=True)
@@ -119,3 +119,33 @@ class SourceTally:
 def _add(into: dict[str, int], counts: dict[str, int]) -> None:
     for kind, n in counts.items():
         into[kind] = into.get(kind, 0) + n
+
+
+class CountedLog:
+    """A log that counts instead of repeating itself: a :class:`SourceTally` and its report
+    timer; a subclass words the immediate lines and the report (:meth:`_tell`)."""
+
+    def __init__(self, tally: SourceTally) -> None:
+        self._tally = tally
+
+    @property
+    def sources(self) -> int:
+        return self._tally.sources
+
+    def get_timer(self) -> float | None:
+        """When the counts are due to be reported; None: nothing is pending."""
+        return self._tally.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        timer = self._tally.get_timer()
+        if timer is not None and now >= timer:
+            self.flush(now)
+
+    def flush(self, now: float) -> None:
+        """Log every pending count now (the interval's end, or shutdown)."""
+        report = self._tally.report(now)
+        if report is not None:
+            self._tell(report)
+
+    def _tell(self, report: Report) -> None:
+        raise NotImplementedError

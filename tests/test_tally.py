@@ -3,7 +3,7 @@ interval, the busiest by name, the rest and the forgotten summed."""
 
 from __future__ import annotations
 
-from intercom.tally import SourceTally
+from intercom.tally import CountedLog, Report, SourceTally
 
 
 def test_the_first_of_each_kind_is_told_then_counted_until_the_report() -> None:
@@ -49,3 +49,27 @@ def test_notes_last_until_the_report() -> None:
     report = tally.report(61.0)
     assert report is not None and report.sources[0][1].notes == {"reason": "bad Via"}
     assert tally.count("192.0.2.1", "malformed", 62.0)[0].notes == {}
+
+
+class _Told(CountedLog):
+    def __init__(self) -> None:
+        super().__init__(SourceTally(max_sources=4, interval=60.0, announced=0))
+        self.told: list[Report] = []
+
+    def _tell(self, report: Report) -> None:
+        self.told.append(report)
+
+
+def test_a_counted_log_tells_its_report_when_due_or_flushed() -> None:
+    log = _Told()
+    log._tally.count("192.0.2.1", "refused", 1.0)
+    assert log.get_timer() == 61.0 and log.sources == 1
+    log.handle_timer(60.0)
+    assert log.told == []
+    log.handle_timer(61.0)
+    assert [r.sources[0][1].counts for r in log.told] == [{"refused": 1}]
+    log._tally.count("192.0.2.1", "refused", 70.0)
+    log.flush(75.0)  # at shutdown, before the interval ends
+    assert len(log.told) == 2 and log.told[1].span == "in the last 5 s"
+    log.flush(80.0)
+    assert len(log.told) == 2  # nothing pending: nothing told

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from intercom.tally import SourceTally
+from intercom.tally import CountedLog, Report, SourceTally
 
 __all__ = [
     "ANNOUNCED_PER_INTERVAL",
@@ -111,7 +111,7 @@ class InboundLimits:
             held[host] = count - 1
 
 
-class ConnectionLog:
+class ConnectionLog(CountedLog):
     """Counts connections refused or closed, per source and reason
     (:class:`~intercom.tally.SourceTally`); logs them with counts.
 
@@ -122,14 +122,10 @@ class ConnectionLog:
     DETAIL_CHARS = 120
 
     def __init__(self) -> None:
-        self._tally = SourceTally(
+        super().__init__(SourceTally(
             max_sources=MAX_SOURCES, interval=REPORT_INTERVAL,
             announced=ANNOUNCED_PER_INTERVAL, reported=REPORTED_SOURCES,
-        )  # fmt: skip
-
-    @property
-    def sources(self) -> int:
-        return self._tally.sources
+        ))  # fmt: skip
 
     def count(self, host: str, reason: str, now: float, detail: str = "") -> None:
         """One connection from ``host`` was refused or closed for ``reason``."""
@@ -142,20 +138,7 @@ class ConnectionLog:
             host, reason, f" ({detail})" if detail else "",
         )  # fmt: skip
 
-    def get_timer(self) -> float | None:
-        """When the counted connections are due to be reported; None: nothing is pending."""
-        return self._tally.get_timer()
-
-    def handle_timer(self, now: float) -> None:
-        timer = self.get_timer()
-        if timer is not None and now >= timer:
-            self.flush(now)
-
-    def flush(self, now: float) -> None:
-        """Log every pending count now (the interval's end, or shutdown)."""
-        report = self._tally.report(now)
-        if report is None:
-            return
+    def _tell(self, report: Report) -> None:
         for host, tally in report.sources:
             for reason, n in tally.counts.items():
                 logger.warning("x %d tcp connections from %s %s %s", n, host, report.span, reason)

@@ -70,10 +70,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from intercom.sip.build import ACCEPTED_BODIES, ALLOWED_METHODS, SUPPORTED, stamped_via
-from intercom.sip.core import Address, due
+from intercom.sip.core import Address
 from intercom.sip.message import Request
 from intercom.sip.uas import KNOWN_UNSUPPORTED, LOOSE_VIA, RATE_PER_SECOND, RateLimiter
-from intercom.tally import SourceTally, Tally
+from intercom.tally import CountedLog, Report, SourceTally, Tally
 
 __all__ = [
     "DIALOG_CREATING",
@@ -262,21 +262,17 @@ def stateless_response(
     return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
-class FloodLog:
+class FloodLog(CountedLog):
     """Counts what the gate refused, dropped or found malformed, and the stray responses, per
     source (:class:`~intercom.tally.SourceTally`); logs it with counts."""
 
     def __init__(self) -> None:
-        self._tally = SourceTally(
+        super().__init__(SourceTally(
             max_sources=MAX_SOURCES, interval=REPORT_INTERVAL,
             announced=ANNOUNCED_PER_INTERVAL, reported=REPORTED_SOURCES,
-        )  # fmt: skip
+        ))  # fmt: skip
         self.stray_responses = 0
         """Stray responses dropped since the start."""
-
-    @property
-    def sources(self) -> int:
-        return self._tally.sources
 
     def refused(self, host: str, method: str, status: int, why: str, now: float) -> None:
         tally, announce = self._tally.count(host, _REFUSED, now)
@@ -313,18 +309,7 @@ class FloodLog:
                 " and logged once a minute", host,
             )  # fmt: skip
 
-    def get_timer(self) -> float | None:
-        return self._tally.get_timer()
-
-    def handle_timer(self, now: float) -> None:
-        if due(self.get_timer(), now):
-            self.flush(now)
-
-    def flush(self, now: float) -> None:
-        """Log every pending count now (the interval's end, or shutdown)."""
-        report = self._tally.report(now)
-        if report is None:
-            return
+    def _tell(self, report: Report) -> None:
         for host, tally in report.sources:
             _report(host, tally, report.span)
         if report.rest:
