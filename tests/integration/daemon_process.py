@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DaemonProcess", "intercom_env"]
+__all__ = ["DaemonProcess", "intercom_env", "sipp_door"]
 
 Status = dict[str, Any]
 
@@ -37,6 +37,26 @@ def intercom_env(settings: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERCOM_")}
     env.update(settings)
     return env
+
+
+def sipp_door(
+    tmp_path: Path, registrar_port: int, callee_port: int, door_port: int, **settings: str
+) -> DaemonProcess:
+    """The door on ``127.0.0.1:door_port``, registering as ``door`` (password ``secret``) at a
+    sipp digest registrar and calling ``family`` at a sipp callee, both on loopback; a tone for
+    a microphone, no speaker; ``settings`` added or replacing these."""
+    return DaemonProcess(tmp_path, {
+        "INTERCOM_SIP_SERVER": f"127.0.0.1:{registrar_port}",
+        "INTERCOM_SIP_USER": "door",
+        "INTERCOM_SIP_PASSWORD": "secret",
+        "INTERCOM_SIP_BIND": f"127.0.0.1:{door_port}",
+        "INTERCOM_CALL_TARGET": f"sip:family@127.0.0.1:{callee_port}",
+        "INTERCOM_AUDIO_INPUT": "tone:700",
+        "INTERCOM_AUDIO_OUTPUT": "null",
+        "INTERCOM_RTP_PORTS": "47000-47999",
+        "INTERCOM_LOG_LEVEL": "INFO",
+        **settings,
+    })  # fmt: skip
 
 
 class DaemonProcess:

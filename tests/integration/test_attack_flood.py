@@ -30,7 +30,7 @@ import pytest
 
 from benchmarks.flood import SOURCES, Flooder, invite
 
-from .daemon_process import DaemonProcess
+from .daemon_process import DaemonProcess, sipp_door
 from .sipp_harness import Sipp, free_port, require_sipp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -58,17 +58,7 @@ async def _press_during_flood(tmp_path: Path, variant: str) -> None:
     registrar = Sipp("registrar_digest.xml", timeout=90, recv_timeout=80)
     callee = Sipp("callee_answer_bye_from_ua.xml", timeout=90, recv_timeout=80)
     door_port = free_port()
-    daemon = DaemonProcess(tmp_path, {
-        "INTERCOM_SIP_SERVER": f"{HOST}:{registrar.port}",
-        "INTERCOM_SIP_USER": "door",
-        "INTERCOM_SIP_PASSWORD": "secret",
-        "INTERCOM_SIP_BIND": f"{HOST}:{door_port}",
-        "INTERCOM_CALL_TARGET": f"sip:family@{HOST}:{callee.port}",
-        "INTERCOM_AUDIO_INPUT": "tone:700",
-        "INTERCOM_AUDIO_OUTPUT": "null",
-        "INTERCOM_RTP_PORTS": "47000-47999",
-        "INTERCOM_LOG_LEVEL": "INFO",
-    })  # fmt: skip
+    daemon = sipp_door(tmp_path, registrar.port, callee.port, door_port)
     flooder = Flooder(
         (HOST, door_port), rate=FLOOD_RATE, seconds=FLOOD_SECONDS, drain=1.0, variant=variant
     )

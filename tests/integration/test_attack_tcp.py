@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .daemon_process import DaemonProcess
+from .daemon_process import sipp_door
 from .sipp_harness import Sipp, free_port, require_sipp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -94,18 +94,9 @@ async def _register_and_call_while_strangers_hold_connections(tmp_path: Path) ->
     registrar = Sipp("registrar_digest.xml", transport="tcp", timeout=90, recv_timeout=80)
     callee = Sipp("callee_answer_bye_from_ua.xml", transport="tcp", timeout=90, recv_timeout=80)
     door_port = free_port()
-    daemon = DaemonProcess(tmp_path, {
-        "INTERCOM_SIP_SERVER": f"{HOST}:{registrar.port}",
-        "INTERCOM_SIP_TRANSPORT": "tcp",
-        "INTERCOM_SIP_USER": "door",
-        "INTERCOM_SIP_PASSWORD": "secret",
-        "INTERCOM_SIP_BIND": f"{HOST}:{door_port}",
-        "INTERCOM_CALL_TARGET": f"sip:family@{HOST}:{callee.port}",
-        "INTERCOM_AUDIO_INPUT": "tone:700",
-        "INTERCOM_AUDIO_OUTPUT": "null",
-        "INTERCOM_RTP_PORTS": "47000-47999",
-        "INTERCOM_LOG_LEVEL": "INFO",
-    })  # fmt: skip
+    daemon = sipp_door(
+        tmp_path, registrar.port, callee.port, door_port, INTERCOM_SIP_TRANSPORT="tcp"
+    )
     door = (HOST, door_port)
     strangers: list[Stranger] = []
     async with callee:
