@@ -362,7 +362,7 @@ class UserAgent:
             if isinstance(event, RegistrationFailed) and self._server_host:
                 self._spawn(self._refresh_server_address())
             if isinstance(event, AddressNeeded):
-                self._spawn(self._learn(event.host))
+                self._spawn(self._learn(event))
                 continue  # the endpoint's question to us, not the application's business
             if isinstance(event, RegistrationSucceeded) and self._loop is not None:
                 self._loop.call_soon(self._check_local_address)
@@ -379,13 +379,15 @@ class UserAgent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _learn(self, host: str) -> None:
+    async def _learn(self, needed: AddressNeeded) -> None:
         """Resolve a name the endpoint holds requests for (a Contact, a Record-Route, the
-        server's when it did not resolve before: then its addresses are reported too)."""
-        server = host == self._server_host
-        address = (
-            await self._resolve_server() if server else _first(await self._resolve(host, None))
-        )
+        server's when it did not resolve before: then its addresses are reported too), with
+        the port and transport its URI names."""
+        host = needed.host
+        if host == self._server_host:
+            address = await self._resolve_server()
+        else:
+            address = _first(await self._resolve(host, needed.port, needed.transport))
         if address is None:
             self.endpoint.address_failed(host, self._now())
         else:

@@ -42,9 +42,13 @@ class Unregistered(Event):
 @dataclass(frozen=True, slots=True)
 class AddressNeeded(Event):
     """Requests wait for the address of ``host`` (a Contact or Record-Route name): the runtime
-    resolves it (RFC 3263) and calls ``Endpoint.learn_address`` or ``address_failed``."""
+    resolves it (RFC 3263) and calls ``Endpoint.learn_address`` or ``address_failed``. ``port``
+    is the one the URI names (then no SRV lookup, RFC 3263 §4.2), ``transport`` the one it
+    asks for (None: the configured one)."""
 
     host: str
+    port: int | None = None
+    transport: str | None = None
 
 
 # -- outgoing calls (RFC 3261 §13, §15) -------------------------------------------------------

@@ -147,13 +147,22 @@ class Outbound:
         if host is not None and host not in self._unresolved:
             if host not in self._held:
                 self._held[host] = _Hold(now + HOLD_LIMIT, [])
-                self._emit(AddressNeeded(host))
+                self._emit(self._address_needed(host, request))
             self._held[host].requests.append((tu, request))
             return
         uri = self.router.next_hop(request)
         refusal = self.router.refusal(uri) if uri is not None else None
         reason = refusal or (f"cannot resolve {host}" if host else f"no route to {request.uri}")
         self._failed.append((tu, request, reason))
+
+    def _address_needed(self, host: str, request: Request) -> AddressNeeded:
+        """The question for the runtime: ``host`` with the port and transport the next hop's
+        URI names (a port given means no SRV lookup, RFC 3263 §4.2)."""
+        uri = self.router.next_hop(request)
+        if uri is None:
+            return AddressNeeded(host)
+        transport = uri_transport(uri, self._transport)
+        return AddressNeeded(host, uri.port, None if transport == self._transport else transport)
 
     def _as_sent(self, request: Request, destination: Address | None) -> Request:
         """``request`` with a Via of ours (fresh branch, ``rport``), Max-Forwards and

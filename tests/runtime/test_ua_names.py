@@ -23,8 +23,10 @@ class PhoneDns:
     def __init__(self, known: bool) -> None:
         self.known = known
         self.asked: list[str] = []
+        self.srv_asked: list[str] = []
 
     async def srv(self, name: str) -> list[SrvRecord]:
+        self.srv_asked.append(name)
         return []
 
     async def addresses(self, host: str) -> list[str]:
@@ -56,6 +58,7 @@ async def call_a_phone_named_in_its_contact(known: bool) -> tuple[CallEnded, Cal
         else:
             at_door, at_phone = await door.wait_for(CallEnded, 5), None
         assert isinstance(at_door, CallEnded) and "phone.test" in dns.asked
+        assert dns.srv_asked == []  # the Contact names its port: no SRV (RFC 3263 §4.2)
         return at_door, at_phone
     finally:
         await door.stop(timeout=0.1)

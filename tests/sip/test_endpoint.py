@@ -304,9 +304,10 @@ def test_a_held_request_is_returned_as_it_will_be_sent_and_never_edited_later(ur
                         ("Call-ID", "c1"), ("CSeq", "1 OPTIONS")):  # fmt: skip
         options.headers.add(name, value)
     as_sent = endpoint.send_request(options, _Silent())
-    assert sent(endpoint) == [] and events(endpoint) == [AddressNeeded("phone.example")]
-    before = as_sent.encode()
     transport = "tls" if "tls" in uri else "udp"
+    asked = AddressNeeded("phone.example", None, "tls" if transport == "tls" else None)
+    assert sent(endpoint) == [] and events(endpoint) == [asked]  # looked up for TLS: RFC 3263
+    before = as_sent.encode()
     assert as_sent.top_via.transport == transport.upper() and as_sent.top_via.branch
     endpoint.learn_address("phone.example", Address(transport, "198.51.100.7", 5060))
     [(message, destination)] = sent(endpoint)

@@ -72,7 +72,10 @@ def test_a_named_contact_is_asked_for_then_the_held_bye_goes_out() -> None:
     answered_call(endpoint, contact="<sip:family@phone.example:5080>")
     endpoint.hangup("in-1", 1.0)
     assert sent_requests(endpoint) == []
-    assert events(endpoint) == [AddressNeeded("phone.example"), CallEnded("in-1", "hung up", False)]
+    assert events(endpoint) == [
+        AddressNeeded("phone.example", 5080),  # the Contact's port: no SRV (RFC 3263 §4.2)
+        CallEnded("in-1", "hung up", False),
+    ]
     endpoint.learn_address("phone.example", Address("udp", "198.51.100.9", 5060))
     [(bye, destination)] = sent_requests(endpoint)
     assert bye.method == "BYE" and destination == Address("udp", "198.51.100.9", 5080)
@@ -187,7 +190,10 @@ def test_the_request_uri_is_parsed_where_it_arrives_and_nowhere_else(
     uri_parses.clear()
     call = endpoint.call(target, ANSWER, 1.0)
     endpoint.hangup("in-1", 1.0)
-    assert events(endpoint)[:2] == [AddressNeeded("pbx.example"), AddressNeeded("phone.example")]
+    assert events(endpoint)[:2] == [
+        AddressNeeded("pbx.example"),
+        AddressNeeded("phone.example", 5080),  # a port given: no SRV (RFC 3263 §4.2)
+    ]
     endpoint.learn_address("pbx.example", Address("udp", "198.51.100.20", 5060))
     endpoint.learn_address("phone.example", Address("udp", "198.51.100.9", 5060))
     assert uri_parses == []
