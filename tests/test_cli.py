@@ -184,3 +184,25 @@ def test_watch_follows_the_daemon_until_ctrl_c(tmp_path: Path) -> None:
     assert code == 0
     assert out.startswith("registration  disabled")
     assert "door opened (1 since the start)" in out.splitlines()[-1]
+
+
+def test_run_freezes_the_start_up_heap_once_the_daemon_is_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from intercom import cli
+    from intercom.runtime import daemon, heap
+
+    handed: list[object] = []
+
+    async def run(self: daemon.Intercom, *, after_start: object = None) -> int:
+        handed.append(after_start)
+        return 0
+
+    monkeypatch.setattr(daemon.Intercom, "run", run)
+    monkeypatch.setattr(cli, "_setup_logging", lambda level: None)  # the test process's logging
+    for key in [k for k in os.environ if k.startswith("INTERCOM_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("INTERCOM_GPIO", "mock")
+    monkeypatch.setenv("INTERCOM_CONTROL_SOCKET", str(tmp_path / "control.sock"))
+    assert cli.main(["run"]) == 0
+    assert handed == [heap.freeze_start_up_objects]
