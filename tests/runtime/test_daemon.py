@@ -187,16 +187,7 @@ def test_identifiers_come_from_the_os_csprng(tmp_path: Path) -> None:
     every one from the operating system (design.md, "Security")."""
 
     async def main() -> None:
-        config = load_settings(
-            {
-                "INTERCOM_SIP_BIND": "127.0.0.1:0",
-                "INTERCOM_GPIO": "mock",
-                "INTERCOM_AUDIO_INPUT": "null",
-                "INTERCOM_AUDIO_OUTPUT": "null",
-                "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
-            },
-            None,
-        )
+        config = door_settings(tmp_path)
         door = Intercom(config, open_hardware(config, asyncio.get_running_loop()))
         await door.start()
         try:
@@ -224,16 +215,7 @@ def test_pins_that_fail_to_open_after_the_first_register_stop_the_daemon(tmp_pat
         raise GpioError("GPIO17 (button) is already in use")
 
     async def main() -> None:
-        config = load_settings(
-            {
-                "INTERCOM_SIP_BIND": "127.0.0.1:0",
-                "INTERCOM_GPIO": "mock",
-                "INTERCOM_AUDIO_INPUT": "null",
-                "INTERCOM_AUDIO_OUTPUT": "null",
-                "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
-            },
-            None,
-        )
+        config = door_settings(tmp_path)
         door = Intercom(config, broken_pins, notifier=SystemdNotifier({}))
         with pytest.raises(GpioError, match="already in use"):
             await door.run()
@@ -267,17 +249,7 @@ def test_pins_opened_by_the_daemon_are_its_hardware(tmp_path: Path) -> None:
     from intercom.hw.gpio import GpioButton, GpioLed
 
     async def main() -> None:
-        config = load_settings(
-            {
-                "INTERCOM_SIP_BIND": "127.0.0.1:0",
-                "INTERCOM_GPIO": "mock",
-                "INTERCOM_LED_PIN": "27",
-                "INTERCOM_AUDIO_INPUT": "null",
-                "INTERCOM_AUDIO_OUTPUT": "null",
-                "INTERCOM_CONTROL_SOCKET": str(tmp_path / "control.sock"),
-            },
-            None,
-        )
+        config = door_settings(tmp_path, INTERCOM_LED_PIN="27")
         loop = asyncio.get_running_loop()
         door = Intercom(config, lambda: open_hardware(config, loop), notifier=SystemdNotifier({}))
         assert door.hardware.button is None  # nothing opened before start
