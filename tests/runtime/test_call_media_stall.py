@@ -13,10 +13,10 @@ import random
 import struct
 
 from intercom.hw.audio_files import NullSink, ToneSource
-from intercom.media.codecs import CODECS
-from intercom.media.offer_answer import NegotiatedMedia
 from intercom.media.stream import MediaStream
 from intercom.runtime.call_media import FRAME, MAX_CATCH_UP, CallMedia
+
+from ..media.test_stream import media as negotiated
 
 
 class FakeSockets:
@@ -39,20 +39,7 @@ class FakeSockets:
 
 
 def _call() -> tuple[CallMedia, FakeSockets, NullSink]:
-    info = CODECS["PCMU"]
-    media = NegotiatedMedia(
-        codec="PCMU",
-        payload_type=info.payload_type,
-        remote_address="127.0.0.1",
-        remote_port=40000,
-        remote_rtcp_port=40001,
-        dtmf_payload_type=101,
-        dtmf_clock_rate=8000,
-        direction="sendrecv",
-        ptime=20,
-        receive_payload_type=info.payload_type,
-        receive_dtmf_payload_type=101,
-    )
+    media = negotiated("PCMU", ("127.0.0.1", 40000))
     sockets = FakeSockets()
     sink = NullSink(8000)
     call = CallMedia(
