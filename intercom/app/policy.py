@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from intercom.ip import IpAddress, parse_ip
 from intercom.sip.errors import RemoteProtocolError
 from intercom.sip.events import IncomingCallReceived
 from intercom.sip.uri import NameAddr, OtherUri, SipUri, Uri, parse_name_addr_list, parse_uri
@@ -58,7 +59,6 @@ __all__ = [
     "CallPolicy",
     "Network",
     "Verdict",
-    "parse_address",
     "parse_networks",
 ]
 
@@ -68,21 +68,6 @@ FORBIDDEN = 403
 """The answer to an untrusted source or a caller not allowed (RFC 3261 §21.4.4)."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def parse_address(text: str) -> Address | None:
-    """``text`` as an IP address (brackets and IPv4-mapped IPv6 undone); None if it is none."""
-    text = text.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def parse_networks(hosts: Iterable[str]) -> tuple[Network, ...]:
@@ -185,19 +170,19 @@ class CallPolicy:
         self.allowed = tuple(allowed_callers)
         self.trusted_networks = tuple(trusted_networks)
         self.home_domains = frozenset(host.lower() for host in home_domains)
-        self._server: frozenset[Address] = frozenset()
+        self._server: frozenset[IpAddress] = frozenset()
 
     def set_server_addresses(self, addresses: Iterable[str]) -> None:
         """The SIP server's current addresses (the runtime resolves; entries that are not IP
         addresses are ignored, so a host name can never be trusted by accident)."""
-        parsed = {parse_address(text) for text in addresses}
+        parsed = {parse_ip(text) for text in addresses}
         self._server = frozenset(address for address in parsed if address is not None)
         logger.debug("trusted server addresses: %s", ", ".join(map(str, sorted(
             self._server, key=lambda a: (a.version, int(a))))) or "none")  # fmt: skip
 
     def is_trusted_source(self, host: str) -> bool:
         """True when ``host`` (the IP the request came from) is the server or trusted."""
-        address = parse_address(host)
+        address = parse_ip(host)
         if address is None:
             return False
         if address in self._server:
@@ -206,7 +191,7 @@ class CallPolicy:
 
     def is_server(self, host: str) -> bool:
         """True when ``host`` is one of the SIP server's (or outbound proxy's) addresses."""
-        address = parse_address(host)
+        address = parse_ip(host)
         return address is not None and address in self._server
 
     def is_home(self, host: str) -> bool:

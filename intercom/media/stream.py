@@ -71,6 +71,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from intercom.ip import parse_ip
 from intercom.media.codecs import CODECS, Decoder, Encoder, make_decoder, make_encoder
 from intercom.media.dtmf import DtmfDigit, DtmfReceiver, DtmfSender, check_digits
 from intercom.media.jitter import JitterBuffer
@@ -117,16 +118,10 @@ def source_forms(*hosts: str | None) -> frozenset[str]:
     for host in hosts:
         if not host:
             continue
-        text = host.strip()
-        if text.startswith("[") and text.endswith("]"):
-            text = text[1:-1]
-        text = text.partition("%")[0]  # a zone index names our interface, not the peer
-        try:
-            ip = ipaddress.ip_address(text)
-        except ValueError:
+        zoned, _, zone = host.partition("%")  # a zone index names our interface, not the peer
+        ip = parse_ip(zoned + "]" if zone.endswith("]") else zoned)
+        if ip is None:
             continue
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
         if ip.is_unspecified:  # c=0.0.0.0: a hold (RFC 3264 §8.4), nobody sends from there
             continue
         if isinstance(ip, ipaddress.IPv4Address):

@@ -17,11 +17,11 @@ request of ours with its branch went to that source's address (:func:`same_host`
 
 from __future__ import annotations
 
-import ipaddress
 from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from intercom.ip import parse_ip
 from intercom.sip.core import Address, TransactionUser
 from intercom.sip.message import Request, Response
 
@@ -93,14 +93,4 @@ class SentInvites:
 def same_host(one: str, other: str) -> bool:
     """Whether two IP literals name the same host (an IPv4-mapped IPv6 address, as a
     dual-stack socket reports an IPv4 peer, is that IPv4 address)."""
-    return one == other or (_ip(one) or one) == (_ip(other) or other)
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return one == other or (parse_ip(one) or one) == (parse_ip(other) or other)

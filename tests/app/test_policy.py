@@ -10,7 +10,6 @@ from intercom.app.policy import (
     AllowedCaller,
     CallPolicy,
     Verdict,
-    parse_address,
     parse_networks,
 )
 from intercom.sip.events import IncomingCallReceived
@@ -34,14 +33,6 @@ def test_parse_networks_addresses_and_cidr():
 def test_parse_networks_names_the_bad_entry(entry):
     with pytest.raises(ValueError, match=f"^{entry!r} is not an IP address or network$"):
         parse_networks(["10.0.0.1", entry])
-
-
-def test_parse_address():
-    assert parse_address("192.0.2.1") == ipaddress.ip_address("192.0.2.1")
-    assert parse_address("[2001:db8::1]") == ipaddress.ip_address("2001:db8::1")
-    assert parse_address("::ffff:192.0.2.1") == ipaddress.ip_address("192.0.2.1")  # dual stack
-    assert parse_address("pbx.example") is None
-    assert parse_address("") is None
 
 
 # ---- allowed-caller entries ------------------------------------------------------------------
